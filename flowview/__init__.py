@@ -1,0 +1,1 @@
+"""flowview: a terminal viewer for Flowdock-compatible chat flows."""
