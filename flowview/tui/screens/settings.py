@@ -1,0 +1,213 @@
+"""In-app settings: the flow choice, private messages, stream format, auto-idle and bell.
+
+Opened by the app from a key and from the command palette.  Save writes settings.toml (never
+the token) and dismisses with the new Settings; Escape or Cancel dismisses with None.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    SelectionList,
+    Static,
+)
+
+from flowview.config import ConfigError, ContentType, Settings, save_settings
+from flowview.model.sanitize import clean_name
+from flowview.protocol.auth import Token
+from flowview.protocol.rest import Flow, RestClient
+from flowview.tui.screens.setup import (
+    StatusKind,
+    describe_failure,
+    flow_label,
+    sorted_flows,
+    status_content,
+)
+
+__all__ = ["SettingsScreen", "parse_minutes"]
+
+
+def parse_minutes(text: str) -> float | None:
+    """Auto-idle minutes from the input, or None when it is not a finite number >= 0."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    if not math.isfinite(value) or value < 0:
+        return None
+    return value
+
+
+def _format_minutes(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+class SettingsScreen(ModalScreen[Settings | None]):
+    """Edit the saved settings; the flow list is fetched again from `/flows`."""
+
+    CSS_PATH = "settings.tcss"
+    AUTO_FOCUS = "#flows"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="settings.cancel")
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        token: Token | None,
+        api_url: str | None = None,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self.settings = settings
+        self.token = token
+        # The app passes the effective URL (flags/env may override the saved one).
+        self.api_url = api_url or settings.api_url
+        self.flows_loaded = False
+
+    def compose(self) -> ComposeResult:
+        s = self.settings
+        with VerticalScroll(id="settings-body"):
+            yield Static("Settings", id="settings-title")
+            yield Label("Flows to show")
+            # Until /flows answers, the saved choice is listed by slug, all selected.
+            yield SelectionList[str](
+                *[(Content(clean_name(slug)), slug, True) for slug in s.flows], id="flows"
+            )
+            yield Static(Content("Loading your flows …"), id="settings-status", classes="-info")
+            yield Checkbox("Show private messages", value=s.private, id="private", compact=True)
+            yield Label("Stream format")
+            with RadioSet(id="content-type", compact=True):
+                yield RadioButton(
+                    "Event-Stream (resumes after a drop)", value=s.content_type == "sse", id="sse"
+                )
+                yield RadioButton("JSON stream", value=s.content_type == "json", id="json")
+            with Horizontal(id="auto-idle-row"):
+                yield Label("Go idle after")
+                yield Input(
+                    value=_format_minutes(s.auto_idle_minutes),
+                    type="number",
+                    id="auto-idle",
+                    compact=True,
+                )
+                yield Label("minutes without a key press (0: never)")
+            yield Checkbox(
+                "Ring the terminal bell on mentions", value=s.bell, id="bell", compact=True
+            )
+            with Horizontal(id="settings-buttons"):
+                yield Button("Save", id="save", variant="success")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        if self.token is None:
+            self.set_status("No token available: showing the saved flow choice only.", "error")
+            return
+        self.run_worker(
+            self._fetch_flows(self.token),
+            name="settings-flows",
+            group="settings",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def set_status(self, text: str, kind: StatusKind = "info") -> None:
+        status = self.query_one("#settings-status", Static)
+        status.update(status_content(text))
+        status.set_class(kind == "info", "-info")
+        status.set_class(kind == "ok", "-ok")
+        status.set_class(kind == "error", "-error")
+
+    @property
+    def status_text(self) -> str:
+        return str(self.query_one("#settings-status", Static).visual)
+
+    async def _fetch_flows(self, token: Token) -> None:
+        try:
+            async with RestClient(self.api_url, token) as client:
+                flows = await client.flows()
+        except Exception as exc:
+            self.set_status(describe_failure(exc, token), "error")
+            return
+        self._show_flows(flows)
+        self.flows_loaded = True
+        self.set_status("Choose the flows to show.")
+
+    def _show_flows(self, flows: list[Flow]) -> None:
+        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
+        chosen = set(selection.selected)  # may differ from the saved choice by now
+        options: list[tuple[Content, str, bool]] = []
+        known: set[str] = set()
+        for flow in sorted_flows(flows):
+            known.update((flow.slug, flow.id))
+            # Saved choices may name a flow by id; it is saved back by slug.
+            options.append((flow_label(flow), flow.slug, bool({flow.slug, flow.id} & chosen)))
+        for slug in self.settings.flows:
+            if slug not in known:
+                label = Content(f"{clean_name(slug)} (not among your flows)")
+                options.append((label, slug, slug in chosen))
+        selection.clear_options()
+        selection.add_options(options)
+
+    def selected_flows(self) -> list[str]:
+        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
+        chosen = set(selection.selected)
+        values = [selection.get_option_at_index(i).value for i in range(selection.option_count)]
+        return [v for v in values if v in chosen]
+
+    def _content_type(self) -> ContentType:
+        pressed = self.query_one("#content-type", RadioSet).pressed_button
+        return "json" if pressed is not None and pressed.id == "json" else "sse"
+
+    # ------------------------------------------------------------------ actions
+
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        minutes = parse_minutes(self.query_one("#auto-idle", Input).value)
+        if minutes is None:
+            self.set_status("Auto-idle minutes must be a number, 0 or more.", "error")
+            return
+        flows = self.selected_flows()
+        private = self.query_one("#private", Checkbox).value
+        if not flows and not private:
+            self.set_status("Choose at least one flow, or show private messages.", "error")
+            return
+        new = replace(
+            self.settings,
+            flows=flows,
+            private=private,
+            content_type=self._content_type(),
+            auto_idle_minutes=minutes,
+            bell=self.query_one("#bell", Checkbox).value,
+        )
+        try:
+            save_settings(new)
+        except ConfigError as exc:
+            self.set_status(f"Could not save: {exc}", "error")
+            return
+        self.workers.cancel_group(self, "settings")
+        self.dismiss(new)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.workers.cancel_group(self, "settings")
+        self.dismiss(None)

@@ -1,0 +1,74 @@
+"""Shared fixtures: every test runs with its configuration directory under tmp_path.
+
+FLOWVIEW_CONFIG_DIR (honoured by flowview.config.config_dir) and XDG_CONFIG_HOME are pointed at
+the test's tmp_path, and a guard fails any test that changed the real user configuration
+directory anyway (toot's TOOT_TESTING idea, checked after the fact).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+# `from helpers import wait_until` works whether or not tests/ is a package.
+_TESTS_DIR = str(Path(__file__).resolve().parent)
+if _TESTS_DIR not in sys.path:
+    sys.path.insert(0, _TESTS_DIR)
+
+# Computed before any test can alter the environment.
+REAL_CONFIG_DIRS: tuple[Path, ...] = tuple(
+    {
+        platformdirs.user_config_path("flowview", appauthor=False),
+        *(
+            [Path(os.environ["FLOWVIEW_CONFIG_DIR"]).expanduser()]
+            if os.environ.get("FLOWVIEW_CONFIG_DIR")
+            else []
+        ),
+    }
+)
+
+CREDENTIAL_ENV = (
+    "FLOWDOCK_TOKEN",
+    "FLOWDOCK_TOKEN_KIND",
+    "FLOWDOCK_STREAM_URL",
+    "FLOWDOCK_API_URL",
+)
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """What a test could have changed in a directory: entries, sizes, mtimes (None: absent)."""
+    if not directory.exists():
+        return None
+    entries: list[tuple[str, int, int]] = []
+    for path in sorted(directory.rglob("*")):
+        try:
+            st = path.lstat()
+        except OSError:
+            continue
+        entries.append((str(path), st.st_size, st.st_mtime_ns))
+    st = directory.stat()
+    entries.append((str(directory), st.st_mode, st.st_mtime_ns))
+    return tuple(entries)
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point flowview's config directory (and XDG's) at tmp_path for every test."""
+    before = {d: _fingerprint(d) for d in REAL_CONFIG_DIRS}
+    config = tmp_path / "flowview-config"
+    monkeypatch.setenv("FLOWVIEW_CONFIG_DIR", str(config))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg-state"))
+    # Credentials from the developer's shell must never leak into a test.
+    for name in CREDENTIAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    yield config
+    for directory, fingerprint in before.items():
+        if _fingerprint(directory) != fingerprint:
+            pytest.fail(f"test changed the real configuration directory {directory}")

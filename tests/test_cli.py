@@ -1,0 +1,234 @@
+"""The `flowview` command line: help, logout, argument parsing, lazy imports, error exits."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flowview import cli
+from flowview.config import ConfigError, Settings, save_settings, save_token
+from flowview.protocol.auth import Token
+
+pytestmark = pytest.mark.timeout(60)
+
+SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def run_flowview(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flowview", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def textual_loaded(code: str) -> list[str]:
+    """Textual modules in sys.modules after running `code` in a fresh interpreter."""
+    probe = textwrap.dedent(code) + textwrap.dedent(
+        """
+        import sys
+        print("\\n".join(m for m in sys.modules if m == "textual" or m.startswith("textual.")))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    )
+    return [line for line in done.stdout.splitlines() if line]
+
+
+# ---------------------------------------------------------------- help and version
+
+
+def test_module_help_lists_every_command() -> None:
+    done = run_flowview("--help")
+    assert done.returncode == 0, done.stderr
+    for command in ("demo", "serve", "tail", "logout"):
+        assert command in done.stdout
+    assert done.stderr == ""
+
+
+def test_console_script_version() -> None:
+    script = Path(sys.executable).with_name("flowview")
+    done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0
+    assert done.stdout.startswith("flowview ")
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["frobnicate"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- logout
+
+
+def test_logout_without_token(isolated_config: Path) -> None:
+    done = run_flowview("logout")
+    assert done.returncode == 0, done.stderr
+    assert "No saved token" in done.stdout
+    assert str(isolated_config / "token") in done.stdout
+
+
+def test_logout_with_token_removes_it_and_keeps_settings(isolated_config: Path) -> None:
+    save_settings(Settings(flows=["acme/main"]))
+    save_token(Token(SECRET))
+    done = run_flowview("logout")
+    assert done.returncode == 0, done.stderr
+    assert "Forgot the saved token" in done.stdout
+    assert SECRET not in done.stdout + done.stderr
+    assert not (isolated_config / "token").exists()
+    assert (isolated_config / "settings.toml").exists()
+    again = run_flowview("logout")
+    assert "No saved token" in again.stdout
+
+
+def test_logout_mentions_env_token_without_echoing_it() -> None:
+    done = run_flowview("logout", env={"FLOWDOCK_TOKEN": SECRET})
+    assert done.returncode == 0
+    assert "FLOWDOCK_TOKEN is still set" in done.stdout
+    assert SECRET not in done.stdout + done.stderr
+
+
+# ---------------------------------------------------------------- parsing
+
+
+def test_tail_accepts_flows_and_options_in_any_order() -> None:
+    args = cli.parse_args(
+        [
+            "tail",
+            "acme/main",
+            "--private",
+            "acme/ops",
+            "--count",
+            "3",
+            "acme/dev",
+            "--presence",
+            "idle",
+            "--content-type",
+            "json",
+        ]
+    )
+    assert args.command == "tail"
+    assert args.flows == ["acme/main", "acme/ops", "acme/dev"]
+    assert args.private is True
+    assert args.count == 3
+    assert args.presence == "idle"
+    assert args.content_type == "json"
+
+
+def test_tail_options_before_flows_and_no_flows() -> None:
+    args = cli.parse_args(["tail", "--count", "1", "--stream-url", "http://x/stream", "a/b"])
+    assert args.flows == ["a/b"] and args.count == 1
+    assert args.stream_url == "http://x/stream"
+    bare = cli.parse_args(["tail", "--private"])
+    assert bare.flows == [] and bare.private is True
+
+
+def test_demo_arguments() -> None:
+    args = cli.parse_args(["demo", "--hostile", "--rate", "2.5", "--seed", "7"])
+    assert (args.command, args.hostile, args.rate, args.seed) == ("demo", True, 2.5, 7)
+    plain = cli.parse_args(["demo"])
+    assert plain.hostile is False
+
+
+def test_no_command_means_tui() -> None:
+    assert cli.parse_args([]).command is None
+
+
+def test_logout_takes_no_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.parse_args(["logout", "extra"])
+    assert info.value.code == 2
+
+
+# ---------------------------------------------------------------- lazy imports
+
+
+def test_importing_cli_loads_no_textual() -> None:
+    assert textual_loaded("import flowview.cli") == []
+
+
+def test_importtime_of_cli_has_no_textual() -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import flowview.cli"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    modules = [line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line]
+    assert "flowview.cli" in modules
+    assert not any(m.split(".")[0] == "textual" for m in modules)
+
+
+def test_tail_path_loads_no_textual() -> None:
+    loaded = textual_loaded(
+        """
+        from flowview.cli import parse_args
+        args = parse_args(["tail", "acme/main", "--count", "1", "--private"])
+        assert args.command == "tail" and args.flows == ["acme/main"]
+        """
+    )
+    assert loaded == []
+
+
+def test_help_loads_no_textual() -> None:
+    loaded = textual_loaded(
+        """
+        import contextlib, io
+        from flowview.cli import main
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+            main(["--help"])
+        """
+    )
+    assert loaded == []
+
+
+# ---------------------------------------------------------------- error handling
+
+
+def test_config_error_is_one_line_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(args: object) -> int:
+        raise ConfigError("/x/settings.toml: setting 'flows' must be an array of strings")
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    assert cli.main(["logout"]) == 2
+    err = capsys.readouterr().err
+    assert err == "flowview: error: /x/settings.toml: setting 'flows' must be an array of strings\n"
+
+
+def test_corrupt_settings_reported_by_tail_without_traceback(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    (isolated_config / "settings.toml").write_text("flows = [\n")
+    done = run_flowview("tail", "acme/main", "--count", "1")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "settings.toml" in done.stderr
+    assert "not valid TOML" in done.stderr
+
+
+def test_keyboard_interrupt_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def interrupted(args: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_dispatch", interrupted)
+    assert cli.main(["logout"]) == 130
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_missing_subcommand_module_is_a_clear_error() -> None:
+    with pytest.raises(cli._MissingFeature, match=r"flowview\.nonexistent is missing"):
+        cli._optional_import("flowview.nonexistent", "something")
