@@ -1,0 +1,720 @@
+"""Route typed events into per-conversation stores and keep the user and flow directories.
+
+``Router.route(event)`` is the single entry point for streamed events; ``merge_history`` takes
+REST history. Every event type of the protocol either appends a line, updates one in place,
+changes directory state (nicks, presence, flows, members) or is ignored — and a malformed event
+is counted in ``errors`` and skipped, never raised.
+
+Nicks are looked up when lines are rendered (``sender_of``), so a ``user-edit`` rename costs
+O(1); views watch ``users_version`` to drop cached lines.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final, Literal
+
+from flowview.model.render import first_url, html_to_text, human_size, mentions_nick
+from flowview.model.sanitize import clean_name, clean_text
+from flowview.model.store import UNREAD_KINDS, ConversationStore, Kind, StoredMessage
+from flowview.protocol.events import (
+    ActionEvent,
+    ActivityEvent,
+    CommentEvent,
+    ConversationKey,
+    DiscussionEvent,
+    EmojiReactionEvent,
+    Event,
+    FileEvent,
+    FlowAddEvent,
+    FlowRemoveEvent,
+    LineEvent,
+    MessageEditEvent,
+    MessageEvent,
+    PresenceEvent,
+    StatusEvent,
+    TagChangeEvent,
+    UnknownEvent,
+    UserActivityEvent,
+    UserBlockEvent,
+    UserEditEvent,
+    UserJoinEvent,
+)
+
+__all__ = ["Effect", "FlowInfo", "Presence", "RouteResult", "Router", "UserInfo"]
+
+Effect = Literal["appended", "updated", "state", "ignored"]
+Presence = Literal["active", "idle", "offline"]
+
+MAX_TEXT_CHARS: Final = 16_000  # Flowdock caps chat at 8096; integrations can send more
+IDLE_AFTER_MS: Final = 5 * 60 * 1000  # activity.user older than this counts as idle
+INTEGRATION_USER: Final = "0"
+
+
+@dataclass(slots=True)
+class RouteResult:
+    """What routing one event did.
+
+    ``effect``: "appended" (a new line in ``key``'s store), "updated" (a stored line changed in
+    place), "state" (directories or presence changed, no line), "ignored" (duplicate, unknown
+    target, or an error — see ``error``). ``opened_conversation`` is True when the event
+    created the store (e.g. a first private message). ``mention`` is True when an appended
+    line from someone else mentions the user; ``unread`` when it counted as unread.
+    """
+
+    key: ConversationKey | None
+    effect: Effect
+    opened_conversation: bool = False
+    mention: bool = False
+    message: StoredMessage | None = None
+    unread: bool = False
+    error: str | None = None
+
+    @property
+    def is_private(self) -> bool:
+        return self.key is not None and self.key[0] == "private"
+
+
+@dataclass(slots=True)
+class UserInfo:
+    """A directory entry; ``nick`` and ``name`` are sanitised."""
+
+    id: str
+    nick: str
+    name: str = ""
+    presence: Presence = "offline"
+    last_activity: int | None = None
+
+
+@dataclass(slots=True)
+class FlowInfo:
+    """A flow as known from REST or ``flow-add``; ``removed`` after ``flow-remove``."""
+
+    id: str
+    name: str
+    slug: str = ""
+    removed: bool = False
+    members: set[str] = field(default_factory=set)
+
+
+def _attr(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _as_id(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value:
+        return value
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _thread_id(raw: str) -> str:
+    """Sanitised, interned thread id (many messages share one; interning saves memory)."""
+    return sys.intern(clean_name(raw, max_chars=100))
+
+
+@lru_cache(maxsize=4096)
+def _title(raw: str) -> str:
+    """Thread/integration title as one plain line (titles repeat on every reply)."""
+    return html_to_text(raw, single_line=True)
+
+
+def _reactions_from_raw(raw: Mapping[str, Any]) -> dict[str, int] | None:
+    """REST history carries ``emojiReactions``; the non-empty shape is undocumented, so accept
+    emoji -> count or emoji -> list of users."""
+    value = raw.get("emojiReactions")
+    if not isinstance(value, Mapping) or not value:
+        return None
+    out: dict[str, int] = {}
+    for emoji, v in value.items():
+        if not isinstance(emoji, str):
+            continue
+        if isinstance(v, bool):
+            continue
+        count = v if isinstance(v, int) else len(v) if isinstance(v, list | tuple) else 0
+        name = clean_name(emoji, max_chars=32)
+        if count > 0 and name:
+            out[name] = count
+    return out or None
+
+
+class Router:
+    """Events -> stores, plus the user and flow directories.
+
+    Args:
+        me_id: The signed-in user's id (mentions, private conversation titles, own messages
+            never count as unread).
+        me_nick: The user's nick, for ``@nick`` mentions in text.
+        cap: Per-conversation store bound.
+    """
+
+    def __init__(
+        self, me_id: str | None = None, me_nick: str | None = None, cap: int = 10_000
+    ) -> None:
+        self.me_id: str | None = me_id
+        self.me_nick: str | None = clean_name(me_nick) if me_nick else None
+        self.cap = cap
+        self.stores: dict[ConversationKey, ConversationStore] = {}
+        self.users: dict[str, UserInfo] = {}
+        self.flows: dict[str, FlowInfo] = {}
+        self.users_version = 0
+        """Bumps when a nick changes (views drop cached lines)."""
+        self.presence_version = 0
+        """Bumps when someone's presence or a flow's members change."""
+        self.flows_version = 0
+        """Bumps when the flow directory changes (flow-add/flow-remove/add_flows)."""
+        self.routed = 0
+        self.errors = 0
+        self.last_error: str | None = None
+
+    # ------------------------------------------------------------------ directories
+
+    def set_me(self, user_id: str, nick: str | None = None) -> None:
+        self.me_id = user_id
+        if nick:
+            self.me_nick = clean_name(nick)
+        for store in self.stores.values():
+            store.me_id = user_id
+
+    def add_users(self, users: Iterable[Any], flow_id: str | None = None) -> None:
+        """Add REST users (``rest.User`` objects or dicts with id/nick/name). With
+        ``flow_id`` they are also recorded as that flow's members."""
+        flow = self.flows.get(flow_id) if flow_id else None
+        renamed = False
+        for user in users:
+            uid = _as_id(_attr(user, "id"))
+            if uid is None:
+                continue
+            nick = clean_name(_attr(user, "nick") or "")
+            name = clean_name(_attr(user, "name") or "")
+            info = self.users.get(uid)
+            if info is None:
+                self.users[uid] = UserInfo(sys.intern(uid), nick or name or f"user {uid}", name)
+                renamed = True
+            else:
+                if nick and nick != info.nick:
+                    info.nick = nick
+                    renamed = True
+                if name:
+                    info.name = name
+            if flow is not None:
+                flow.members.add(uid)
+        if renamed:
+            self._renamed()
+        if flow is not None:
+            self.presence_version += 1
+
+    def add_flows(self, flows: Iterable[Any]) -> None:
+        """Add REST flows (``rest.Flow`` objects or dicts); names label flow conversations."""
+        for flow in flows:
+            fid = _as_id(_attr(flow, "id"))
+            if fid is None:
+                continue
+            name = clean_name(_attr(flow, "name") or "") or fid
+            slug = _attr(flow, "slug")
+            if not isinstance(slug, str):
+                org = _attr(flow, "organization")
+                if isinstance(org, Mapping):
+                    org = org.get("parameterized_name")
+                pname = _attr(flow, "parameterized_name")
+                slug = f"{org}/{pname}" if isinstance(org, str) and isinstance(pname, str) else ""
+            info = self.flows.get(fid)
+            if info is None:
+                self.flows[fid] = FlowInfo(fid, name, clean_name(slug, max_chars=200))
+            else:
+                info.name = name
+                info.removed = False
+                if slug:
+                    info.slug = clean_name(slug, max_chars=200)
+            store = self.stores.get(("flow", fid))
+            if store is not None:
+                store.title = name
+        self.flows_version += 1
+
+    def nick_of(self, user_id: str | None) -> str:
+        """Display nick: the directory's, else "user <id>" ("integration" for user 0)."""
+        if user_id is None:
+            return "unknown"
+        info = self.users.get(user_id)
+        if info is not None:
+            return info.nick
+        if user_id == INTEGRATION_USER:
+            return "integration"
+        return f"user {clean_name(user_id, max_chars=24)}"
+
+    def sender_of(self, message: StoredMessage) -> str:
+        """The name to show for a line: the integration author or external user name when
+        the message carries one, else the sender's nick."""
+        if message.author:
+            return message.author
+        return self.nick_of(message.user_id)
+
+    def presence_of(self, user_id: str) -> Presence:
+        info = self.users.get(user_id)
+        return info.presence if info is not None else "offline"
+
+    def members_of(self, flow_id: str) -> list[UserInfo]:
+        """Known members of a flow, sorted by nick."""
+        flow = self.flows.get(flow_id)
+        if flow is None:
+            return []
+        users = [self.users[u] for u in flow.members if u in self.users]
+        return sorted(users, key=lambda u: u.nick.lower())
+
+    def flow_title(self, flow_id: str) -> str:
+        flow = self.flows.get(flow_id)
+        return flow.name if flow is not None else clean_name(flow_id)
+
+    # ------------------------------------------------------------------ stores
+
+    def private_key(self, user_id: str) -> ConversationKey:
+        """The key of the private conversation between the user and ``user_id``."""
+        low, high = sorted((self.me_id or "", user_id))
+        return ("private", f"{low}:{high}")
+
+    def _other_of(self, key: ConversationKey) -> str | None:
+        if key[0] != "private":
+            return None
+        a, _, b = key[1].partition(":")
+        if self.me_id is not None:
+            if a == self.me_id:
+                return b
+            if b == self.me_id:
+                return a
+        return b or a
+
+    def title_for(self, key: ConversationKey) -> str:
+        if key[0] == "flow":
+            return self.flow_title(key[1])
+        other = self._other_of(key)
+        return self.nick_of(other) if other else clean_name(key[1])
+
+    def store_for(self, key: ConversationKey) -> ConversationStore | None:
+        return self.stores.get(key)
+
+    def open(self, key: ConversationKey) -> tuple[ConversationStore, bool]:
+        """The store for ``key``, created if needed; the bool says whether it was created."""
+        store = self.stores.get(key)
+        if store is not None:
+            return store, False
+        store = ConversationStore(key, self.title_for(key), self.cap, me_id=self.me_id)
+        self.stores[key] = store
+        return store, True
+
+    def open_flow(self, flow_id: str) -> ConversationStore:
+        return self.open(("flow", flow_id))[0]
+
+    def open_private(self, user_id: str) -> ConversationStore:
+        return self.open(self.private_key(user_id))[0]
+
+    def _renamed(self) -> None:
+        self.users_version += 1
+        for key, store in self.stores.items():
+            if key[0] == "private":
+                store.title = self.title_for(key)
+
+    # ------------------------------------------------------------------ routing
+
+    def route(self, event: Event) -> RouteResult:
+        """Apply one streamed event. Never raises: a failure is counted in ``errors``."""
+        self.routed += 1
+        try:
+            return self._route(event, history=False, key=event.key)
+        except Exception as exc:  # one bad event must not stop the stream
+            self.errors += 1
+            self.last_error = clean_name(f"{type(exc).__name__}: {exc}", max_chars=200)
+            return RouteResult(getattr(event, "key", None), "ignored", error=self.last_error)
+
+    def route_many(self, events: Iterable[Event]) -> list[RouteResult]:
+        return [self.route(e) for e in events]
+
+    def merge_history(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """Merge REST history into ``key``'s store: ordered by id, no duplicates, never
+        counted as unread. Returns how many lines were added."""
+        added = 0
+        for event in events:
+            try:
+                result = self._route(event, history=True, key=key)
+            except Exception as exc:
+                self.errors += 1
+                self.last_error = clean_name(f"{type(exc).__name__}: {exc}", max_chars=200)
+                continue
+            if result.effect == "appended":
+                added += 1
+        return added
+
+    def insert_gap(self, key: ConversationKey, backfilled: int = 0) -> StoredMessage:
+        """Add a gap marker line (messages after it were back-filled after a reconnect)."""
+        store, _ = self.open(key)
+        text = "messages back-filled after reconnect"
+        if backfilled:
+            text = f"{backfilled} messages back-filled after reconnect"
+        message = StoredMessage(store.new_seq(), None, "gap", None, None, text)
+        store.add(message)
+        return message
+
+    def add_system_line(self, key: ConversationKey, text: str) -> StoredMessage:
+        """A local system line (e.g. an error the app wants to show in a conversation)."""
+        store, _ = self.open(key)
+        message = StoredMessage(store.new_seq(), None, "system", None, None, clean_text(text))
+        store.add(message)
+        return message
+
+    def _route(self, event: Event, *, history: bool, key: ConversationKey | None) -> RouteResult:
+        if isinstance(event, MessageEditEvent):
+            return self._edit(event, key)
+        if isinstance(event, TagChangeEvent):
+            return self._retag(event, key)
+        if isinstance(event, EmojiReactionEvent):
+            return self._react(event, key)
+        if isinstance(event, UserActivityEvent):
+            return self._activity(event, key)
+        if isinstance(event, PresenceEvent):
+            return self._presence(event, key)
+        if isinstance(event, UserEditEvent):
+            return self._user_edit(event, key)
+        if isinstance(event, FlowAddEvent):
+            return self._flow_add(event)
+        if isinstance(event, FlowRemoveEvent):
+            return self._flow_remove(event)
+        if isinstance(event, UserJoinEvent):
+            return self._user_join(event, key)
+        if isinstance(event, UserBlockEvent):
+            return self._user_block(event, key)
+        if key is None:
+            return RouteResult(None, "ignored")
+        built = self._build(event, key)
+        if built is None:
+            return RouteResult(key, "ignored")
+        return self._append(key, event, history, *built)
+
+    # -- lines
+
+    def _build(
+        self, event: Event, key: ConversationKey
+    ) -> tuple[Kind, str, str, str | None] | None:
+        """(kind, text, title, author) for an event that becomes a line."""
+        author: str | None = None
+        external = event.external_user_name
+        if external:
+            author = clean_name(external)
+        if isinstance(event, MessageEvent):
+            return "message", clean_text(event.text, MAX_TEXT_CHARS), "", author
+        if isinstance(event, CommentEvent):
+            title = _title(event.title)
+            return "comment", clean_text(event.text, MAX_TEXT_CHARS), title, author
+        if isinstance(event, StatusEvent):
+            return "status", clean_text(event.text, MAX_TEXT_CHARS), "", author
+        if isinstance(event, LineEvent):
+            return "line", clean_text(event.text, MAX_TEXT_CHARS), "", author
+        if isinstance(event, FileEvent):
+            name = clean_name(event.file_name, max_chars=200) or "file"
+            ctype = clean_name(event.content_type, max_chars=100) or "unknown type"
+            text = f"{name} ({human_size(event.file_size)}, {ctype})"
+            path = clean_name(event.path, max_chars=1000)
+            if path:
+                text = f"{text} {path}"
+            return "file", text, name, author
+        if isinstance(event, ActionEvent):
+            return "action", self._action_text(event), "", author
+        if isinstance(event, ActivityEvent | DiscussionEvent):
+            kind: Kind = "activity" if isinstance(event, ActivityEvent) else "discussion"
+            title = _title(event.title)
+            body = html_to_text(event.body)
+            if len(body) > MAX_TEXT_CHARS:
+                body = clean_text(body, MAX_TEXT_CHARS)
+            return kind, body, title, clean_name(event.author_name) or author
+        if isinstance(event, UnknownEvent):
+            name = clean_name(event.event, max_chars=40) or "?"
+            return "unknown", f"{name} event (not shown)", "", None
+        return None
+
+    def _action_text(self, event: ActionEvent) -> str:
+        action = clean_name(event.action, max_chars=40)
+        desc = clean_name(event.description, max_chars=500)
+        people = [clean_name(p) for p in event.people if clean_name(p)]
+        if action == "join":
+            return "joined the flow"
+        if action == "add_people":
+            return f"added {', '.join(people) or desc or 'people'} to the flow"
+        if action == "block":
+            content = event.content if isinstance(event.content, dict) else {}
+            uid = _as_id(content.get("user"))
+            who = self.nick_of(uid) if uid else desc or "someone"
+            return f"blocked {who}"
+        if action == "invite":
+            return f"invited {desc or 'someone'}"
+        if action == "decline":
+            return f"declined the invitation{' for ' + desc if desc else ''}"
+        if action == "uninvite":
+            return f"cancelled the invitation{' of ' + desc if desc else ''}"
+        if action in ("add_rss_feed", "remove_rss_feed"):
+            verb = "added" if action.startswith("add") else "removed"
+            return f"{verb} RSS feed {desc}".rstrip()
+        words = action.replace("_", " ") if action else "action"
+        return f"{words} {desc}".rstrip()
+
+    def _is_mention(self, text: str, tags: tuple[str, ...]) -> bool:
+        if tags and self.me_id is not None:
+            wanted = (f":user:{self.me_id}", f":highlight:{self.me_id}", ":user:everyone")
+            if any(tag in wanted for tag in tags):
+                return True
+        return mentions_nick(text, self.me_nick)
+
+    def _thread_info(self, event: Event, store: ConversationStore) -> tuple[str | None, str | None]:
+        """(thread_id, thread_title-if-reply)."""
+        thread_id = event.thread_id
+        if thread_id is None:
+            return None, None
+        thread_id = _thread_id(thread_id)
+        initial = event.thread_initial_message
+        # without thread.initial_message, a reply is a message of a thread already seen
+        reply = initial != event.id if initial is not None else store.has_thread(thread_id)
+        if not reply:
+            return thread_id, None
+        title = _title(event.thread_title)
+        if not title:
+            first = store.get(initial) if initial is not None else None
+            if first is None:
+                seqs = store.thread_seqs(thread_id)
+                first = store.by_seq(seqs[0]) if seqs else None
+            if first is not None:
+                title = clean_name(first.title or first.text, max_chars=40)
+        return thread_id, title
+
+    def _append(
+        self,
+        key: ConversationKey,
+        event: Event,
+        history: bool,
+        kind: Kind,
+        text: str,
+        title: str,
+        author: str | None,
+    ) -> RouteResult:
+        store, opened = self.open(key)
+        if event.id is not None and store.get(event.id) is not None:
+            return RouteResult(key, "ignored", opened_conversation=opened)
+        thread_id, thread_title = self._thread_info(event, store)
+        user_id = event.user
+        if user_id is not None:
+            user_id = sys.intern(user_id)
+        own = user_id is not None and user_id == self.me_id
+        mention = not own and kind in UNREAD_KINDS and self._is_mention(text, event.tags)
+        message = StoredMessage(
+            store.new_seq(),
+            event.id,
+            kind,
+            event.sent,
+            user_id,
+            text,
+            title=title,
+            author=author,
+            thread_id=thread_id,
+            thread_title=thread_title,
+            tags=event.tags,
+            mention=mention,
+        )
+        if history:
+            message.edited = bool(event.raw.get("edited"))
+            message.reactions = _reactions_from_raw(event.raw)
+        if not store.add(message):
+            return RouteResult(key, "ignored", opened_conversation=opened)
+        if store.by_seq(message.seq) is None:
+            # pruned at once: older than everything kept in a full store
+            return RouteResult(key, "ignored", opened_conversation=opened)
+        unread = not history and not own and kind in UNREAD_KINDS
+        if unread:
+            store.count_unread(message)
+        return RouteResult(key, "appended", opened, mention and not history, message, unread)
+
+    # -- in-place updates
+
+    def _target(
+        self, key: ConversationKey | None, message_id: int | None
+    ) -> tuple[ConversationStore, StoredMessage] | None:
+        if key is None or message_id is None:
+            return None
+        store = self.stores.get(key)
+        if store is None:
+            return None
+        message = store.get(message_id)
+        return None if message is None else (store, message)
+
+    def _edit(self, event: MessageEditEvent, key: ConversationKey | None) -> RouteResult:
+        found = self._target(key, event.message_id)
+        if found is None:
+            return RouteResult(key, "ignored")
+        store, message = found
+        new_title = event.new_title
+        store.edit(
+            message.id,  # type: ignore[arg-type]  # found by id, so not None
+            text=clean_text(event.new_text, MAX_TEXT_CHARS),
+            title=html_to_text(new_title, single_line=True) if new_title is not None else None,
+            deleted=event.deleted,
+        )
+        if not event.deleted and message.kind in UNREAD_KINDS:
+            message.mention = message.user_id != self.me_id and self._is_mention(
+                message.text, message.tags
+            )
+        return RouteResult(key, "updated", message=message)
+
+    def _retag(self, event: TagChangeEvent, key: ConversationKey | None) -> RouteResult:
+        found = self._target(key, event.message_id)
+        if found is None:
+            return RouteResult(key, "ignored")
+        store, message = found
+        store.retag(message.id, event.add, event.remove)  # type: ignore[arg-type]
+        return RouteResult(key, "updated", message=message)
+
+    def _react(self, event: EmojiReactionEvent, key: ConversationKey | None) -> RouteResult:
+        found = self._target(key, event.message_id)
+        emoji = clean_name(event.emoji, max_chars=32)
+        if found is None or not emoji:
+            return RouteResult(key, "ignored")
+        store, message = found
+        store.react(message.id, emoji, event.added, event.user)  # type: ignore[arg-type]
+        return RouteResult(key, "updated", message=message)
+
+    # -- directory state
+
+    def _user(self, user_id: str) -> UserInfo:
+        info = self.users.get(user_id)
+        if info is None:
+            info = UserInfo(sys.intern(user_id), f"user {clean_name(user_id, max_chars=24)}")
+            self.users[user_id] = info
+        return info
+
+    def _activity(self, event: UserActivityEvent, key: ConversationKey | None) -> RouteResult:
+        if event.user is None:
+            return RouteResult(key, "ignored")
+        info = self._user(event.user)
+        last = event.last_activity
+        info.last_activity = last
+        recent = last is not None and (event.sent is None or event.sent - last < IDLE_AFTER_MS)
+        info.presence = "active" if recent else "idle"
+        self.presence_version += 1
+        return RouteResult(key, "state")
+
+    def _presence(self, event: PresenceEvent, key: ConversationKey | None) -> RouteResult:
+        uid = event.user_id
+        if uid is None:
+            return RouteResult(key, "ignored")
+        info = self._user(uid)
+        info.presence = event.state
+        updated = event.updated_at
+        if updated is not None and event.state != "offline":
+            info.last_activity = updated
+        self.presence_version += 1
+        return RouteResult(key, "state")
+
+    def _user_edit(self, event: UserEditEvent, key: ConversationKey | None) -> RouteResult:
+        uid = event.user_id
+        nick = clean_name(event.nick)
+        if uid is None or not nick:
+            return RouteResult(key, "ignored")
+        info = self._user(uid)
+        name = clean_name(event.name)
+        if name:
+            info.name = name
+        if info.nick != nick:
+            info.nick = nick
+            self._renamed()
+        return RouteResult(key, "state")
+
+    def _system(
+        self, key: ConversationKey, event: Event, text: str, *, create: bool
+    ) -> RouteResult:
+        store = self.stores.get(key)
+        opened = False
+        if store is None:
+            if not create:
+                return RouteResult(key, "state")
+            store, opened = self.open(key)
+        if event.id is not None and store.get(event.id) is not None:
+            return RouteResult(key, "ignored")
+        message = StoredMessage(
+            store.new_seq(), event.id, "system", event.sent, event.user, clean_text(text)
+        )
+        if not store.add(message):
+            return RouteResult(key, "ignored")
+        return RouteResult(key, "appended", opened, message=message)
+
+    def _flow_add(self, event: FlowAddEvent) -> RouteResult:
+        fid = event.flow_id
+        if fid is None:
+            return RouteResult(None, "ignored")
+        org = clean_name(event.organization, max_chars=100)
+        pname = clean_name(event.parameterized_name, max_chars=100)
+        self.add_flows(
+            [{"id": fid, "name": event.name or fid, "slug": f"{org}/{pname}" if pname else ""}]
+        )
+        flow = self.flows[fid]
+        key: ConversationKey = ("flow", fid)
+        me = event.user is not None and event.user == self.me_id
+        if event.user is not None:
+            flow.members.add(event.user)
+            self.presence_version += 1
+        if me:
+            return self._system(key, event, f"you were added to {flow.name}", create=True)
+        who = self.nick_of(event.user)
+        return self._system(key, event, f"{who} was added to {flow.name}", create=False)
+
+    def _flow_remove(self, event: FlowRemoveEvent) -> RouteResult:
+        fid = event.flow_id
+        if fid is None:
+            return RouteResult(None, "ignored")
+        key: ConversationKey = ("flow", fid)
+        flow = self.flows.get(fid)
+        me = event.user is None or event.user == self.me_id
+        if me:
+            if flow is not None:
+                flow.removed = True
+            self.flows_version += 1
+            return self._system(key, event, "you were removed from this flow", create=False)
+        if flow is not None:
+            flow.members.discard(event.user or "")
+            self.presence_version += 1
+        return self._system(key, event, f"{self.nick_of(event.user)} left the flow", create=False)
+
+    def _user_join(self, event: UserJoinEvent, key: ConversationKey | None) -> RouteResult:
+        uid = event.user_id
+        if uid is None:
+            return RouteResult(key, "ignored")
+        nick = clean_name(event.nick)
+        if nick:
+            self.add_users([{"id": uid, "nick": nick}])
+        if event.flow is not None and event.flow in self.flows:
+            self.flows[event.flow].members.add(uid)
+            self.presence_version += 1
+        if key is None:
+            return RouteResult(None, "state")
+        return self._system(key, event, f"{self.nick_of(uid)} joined the flow", create=True)
+
+    def _user_block(self, event: UserBlockEvent, key: ConversationKey | None) -> RouteResult:
+        uid = event.user_id
+        if uid is None:
+            return RouteResult(key, "ignored")
+        if event.flow is not None and event.flow in self.flows:
+            self.flows[event.flow].members.discard(uid)
+            self.presence_version += 1
+        if key is None:
+            return RouteResult(None, "state")
+        text = f"{self.nick_of(uid)} was removed from the flow"
+        return self._system(key, event, text, create=True)
+
+
+def first_link(message: StoredMessage) -> str | None:
+    """The first http(s) URL of a line, for "open link"."""
+    if message.deleted:
+        return None
+    return first_url(message.text) or (first_url(message.title) if message.title else None)

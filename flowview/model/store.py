@@ -1,0 +1,468 @@
+"""Bounded per-conversation message stores.
+
+A :class:`ConversationStore` holds the messages of one flow or private conversation, ordered by
+Flowdock id (ids are per conversation and increase over time), without duplicates, bounded to
+``cap`` messages (the oldest are dropped). Edits, reactions and tag changes are applied in place
+and bump the message's ``version``; views compare versions instead of re-rendering everything.
+
+Change tracking for views (see ``FlowLog.refresh_from_store``):
+
+* ``version`` bumps on every change of any kind.
+* ``epoch`` bumps when positions change other than by appending at the end or dropping from the
+  front (a history merge inserting older messages, ``clear()``): a view then rebuilds its index.
+* ``dropped`` counts messages ever dropped from the front; ``appended`` counts messages ever
+  appended at the end. With the same ``epoch``, a view that saw ``(dropped0, appended0)`` knows
+  exactly which rows went away at the top and which are new at the bottom.
+* ``changed_since(version)`` lists the seqs of messages changed in place since ``version``.
+
+Messages without a Flowdock id (system lines, gap markers) sort right after the last message
+that was present when they were added, so a gap marker stays above back-filled history.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from flowview.protocol.events import ConversationKey
+
+__all__ = ["ConversationStore", "Kind", "StoredMessage", "ThreadStore"]
+
+Kind = Literal[
+    "message", "comment", "status", "line", "file", "action", "activity",
+    "discussion", "system", "unknown", "gap",
+]  # fmt: skip
+
+# Kinds that count towards a conversation's unread number when sent by someone else.
+UNREAD_KINDS: Final = frozenset({"message", "comment", "line", "file", "activity", "discussion"})
+_JOURNAL: Final = 2048
+_SEQ_BITS: Final = 32
+_SEQ_SPAN: Final = (1 << _SEQ_BITS) - 1
+_NO_TAGS: tuple[str, ...] = ()
+
+
+@dataclass(slots=True, eq=False)
+class StoredMessage:
+    """One displayable line item. Text fields are already sanitised.
+
+    ``seq`` is a local insertion counter, unique within the conversation; ``id`` is the Flowdock
+    id (None for local system lines and gap markers). ``author`` overrides the nick lookup for
+    integrations and anonymous posts. ``thread_title`` is set on replies (messages that belong to
+    a thread started by another message); ``thread_id`` on every threaded message.
+    ``mention_unread`` is True while a mention of the user has not been read.
+    """
+
+    seq: int
+    id: int | None
+    kind: Kind
+    sent: int | None
+    user_id: str | None
+    text: str
+    title: str = ""
+    author: str | None = None
+    thread_id: str | None = None
+    thread_title: str | None = None
+    edited: bool = False
+    deleted: bool = False
+    reactions: dict[str, int] | None = None
+    tags: tuple[str, ...] = _NO_TAGS
+    mention: bool = False
+    mention_unread: bool = False
+    version: int = 0
+
+    @property
+    def is_reply(self) -> bool:
+        return self.thread_title is not None
+
+
+class ConversationStore:
+    """Messages of one conversation, ordered, deduplicated by id and bounded to ``cap``.
+
+    Read access: ``len(store)``, iteration, ``store[i]`` (position), ``get(id)``,
+    ``by_seq(seq)``, ``index_of(seq)``. Counters: ``unread``, ``mentions``,
+    ``first_unread_seq`` (where the "new" marker goes). See the module docstring for
+    change tracking.
+    """
+
+    def __init__(
+        self,
+        key: ConversationKey,
+        title: str,
+        cap: int = 10_000,
+        *,
+        me_id: str | None = None,
+    ) -> None:
+        self.key: ConversationKey = key
+        self.title: str = title
+        self.cap: int = max(1, cap)
+        self.me_id: str | None = me_id
+        self._messages: list[StoredMessage] = []
+        self._keys: list[int] = []  # parallel sort keys, see _sort_key
+        self._by_id: dict[int, StoredMessage] = {}
+        self._by_seq: dict[int, StoredMessage] = {}
+        self._pos: dict[int, int] | None = None  # seq -> absolute position, rebuilt lazily
+        self._threads: dict[str, list[int]] = {}
+        self._journal: deque[tuple[int, int]] = deque(maxlen=_JOURNAL)
+        self._next_seq = 0
+        self.version = 0
+        self.epoch = 0
+        self.dropped = 0
+        self.appended = 0
+        self.unread = 0
+        self.mentions = 0
+        self._mention_seqs: set[int] = set()
+        self.first_unread_seq: int | None = None
+        self._marker_armed = True
+        self.history_complete = False  # set by the app when "load older" returns nothing
+
+    # ------------------------------------------------------------------ read access
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def __iter__(self) -> Iterator[StoredMessage]:
+        return iter(self._messages)
+
+    def __getitem__(self, index: int) -> StoredMessage:
+        return self._messages[index]
+
+    @property
+    def messages(self) -> list[StoredMessage]:
+        """The ordered list (read-only by convention: mutate through the methods)."""
+        return self._messages
+
+    def get(self, message_id: int) -> StoredMessage | None:
+        return self._by_id.get(message_id)
+
+    def by_seq(self, seq: int) -> StoredMessage | None:
+        return self._by_seq.get(seq)
+
+    def index_of(self, seq: int) -> int | None:
+        """Current position of the message with ``seq``, or None if it is not stored."""
+        if seq not in self._by_seq:
+            return None
+        if self._pos is None:
+            base = self.dropped
+            self._pos = {m.seq: base + i for i, m in enumerate(self._messages)}
+        pos = self._pos.get(seq)
+        return None if pos is None else pos - self.dropped
+
+    @property
+    def oldest_id(self) -> int | None:
+        """Smallest stored Flowdock id: pass it as ``until_id`` to load older history."""
+        for message in self._messages:
+            if message.id is not None:
+                return message.id
+        return None
+
+    @property
+    def newest_id(self) -> int | None:
+        """Largest stored Flowdock id (for ``since_id`` back-fill)."""
+        for message in reversed(self._messages):
+            if message.id is not None:
+                return message.id
+        return None
+
+    def thread_seqs(self, thread_id: str) -> list[int]:
+        """Seqs of the stored messages of a thread, oldest first."""
+        return list(self._threads.get(thread_id, ()))
+
+    def has_thread(self, thread_id: str) -> bool:
+        """True when some stored message belongs to ``thread_id``."""
+        return thread_id in self._threads
+
+    def thread_messages(self, thread_id: str) -> list[StoredMessage]:
+        return [self._by_seq[s] for s in self._threads.get(thread_id, ()) if s in self._by_seq]
+
+    def changed_since(self, version: int) -> list[int] | None:
+        """Seqs changed in place after ``version``; None if the journal no longer reaches back
+        that far (the caller should then re-check everything)."""
+        if version >= self.version:
+            return []
+        journal = self._journal
+        if len(journal) == journal.maxlen and journal[0][0] > version + 1:
+            return None
+        return [seq for v, seq in journal if v > version]
+
+    def sync(self) -> None:
+        """Hook for derived stores (see :class:`ThreadStore`); a no-op here."""
+
+    # ------------------------------------------------------------------ insertion
+
+    def new_seq(self) -> int:
+        seq = self._next_seq
+        self._next_seq += 1
+        return seq
+
+    def _sort_key(self, message: StoredMessage) -> int:
+        # One int per message (cheaper than a tuple): the id in the high bits; id-less items
+        # take the newest id present now plus their seq, so they sort right after it.
+        if message.id is not None:
+            return message.id << _SEQ_BITS
+        last = self._keys[-1] >> _SEQ_BITS if self._keys else -1
+        return (last << _SEQ_BITS) + 1 + (message.seq % _SEQ_SPAN)
+
+    def add(self, message: StoredMessage) -> bool:
+        """Insert a message at its place by id. Returns False for a duplicate id.
+
+        ``message.seq`` must come from :meth:`new_seq` (or a parent store, for derived
+        stores). Appending at the end is O(1); inserting older history costs O(n).
+        """
+        if message.id is not None and message.id in self._by_id:
+            return False
+        key = self._sort_key(message)
+        keys = self._keys
+        at_end = not keys or keys[-1] <= key
+        if at_end:
+            keys.append(key)
+            self._messages.append(message)
+            self.appended += 1
+            if self._pos is not None:
+                self._pos[message.seq] = self.dropped + len(self._messages) - 1
+        else:
+            index = bisect_left(keys, key)
+            keys.insert(index, key)
+            self._messages.insert(index, message)
+            self.epoch += 1
+            self._pos = None
+        if message.id is not None:
+            self._by_id[message.id] = message
+        self._by_seq[message.seq] = message
+        if message.thread_id is not None:
+            seqs = self._threads.setdefault(message.thread_id, [])
+            seqs.append(message.seq)
+            if not at_end and len(seqs) > 1:
+                seqs.sort(key=self._seq_order)
+        self.version += 1
+        self._prune()
+        return True
+
+    def _seq_order(self, seq: int) -> tuple[int, int]:
+        message = self._by_seq.get(seq)
+        if message is None or message.id is None:
+            return (-1, seq)
+        return (message.id, -1)
+
+    def _prune(self) -> None:
+        excess = len(self._messages) - self.cap
+        if excess <= 0:
+            return
+        gone = self._messages[:excess]
+        del self._messages[:excess]
+        del self._keys[:excess]
+        self.dropped += excess
+        for message in gone:
+            self._forget(message)
+
+    def _forget(self, message: StoredMessage) -> None:
+        if message.id is not None:
+            self._by_id.pop(message.id, None)
+        self._by_seq.pop(message.seq, None)
+        if self._pos is not None:
+            self._pos.pop(message.seq, None)
+        if message.thread_id is not None:
+            seqs = self._threads.get(message.thread_id)
+            if seqs is not None:
+                with contextlib.suppress(ValueError):
+                    seqs.remove(message.seq)
+                if not seqs:
+                    del self._threads[message.thread_id]
+        if message.seq in self._mention_seqs:
+            self._mention_seqs.discard(message.seq)
+            self.mentions = len(self._mention_seqs)
+        if self.first_unread_seq == message.seq:
+            self.first_unread_seq = None
+
+    def clear(self) -> None:
+        """Forget every message (counters too)."""
+        self._messages.clear()
+        self._keys.clear()
+        self._by_id.clear()
+        self._by_seq.clear()
+        self._threads.clear()
+        self._mention_seqs.clear()
+        self._pos = None
+        self.unread = self.mentions = 0
+        self.first_unread_seq = None
+        self.epoch += 1
+        self.version += 1
+
+    # ------------------------------------------------------------------ unread state
+
+    def count_unread(self, message: StoredMessage) -> None:
+        """Count ``message`` (already added) as unread; called by the router for messages
+        from others. Places the "new" marker on it if the marker is armed."""
+        if message.seq not in self._by_seq:
+            return
+        self.unread += 1
+        if self._marker_armed:
+            self._marker_armed = False
+            self._set_marker(message.seq)
+        if message.mention and not message.deleted:
+            message.mention_unread = True
+            self._mention_seqs.add(message.seq)
+            self.mentions = len(self._mention_seqs)
+        self.version += 1
+
+    def _set_marker(self, seq: int | None) -> None:
+        old = self.first_unread_seq
+        if old == seq:
+            return
+        self.first_unread_seq = seq
+        # both messages change height (the marker row moves), so views must re-lay them out
+        for changed in (old, seq):
+            if changed is not None:
+                self._touch_seq(changed)
+
+    def mark_read(self) -> None:
+        """Everything shown has been read: zero ``unread`` and ``mentions``. The "new" marker
+        stays where it is (it shows where reading stopped) until :meth:`clear_marker` or
+        :meth:`arm_marker`."""
+        if not self.unread and not self._mention_seqs:
+            return
+        self.unread = 0
+        for seq in self._mention_seqs:
+            message = self._by_seq.get(seq)
+            if message is not None:
+                message.mention_unread = False
+        self._mention_seqs.clear()
+        self.mentions = 0
+        self.version += 1
+
+    def arm_marker(self) -> None:
+        """The next unread message becomes the first-unread marker (call when the user leaves
+        the conversation). The current marker stays until then."""
+        self._marker_armed = True
+
+    def clear_marker(self) -> None:
+        """Remove the "new" marker and disarm it."""
+        self._marker_armed = False
+        self._set_marker(None)
+
+    # ------------------------------------------------------------------ in-place changes
+
+    def _touch(self, message: StoredMessage) -> None:
+        message.version += 1
+        self.version += 1
+        self._journal.append((self.version, message.seq))
+
+    def _touch_seq(self, seq: int) -> None:
+        message = self._by_seq.get(seq)
+        if message is not None:
+            self._touch(message)
+        else:
+            self.version += 1
+
+    def _note_changed(self, seq: int) -> None:
+        """Journal a change of a message whose object was already updated elsewhere."""
+        self.version += 1
+        self._journal.append((self.version, seq))
+
+    def touch(self, message: StoredMessage) -> None:
+        """Record an in-place change made by the caller (e.g. a rename of the author)."""
+        self._touch(message)
+
+    def edit(
+        self,
+        message_id: int,
+        text: str | None = None,
+        title: str | None = None,
+        *,
+        deleted: bool = False,
+    ) -> StoredMessage | None:
+        """Apply a ``message-edit``: new (sanitised) text and/or title, or a deletion.
+        Returns the message, or None if it is not stored."""
+        message = self._by_id.get(message_id)
+        if message is None:
+            return None
+        if deleted:
+            message.deleted = True
+            message.text = ""
+            if message.seq in self._mention_seqs:
+                self._mention_seqs.discard(message.seq)
+                message.mention_unread = False
+                self.mentions = len(self._mention_seqs)
+        else:
+            if text is not None:
+                message.text = text
+            if title is not None:
+                message.title = title
+            message.deleted = False
+        message.edited = True
+        self._touch(message)
+        return message
+
+    def react(
+        self, message_id: int, emoji: str, added: bool, user: str | None = None
+    ) -> StoredMessage | None:
+        """Apply an ``emoji-reaction``: counts per emoji (removals never go below zero)."""
+        message = self._by_id.get(message_id)
+        if message is None or not emoji:
+            return None
+        reactions = message.reactions or {}
+        count = reactions.get(emoji, 0) + (1 if added else -1)
+        if count > 0:
+            reactions[emoji] = count
+        else:
+            reactions.pop(emoji, None)
+        message.reactions = reactions or None
+        self._touch(message)
+        return message
+
+    def retag(
+        self, message_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> StoredMessage | None:
+        """Apply a ``tag-change``. Removing ``:unread:<me>`` marks that mention as read."""
+        message = self._by_id.get(message_id)
+        if message is None:
+            return None
+        remove_set = set(remove)
+        tags = [t for t in message.tags if t not in remove_set]
+        for tag in add:
+            if tag not in tags:
+                tags.append(tag)
+        message.tags = tuple(tags)
+        if (
+            self.me_id is not None
+            and f":unread:{self.me_id}" in remove_set
+            and message.seq in self._mention_seqs
+        ):
+            self._mention_seqs.discard(message.seq)
+            message.mention_unread = False
+            self.mentions = len(self._mention_seqs)
+        self._touch(message)
+        return message
+
+
+class ThreadStore(ConversationStore):
+    """A live view of one thread of a parent store. It shares the parent's message objects
+    (so edits show at once) and keeps up with the parent through :meth:`sync`, which views
+    call on refresh."""
+
+    def __init__(self, parent: ConversationStore, thread_id: str, title: str = "") -> None:
+        super().__init__(parent.key, title or parent.title, cap=parent.cap, me_id=parent.me_id)
+        self.parent = parent
+        self.thread_id = thread_id
+        self._marker_armed = False
+        self._seen_version = -1
+        self.sync()
+
+    def sync(self) -> None:
+        """Pull new thread messages and in-place changes from the parent."""
+        parent = self.parent
+        if parent.version == self._seen_version:
+            return
+        changed = parent.changed_since(self._seen_version) if self._seen_version >= 0 else []
+        for message in parent.thread_messages(self.thread_id):
+            if message.seq not in self._by_seq:
+                self.add(message)
+        mine = self._by_seq
+        seqs = [m.seq for m in self._messages] if changed is None else changed
+        for seq in seqs:
+            if seq in mine:
+                self._note_changed(seq)
+        self._seen_version = parent.version
