@@ -1,0 +1,139 @@
+"""``flowview serve`` / ``python -m flowview.server``: argument parsing and the command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import ipaddress
+import logging
+import os
+import signal
+import sys
+
+from flowview.server.runner import TOKEN_ENV, ServerOptions, run_server
+
+log = logging.getLogger("flowview.server")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be >= 0")
+    return value
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``flowview serve`` options to ``parser``."""
+    d = ServerOptions()
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
+    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
+    parser.add_argument("--seed", type=int, default=d.seed, help="simulator seed")
+    parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        default=d.rate,
+        help="simulated messages per second (0: none)",
+    )
+    parser.add_argument("--flows", type=int, default=d.flows, help="flows the user has joined")
+    parser.add_argument("--users", type=int, default=d.users, help="other simulated users")
+    parser.add_argument(
+        "--keepalive",
+        type=_positive_float,
+        default=d.keepalive,
+        help="seconds between stream keep-alives",
+    )
+    parser.add_argument("--replay", type=int, default=d.replay, help="SSE replay events per flow")
+    parser.add_argument(
+        "--activity-interval",
+        type=_positive_float,
+        default=d.activity_interval,
+        help="seconds between activity.user events for streaming users",
+    )
+    parser.add_argument("--hostile", action="store_true", help="mix in hostile content")
+    parser.add_argument(
+        "--faults", action=argparse.BooleanOptionalAction, default=None,
+        help="enable /_faults and /_sim (default: on for loopback binds, off otherwise)",
+    )  # fmt: skip
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    faults = args.faults if args.faults is not None else _is_loopback(args.host)
+    return ServerOptions(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        rate=args.rate,
+        flows=args.flows,
+        users=args.users,
+        keepalive=args.keepalive,
+        replay=args.replay,
+        hostile=args.hostile,
+        faults=faults,
+        activity_interval=args.activity_interval,
+        token=os.environ.get(TOKEN_ENV) or None,
+    )
+
+
+async def _serve(options: ServerOptions) -> int:
+    async with run_server(options) as running:
+        print(f"FLOWDOCK_STREAM_URL={running.stream_url}")
+        print(f"FLOWDOCK_API_URL={running.api_url}")
+        print(f"FLOWDOCK_TOKEN={running.token}", flush=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, running.stop)
+        log.info(
+            "serving %d flows, %d users, %.3g msgs/s, seed %d%s; fault injection %s",
+            options.flows,
+            options.users,
+            options.rate,
+            options.seed,
+            ", hostile content" if options.hostile else "",
+            f"enabled at {running.base_url}/_faults" if options.faults else "disabled",
+        )
+        try:
+            await running.wait_closed()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0
+
+
+def run_serve_command(args: argparse.Namespace) -> int:
+    """Run ``flowview serve``: three ``KEY=value`` lines on stdout, then logs on stderr."""
+    options = options_from_args(args)
+    # A dedicated server process keeps ~100k live message objects; the default gen-0
+    # threshold makes the cyclic GC cost about as much as generating the traffic.
+    gc.set_threshold(50_000, 20, 100)
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        return asyncio.run(_serve(options))
+    except OSError as exc:
+        print(
+            f"flowview serve: cannot listen on {options.host}:{options.port}: {exc.strerror}",
+            file=sys.stderr,
+        )
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m flowview.server", description="Flowdock-compatible simulated server"
+    )
+    add_serve_arguments(parser)
+    return run_serve_command(parser.parse_args(argv))

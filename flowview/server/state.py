@@ -1,0 +1,990 @@
+"""In-memory world of the simulated Flowdock server.
+
+Organisations, flows, users, per-conversation message history, stream subscribers, replay
+buffers, presence and the connection log. Everything runs on one event loop; nothing here
+blocks or awaits except the subscriber wake-up.
+
+Event-stream ids
+----------------
+Every event the server emits gets a *server-global*, strictly increasing sequence number
+``seq`` (1, 2, 3, ...), sent as ``id: <seq>`` on the event-stream. Message ``id`` fields stay
+per-flow / per-conversation as in Flowdock; ``seq`` only orders emissions. One number is enough
+to describe a position across every flow and private conversation a connection subscribes to,
+because they all share the one counter.
+
+Each channel (a flow, or one user's private conversations) keeps the last ``replay`` events in
+a ring buffer. A reconnect with ``Last-Event-ID: N`` replays, in ``seq`` order, every buffered
+event with ``seq > N`` on the channels of the new subscription; an ``N`` older than a buffer
+replays whatever that buffer still holds (the gap is the client's to back-fill over REST). An
+``N`` greater than the current ``seq`` can only come from an earlier server process, so the whole
+buffer is replayed. ``presence`` events are not buffered (they describe a state, not history);
+``N`` that is not a decimal integer is ignored. The JSON stream has no replay, as in Flowdock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import bisect
+import json
+import logging
+import random
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from flowview.server.faults import FaultBook
+
+log = logging.getLogger("flowview.server")
+
+Presence = Literal["active", "idle", "offline"]
+PRESENCE_STATE: dict[str, int] = {"active": 2_000_000, "idle": 1_000_000, "offline": 0}
+_RANK: dict[str, int] = {"offline": 0, "idle": 1, "active": 2}
+
+#: Events kept in REST history; everything else is transient (``persist: false``).
+PERSISTENT_EVENTS = frozenset(
+    {"message", "comment", "status", "line", "file", "action", "activity", "discussion", "mail"}
+)
+#: Events that belong to a thread (every chat message has one since ~2019).
+THREADED_EVENTS = frozenset({"message", "file", "comment", "activity", "discussion"})
+EDITABLE_EVENTS = frozenset({"message", "comment"})
+
+_HASHTAG = re.compile(r"(?<![\w&#])#([^\W_][\w-]*)")
+_MENTION = re.compile(r"(?<![\w@])@@?([\w][\w.-]*)")
+_URL = re.compile(r"https?://\S")
+
+
+_iso_cache: tuple[int, str] = (-1, "")
+
+
+def iso(ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, as Flowdock's ``created_at``."""
+    global _iso_cache
+    if _iso_cache[0] == ms:
+        return _iso_cache[1]
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+    _iso_cache = (ms, text)
+    return text
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"))
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON. Lone surrogates (legal in JSON input) fall back to \\u escapes."""
+    text = _ENCODER.encode(obj)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _ASCII_ENCODER.encode(obj).encode("ascii")
+
+
+def random_id(rng: random.Random, length: int) -> str:
+    nbytes = (length * 6 + 7) // 8
+    raw = rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big")
+    return base64.urlsafe_b64encode(raw).decode("ascii")[:length]
+
+
+def parameterize(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "flow"
+
+
+@dataclass(eq=False)
+class User:
+    id: str
+    nick: str
+    name: str
+    email: str
+    token: str = field(repr=False)
+    avatar: str | None = None
+    website: str | None = None
+    status: str | None = None
+    last_activity: int = 0
+    last_ping: int = 0
+    #: presence the simulator gives a user that has no streams of its own
+    sim_presence: Presence = "offline"
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": int(self.id) if self.id.isdigit() else self.id,
+            "nick": self.nick,
+            "email": self.email,
+            "avatar": self.avatar,
+            "name": self.name,
+            "website": self.website,
+        }
+
+
+@dataclass(eq=False)
+class Organization:
+    id: int
+    name: str
+    parameterized_name: str
+    member_ids: list[str] = field(default_factory=list)
+
+
+class MessageLog:
+    """Stored history of one conversation: ids ascending, bounded to ``limit`` messages."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.ids: list[int] = []
+        self.by_id: dict[int, dict[str, Any]] = {}
+        self.last_id = 0
+
+    def allocate(self) -> int:
+        self.last_id += 1
+        return self.last_id
+
+    def store(self, msg: dict[str, Any]) -> None:
+        self.ids.append(msg["id"])
+        self.by_id[msg["id"]] = msg
+        excess = len(self.ids) - self.limit
+        # trim in chunks so appends stay O(1) amortised
+        if excess > self.limit // 10:
+            for old in self.ids[:excess]:
+                del self.by_id[old]
+            del self.ids[:excess]
+
+    def get(self, msg_id: int) -> dict[str, Any] | None:
+        return self.by_id.get(msg_id)
+
+    def query(
+        self,
+        *,
+        since_id: int | None = None,
+        until_id: int | None = None,
+        limit: int = 30,
+        sort: str = "desc",
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Messages with since_id < id < until_id for which ``match`` holds; ``sort`` picks
+        which end the ``limit`` comes from (asc: oldest, desc: newest); the result is always
+        ascending by id, as Flowdock's was."""
+        lo = 0 if since_id is None else bisect.bisect_right(self.ids, since_id)
+        hi = len(self.ids) if until_id is None else bisect.bisect_left(self.ids, until_id)
+        indices = range(lo, hi) if sort == "asc" else range(hi - 1, lo - 1, -1)
+        out: list[dict[str, Any]] = []
+        for i in indices:
+            msg = self.by_id[self.ids[i]]
+            if match is None or match(msg):
+                out.append(msg)
+                if len(out) >= limit:
+                    break
+        if sort != "asc":
+            out.reverse()
+        return out
+
+
+@dataclass(eq=False)
+class Flow:
+    id: str
+    name: str
+    parameterized_name: str
+    org: Organization
+    member_ids: list[str]
+    log: MessageLog
+    description: str = ""
+    open: bool = True
+    threads: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def slug(self) -> str:
+        return f"{self.org.parameterized_name}/{self.parameterized_name}"
+
+    @property
+    def legacy_id(self) -> str:
+        return f"{self.org.parameterized_name}:{self.parameterized_name}"
+
+
+@dataclass(eq=False)
+class PrivateConversation:
+    user_ids: tuple[str, str]  # sorted
+    log: MessageLog
+    open: bool = True
+
+    def other(self, user_id: str) -> str:
+        a, b = self.user_ids
+        return b if user_id == a else a
+
+
+@dataclass(slots=True, eq=False)
+class Published:
+    """One emitted event, serialised once and shared by every connection.
+
+    ``data`` is the event exactly as sent, ``event`` the dict it was serialised from."""
+
+    seq: int
+    event: dict[str, Any]
+    data: bytes
+    json_frame: bytes
+    sse_frame: bytes
+
+
+class Channel:
+    """A fan-out point (one flow, or one user's private messages) with its replay ring."""
+
+    __slots__ = ("buffer", "name", "subscribers")
+
+    def __init__(self, name: str, replay: int) -> None:
+        self.name = name
+        self.subscribers: set[Subscriber] = set()
+        self.buffer: deque[Published] = deque(maxlen=max(0, replay))
+
+
+@dataclass(eq=False)
+class ConnectionRecord:
+    """One stream request, for ``GET /_faults`` and tests."""
+
+    id: int
+    path: str
+    query: str
+    user_id: str | None
+    active: Presence
+    content_type: str
+    last_event_id: str | None
+    started: float
+    status: int = 200
+    ended: float | None = None
+    events: int = 0
+    bytes: int = 0
+    replayed: int = 0
+    fault: str | None = None
+    close_reason: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": self.path,
+            "query": self.query,
+            "user": self.user_id,
+            "active": self.active,
+            "content_type": self.content_type,
+            "last_event_id_sent": self.last_event_id is not None,
+            "last_event_id": self.last_event_id,
+            "started": self.started,
+            "ended": self.ended,
+            "open": self.ended is None and self.status == 200,
+            "status": self.status,
+            "events": self.events,
+            "bytes": self.bytes,
+            "replayed": self.replayed,
+            "fault": self.fault,
+            "close_reason": self.close_reason,
+        }
+
+
+class Subscriber:
+    """A live stream connection's queue. ``push`` never blocks: a subscriber that falls more
+    than ``queue_max`` events behind is closed (it can resume with Last-Event-ID)."""
+
+    def __init__(
+        self,
+        *,
+        user: User,
+        flows: list[Flow],
+        private: bool,
+        presence: bool,
+        active: Presence,
+        sse: bool,
+        record: ConnectionRecord,
+        queue_max: int,
+    ) -> None:
+        self.user = user
+        self.flows = flows
+        self.private = private
+        self.presence = presence
+        self.active: Presence = active
+        self.sse = sse
+        self.record = record
+        self.queue_max = queue_max
+        self.queue: deque[Published] = deque()
+        self.channels: list[Channel] = []
+        self.closed_reason: str | None = None
+        self.discard = False  # a stalled connection drops what it is sent
+        self._wakeup = asyncio.Event()
+
+    def push(self, pub: Published) -> None:
+        if self.closed_reason is not None or self.discard:
+            return
+        if len(self.queue) >= self.queue_max:
+            self.queue.clear()
+            log.warning(
+                "connection #%d fell %d events behind; closing it", self.record.id, self.queue_max
+            )
+            self.close("overflow")
+            return
+        self.queue.append(pub)
+        self._wakeup.set()
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+        self._wakeup.set()
+
+    def take(self, max_items: int = 1000) -> list[Published]:
+        q = self.queue
+        if len(q) <= max_items:
+            items = list(q)
+            q.clear()
+            return items
+        return [q.popleft() for _ in range(max_items)]
+
+    async def wait(self, timeout: float | None) -> None:
+        """Wait until something is queued or the subscriber is closed, or ``timeout`` s."""
+        if self.queue or self.closed_reason is not None:
+            return
+        self._wakeup.clear()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._wakeup.wait()
+        except TimeoutError:
+            pass
+
+
+class ServerState:
+    """The simulated Flowdock deployment. Build it with ``simulator.populate``."""
+
+    def __init__(
+        self,
+        *,
+        replay: int = 1000,
+        history: int = 10_000,
+        queue_max: int = 100_000,
+        keepalive: float = 30.0,
+        activity_interval: float = 30.0,
+        faults_enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+        seed: int = 1,
+    ) -> None:
+        self.replay = replay
+        self.history = history
+        self.queue_max = queue_max
+        self.keepalive = keepalive
+        self.activity_interval = activity_interval
+        self.faults_enabled = faults_enabled
+        self.clock = clock
+        #: ids the server mints (threads, uuids of its own events); REST use consumes it too
+        self.rng = random.Random(seed * 7919 + 17)
+        self.users: dict[str, User] = {}
+        self.tokens: dict[str, User] = {}
+        self.orgs: list[Organization] = []
+        self.flows: dict[str, Flow] = {}
+        self.flows_by_slug: dict[str, Flow] = {}
+        self.privates: dict[tuple[str, str], PrivateConversation] = {}
+        self.me: User | None = None
+        self.seq = 0
+        self.channels: dict[str, Channel] = {}
+        self.user_subs: dict[str, set[Subscriber]] = {}
+        self.faults = FaultBook()
+        self.connections: deque[ConnectionRecord] = deque(maxlen=1000)
+        self.open_records: dict[int, ConnectionRecord] = {}
+        self.listeners: list[Callable[[Published], None]] = []
+        self.shutting_down = False
+        self._conn_ids = 0
+
+    # ------------------------------------------------------------------ world building
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def add_user(self, user: User, *, me: bool = False) -> User:
+        self.users[user.id] = user
+        self.tokens[user.token] = user
+        if me:
+            self.me = user
+        return user
+
+    def add_org(self, org: Organization) -> Organization:
+        self.orgs.append(org)
+        return org
+
+    def add_flow(self, flow: Flow) -> Flow:
+        self.flows[flow.id] = flow
+        self.flows_by_slug[flow.slug] = flow
+        self.channels["flow:" + flow.id] = Channel("flow:" + flow.id, self.replay)
+        return flow
+
+    def new_id(self, length: int = 27) -> str:
+        """A random URL-safe id like Flowdock's thread ids (deterministic per seed)."""
+        return random_id(self.rng, length)
+
+    # ------------------------------------------------------------------ lookups
+    def user_by_token(self, token: str) -> User | None:
+        return self.tokens.get(token) if token else None
+
+    def resolve_flow(self, ref: str) -> Flow | None:
+        """A flow by ``org/flow`` slug, by id, or by legacy ``org:flow`` id."""
+        flow = self.flows_by_slug.get(ref) or self.flows.get(ref)
+        if flow is None and ":" in ref:
+            flow = self.flows_by_slug.get(ref.replace(":", "/", 1))
+        return flow
+
+    def can_access(self, user: User, flow: Flow) -> bool:
+        return user.id in flow.member_ids
+
+    def flows_of(self, user: User) -> list[Flow]:
+        return [f for f in self.flows.values() if user.id in f.member_ids]
+
+    def private_conversation(self, a: str, b: str) -> PrivateConversation:
+        key = (a, b) if a <= b else (b, a)
+        conv = self.privates.get(key)
+        if conv is None:
+            conv = PrivateConversation(key, MessageLog(self.history))
+            self.privates[key] = conv
+        return conv
+
+    def private_channel(self, user_id: str) -> Channel:
+        name = "user:" + user_id
+        ch = self.channels.get(name)
+        if ch is None:
+            ch = self.channels[name] = Channel(name, self.replay)
+        return ch
+
+    # ------------------------------------------------------------------ publishing
+    def _publish(
+        self, event: dict[str, Any], channels: Iterable[Channel], *, buffer: bool = True
+    ) -> Published:
+        self.seq += 1
+        seq = self.seq
+        data = dumps(event)
+        pub = Published(seq, event, data, data + b"\r\n", b"id: %d\ndata: %b\n\n" % (seq, data))
+        for ch in channels:
+            if buffer:
+                ch.buffer.append(pub)
+            for sub in ch.subscribers:
+                sub.push(pub)
+        for listener in self.listeners:
+            listener(pub)
+        return pub
+
+    def publish_flow(self, flow: Flow, event: dict[str, Any]) -> Published:
+        return self._publish(event, (self.channels["flow:" + flow.id],))
+
+    def publish_private(self, conv: PrivateConversation, event: dict[str, Any]) -> Published:
+        a, b = conv.user_ids
+        chans = (
+            [self.private_channel(a)] if a == b else [self.private_channel(uid) for uid in (a, b)]
+        )
+        return self._publish(event, chans)
+
+    def publish_presence(self, user: User, state: Presence) -> Published:
+        """``presence`` event to connections that asked for ``presence=1`` and share a flow."""
+        uid: int | str = int(user.id) if user.id.isdigit() else user.id
+        now = self.now_ms()
+        event = {
+            "event": "presence",
+            "content": {"user_id": uid, "state": PRESENCE_STATE[state], "updated_at": iso(now)},
+            "user_id": uid,
+        }
+        targets: set[Subscriber] = set()
+        for flow in self.flows_of(user):
+            for sub in self.channels["flow:" + flow.id].subscribers:
+                if sub.presence:
+                    targets.add(sub)
+        for sub in self.user_subs.get(user.id, ()):
+            if sub.presence:
+                targets.add(sub)
+        self.seq += 1
+        data = dumps(event)
+        pub = Published(
+            self.seq, event, data, data + b"\r\n", b"id: %d\ndata: %b\n\n" % (self.seq, data)
+        )
+        for sub in sorted(targets, key=lambda s: s.record.id):
+            sub.push(pub)
+        for listener in self.listeners:
+            listener(pub)
+        return pub
+
+    # ------------------------------------------------------------------ message building
+    def _auto_tags(self, content: str, members: Iterable[str], sender: str) -> list[str]:
+        """Tags Flowdock derived from text: #hashtags, @mentions (``:user:``/``:unread:``),
+        @everyone/@team, and ``:url``. Cheap substring checks skip the regexes."""
+        tags: list[str] = []
+        if "#" in content:
+            for tag in _HASHTAG.findall(content):
+                t = tag.lower()
+                if t not in tags:
+                    tags.append(t)
+        if "@" in content:
+            member_list = list(members)
+            nicks = {self.users[uid].nick.lower(): uid for uid in member_list if uid in self.users}
+            for word in _MENTION.findall(content):
+                w = word.lower().rstrip(".-")
+                if w in ("everyone", "team", "all"):
+                    if ":user:everyone" not in tags:
+                        tags.append(":user:everyone")
+                    for uid in member_list:
+                        if uid != sender and f":unread:{uid}" not in tags:
+                            tags.append(f":unread:{uid}")
+                elif w in nicks:
+                    uid = nicks[w]
+                    for t in (f":user:{uid}", f":unread:{uid}"):
+                        if t not in tags and not (uid == sender and t.startswith(":unread")):
+                            tags.append(t)
+        if "http" in content and _URL.search(content) and ":url" not in tags:
+            tags.append(":url")
+        return tags
+
+    def _thread_for(
+        self,
+        flow: Flow,
+        thread_id: str | None,
+        msg_id: int,
+        now: int,
+        title: str,
+        event: str,
+        thread_fields: dict[str, Any] | None,
+    ) -> tuple[str, dict[str, Any]]:
+        """Create or update ``flow``'s thread and return (id, snapshot for the message).
+
+        Real-data quirk: ``thread.created_at`` is an int (ms) on the message that starts the
+        thread and an ISO string on every later message."""
+        thread = flow.threads.get(thread_id) if thread_id else None
+        if thread is None:
+            tid = thread_id or self.new_id()
+            thread = {
+                "body": "",
+                "external_url": None,
+                "external_comments": 0,
+                "activities": 0,
+                "id": tid,
+                "flow": flow.id,
+                "status": None,
+                "fields": (),
+                "actions": (),
+                "created_at": now,
+                "title": title[:200],
+                "updated_at": iso(now),
+                "initial_message": msg_id,
+                "internal_comments": 0,
+                "source": None,
+            }
+            if thread_fields:
+                thread.update(thread_fields)
+            flow.threads[tid] = thread
+            if len(flow.threads) > self.history + self.history // 10 + 1:
+                # forget the oldest threads with the messages that used them (bounded memory)
+                keep = list(flow.threads.items())[-self.history :]
+                flow.threads = dict(keep)
+            first = True
+        else:
+            tid = thread["id"]
+            thread["updated_at"] = iso(now)
+            if thread_fields:
+                thread.update(thread_fields)
+            first = False
+        if event == "activity":
+            thread["activities"] += 1
+        elif event == "discussion":
+            thread["external_comments"] += 1
+        else:
+            thread["internal_comments"] += 1
+        snap = dict(thread)
+        snap["created_at"] = thread["created_at"] if first else iso(thread["created_at"])
+        return tid, snap
+
+    def post_flow_message(
+        self,
+        flow: Flow,
+        user_id: str,
+        event: str,
+        content: Any,
+        *,
+        tags: Iterable[str] = (),
+        uuid: str | None = None,
+        thread_id: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+        app: str | None = "chat",
+        extra: dict[str, Any] | None = None,
+        thread_fields: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Store (if persistent) and publish a flow event; returns the stored envelope."""
+        now = self.now_ms()
+        msg_id = flow.log.allocate()
+        text = content if isinstance(content, str) else ""
+        if isinstance(content, dict) and isinstance(content.get("text"), str):
+            text = content["text"]
+        all_tags = list(tags)
+        for t in self._auto_tags(text, flow.member_ids, user_id):
+            if t not in all_tags:
+                all_tags.append(t)
+        # The stored copy stays lean (no thread snapshot, no empty reactions, a shared empty
+        # attachments tuple): fewer live containers keeps the cyclic GC cheap at high rates.
+        msg: dict[str, Any] = {"event": event, "tags": all_tags, "uuid": uuid, "id": msg_id}
+        msg["flow"] = flow.id
+        msg["content"] = content
+        msg["sent"] = now
+        msg["app"] = app
+        msg["created_at"] = iso(now)
+        msg["attachments"] = attachments or ()
+        msg["user"] = user_id
+        if extra:
+            msg.update(extra)
+        snap: dict[str, Any] | None = None
+        if event in THREADED_EVENTS:
+            title = (
+                (extra or {}).get("title")
+                or text
+                or (content.get("file_name", "") if isinstance(content, dict) else "")
+            )
+            tid, snap = self._thread_for(
+                flow, thread_id, msg_id, now, str(title), event, thread_fields
+            )
+            msg["thread_id"] = tid
+        wire = dict(msg)
+        wire["emojiReactions"] = {}
+        if snap is not None:
+            wire["thread"] = snap
+        if event in PERSISTENT_EVENTS:
+            flow.log.store(msg)
+        else:
+            wire["persist"] = False
+        if event == "status" and isinstance(content, str) and user_id in self.users:
+            self.users[user_id].status = content
+        self.publish_flow(flow, wire)
+        return wire
+
+    def post_private_message(
+        self,
+        sender: str,
+        recipient: str,
+        event: str,
+        content: Any,
+        *,
+        tags: Iterable[str] = (),
+        uuid: str | None = None,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        conv = self.private_conversation(sender, recipient)
+        now = self.now_ms()
+        all_tags = list(tags)
+        text = content if isinstance(content, str) else ""
+        for tag in _HASHTAG.findall(text):
+            if tag.lower() not in all_tags:
+                all_tags.append(tag.lower())
+        if recipient != sender and f":unread:{recipient}" not in all_tags:
+            all_tags.append(f":unread:{recipient}")
+        msg: dict[str, Any] = {
+            "event": event,
+            "tags": all_tags,
+            "uuid": uuid,
+            "id": conv.log.allocate(),
+            "to": recipient,
+            "content": content,
+            "sent": now,
+            "app": "chat",
+            "created_at": iso(now),
+            "attachments": attachments or (),
+            "user": sender,
+        }
+        conv.log.store(msg)
+        conv.open = True
+        wire = dict(msg)
+        wire["emojiReactions"] = {}
+        self.publish_private(conv, wire)
+        return wire
+
+    def _transient(
+        self,
+        target: Flow | PrivateConversation,
+        by: str,
+        event: str,
+        content: Any,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        now = self.now_ms()
+        msg: dict[str, Any] = {
+            "event": event,
+            "tags": [],
+            "uuid": None,
+            "persist": False,
+            "id": target.log.allocate(),
+        }
+        if isinstance(target, Flow):
+            msg["flow"] = target.id
+        else:
+            msg["to"] = target.other(by)
+        msg.update(
+            {
+                "content": content,
+                "sent": now,
+                "app": None,
+                "created_at": iso(now),
+                "attachments": [],
+                "emojiReactions": {},
+                "user": by,
+            }
+        )
+        if extra:
+            msg.update(extra)
+        if isinstance(target, Flow):
+            self.publish_flow(target, msg)
+        else:
+            self.publish_private(target, msg)
+        return msg
+
+    def edit_message(
+        self,
+        target: Flow | PrivateConversation,
+        msg_id: int,
+        new_text: str,
+        by: str,
+        *,
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Edit a stored message (``""`` deletes it): stored copy updated, streams see
+        ``message-edit`` (comments carry ``{title, text}``), then ``tag-change`` if hashtags
+        or explicit ``tags`` changed. KeyError if absent, ValueError if not editable."""
+        stored = target.log.get(msg_id)
+        if stored is None:
+            raise KeyError(msg_id)
+        if stored["event"] not in EDITABLE_EVENTS:
+            raise ValueError(f"{stored['event']} messages cannot be edited")
+        now = self.now_ms()
+        old_content = stored["content"]
+        updated: Any = new_text
+        if stored["event"] == "comment" and isinstance(old_content, dict) and new_text:
+            updated = {"title": old_content.get("title", ""), "text": new_text}
+        stored["content"] = updated
+        stored["edited"] = now
+        stored["edited_at"] = iso(now)
+        self._transient(
+            target,
+            by,
+            "message-edit",
+            {"message": msg_id, "updated_content": updated},
+            extra={"edited": None},
+        )
+        old_tags = list(stored["tags"])
+        if tags is not None:
+            new_tags = [t for t in old_tags if t.startswith(":") or ":" in t]
+            new_tags += [t for t in tags if t not in new_tags]
+        else:
+            old_hash = {t.lower() for t in _HASHTAG.findall(_text_of(old_content))}
+            now_hash = {t.lower() for t in _HASHTAG.findall(new_text)}
+            new_tags = [t for t in old_tags if t not in old_hash - now_hash]
+            new_tags += sorted(now_hash - set(old_tags))
+        add = [t for t in new_tags if t not in old_tags]
+        remove = [t for t in old_tags if t not in new_tags]
+        if add or remove:
+            self.change_tags(target, msg_id, add, remove, by)
+        return stored
+
+    def change_tags(
+        self,
+        target: Flow | PrivateConversation,
+        msg_id: int,
+        add: list[str],
+        remove: list[str],
+        by: str,
+    ) -> dict[str, Any]:
+        stored = target.log.get(msg_id)
+        if stored is not None:
+            tags = [t for t in stored["tags"] if t not in remove]
+            tags += [t for t in add if t not in tags]
+            stored["tags"] = tags
+        return self._transient(
+            target, by, "tag-change", {"message": msg_id, "add": add, "remove": remove}
+        )
+
+    def react(
+        self, target: Flow | PrivateConversation, msg_id: int, emoji: str, by: str, add: bool
+    ) -> dict[str, Any]:
+        """``emoji-reaction`` event; the stored message's ``emojiReactions`` becomes
+        ``{emoji: [user ids]}`` (the non-empty shape is not documented; this is a guess)."""
+        stored = target.log.get(msg_id)
+        if stored is not None:
+            reactions = stored.setdefault("emojiReactions", {})
+            users = reactions.setdefault(emoji, [])
+            if add and by not in users:
+                users.append(by)
+            elif not add and by in users:
+                users.remove(by)
+            if not users:
+                del reactions[emoji]
+        return self._transient(
+            target,
+            by,
+            "emoji-reaction",
+            {"message": msg_id, "emoji": emoji, "type": "add" if add else "remove"},
+        )
+
+    def user_activity(self, user: User, flows: Iterable[Flow], presence: Presence) -> None:
+        """``activity.user`` into each flow. Content carries ``last_activity`` only while
+        active (Flowdock omitted it for idle users)."""
+        now = self.now_ms()
+        user.last_ping = now
+        if presence == "active":
+            user.last_activity = now
+        content: dict[str, Any] = {"last_activity": now} if presence == "active" else {}
+        for flow in flows:
+            msg: dict[str, Any] = {
+                "event": "activity.user",
+                "tags": [],
+                "uuid": None,
+                "persist": False,
+                "id": flow.log.allocate(),
+                "flow": flow.id,
+                "content": content,
+                "sent": now,
+                "app": None,
+                "attachments": [],
+                "user": user.id,
+            }
+            self.publish_flow(flow, msg)
+
+    def edit_user(self, user: User, *, nick: str | None = None, name: str | None = None) -> None:
+        """Nick/name change: one ``user-edit`` per flow the user is in."""
+        if nick is not None:
+            user.nick = nick
+        if name is not None:
+            user.name = name
+        for flow in self.flows_of(user):
+            content = {"user": user.public()}
+            self._transient(flow, user.id, "user-edit", content)
+
+    # ------------------------------------------------------------------ presence
+    def effective_presence(self, user: User) -> Presence:
+        best: Presence = user.sim_presence
+        for sub in self.user_subs.get(user.id, ()):
+            if _RANK[sub.active] > _RANK[best]:
+                best = sub.active
+        return best
+
+    def set_sim_presence(self, user: User, presence: Presence) -> None:
+        before = self.effective_presence(user)
+        user.sim_presence = presence
+        after = self.effective_presence(user)
+        if after != before:
+            self.publish_presence(user, after)
+
+    def streaming_flows(self, user: User) -> list[Flow]:
+        """Flows in which ``user`` currently streams with active=true or idle."""
+        seen: dict[str, Flow] = {}
+        for sub in self.user_subs.get(user.id, ()):
+            if sub.active != "offline":
+                for flow in sub.flows:
+                    seen.setdefault(flow.id, flow)
+        return list(seen.values())
+
+    def activity_tick(self) -> None:
+        """Periodic ``activity.user`` for users streaming as active or idle."""
+        for uid in sorted(self.user_subs):
+            user = self.users[uid]
+            presence = self.effective_presence(user)
+            flows = self.streaming_flows(user)
+            if presence != "offline" and flows:
+                self.user_activity(user, flows, presence)
+
+    # ------------------------------------------------------------------ subscriptions
+    def open_record(
+        self,
+        *,
+        path: str,
+        query: str,
+        user_id: str | None,
+        active: Presence,
+        content_type: str,
+        last_event_id: str | None,
+    ) -> ConnectionRecord:
+        self._conn_ids += 1
+        rec = ConnectionRecord(
+            id=self._conn_ids,
+            path=path,
+            query=query,
+            user_id=user_id,
+            active=active,
+            content_type=content_type,
+            last_event_id=last_event_id,
+            started=self.clock(),
+        )
+        self.connections.append(rec)
+        return rec
+
+    def close_record(self, rec: ConnectionRecord, reason: str, status: int | None = None) -> None:
+        if status is not None:
+            rec.status = status
+        if rec.ended is None:
+            rec.ended = self.clock()
+        rec.close_reason = rec.close_reason or reason
+        self.open_records.pop(rec.id, None)
+
+    @property
+    def open_connections(self) -> list[ConnectionRecord]:
+        return list(self.open_records.values())
+
+    def subscribe(self, sub: Subscriber, last_event_id: str | None = None) -> int:
+        """Register ``sub``; queue the replay for ``last_event_id`` first (SSE only).
+
+        Runs without awaiting, so no event can fall between replay and live delivery."""
+        before = self.effective_presence(sub.user)
+        chans = [self.channels["flow:" + f.id] for f in sub.flows]
+        if sub.private:
+            chans.append(self.private_channel(sub.user.id))
+        sub.channels = chans
+        replayed = 0
+        if sub.sse and last_event_id is not None and last_event_id.strip().isdigit():
+            last = int(last_event_id.strip())
+            if last > self.seq:
+                last = 0
+            items: list[Published] = []
+            for ch in chans:
+                for pub in reversed(ch.buffer):
+                    if pub.seq <= last:
+                        break
+                    items.append(pub)
+            items.sort(key=lambda p: p.seq)
+            sub.queue.extend(items)
+            replayed = len(items)
+            if items:
+                sub._wakeup.set()
+        for ch in chans:
+            ch.subscribers.add(sub)
+        self.user_subs.setdefault(sub.user.id, set()).add(sub)
+        self.open_records[sub.record.id] = sub.record
+        sub.record.replayed = replayed
+        after = self.effective_presence(sub.user)
+        if sub.active != "offline":
+            self.user_activity(sub.user, sub.flows, sub.active)
+        if after != before:
+            self.publish_presence(sub.user, after)
+        return replayed
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        before = self.effective_presence(sub.user)
+        for ch in sub.channels:
+            ch.subscribers.discard(sub)
+        subs = self.user_subs.get(sub.user.id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.user_subs[sub.user.id]
+        after = self.effective_presence(sub.user)
+        if after != before and not self.shutting_down:
+            self.publish_presence(sub.user, after)
+
+    def all_subscribers(self) -> list[Subscriber]:
+        return [s for subs in self.user_subs.values() for s in subs]
+
+    def max_backlog(self) -> int:
+        return max((len(s.queue) for s in self.all_subscribers()), default=0)
+
+    def begin_shutdown(self) -> None:
+        """Ask every stream to end so the HTTP server can stop promptly."""
+        self.shutting_down = True
+        for sub in self.all_subscribers():
+            sub.close("server shutdown")
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict) and isinstance(content.get("text"), str):
+        return str(content["text"])
+    return ""
