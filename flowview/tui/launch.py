@@ -1,0 +1,175 @@
+"""Entry points of the viewer: `flowview` (saved setup) and `flowview demo` (bundled server).
+
+The demo runs the bundled Flowdock-compatible server as a subprocess on a free loopback port
+and points the app at it over real HTTP, with a throwaway profile: FLOWVIEW_CONFIG_DIR is set
+to a temporary directory for as long as the demo runs, so nothing the app or its settings
+screen saves can reach the user's real configuration.  Quitting stops the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass, replace
+from typing import Any
+
+from flowview.config import (
+    CONFIG_DIR_ENV,
+    ConfigError,
+    Settings,
+    load_settings,
+    resolve_connection,
+)
+from flowview.protocol.auth import Token
+
+__all__ = [
+    "DemoOptions",
+    "DemoSession",
+    "add_demo_arguments",
+    "main_demo",
+    "main_tui",
+]
+
+DEMO_FLOWS = 4
+DEMO_USERS = 8
+
+
+def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--hostile", action="store_true", help="mix in hostile content")
+    parser.add_argument(
+        "--rate", type=float, default=2.0, help="simulated messages per second (default 2)"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    hostile: bool = False
+    rate: float = 2.0
+    seed: int = 1
+
+
+@dataclass
+class DemoSession:
+    """A running demo server plus the throwaway profile the app uses meanwhile."""
+
+    process: Any  # flowview.server.runner.ServerProcess
+    settings: Settings
+    token: Token
+    profile_dir: str
+    previous_config_dir: str | None
+
+    @classmethod
+    def start(cls, options: DemoOptions) -> DemoSession:
+        """Blocking (spawns a process and waits for its address): call from a thread."""
+        from flowview.server.runner import ServerOptions, spawn_server_process
+
+        profile_dir = tempfile.mkdtemp(prefix="flowview-demo-")
+        previous = os.environ.get(CONFIG_DIR_ENV)
+        os.environ[CONFIG_DIR_ENV] = profile_dir
+        try:
+            process = spawn_server_process(
+                ServerOptions(
+                    host="127.0.0.1",
+                    port=0,
+                    seed=options.seed,
+                    rate=options.rate,
+                    flows=DEMO_FLOWS,
+                    users=DEMO_USERS,
+                    hostile=options.hostile,
+                ),
+                # Its log lines would land on top of the TUI.
+                stderr=subprocess.DEVNULL,
+            )
+        except BaseException:
+            _restore_env(previous)
+            shutil.rmtree(profile_dir, ignore_errors=True)
+            raise
+        settings = Settings(
+            stream_url=process.stream_url,
+            api_url=process.api_url,
+            flows=[],  # empty: the app streams every flow the demo user has joined
+            private=True,
+            auto_idle_minutes=10,
+        )
+        return cls(process, settings, Token(process.token), profile_dir, previous)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.terminate()
+        _restore_env(self.previous_config_dir)
+        shutil.rmtree(self.profile_dir, ignore_errors=True)
+
+
+def _restore_env(previous: str | None) -> None:
+    if previous is None:
+        os.environ.pop(CONFIG_DIR_ENV, None)
+    else:
+        os.environ[CONFIG_DIR_ENV] = previous
+
+
+def _run(app: Any) -> int:
+    """Run the app; the demo server never outlives it (quit, crash, hang-up or SIGTERM)."""
+
+    def on_signal(signum: int, _frame: object) -> None:
+        # A closed terminal (SIGHUP) or kill (SIGTERM) skips the app's own clean-up.
+        demo, app.demo = app.demo, None
+        if demo is not None:
+            demo.stop()
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        app.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        demo, app.demo = app.demo, None
+        if demo is not None:
+            demo.stop()
+    return int(app.return_code or 0)
+
+
+def main_demo(args: argparse.Namespace) -> int:
+    """`flowview demo`: the viewer on the bundled server with simulated traffic."""
+    from flowview.tui.app import FlowviewApp
+
+    options = DemoOptions(
+        hostile=bool(getattr(args, "hostile", False)),
+        rate=float(getattr(args, "rate", 2.0)),
+        seed=int(getattr(args, "seed", 1)),
+    )
+    # The server starts inside the app (a worker), so the first frame does not wait for it.
+    return _run(FlowviewApp(None, None, demo_options=options))
+
+
+def load_startup() -> tuple[Settings | None, Token | None, str | None]:
+    """(settings, token, notice for the setup screen).  Never raises for a config problem."""
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return None, None, f"Your saved configuration could not be used: {exc}"
+    if settings is None:
+        return None, None, None
+    try:
+        token, stream, api = resolve_connection()
+    except ConfigError as exc:
+        return settings, None, f"Your saved token could not be used: {exc}"
+    if token is None:
+        return settings, None, "No saved token: enter it again."
+    # FLOWDOCK_STREAM_URL / FLOWDOCK_API_URL override what is saved (as for `flowview tail`).
+    return replace(settings, stream_url=stream, api_url=api), token, None
+
+
+def main_tui(args: argparse.Namespace) -> int:
+    """`flowview`: saved setup straight to the flows, otherwise the setup screen first."""
+    from flowview.tui.app import FlowviewApp
+
+    settings, token, notice = load_startup()
+    # The setup screen's "Try the demo" can start a demo server too.
+    return _run(FlowviewApp(settings, token, setup_notice=notice))

@@ -1,0 +1,296 @@
+"""The main screen: one tab per flow and private conversation, the status bar and the footer.
+
+The screen is a view: the app owns the stream, the router and the stores, and calls
+`add_conversation` / `update_label` / `refresh_active`.  Key actions that only move between
+tabs live here; everything that talks to the network lives in the app.
+
+Keys.  xterm-like terminals and tmux send alt+digit as ESC followed by the digit.  Textual 8.2.8
+maps those two-byte sequences to the macOS Option characters (`textual/_ansi_sequences.py`:
+ESC 1 -> "¡", ESC 2 -> "™", ...), so the key event is named `inverted_exclamation_mark`,
+`trade_mark_sign` and so on, and a plain `alt+1` binding never fires there.  Each "flow N"
+binding therefore lists both names.  alt+a (ESC a), alt+left/right (CSI 1;3D / 1;3C) arrive
+as `alt+a`, `alt+left` and `alt+right` and need no alias.  Measured with
+`textual._xterm_parser.XTermParser` and checked in tmux (tests/tui/test_tmux_e2e.py).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from flowview.model.sanitize import clean_name
+from flowview.model.store import ConversationStore
+from flowview.protocol.events import ConversationKey
+from flowview.tui.widgets.flow_log import FlowLog
+from flowview.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from flowview.model.router import Router
+    from flowview.tui.app import FlowviewApp
+
+MAX_LABEL_CHARS = 24
+
+# digit -> the key name Textual 8.2.8 gives ESC+digit (the macOS Option character).
+ALT_DIGIT_AS_DELIVERED: dict[int, str] = {
+    1: "inverted_exclamation_mark",  # ¡
+    2: "trade_mark_sign",  # ™
+    3: "pound_sign",  # £
+    4: "cent_sign",  # ¢
+    5: "infinity",  # ∞
+    6: "section_sign",  # §
+    7: "pilcrow_sign",  # ¶
+    8: "bullet",  # •
+    9: "ª",  # alphanumeric, so Textual keeps the character itself as the name
+    0: "º",
+}
+
+
+def goto_keys(n: int) -> str:
+    """Keys of "flow N" (N = 1..10; alt+0 is flow 10, as in WeeChat and irssi)."""
+    digit = n % 10
+    return f"alt+{digit},{ALT_DIGIT_AS_DELIVERED[digit]}"
+
+
+def _goto_binding(n: int) -> Binding:
+    return Binding(
+        goto_keys(n),
+        f"goto_flow({n})",
+        "flow 1…9" if n == 1 else f"flow {n}",
+        id=f"goto-flow-{n}",
+        key_display="alt+1…9" if n == 1 else None,
+        show=n == 1,  # one footer entry stands for all ten
+    )
+
+
+MAIN_BINDINGS: list[BindingType] = [
+    Binding("ctrl+n", "next_flow", "next", id="next-flow"),
+    Binding("ctrl+p", "previous_flow", "prev", id="previous-flow"),
+    *[_goto_binding(n) for n in range(1, 11)],
+    Binding("alt+right", "next_flow", "next flow", id="next-flow-alt", show=False),
+    Binding("alt+left", "previous_flow", "previous flow", id="previous-flow-alt", show=False),
+    # å is Option+a on a macOS keyboard without "Option as Meta".
+    Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
+    Binding("f2", "toggle_presence", "presence", id="toggle-presence"),
+    Binding("f3", "settings", "settings", id="settings"),
+]
+
+APP_BINDINGS: list[BindingType] = [
+    Binding("ctrl+q", "quit", "quit", id="quit", priority=True),
+    Binding("f1", "help", "help", id="help"),
+    Binding("ctrl+k", "command_palette", "jump", id="command-palette", priority=True),
+]
+
+# What the help screen says about each binding id (longer than the footer descriptions).
+HELP_TEXT: dict[str, str] = {
+    "next-flow": "next flow or conversation",
+    "previous-flow": "previous flow or conversation",
+    "next-flow-alt": "next flow (alternative)",
+    "previous-flow-alt": "previous flow (alternative)",
+    "next-activity": "next flow with activity: mentions first, then unread, then back",
+    "toggle-presence": "toggle presence between active and idle",
+    "settings": "settings (flows, private messages, stream format, auto-idle, bell)",
+    "quit": "quit",
+    "help": "this help",
+    "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
+    **{f"goto-flow-{n}": f"flow {n}" for n in range(1, 11)},
+}
+
+
+def tab_label(store: ConversationStore) -> Content:
+    """ "name 3 @1": the sanitised title, unread count and mention count (Content, never markup)."""
+    title = clean_name(store.title) or "?"
+    if len(title) > MAX_LABEL_CHARS:
+        title = title[: MAX_LABEL_CHARS - 1] + "…"
+    parts: list[str | tuple[str, str]] = [title]
+    if store.unread:
+        parts.append((f" {store.unread}", "bold $accent"))
+    if store.mentions:
+        parts.append((f" @{store.mentions}", "bold $error"))
+    return Content.assemble(*parts)
+
+
+class FlowFooter(Footer):
+    """A Footer that rebuilds only when what it shows changes.
+
+    Every tab switch moves focus to another FlowLog, which signals "bindings updated"; the
+    stock Footer then recomposes all its keys (measured ~0.13 s a switch here) although the
+    keys shown are the same.
+    """
+
+    _signature: tuple[object, ...] | None = None
+
+    def bindings_changed(self, screen: Screen[object]) -> None:
+        signature = tuple(
+            (key, active.binding.action, active.binding.description, active.enabled)
+            for key, active in screen.active_bindings.items()
+            if active.binding.show
+        )
+        if signature == self._signature and self._bindings_ready:
+            return
+        if screen.app.app_focus:  # the stock Footer skips the rebuild when unfocused
+            self._signature = signature
+        super().bindings_changed(screen)
+
+
+class MainScreen(Screen[None]):
+    """Tabs of conversations over a status bar and the footer."""
+
+    CSS_PATH = "main.tcss"
+    BINDINGS = MAIN_BINDINGS
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._panes: dict[ConversationKey, str] = {}  # key -> pane id, in tab order
+        self._keys: dict[str, ConversationKey] = {}  # pane id -> key
+        self._serial = 0
+        # alt+a remembers where a run of activity jumps started (WeeChat style).
+        self.activity_origin: ConversationKey | None = None
+
+    @property
+    def flow_app(self) -> FlowviewApp:
+        return cast("FlowviewApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield TabbedContent(id="conversations")
+        yield Static(Content("Waiting for flows …"), id="empty")
+        yield StatusBar(id="status", clock=self.flow_app.clock)
+        yield FlowFooter(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.flow_app.main_ready()
+
+    # ------------------------------------------------------------------ tabs
+
+    @property
+    def tabbed(self) -> TabbedContent:
+        return self.query_one("#conversations", TabbedContent)
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one("#status", StatusBar)
+
+    def keys_in_order(self) -> list[ConversationKey]:
+        return list(self._panes)
+
+    def has(self, key: ConversationKey) -> bool:
+        return key in self._panes
+
+    def pane_id(self, key: ConversationKey) -> str | None:
+        return self._panes.get(key)
+
+    def key_of(self, pane_id: str | None) -> ConversationKey | None:
+        return self._keys.get(pane_id) if pane_id else None
+
+    @property
+    def active_key(self) -> ConversationKey | None:
+        return self.key_of(self.tabbed.active)
+
+    def log_for(self, key: ConversationKey) -> FlowLog | None:
+        pane_id = self._panes.get(key)
+        if pane_id is None:
+            return None
+        try:
+            return self.query_one(f"#{pane_id}-log", FlowLog)
+        except Exception:
+            return None
+
+    @property
+    def active_log(self) -> FlowLog | None:
+        key = self.active_key
+        return self.log_for(key) if key is not None else None
+
+    async def add_conversation(self, store: ConversationStore, router: Router) -> None:
+        """A tab for `store` at the end (flows come first because the app adds them first)."""
+        if store.key in self._panes:
+            return
+        self._serial += 1
+        pane_id = f"conv-{self._serial}"  # ours, never derived from server ids
+        self._panes[store.key] = pane_id
+        self._keys[pane_id] = store.key
+        log = FlowLog(store, router, id=f"{pane_id}-log")
+        await self.tabbed.add_pane(TabPane(tab_label(store), log, id=pane_id))
+        self.query_one("#empty").display = False
+
+    async def remove_conversation(self, key: ConversationKey) -> None:
+        pane_id = self._panes.pop(key, None)
+        if pane_id is None:
+            return
+        del self._keys[pane_id]
+        await self.tabbed.remove_pane(pane_id)
+        self.query_one("#empty").display = not self._panes
+
+    def update_label(self, store: ConversationStore) -> None:
+        pane_id = self._panes.get(store.key)
+        if pane_id is not None:
+            self.tabbed.get_tab(pane_id).label = tab_label(store)
+
+    def show(self, key: ConversationKey) -> bool:
+        pane_id = self._panes.get(key)
+        if pane_id is None:
+            return False
+        self.tabbed.active = pane_id
+        log = self.log_for(key)
+        if log is not None:
+            log.focus()
+        return True
+
+    # ------------------------------------------------------------------ key actions
+
+    def _step(self, delta: int) -> None:
+        keys = self.keys_in_order()
+        if not keys:
+            return
+        current = self.active_key
+        index = keys.index(current) if current in keys else -1
+        self.show(keys[(index + delta) % len(keys)])
+
+    def action_next_flow(self) -> None:
+        self._step(+1)
+
+    def action_previous_flow(self) -> None:
+        self._step(-1)
+
+    def action_goto_flow(self, n: int) -> None:
+        keys = self.keys_in_order()
+        if 1 <= n <= len(keys):
+            self.show(keys[n - 1])
+
+    def next_activity_key(self) -> ConversationKey | None:
+        """The next conversation with mentions, else with unread messages, after the shown one
+        (in tab order, wrapping), or None."""
+        keys = self.keys_in_order()
+        current = self.active_key
+        start = keys.index(current) + 1 if current in keys else 0
+        ring = [k for k in keys[start:] + keys[:start] if k != current]
+        stores = self.flow_app.stores()
+        for wanted in ("mentions", "unread"):
+            for key in ring:
+                store = stores.get(key)
+                if store is not None and getattr(store, wanted) > 0:
+                    return key
+        return None
+
+    def action_next_activity(self) -> None:
+        target = self.next_activity_key()
+        current = self.active_key
+        if target is not None:
+            if self.activity_origin is None:
+                self.activity_origin = current
+            self.show(target)
+            return
+        origin = self.activity_origin
+        self.activity_origin = None
+        if origin is not None and origin != current and self.show(origin):
+            return
+        self.notify("No flow with unread messages.", markup=False, timeout=2)
+
+    def action_toggle_presence(self) -> None:
+        self.flow_app.action_toggle_presence()
+
+    def action_settings(self) -> None:
+        self.flow_app.action_settings()

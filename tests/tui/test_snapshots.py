@@ -1,0 +1,133 @@
+"""App-level SVG snapshots (pytest-textual-snapshot): main screen, reconnecting, hostile flow.
+
+Deterministic by construction: the server's clock is frozen (fixed `sent` times), times are
+shown in UTC, the app's clocks are frozen (rate, last-event time, countdown), the stream
+client's jitter is fixed, nothing is simulated (rate=0) and every message is injected.
+Update with `uv run pytest tests/tui/test_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from flowview.model import render
+from flowview.protocol.auth import Token
+from flowview.protocol.client import StreamClient, StreamConfig
+from flowview.server.hostile import ESCAPE_PAYLOADS, MARKUP_PAYLOADS, UNICODE_PAYLOADS
+from flowview.server.runner import ServerOptions, ServerThread
+from flowview.tui.app import FlowviewApp
+from tests.helpers import wait_until
+from tests.tui.test_app import close_http, fault, post, post_private, settings_for
+
+pytestmark = pytest.mark.timeout(60)
+
+FROZEN = datetime(2026, 3, 2, 9, 41, 0, tzinfo=UTC)
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def frozen_server() -> Iterator[ServerThread]:
+    render.set_display_timezone(UTC)
+    options = ServerOptions(rate=0, seed=1, clock=lambda: FROZEN.timestamp())
+    try:
+        with ServerThread(options) as srv:
+            yield srv
+            close_http(srv)
+    finally:
+        render.set_display_timezone(None)
+
+
+def frozen_app(srv: ServerThread, **kw: Any) -> FlowviewApp:
+    app = FlowviewApp(
+        settings_for(srv),
+        Token(srv.token),
+        clock=lambda: 1000.0,
+        wall_clock=lambda: FROZEN,
+        **kw,
+    )
+    app.animation_level = "none"
+    return app
+
+
+async def settle(pilot: Pilot[Any], app: FlowviewApp, predicate: Any) -> None:
+    await wait_until(pilot, predicate, timeout=10)
+    await app.flush_now()
+    await pilot.pause(0.1)
+    app.clear_notifications()
+    await pilot.pause(0.2)
+
+
+def test_main_screen(frozen_server: ServerThread, snap_compare: Any) -> None:
+    srv = frozen_server
+    app = frozen_app(srv)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: app.main.status.state == "live", timeout=10)
+        lines = [
+            ("kenji", "morning all"),
+            ("priya", "deploy of #dashboard is green, see https://ci.example.com/run/42"),
+            ("fatima", "@robin can you review the release notes?"),
+            ("matti", "sure, after standup"),
+        ]
+        for nick, text in lines:
+            await asyncio.to_thread(post, srv, "acme/main", text, as_nick=nick)
+        await asyncio.to_thread(post, srv, "globex/dev-ops", "pager is quiet", as_nick="olafur")
+        await asyncio.to_thread(post, srv, "globex/dev-ops", "@robin ping", as_nick="olafur")
+        await asyncio.to_thread(post_private, srv, "lunch?", as_nick="ngozi")
+        # both alerts (the Dev Ops mention, the private message) raised, then cleared
+        await settle(
+            pilot,
+            app,
+            lambda: len(app.main.keys_in_order()) == 5 and len(app.notifier.sent) == 2,
+        )
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_reconnecting_state(frozen_server: ServerThread, snap_compare: Any) -> None:
+    srv = frozen_server
+    gate = asyncio.Event()
+
+    async def never(_delay: float) -> None:
+        await gate.wait()
+
+    def factory(config: StreamConfig) -> StreamClient:
+        return StreamClient(config, sleep=never, rng=lambda: 0.5)
+
+    # History is there (REST); the stream itself is refused with a 503 and waits to retry.
+    for nick, text in [("kenji", "before the outage"), ("priya", "anyone else seeing 503s?")]:
+        post(srv, "acme/main", text, as_nick=nick)
+    fault(srv, kind="status", status=503, retry_after=3, count=5)
+    app = frozen_app(srv, stream_factory=factory)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(
+            pilot,
+            app,
+            lambda: (
+                app.main.status.state == "reconnecting"
+                and len(app.stores()[app.main.keys_in_order()[0]]) == 2
+            ),
+        )
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_hostile_content_flow(frozen_server: ServerThread, snap_compare: Any) -> None:
+    srv = frozen_server
+    app = frozen_app(srv)
+    payloads = [*ESCAPE_PAYLOADS, *MARKUP_PAYLOADS, *UNICODE_PAYLOADS]
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: app.main.status.state == "live", timeout=10)
+        for payload in payloads:
+            await asyncio.to_thread(post, srv, "acme/main", payload, as_nick="stefan")
+        await settle(pilot, app, lambda: app.events_routed >= len(payloads))
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,153 @@
+"""End to end in a real terminal: tmux runs `flowview demo`, keys go in, the screen is read.
+
+This is where the terminal's own key encoding is exercised: tmux sends alt+2 as ESC 2, which
+Textual 8.2.8 reports as `trade_mark_sign`; a binding on `alt+2` alone would not fire here.
+A private tmux server (-L) keeps the test away from any tmux session of the user.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
+]
+
+SESSION = "flowview-e2e"
+
+
+class Tmux:
+    def __init__(self, socket: str) -> None:
+        self.socket = socket
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check
+        )
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", SESSION).stdout
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", SESSION, *keys)
+
+    def alive(self) -> bool:
+        return self.run("has-session", "-t", SESSION, check=False).returncode == 0
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if predicate(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"screen never matched; last screen:\n{text}")
+            time.sleep(0.1)
+
+
+def active_tab(screen: str) -> str:
+    """The label over the highlighted stretch of the tab underline (╸━━━╺)."""
+    lines = screen.splitlines()
+    for index, line in enumerate(lines[1:], 1):
+        if "╸" in line or "╺" in line:
+            start = line.find("╸") + 1 if "╸" in line else 0
+            end = line.find("╺", start) if "╺" in line[start:] else len(line)
+            return lines[index - 1][start:end].strip()
+    raise AssertionError(f"no tab underline on screen:\n{screen}")
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of every process below `pid` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    cmdlines: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+        cmdlines[int(entry.name)] = cmd
+    found: list[tuple[int, str]] = []
+    stack = [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append((child, cmdlines.get(child, "")))
+            stack.append(child)
+    return found
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    tm = Tmux(f"flowview-test-{os.getpid()}")
+    yield tm
+    tm.run("kill-server", check=False)
+
+
+def test_demo_in_tmux(tmux: Tmux, tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    # COLUMNS/LINES (pytest may export them) would override the pane's real size.
+    command = (
+        f"cd {repo} && exec env -u COLUMNS -u LINES "
+        f"{sys.executable} -m flowview demo --rate 1 --seed 1"
+    )
+    started = time.monotonic()
+    tmux.run(
+        "new-session", "-d", "-s", SESSION, "-x", "120", "-y", "40",
+        "-e", f"FLOWVIEW_CONFIG_DIR={tmp_path / 'config'}",
+        "-e", "TERM=xterm-256color",
+        command,
+    )  # fmt: skip
+    size = tmux.run("display", "-p", "-t", SESSION, "#{window_width}x#{window_height}")
+    assert size.stdout.strip() == "120x40"
+    tmux.wait_for(lambda s: "f1 help" in s)
+    first_frame = time.monotonic() - started
+    screen = tmux.wait_for(lambda s: "● live" in s and "Releases" in s)
+    print(f"first frame after {first_frame:.2f} s (process start included)")
+    assert active_tab(screen) == "Main"
+    pane_pid = int(tmux.run("display", "-p", "-t", SESSION, "#{pane_pid}").stdout.strip())
+    servers = [pid for pid, cmd in descendants(pane_pid) if "flowview.server" in cmd]
+    assert len(servers) == 1, descendants(pane_pid)
+
+    tmux.keys("M-2")  # ESC 2
+    screen = tmux.wait_for(lambda s: active_tab(s).startswith("Dev Ops"))
+    tmux.keys("C-n")
+    tmux.wait_for(lambda s: active_tab(s).startswith("Random"))
+    tmux.keys("M-Left")
+    tmux.wait_for(lambda s: active_tab(s).startswith("Dev Ops"))
+    tmux.keys("M-1")
+    tmux.wait_for(lambda s: active_tab(s).startswith("Main"))
+
+    tmux.keys("F1")
+    help_screen = tmux.wait_for(lambda s: "flowview keys" in s)
+    assert "next flow with activity" in help_screen
+    tmux.keys("Escape")
+    tmux.wait_for(lambda s: "flowview keys" not in s)
+
+    tmux.keys("F2")
+    tmux.wait_for(lambda s: "│  idle  │" in s)
+    tmux.keys("F2")
+    tmux.wait_for(lambda s: "│  active  │" in s)
+
+    tmux.keys("C-q")
+    deadline = time.monotonic() + 10
+    while tmux.alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not tmux.alive(), "ctrl+q did not end the program"
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in servers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in servers), "demo server still runs"
+    assert time.monotonic() - started < 30
