@@ -1,0 +1,269 @@
+"""Ingest throughput: `flowview tail` against a naive consumer, same server, same burst.
+
+Both consumers connect to one simulated server (run in this process), for the same flows and
+content type.  Once both streams are open they are paused (SIGSTOP), the server publishes a
+burst of N messages (the simulator's ``/_sim/burst``) into both connections' queues, and then
+each consumer is resumed (SIGCONT) in turn and timed until it has printed N events and exited:
+the clock measures how fast a consumer takes in and prints the burst, not how fast the
+simulator can invent it, and the consumers do not compete for the CPU (``--concurrent``
+resumes them together instead).  Each consumer's stdout goes through a
+pipe into `wc -l`, so the line count is checked without costing this process any CPU.
+
+The naive consumer is what a quick script would do: httpx stream, ``aiter_lines()``,
+``json.loads``, ``print(json.dumps(obj))``.
+
+Run:  uv run python bench/bench_tail.py [--count 200000] [--content-type json sse]
+Writes bench/results/tail.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from flowview.protocol.urls import stream_url  # noqa: E402
+from flowview.server.runner import RunningServer, ServerOptions, run_server  # noqa: E402
+
+NAIVE = r"""
+import asyncio, json, sys
+import httpx
+
+async def main(url, token, n, sse):
+    headers = {"Accept": "text/event-stream" if sse else "application/json"}
+    count = 0
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=600.0)) as client:
+        async with client.stream("GET", url, headers=headers, auth=(token, "")) as resp:
+            async for line in resp.aiter_lines():
+                if sse:
+                    if not line.startswith("data:"):
+                        continue
+                    line = line[5:]
+                line = line.strip()
+                if not line:
+                    continue
+                print(json.dumps(json.loads(line)))
+                count += 1
+                if count >= n:
+                    return
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "sse"))
+"""
+
+
+RAW = r"""
+import asyncio, sys
+import httpx
+
+async def main(url, token, n, sse):
+    headers = {"Accept": "text/event-stream" if sse else "application/json"}
+    delim = b"\n\n" if sse else b"\r"
+    count = 0
+    out = sys.stdout.buffer
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=600.0)) as client:
+        async with client.stream("GET", url, headers=headers, auth=(token, "")) as resp:
+            last = b""
+            async for chunk in resp.aiter_raw():
+                # A delimiter may straddle two chunks.
+                count += (last + chunk).count(delim)
+                last = chunk[-1:]
+                if count >= n:
+                    break
+    out.write(b"\n" * n)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "sse"))
+"""
+
+
+@dataclass
+class Result:
+    round: int
+    consumer: str
+    content_type: str
+    messages: int
+    lines: int
+    seconds: float
+    per_second: float
+    exit_code: int
+
+
+async def _open_connections(server: RunningServer) -> int:
+    return len(server.state.open_records)
+
+
+async def _count_lines(reader: asyncio.StreamReader) -> int:
+    data = await reader.read()
+    return int(data.decode().strip() or 0)
+
+
+async def run_pair(server: RunningServer, slugs: list[str], content_type: str,
+                   count: int, *, ceiling: bool = False, profile: Path | None = None,
+                   timeout: float = 300.0, concurrent: bool = False, round_no: int = 0,
+                   reverse: bool = False) -> list[Result]:
+    env = dict(os.environ)
+    env.update(FLOWDOCK_TOKEN=server.token, FLOWDOCK_STREAM_URL=server.stream_url,
+               FLOWDOCK_API_URL=server.api_url)
+    url = str(stream_url(server.stream_url, slugs, private=False, presence="offline"))
+    commands = {
+        "flowview tail": [sys.executable, "-m", "flowview", "tail", *slugs,
+                          "--content-type", content_type, "--count", str(count),
+                          "--presence", "offline", "--stall-timeout", "600"],
+        "naive (aiter_lines)": [sys.executable, "-c", NAIVE, url, server.token, str(count),
+                                content_type],
+    }
+    if ceiling:
+        # Reads and counts bytes only: how fast the server can feed a consumer at all.
+        commands["raw bytes (ceiling)"] = [sys.executable, "-c", RAW, url, server.token,
+                                           str(count), content_type]
+    if profile is not None:
+        tail = commands["flowview tail"]
+        commands["flowview tail"] = [tail[0], "-m", "cProfile", "-o",
+                                     str(profile.with_suffix(f".{content_type}.prof")), *tail[1:]]
+    before = await _open_connections(server)
+    procs: dict[str, tuple[asyncio.subprocess.Process, asyncio.subprocess.Process]] = {}
+    for name, argv in commands.items():
+        read_fd, write_fd = os.pipe()
+        consumer = await asyncio.create_subprocess_exec(
+            *argv, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=write_fd,
+            stderr=asyncio.subprocess.DEVNULL)
+        counter = await asyncio.create_subprocess_exec(
+            "wc", "-l", stdin=read_fd, stdout=asyncio.subprocess.PIPE)
+        os.close(read_fd)
+        os.close(write_fd)
+        procs[name] = (consumer, counter)
+    deadline = time.monotonic() + 30
+    while await _open_connections(server) < before + len(commands):
+        if time.monotonic() > deadline:
+            raise RuntimeError("consumers did not connect")
+        await asyncio.sleep(0.05)
+    for consumer, _ in procs.values():
+        os.kill(consumer.pid, signal.SIGSTOP)
+    await asyncio.sleep(0.2)  # whatever was in flight lands before the burst
+    burst_started = time.perf_counter()
+    first, last = await server.simulator.burst(count)
+    burst_seconds = time.perf_counter() - burst_started
+    print(f"  burst of {count} published in {burst_seconds:.2f} s "
+          f"(seq {first}..{last}); resuming consumers", file=sys.stderr)
+    async def finish(name: str, started: float) -> Result:
+        consumer, counter = procs[name]
+        try:
+            code = await asyncio.wait_for(consumer.wait(), timeout)
+        except TimeoutError:
+            consumer.kill()
+            code = await consumer.wait()
+        seconds = time.perf_counter() - started
+        assert counter.stdout is not None
+        lines = await _count_lines(counter.stdout)
+        await counter.wait()
+        return Result(round_no, name, content_type, count, lines, round(seconds, 3),
+                      round(count / seconds), code)
+
+    if concurrent:
+        started = time.perf_counter()
+        for consumer, _ in procs.values():
+            os.kill(consumer.pid, signal.SIGCONT)
+        return list(await asyncio.gather(*(finish(name, started) for name in procs)))
+    # One at a time: each consumer gets the CPU the server leaves, without the other one
+    # competing (the paused one's share of the burst waits in the server's queue).
+    results = []
+    order = list(procs.items())
+    for name, (consumer, _) in reversed(order) if reverse else order:
+        started = time.perf_counter()
+        os.kill(consumer.pid, signal.SIGCONT)
+        results.append(await finish(name, started))
+    return results
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=200_000)
+    parser.add_argument("--content-type", nargs="+", default=["json", "sse"],
+                        choices=["json", "sse"])
+    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "tail.json")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="also run a consumer that only counts bytes (server ceiling)")
+    parser.add_argument("--concurrent", action="store_true",
+                        help="resume all consumers at once instead of one after the other")
+    parser.add_argument("--profile", type=Path, metavar="PATH",
+                        help="run tail under cProfile, writing PATH.<type>.prof")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds per content type (fresh burst each, alternating which "
+                             "consumer goes first); medians are reported (default 3)")
+    args = parser.parse_args()
+
+    options = ServerOptions(rate=0, keepalive=30.0, activity_interval=3600.0,
+                            queue_max=4 * args.count, history=1000)
+    results: list[Result] = []
+    async with run_server(options) as server:
+        async with httpx.AsyncClient() as http:
+            resp = await http.get(server.api_url + "/flows", auth=(server.token, ""))
+            resp.raise_for_status()
+            slugs = [f"{f['organization']['parameterized_name']}/{f['parameterized_name']}"
+                     for f in resp.json()]
+        for content_type in args.content_type:
+            for round_no in range(args.repeat):
+                print(f"{content_type} round {round_no + 1}/{args.repeat}: "
+                      f"{args.count} messages", file=sys.stderr)
+                results.extend(await run_pair(
+                    server, slugs, content_type, args.count, ceiling=args.ceiling,
+                    profile=args.profile, concurrent=args.concurrent, round_no=round_no,
+                    reverse=round_no % 2 == 1))
+
+    print()
+    print(f"{'consumer':<22} {'type':<5} {'messages':>9} {'rounds':>6} {'median s':>9} "
+          f"{'msg/s':>9} {'speed-up':>8}   per round msg/s")
+    summary: dict[str, float] = {}
+    medians: dict[str, dict[str, float]] = {}
+    for content_type in args.content_type:
+        rows = [r for r in results if r.content_type == content_type]
+        names = list(dict.fromkeys(r.consumer for r in rows))
+        med = {name: statistics.median(r.seconds for r in rows if r.consumer == name)
+               for name in names}
+        medians[content_type] = med
+        naive_name = next(n for n in names if n.startswith("naive"))
+        for name in names:
+            ratio = med[naive_name] / med[name]
+            if name == "flowview tail":
+                summary[content_type] = round(ratio, 2)
+            rounds = ", ".join(str(r.per_second) for r in rows if r.consumer == name)
+            print(f"{name:<22} {content_type:<5} {args.count:>9} {args.repeat:>6} "
+                  f"{med[name]:>9.2f} {round(args.count / med[name]):>9} {ratio:>7.2f}x"
+                  f"   {rounds}")
+    ok = all(r.lines == r.messages and r.exit_code == 0 for r in results)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({
+        "benchmark": "flowview tail vs naive aiter_lines consumer",
+        "count": args.count,
+        "rounds": args.repeat,
+        "mode": "concurrent" if args.concurrent else "sequential",
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "speedup_of_medians": summary,
+        "median_seconds": medians,
+        "all_lines_received": ok,
+        "results": [asdict(r) for r in results],
+    }, indent=2) + "\n")
+    print(f"\nwritten to {args.output}")
+    if not ok:
+        print("some consumer did not print every message", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

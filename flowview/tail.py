@@ -1,0 +1,285 @@
+"""`flowview tail`: print every stream event as one JSON object per line.
+
+Events go to stdout exactly as received: the record's own bytes when it is one line of plain
+ASCII, otherwise re-encoded as compact ASCII-escaped JSON, so no control or bidi character can
+ever reach a terminal.  Connection states, skipped input and back-fill notices
+go to stderr as short human lines.  Output is written and flushed per batch as it arrives, so
+`flowview tail ... | jq` shows each message at once.
+
+This module imports neither Textual nor httpx at import time: `flowview tail --help` and the
+CLI's parser setup stay fast.  The heavy imports happen inside run_tail().
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowview.protocol.auth import Token
+
+PROG = "flowview"
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2  # also: credentials rejected (401/403)
+EXIT_INTERRUPTED = 130
+
+_ENV_TOKEN = "FLOWDOCK_TOKEN"
+_ENV_STREAM = "FLOWDOCK_STREAM_URL"
+_ENV_API = "FLOWDOCK_API_URL"
+_DEFAULT_STREAM = "https://stream.flowdock.com"
+_DEFAULT_API = "https://api.flowdock.com"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a positive number of seconds")
+    return value
+
+
+def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
+    """The `flowview tail` arguments (flows and options may come in any order when parsed
+    with parse_intermixed_args, as the CLI does)."""
+    parser.add_argument("flows", nargs="*", metavar="FLOW",
+                        help="flow to follow, as org/flow or a flow id (several allowed)")
+    parser.add_argument("--private", action="store_true", help="include private messages")
+    parser.add_argument("--content-type", choices=("json", "sse"), default="json",
+                        dest="content_type", help="stream format to request (default: json)")
+    parser.add_argument("--presence", choices=("active", "idle", "offline"), default="active",
+                        help="how you appear to others while tailing (default: active)")
+    parser.add_argument("--count", type=_positive_int, metavar="N",
+                        help="exit after N events")
+    parser.add_argument("--stall-timeout", type=_positive_float, default=90.0,
+                        metavar="SECONDS", dest="stall_timeout",
+                        help="reconnect when no byte arrives for this long (default: 90)")
+    parser.add_argument("--stream-url", dest="stream_url", metavar="URL",
+                        help=f"streaming API base URL (default: ${_ENV_STREAM}, saved "
+                             f"settings, or {_DEFAULT_STREAM})")
+    parser.add_argument("--api-url", dest="api_url", metavar="URL",
+                        help=f"REST API base URL, used to fill gaps after a reconnect "
+                             f"(default: ${_ENV_API}, saved settings, or {_DEFAULT_API})")
+    parser.add_argument("--token", metavar="TOKEN",
+                        help=f"API token (default: ${_ENV_TOKEN} or the saved token); "
+                             "prefer the variable: command lines are visible to other users")
+
+
+def build_tail_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"{PROG} tail",
+                                     description="Print stream events as JSON lines.")
+    add_tail_arguments(parser)
+    return parser
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    """One printable line: reasons can carry server-provided bytes."""
+    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _say(message: str) -> None:
+    try:
+        sys.stderr.write(f"{PROG}: {_clean(message)}\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _skip_httpx_cli() -> None:
+    """Keep httpx from importing its optional command-line tool.
+
+    httpx's __init__ imports ``httpx._main`` (click, rich, pygments: about 0.3-0.4 s) whenever
+    those packages are installed, and they are (Textual depends on rich).  A None entry in
+    sys.modules makes that import fail, and httpx then falls back to a stub `main`.  No effect
+    once httpx has been imported.
+    """
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
+
+def _resolve(args: argparse.Namespace) -> tuple[Token | None, str, str]:
+    """(token, stream URL, API URL): flag > environment > saved configuration > public."""
+    try:
+        from flowview.config import resolve_connection
+    except ImportError:  # a build without saved configuration: flags and environment only
+        pass
+    else:
+        return resolve_connection(args.token, args.stream_url, args.api_url)
+    from flowview.protocol.auth import Token
+
+    raw = (args.token or os.environ.get(_ENV_TOKEN, "")).strip()
+    token = Token(raw) if raw else None
+    stream = args.stream_url or os.environ.get(_ENV_STREAM, "").strip() or _DEFAULT_STREAM
+    api = args.api_url or os.environ.get(_ENV_API, "").strip() or _DEFAULT_API
+    return token, stream, api
+
+
+async def run_tail(args: argparse.Namespace) -> int:
+    flows = tuple(f for f in (getattr(args, "flows", None) or ()) if f.strip())
+    if not flows and not args.private:
+        _say("tail: error: name at least one FLOW (org/flow or flow id) or use --private")
+        return EXIT_USAGE
+    _skip_httpx_cli()
+    try:
+        token, stream_base, api_base = _resolve(args)
+    except Exception as exc:  # ConfigError or a bad --token: one line, never a traceback
+        _say(f"tail: error: {exc}")
+        return EXIT_USAGE
+    if token is None:
+        _say(f"tail: error: no token: pass --token, set {_ENV_TOKEN}, or log in with "
+             f"`{PROG}` first")
+        return EXIT_USAGE
+
+    import json
+
+    from flowview.protocol.client import (
+        Gap,
+        RawEvent,
+        Skipped,
+        StateChange,
+        StreamClient,
+        StreamConfig,
+    )
+    from flowview.protocol.events import Event
+    from flowview.protocol.urls import stream_url
+
+    try:
+        stream_url(stream_base, flows, private=args.private, presence=args.presence)
+    except ValueError as exc:
+        _say(f"tail: error: {exc}")
+        return EXIT_USAGE
+    config = StreamConfig(
+        stream_url=stream_base,
+        token=token,
+        flows=flows,
+        private=bool(args.private),
+        presence=args.presence,
+        content_type=args.content_type,
+        api_url=api_base,
+        stall_timeout=float(args.stall_timeout),
+    )
+    limit: int = args.count if args.count is not None else sys.maxsize
+    printed = 0
+    # ensure_ascii (the default) escapes every non-ASCII character: terminal-safe output.
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    out = sys.stdout.buffer
+
+    async with StreamClient(config, raw_events=True) as client:
+        async for batch in client.batches():
+            lines: list[bytes] = []
+            add = lines.append
+            result: int | None = None
+            for item in batch:
+                # The hot loop: one iteration per event, kept free of calls where possible.
+                if type(item) is RawEvent:
+                    text = item.text
+                    # The record as received when it is one line of plain ASCII (it parsed
+                    # as JSON, so it holds no control character either); otherwise an
+                    # ASCII-escaped re-encoding.
+                    if text is not None and text.isascii() and b"\n" not in text:
+                        add(text)
+                    else:
+                        add(encode(item.raw).encode("ascii"))
+                elif isinstance(item, Event):
+                    add(encode(item.raw).encode("ascii"))
+                else:
+                    if lines:  # keep stdout and stderr in a sensible order
+                        if not _write(out, lines):
+                            return EXIT_OK
+                        lines = []
+                        add = lines.append
+                    if isinstance(item, StateChange):
+                        result = _report_state(item)
+                        if result is not None:
+                            break
+                    elif isinstance(item, Skipped):
+                        _say(f"skipped: {item.reason}")
+                    elif isinstance(item, Gap):
+                        kind, ident = item.key
+                        _say(f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
+                             "from history")
+                    continue
+                printed += 1
+                if printed >= limit:
+                    result = EXIT_OK
+                    break
+            if lines and not _write(out, lines):
+                return EXIT_OK
+            if result is not None:
+                return result
+    return EXIT_OK
+
+
+def _write(out: Any, lines: list[bytes]) -> bool:
+    """Write and flush; False when the reader went away (`tail | head`)."""
+    try:
+        lines.append(b"")
+        out.write(b"\n".join(lines))
+        out.flush()
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush stays quiet.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, out.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        return False
+    return True
+
+
+def _report_state(state: Any) -> int | None:
+    """Print a state change; return an exit code when it ends the tail."""
+    name = state.state
+    if name == "connecting":
+        _say("connecting" if not state.attempt else f"connecting (attempt {state.attempt + 1})")
+    elif name == "live":
+        _say("live" + (f" ({state.reason})" if state.reason else ""))
+    elif name == "reconnecting":
+        _say(f"reconnecting in {state.delay or 0.0:.1f} s ({state.reason})")
+    elif name == "failed":
+        if state.status in (401, 403):
+            _say(f"failed: {state.reason}: check --token, ${_ENV_TOKEN} or the saved token")
+            return EXIT_USAGE
+        _say(f"failed: {state.reason}")
+        return EXIT_ERROR
+    elif name == "stopped":
+        _say("stopped" + (f" ({state.reason})" if state.reason else ""))
+        return EXIT_OK
+    return None
+
+
+def main_tail(args: argparse.Namespace) -> int:
+    """Run `flowview tail`; Ctrl-C exits with 130 and no traceback."""
+    import asyncio
+
+    try:
+        return asyncio.run(run_tail(args))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry (`python -m flowview.tail`), flows and options in any order."""
+    args = build_tail_parser().parse_intermixed_args(argv)
+    return main_tail(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

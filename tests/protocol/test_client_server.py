@@ -1,0 +1,280 @@
+"""StreamClient against the real simulated Flowdock server (uvicorn on loopback)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from flowview.protocol.auth import Token
+from flowview.protocol.client import (
+    ContentType,
+    Gap,
+    StateChange,
+    StreamClient,
+    StreamConfig,
+    StreamItem,
+)
+from flowview.protocol.events import Event
+from flowview.protocol.rest import RestClient
+from flowview.server.runner import RunningServer, ServerOptions, run_server
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class ScaledTime:
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self.t0 = time.monotonic()
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return (time.monotonic() - self.t0) * self.scale
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        await asyncio.sleep(delay / self.scale)
+
+
+@dataclass
+class Env:
+    server: RunningServer
+    token: Token
+    rest: RestClient
+    slugs: list[str]
+    control: httpx.AsyncClient
+
+    def config(self, content_type: ContentType, **kw: Any) -> StreamConfig:
+        base: dict[str, Any] = {"flows": tuple(self.slugs), "private": True,
+                                "api_url": self.server.api_url}
+        base.update(kw)
+        return StreamConfig(self.server.stream_url, self.token, content_type=content_type,
+                            **base)
+
+    async def fault(self, **spec: Any) -> None:
+        r = await self.control.post(self.server.base_url + "/_faults", json=spec)
+        assert r.status_code == 201, r.text
+
+    async def connections(self) -> dict[str, Any]:
+        r = await self.control.get(self.server.base_url + "/_faults")
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def post(self, slug: str, text: str) -> int:
+        msg = await self.rest.post_message(slug, text)
+        return int(msg["id"])
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    async with run_server(ServerOptions(rate=0, keepalive=0.05, activity_interval=3600)) as srv:
+        token = Token(srv.token)
+        rest = RestClient(srv.api_url, token)
+        slugs = [f.slug for f in await rest.flows()]
+        async with httpx.AsyncClient() as control:
+            yield Env(srv, token, rest, slugs, control)
+        await rest.aclose()
+
+
+@dataclass
+class Collector:
+    client: StreamClient
+    items: list[StreamItem] = field(default_factory=list)
+    live: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async for item in self.client:
+            self.items.append(item)
+            if isinstance(item, StateChange) and item.state == "live":
+                self.live.set()
+
+    def start(self) -> Collector:
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    def messages(self, flow_id: str | None = None) -> list[int]:
+        return [i.id for i in self.items if isinstance(i, Event) and i.event == "message"
+                and i.id is not None and (flow_id is None or i.flow == flow_id)]
+
+    async def wait_for(self, ids: list[int], flow_id: str, timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not set(ids) <= set(self.messages(flow_id)):
+                await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 5)
+
+    def check_once_in_order(self) -> None:
+        seen: set[tuple[Any, int]] = set()
+        last: dict[Any, int] = {}
+        for item in self.items:
+            if isinstance(item, Event) and item.dedupe_key is not None:
+                key, ident = item.dedupe_key
+                assert (key, ident) not in seen, f"duplicate {key} {ident}"
+                seen.add((key, ident))
+                if item.event != "message":
+                    # Transient events (activity.user at subscribe time) take ids too but are
+                    # not in the REST history, so after a back-fill they may trail newer ids.
+                    continue
+                assert ident > last.get(key, -1), f"order broken at {key} {ident}"
+                last[key] = ident
+
+    def reconnects(self) -> list[StateChange]:
+        return [i for i in self.items if isinstance(i, StateChange) and i.state == "reconnecting"]
+
+
+async def flow_id(env: Env, slug: str) -> str:
+    return next(f.id for f in await env.rest.flows() if f.slug == slug)
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+async def test_end_to_end_flows_and_private(env: Env, content_type: ContentType) -> None:
+    col = Collector(StreamClient(env.config(content_type))).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    posted = {slug: [await env.post(slug, f"hello {slug} {i}") for i in range(5)]
+              for slug in env.slugs[:2]}
+    for slug, ids in posted.items():
+        await col.wait_for(ids, await flow_id(env, slug))
+    # A private message from another user arrives on the same connection.
+    me = await env.rest.user()
+    other = next(u for u in await env.rest.users() if u.id != me.id)
+    env.server.state.post_private_message(other.id, me.id, "message", "psst")
+    async with asyncio.timeout(10):
+        while not any(isinstance(i, Event) and i.is_private for i in col.items):
+            await asyncio.sleep(0.01)
+    await col.close()
+    col.check_once_in_order()
+    info = await env.connections()
+    assert info["open_connections"] == 0
+    assert len(info["connections"]) == 1  # one connection carries flows and private messages
+
+
+FAULTS = [
+    {"kind": "drop_after_messages", "n": 3},
+    {"kind": "drop_after_bytes", "n": 700},
+    {"kind": "cut_mid_message", "after": 2},
+    {"kind": "drop_after_messages", "n": 3, "close": "clean"},
+]
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+@pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f"{f['kind']}-{f.get('close', 'abort')}")
+async def test_stream_faults_lose_and_duplicate_nothing(env: Env, content_type: ContentType,
+                                                         fault: dict[str, Any]) -> None:
+    slug = env.slugs[0]
+    fid = await flow_id(env, slug)
+    first = await env.post(slug, "before")  # a last-seen id to resume/back-fill from
+    await env.fault(**fault)
+    t = ScaledTime(100.0)
+    col = Collector(StreamClient(env.config(content_type, flows=(slug,), private=False),
+                                 clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    ids: list[int] = []
+    for i in range(12):
+        ids.append(await env.post(slug, f"message {i}"))
+        await asyncio.sleep(0.005)
+    await col.wait_for(ids, fid)
+    await col.close()
+    col.check_once_in_order()
+    got = [i for i in col.messages(fid) if i > first]
+    assert got == ids
+    assert len(col.reconnects()) >= 1
+    if content_type == "json":
+        # Whatever the first connection lost came back through REST, announced by a Gap.
+        gaps = [i for i in col.items if isinstance(i, Gap)]
+        assert all(g.key == ("flow", fid) for g in gaps)
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+async def test_status_503_with_retry_after(env: Env, content_type: ContentType) -> None:
+    await env.fault(kind="status", status=503, retry_after=10, count=2)
+    t = ScaledTime(1000.0)
+    col = Collector(StreamClient(env.config(content_type), clock=t.clock, sleep=t.sleep,
+                                 rng=lambda: 0.5)).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    await col.close()
+    rec = col.reconnects()
+    # Retry-After 10 floors the jittered 3.75 s / 7.5 s schedule.
+    assert [(s.status, s.delay) for s in rec] == [(503, 10.0), (503, 10.0)]
+    assert rec[0].reason == "server error (503)"
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+async def test_stall_with_small_timeout_reconnects_and_recovers(env: Env,
+                                                               content_type: ContentType
+                                                               ) -> None:
+    slug = env.slugs[0]
+    fid = await flow_id(env, slug)
+    first = await env.post(slug, "before")
+    await env.fault(kind="stall", after=1)
+    t = ScaledTime(100.0)  # 60 s stall timeout = 0.6 s; server keep-alives every 0.05 s
+    col = Collector(StreamClient(env.config(content_type, flows=(slug,), private=False,
+                                            stall_timeout=60.0),
+                                 clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    ids = [await env.post(slug, f"during stall {i}") for i in range(4)]
+    await col.wait_for(ids, fid)
+    await col.close()
+    col.check_once_in_order()
+    assert [i for i in col.messages(fid) if i > first] == ids
+    assert [s.reason for s in col.reconnects()] == ["no data for 60 s"]
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+async def test_reconfigure_presence_make_before_break(env: Env,
+                                                      content_type: ContentType) -> None:
+    slug = env.slugs[0]
+    fid = await flow_id(env, slug)
+    col = Collector(StreamClient(env.config(content_type))).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    posted: list[int] = []
+    stop = asyncio.Event()
+
+    async def keep_posting() -> None:
+        i = 0
+        while not stop.is_set():
+            posted.append(await env.post(slug, f"during switch {i}"))
+            i += 1
+            await asyncio.sleep(0.002)
+
+    poster = asyncio.create_task(keep_posting())
+    await asyncio.sleep(0.05)
+    await col.client.reconfigure(presence="idle")
+    await asyncio.sleep(0.05)
+    stop.set()
+    await poster
+    posted.append(await env.post(slug, "after switch"))
+    await col.wait_for(posted, fid)
+    info = await env.connections()
+    await col.close()
+    col.check_once_in_order()
+    assert col.messages(fid) == posted  # everything exactly once, in order
+    assert info["open_connections"] == 1
+    assert [c["active"] for c in info["open"]] == ["idle"]
+    assert [c["active"] for c in info["connections"]] == ["active", "idle"]
+    assert not info["connections"][0]["open"]
+    if content_type == "sse":
+        assert info["connections"][1]["last_event_id_sent"]
+    states = [i for i in col.items if isinstance(i, StateChange)]
+    assert [s.state for s in states][-3:] == ["live", "live", "stopped"]
+
+
+async def test_reconfigure_flows_adds_a_flow(env: Env) -> None:
+    a, b = env.slugs[0], env.slugs[1]
+    col = Collector(StreamClient(env.config("sse", flows=(a,), private=False))).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    await col.client.reconfigure(flows=(a, b))
+    ids = [await env.post(b, "new flow")]
+    await col.wait_for(ids, await flow_id(env, b))
+    info = await env.connections()
+    await col.close()
+    assert info["open_connections"] == 1
+    assert col.client.config.flows == (a, b)
