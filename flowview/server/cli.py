@@ -52,6 +52,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--hostile", action="store_true", help="mix in hostile content")
     parser.add_argument(
+        "--backlog", type=int, default=d.backlog, metavar="N",
+        help="events of back-dated history to generate before serving (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
         "--faults", action=argparse.BooleanOptionalAction, default=None,
         help="enable /_faults and /_sim (default: on for loopback binds, off otherwise)",
     )  # fmt: skip
@@ -80,6 +84,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         hostile=args.hostile,
         faults=faults,
         activity_interval=args.activity_interval,
+        backlog=max(0, args.backlog),
         token=os.environ.get(TOKEN_ENV) or None,
     )
 

@@ -48,6 +48,8 @@ class ServerOptions:
     queue_max: int = 100_000  # events a connection may fall behind before it is closed
     token: str | None = field(default=None, repr=False)  # the simulated user's token
     clock: Callable[[], float] | None = field(default=None, repr=False)  # wall clock (s)
+    backlog: int = 0  # events of back-dated history generated before the server starts
+    backlog_span: float = 36 * 3600.0  # seconds of the past that the backlog covers
 
 
 @dataclass
@@ -115,7 +117,32 @@ def build(options: ServerOptions) -> tuple[ServerState, Simulator]:
         users=options.users,
         me_token=options.token,
     )
-    return state, Simulator(state, seed=options.seed, hostile=options.hostile)
+    simulator = Simulator(state, seed=options.seed, hostile=options.hostile)
+    if options.backlog > 0:
+        _generate_backlog(state, simulator, options.backlog, options.backlog_span)
+    return state, simulator
+
+
+def _generate_backlog(state: ServerState, simulator: Simulator, count: int, span: float) -> None:
+    """Fill the flows with back-dated traffic, so a viewer opening a flow finds history.
+
+    The state's clock is swapped for one that walks from ``span`` seconds ago to now, so
+    timestamps (and day changes) look like a real flow's past. Nobody is subscribed yet,
+    so nothing is streamed; REST history and the SSE replay buffer keep the events."""
+    real_clock = state.clock
+    start = real_clock() - span
+    step = span / count
+    published = 0
+
+    def past() -> float:
+        return start + published * step
+
+    state.clock = past
+    try:
+        while published < count:
+            published += max(1, simulator.step())
+    finally:
+        state.clock = real_clock
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -348,6 +375,8 @@ def serve_argv(options: ServerOptions) -> list[str]:
     ]  # fmt: skip
     if options.hostile:
         argv.append("--hostile")
+    if options.backlog:
+        argv += ["--backlog", str(options.backlog)]
     return argv
 
 

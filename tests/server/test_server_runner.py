@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from flowview.server.runner import (
     ServerOptions,
     ServerThread,
+    run_server,
     serve_argv,
     spawn_server_process,
 )
@@ -112,3 +114,23 @@ def test_faults_default_follows_loopback() -> None:
     assert options_from_args(parser.parse_args(["--no-faults"])).faults is False
     opts = options_from_args(parser.parse_args(["--port", "0", "--seed", "3", "--hostile"]))
     assert (opts.port, opts.seed, opts.hostile) == (0, 3, True)
+
+
+async def test_backlog_gives_backdated_history_before_serving() -> None:
+    options = ServerOptions(rate=0, backlog=300, backlog_span=7200.0)
+    async with run_server(options) as srv, httpx.AsyncClient(auth=(srv.token, "")) as http:
+        flows = (await http.get(f"{srv.api_url}/flows")).json()
+        slug = f"{flows[0]['organization']['parameterized_name']}/{flows[0]['parameterized_name']}"
+        messages = (await http.get(f"{srv.api_url}/flows/{slug}/messages?limit=100")).json()
+        assert len(messages) > 10
+        sent = [m["sent"] for m in messages]
+        now_ms = time.time() * 1000
+        assert sent == sorted(sent)
+        # back-dated: spread over the past two hours, none in the future
+        assert min(sent) < now_ms - 600_000
+        assert max(sent) <= now_ms + 1000
+
+
+def test_backlog_travels_to_the_serve_command_line() -> None:
+    assert serve_argv(ServerOptions(backlog=50))[-2:] == ["--backlog", "50"]
+    assert "--backlog" not in serve_argv(ServerOptions())
