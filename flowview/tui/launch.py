@@ -37,6 +37,8 @@ __all__ = [
 
 DEMO_FLOWS = 4
 DEMO_USERS = 8
+DEMO_BACKLOG = 600  # back-dated events, so each flow opens with history
+
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,6 +84,7 @@ class DemoSession:
                     flows=DEMO_FLOWS,
                     users=DEMO_USERS,
                     hostile=options.hostile,
+                    backlog=DEMO_BACKLOG,
                 ),
                 # Its log lines would land on top of the TUI.
                 stderr=subprocess.DEVNULL,
