@@ -40,7 +40,6 @@ DEMO_USERS = 8
 DEMO_BACKLOG = 600  # back-dated events, so each flow opens with history
 
 
-
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hostile", action="store_true", help="mix in hostile content")
     parser.add_argument(
