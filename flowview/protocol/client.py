@@ -388,9 +388,10 @@ class _Connection:
         c = self.client
         if decoder.reconnection_time_ms is not None:
             c._backoff.set_retry_ms(decoder.reconnection_time_ms)
+        # Before the early return: an id-only block (no data) still moves the resume point.
+        c._last_event_id = decoder.last_event_id
         if not events:
             return events
-        c._last_event_id = decoder.last_event_id
         values: list[Any] = []
         texts = self.texts
         for ev in events:

@@ -327,6 +327,15 @@ async def test_f1_last_event_id_survives_events_without_ids() -> None:
     assert srv.requests[2].headers["last-event-id"] == "5"
 
 
+async def test_f1_id_only_block_moves_the_resume_point() -> None:
+    # A block with an id and no data dispatches nothing but still sets the last event id.
+    first = body([sse(5), 0.05, b"id: 9\n\n"], chunked=False)  # separate reads
+    async with ScriptedServer(first) as srv:
+        run = await run_client(config(srv.url, content_type="sse"))
+    assert run.ids == [5]
+    assert srv.requests[1].headers["last-event-id"] == "9"
+
+
 async def test_f2_json_drop_mid_record_and_repeat_is_deduplicated() -> None:
     first = body([rec(msg(1)) + b'{"event":"message","id":'], ctype="application/json",
                  chunked=False)
