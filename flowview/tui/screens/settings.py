@@ -31,13 +31,8 @@ from flowview.config import ConfigError, ContentType, Settings, save_settings
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token
 from flowview.protocol.rest import Flow, RestClient
-from flowview.tui.screens.setup import (
-    StatusKind,
-    describe_failure,
-    flow_label,
-    sorted_flows,
-    status_content,
-)
+from flowview.tui.screens.setup import describe_failure, flow_label, sorted_flows
+from flowview.tui.widgets.status_line import StatusKind, StatusLine
 
 __all__ = ["SettingsScreen", "parse_minutes"]
 
@@ -92,7 +87,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
             yield SelectionList[str](
                 *[(Content(clean_name(slug)), slug, True) for slug in s.flows], id="flows"
             )
-            yield Static(Content("Loading your flows …"), id="settings-status", classes="-info")
+            yield StatusLine("Loading your flows …", id="settings-status")
             yield Checkbox("Show private messages", value=s.private, id="private", compact=True)
             yield Label("Stream format")
             with RadioSet(id="content-type", compact=True):
@@ -131,15 +126,11 @@ class SettingsScreen(ModalScreen[Settings | None]):
     # ------------------------------------------------------------------ helpers
 
     def set_status(self, text: str, kind: StatusKind = "info") -> None:
-        status = self.query_one("#settings-status", Static)
-        status.update(status_content(text))
-        status.set_class(kind == "info", "-info")
-        status.set_class(kind == "ok", "-ok")
-        status.set_class(kind == "error", "-error")
+        self.query_one("#settings-status", StatusLine).show(text, kind)
 
     @property
     def status_text(self) -> str:
-        return str(self.query_one("#settings-status", Static).visual)
+        return self.query_one("#settings-status", StatusLine).text
 
     async def _fetch_flows(self, token: Token) -> None:
         try:

@@ -31,6 +31,7 @@ from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token, TokenKind, redact
 from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient, User
 from flowview.protocol.urls import DEFAULT_API_URL, DEFAULT_STREAM_URL
+from flowview.tui.widgets.status_line import StatusKind, StatusLine, status_content
 
 __all__ = [
     "DEMO",
@@ -62,16 +63,6 @@ class SetupResult:
 
 
 SetupOutcome: TypeAlias = SetupResult | Literal[SetupChoice.DEMO]
-
-StatusKind = Literal["info", "ok", "error"]
-
-# Status lines are sentences, longer than the names clean_name is tuned for.
-MAX_STATUS_CHARS = 400
-
-
-def status_content(text: str) -> Content:
-    """A status line from untrusted text: one sanitised line, literal (no markup)."""
-    return Content(clean_name(text, max_chars=MAX_STATUS_CHARS))
 
 
 def flow_label(flow: Flow) -> Content:
@@ -187,10 +178,8 @@ class SetupScreen(Screen[SetupOutcome]):
                 yield Input(value=initial.api_url, placeholder=DEFAULT_API_URL, id="api-url")
             with Horizontal(classes="setup-row"):
                 yield Button("Check token", id="check", variant="primary")
-                yield Static(
-                    Content("Enter a token, then check it to choose your flows."),
-                    id="setup-status",
-                    classes="-info",
+                yield StatusLine(
+                    "Enter a token, then check it to choose your flows.", id="setup-status"
                 )
             yield Label("Flows to show", id="flows-label")
             yield SelectionList[str](id="flows", disabled=True)
@@ -204,16 +193,12 @@ class SetupScreen(Screen[SetupOutcome]):
     # ------------------------------------------------------------------ helpers
 
     def set_status(self, text: str, kind: StatusKind = "info") -> None:
-        status = self.query_one("#setup-status", Static)
-        status.update(status_content(text))
-        status.set_class(kind == "info", "-info")
-        status.set_class(kind == "ok", "-ok")
-        status.set_class(kind == "error", "-error")
+        self.query_one("#setup-status", StatusLine).show(text, kind)
 
     @property
     def status_text(self) -> str:
         """The plain text of the status line (for the app and tests)."""
-        return str(self.query_one("#setup-status", Static).visual)
+        return self.query_one("#setup-status", StatusLine).text
 
     def _token_kind(self) -> TokenKind:
         return "oauth" if self.query_one("#oauth", Checkbox).value else "personal"
