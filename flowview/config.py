@@ -27,7 +27,6 @@ import platformdirs
 import tomli_w
 
 from flowview.protocol.auth import Token, TokenKind
-from flowview.protocol.urls import DEFAULT_API_URL, DEFAULT_STREAM_URL
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -49,6 +48,11 @@ __all__ = [
     "settings_path",
     "token_path",
 ]
+
+# The public Flowdock hosts: the values of flowview.protocol.urls, which imports httpx
+# (~0.15 s) and so is not imported here, on every start-up path (a test keeps them equal).
+DEFAULT_STREAM_URL = "https://stream.flowdock.com"
+DEFAULT_API_URL = "https://api.flowdock.com"
 
 CONFIG_DIR_ENV = "FLOWVIEW_CONFIG_DIR"
 ENV_TOKEN = "FLOWDOCK_TOKEN"

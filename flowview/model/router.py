@@ -370,26 +370,27 @@ class Router:
         return message
 
     def _route(self, event: Event, *, history: bool, key: ConversationKey | None) -> RouteResult:
-        if isinstance(event, MessageEditEvent):
-            return self._edit(event, key)
-        if isinstance(event, TagChangeEvent):
-            return self._retag(event, key)
-        if isinstance(event, EmojiReactionEvent):
-            return self._react(event, key)
-        if isinstance(event, UserActivityEvent):
-            return self._activity(event, key)
-        if isinstance(event, PresenceEvent):
-            return self._presence(event, key)
-        if isinstance(event, UserEditEvent):
-            return self._user_edit(event, key)
-        if isinstance(event, FlowAddEvent):
-            return self._flow_add(event)
-        if isinstance(event, FlowRemoveEvent):
-            return self._flow_remove(event)
-        if isinstance(event, UserJoinEvent):
-            return self._user_join(event, key)
-        if isinstance(event, UserBlockEvent):
-            return self._user_block(event, key)
+        if type(event) is not MessageEvent:  # chat lines, the bulk of a stream, skip these
+            if isinstance(event, MessageEditEvent):
+                return self._edit(event, key)
+            if isinstance(event, TagChangeEvent):
+                return self._retag(event, key)
+            if isinstance(event, EmojiReactionEvent):
+                return self._react(event, key)
+            if isinstance(event, UserActivityEvent):
+                return self._activity(event, key)
+            if isinstance(event, PresenceEvent):
+                return self._presence(event, key)
+            if isinstance(event, UserEditEvent):
+                return self._user_edit(event, key)
+            if isinstance(event, FlowAddEvent):
+                return self._flow_add(event)
+            if isinstance(event, FlowRemoveEvent):
+                return self._flow_remove(event)
+            if isinstance(event, UserJoinEvent):
+                return self._user_join(event, key)
+            if isinstance(event, UserBlockEvent):
+                return self._user_block(event, key)
         if key is None:
             return RouteResult(None, "ignored")
         built = self._build(event, key)

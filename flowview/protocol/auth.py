@@ -2,17 +2,23 @@
 
 A token only ever travels in the Authorization header.  Everything that might print it
 (repr, str, exception text, logs) goes through the masking here.
+
+This module does not import httpx (importing it costs ~0.15 s, and the viewer's first frame
+needs a Token but no network): the httpx hook, ``TokenAuth``, lives in
+``flowview.protocol.httpauth`` and is importable from here as before, loaded on first use.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-import httpx
+if TYPE_CHECKING:
+    from flowview.protocol.httpauth import TokenAuth
+
+__all__ = ["MASK", "Token", "TokenAuth", "TokenKind", "redact"]
 
 TokenKind = Literal["personal", "oauth"]
 MASK = "****"
@@ -56,18 +62,14 @@ def _basic(user: str, password: str = "") -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
 
 
-class TokenAuth(httpx.Auth):
-    """Sets the Authorization header on every request and nothing else."""
+def __getattr__(name: str) -> Any:
+    # `from flowview.protocol.auth import TokenAuth` keeps working without importing httpx
+    # along with every Token.
+    if name == "TokenAuth":
+        from flowview.protocol.httpauth import TokenAuth
 
-    def __init__(self, token: Token) -> None:
-        self._token = token
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._token.authorization()
-        yield request
-
-    def __repr__(self) -> str:
-        return f"TokenAuth({self._token!r})"
+        return TokenAuth
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _forms(secret: str) -> set[str]:

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 import httpx
 
-from flowview.protocol.auth import Token, TokenAuth, redact
+from flowview.protocol.auth import Token, redact
 from flowview.protocol.events import Event, _as_id, _as_int, parse_event
+from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.urls import is_slug, join_url
 
 Sort = Literal["asc", "desc"]

@@ -15,14 +15,18 @@ in the status bar; nothing here raises a dialog for a network problem.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import importlib
+import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import httpx
 from textual import events, on, work
 from textual.app import App
 from textual.screen import Screen
@@ -35,21 +39,15 @@ from flowview.model.router import Router
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.auth import Token, redact
-from flowview.protocol.client import (
-    Gap,
-    ReconfigureError,
-    Skipped,
-    StateChange,
-    StreamClient,
-    StreamConfig,
-)
 from flowview.protocol.events import ConversationKey, Event
-from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
 from flowview.tui.notifier import Alert, Notifier
-from flowview.tui.screens.help import HelpScreen
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
+
+if TYPE_CHECKING:
+    from flowview.protocol.client import StateChange, StreamClient, StreamConfig
+    from flowview.protocol.rest import Flow, RestClient
 
 PresenceMode = Literal["active", "idle", "auto-idle"]
 
@@ -57,6 +55,33 @@ HISTORY_PAGE = 100
 MAX_ALERTS_PER_FLUSH = 3
 # Give the event loop back this often while routing a burst, so keys stay responsive.
 ROUTE_SLICE_SECONDS = 0.02
+# A replay burst (this many events routed since the last repaint, and more still coming):
+# repaint at most every BURST_FLUSH_SECONDS, and as soon as the stream has paused for
+# BURST_QUIET_SECONDS, instead of every flush_interval: each repaint costs the routing time
+# of hundreds of events, so a 10,000-event replay reaches its last line sooner.
+BURST_EVENTS = 300
+BURST_FLUSH_SECONDS = 0.25
+BURST_QUIET_SECONDS = 0.02
+# bench/bench_app.py measures startup with this: when it names a file, the wall-clock time
+# (time.time()) of the main screen's first painted frame is written there.  Nothing else.
+FIRST_FRAME_ENV = "FLOWVIEW_BENCH_FIRST_FRAME"
+
+# What talks to the server.  Importing these costs ~0.15 s (httpx also loads its command-line
+# interface: click, pygments), so they are not imported with this module: the first frame
+# does not wait for them.  Once it is painted, the bootstrap worker imports them in a
+# thread (`load_network`) before it connects; everything else imports them where used.
+NETWORK_MODULES = ("httpx", "flowview.protocol.rest", "flowview.protocol.client")
+
+
+def _import_network() -> None:
+    for name in NETWORK_MODULES:
+        importlib.import_module(name)
+
+
+async def load_network() -> None:
+    """Import NETWORK_MODULES without blocking the event loop (a no-op once loaded)."""
+    if not all(name in sys.modules for name in NETWORK_MODULES):
+        await asyncio.to_thread(_import_network)
 
 
 @dataclass
@@ -65,13 +90,40 @@ class Session:
 
     settings: Settings
     token: Token
-    rest: RestClient
     router: Router
     flows_by_slug: dict[str, Flow]
     flows_by_id: dict[str, Flow]
+    api_url: str = ""
+    _rest: RestClient | None = field(default=None, repr=False)
+
+    @property
+    def rest(self) -> RestClient:
+        """The REST client, made on first use (see NETWORK_MODULES)."""
+        if self._rest is None:
+            from flowview.protocol.rest import RestClient
+
+            self._rest = RestClient(self.api_url or self.settings.api_url, self.token)
+        return self._rest
+
+    async def aclose(self) -> None:
+        if self._rest is not None:
+            await self._rest.aclose()
+
+
+def _network_error_types() -> tuple[type[BaseException], ...]:
+    """The errors a REST call raises (ApiError, httpx.HTTPError), for `except` clauses."""
+    import httpx
+
+    from flowview.protocol.rest import ApiError
+
+    return (ApiError, httpx.HTTPError)
 
 
 def _describe_error(exc: BaseException, token: Token | None) -> str:
+    import httpx
+
+    from flowview.protocol.rest import ApiError, AuthError
+
     if isinstance(exc, AuthError):
         return "token rejected"
     if isinstance(exc, ApiError):
@@ -81,6 +133,86 @@ def _describe_error(exc: BaseException, token: Token | None) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}"
     return clean_name(redact(text, token) if token is not None else text)
+
+
+class GcPolicy:
+    """Keeps the cyclic garbage collector's full collections short.
+
+    A full (generation 2) collection walks every tracked object, and every stored message is
+    one: with the stores filling up, Python's automatic full collections paused the app for
+    60-110 ms (tens of thousands of messages) and more with 100,000, several times a minute
+    under a busy stream.  Right after a full collection every object still tracked is
+    reachable, so freezing them (``gc.freeze``) loses nothing, and the next automatic full
+    collection walks only what was allocated since.  A frozen object that later becomes part
+    of an unreachable cycle (a closed screen, say) is reclaimed by an occasional complete
+    collection (``unfreeze`` + ``collect``), done only while no key has been pressed for a
+    while, when a pause goes unnoticed.
+
+    Also: what start-up built (Textual, the screens, the imported network stack) is frozen
+    once connected (`freeze_now`), so the first full collection is not a long one; and the
+    youngest generation is collected every GEN0_THRESHOLD allocations instead of 700, so the
+    short-lived objects of a replay burst (parsed JSON) mostly die before a collection and
+    are never promoted (measured: 20-60 ms of collections per 10,000-event burst -> 5-10 ms).
+    """
+
+    GEN0_THRESHOLD = 10_000
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        full_every: float = 600.0,
+        idle_for: float = 60.0,
+    ) -> None:
+        self.clock = clock
+        self.full_every = full_every
+        self.idle_for = idle_for
+        self.last_full = clock()
+        self.freezes = 0
+        self.installed = False
+        self._thresholds: tuple[int, int, int] | None = None
+
+    def install(self) -> None:
+        if not self.installed:
+            gc.callbacks.append(self._after_collection)
+            self._thresholds = gc.get_threshold()
+            gc.set_threshold(self.GEN0_THRESHOLD, *self._thresholds[1:])
+            self.installed = True
+
+    def uninstall(self) -> None:
+        if self.installed:
+            gc.callbacks.remove(self._after_collection)
+            if self._thresholds is not None:
+                gc.set_threshold(*self._thresholds)
+            self.installed = False
+            gc.unfreeze()  # hand everything back to the collector
+
+    def freeze_now(self) -> None:
+        """Freeze what exists now (start-up's long-lived objects); see the class doc."""
+        if self.installed:
+            gc.freeze()
+
+    def _after_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info.get("generation") == 2:
+            gc.freeze()
+            self.freezes += 1
+
+    def maybe_collect_all(self, idle_seconds: float) -> bool:
+        """The complete collection, when due and the user has been away from the keys."""
+        if not self.installed:
+            return False
+        now = self.clock()
+        if now - self.last_full < self.full_every or idle_seconds < self.idle_for:
+            return False
+        self.last_full = now
+        gc.unfreeze()
+        gc.collect()  # the callback freezes the survivors again
+        return True
+
+
+def _note_first_frame(path: str) -> None:
+    with open(path, "w", encoding="ascii") as out:
+        out.write(repr(time.time()))
 
 
 class FlowviewApp(App[None]):
@@ -106,7 +238,7 @@ class FlowviewApp(App[None]):
         wall_clock: Callable[[], datetime] = datetime.now,
         flush_interval: float = 1 / 15,
         idle_check_interval: float = 15.0,
-        stream_factory: Callable[[StreamConfig], StreamClient] = StreamClient,
+        stream_factory: Callable[[StreamConfig], StreamClient] | None = None,
     ) -> None:
         super().__init__()
         self.initial_settings = settings
@@ -119,7 +251,9 @@ class FlowviewApp(App[None]):
         self.wall_clock = wall_clock
         self.flush_interval = flush_interval
         self.idle_check_interval = idle_check_interval
+        # None: flowview.protocol.client.StreamClient (imported when the stream starts).
         self.stream_factory = stream_factory
+        self._first_frame = asyncio.Event()
 
         self.session: Session | None = None
         self.client: StreamClient | None = None
@@ -131,13 +265,23 @@ class FlowviewApp(App[None]):
         self._alerts: list[Alert] = []
         self._flush_timer: Timer | None = None
         self._last_flush = 0.0
-        self._event_times: deque[float] = deque()
+        # Burst pacing uses real time (tests may freeze `clock`); see BURST_EVENTS.
+        self._last_flush_real = 0.0
+        self._last_batch_real = 0.0
+        self._routed_at_flush = 0  # events_routed at the last flush
+        # New lines per second of the last minute, [second, count] (messages per minute):
+        # a timestamp per line would be 100,000 floats after a big replay.
+        self._line_seconds: deque[list[int]] = deque()
+        # Per event only counters; the status bar's clock readings happen once per flush.
+        self._lines_pending = 0
+        self._routed_at_status = 0
         self._history_loaded: set[ConversationKey] = set()
         self._history_busy: set[ConversationKey] = set()
         self._shown_key: ConversationKey | None = None
         self._idle_timer: Timer | None = None
         self.events_routed = 0
         self.skipped = 0
+        self.gc_policy = GcPolicy(clock)
         # Recent connection states, newest last (diagnostics; tests read the sequence).
         self.state_log: deque[StateChange] = deque(maxlen=100)
 
@@ -152,10 +296,15 @@ class FlowviewApp(App[None]):
 
     def on_mount(self) -> None:
         self.last_input = self.clock()
-        self._idle_timer = self.set_interval(self.idle_check_interval, self.check_auto_idle)
+        self._idle_timer = self.set_interval(self.idle_check_interval, self._idle_tick)
+        self.gc_policy.install()
 
     def main_ready(self) -> None:
         """Called by MainScreen once its widgets exist: connect, or ask for a setup."""
+        self.call_after_refresh(self._first_frame.set)
+        first_frame = os.environ.get(FIRST_FRAME_ENV)
+        if first_frame:
+            self.call_after_refresh(_note_first_frame, first_frame)
         if self.demo_options is not None:
             self.start_demo(self.demo_options)
         elif self.initial_settings is not None and self.initial_token is not None:
@@ -164,6 +313,7 @@ class FlowviewApp(App[None]):
             self.show_setup(self.setup_notice)
 
     async def on_unmount(self) -> None:
+        self.gc_policy.uninstall()
         await self._stop_session()
         await self.notifier.aclose()
         if self.demo is not None:
@@ -182,6 +332,7 @@ class FlowviewApp(App[None]):
                 self.start_session(outcome.settings, outcome.token)  # type: ignore[attr-defined]
 
         self.main.status.set_connection("stopped", "not configured")
+        self._first_frame.set()  # nothing to hold back: the network waits for the user
         self.push_screen(SetupScreen(notice, self.initial_settings), done)
 
     @work(group="demo", exclusive=True, exit_on_error=False)
@@ -202,10 +353,10 @@ class FlowviewApp(App[None]):
         self.session = Session(
             settings=settings,
             token=token,
-            rest=RestClient(settings.api_url, token),
             router=router,
             flows_by_slug={},
             flows_by_id={},
+            api_url=settings.api_url,
         )
         self.main.status.set_connection("connecting")
         self.bootstrap()
@@ -216,7 +367,7 @@ class FlowviewApp(App[None]):
         if client is not None:
             await client.aclose()
         if self.session is not None:
-            await self.session.rest.aclose()
+            await self.session.aclose()
 
     # ------------------------------------------------------------------ bootstrap
 
@@ -225,17 +376,24 @@ class FlowviewApp(App[None]):
         session = self.session
         if session is None:
             return
+        # Connecting can wait for the first frame; the import then runs while it is shown.
+        # (Bounded: a frame is always painted, but never let a lost callback block us.)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_frame.wait(), 1.0)
+        await load_network()
+        self.gc_policy.freeze_now()
+        network_errors = _network_error_types()
         rest, router, settings = session.rest, session.router, session.settings
         problems: list[str] = []
         try:
             me = await rest.user()
             router.set_me(me.id, me.nick)
-        except (ApiError, httpx.HTTPError) as exc:
+        except network_errors as exc:
             problems.append(f"user: {_describe_error(exc, session.token)}")
         flows: list[Flow] = []
         try:
             flows = await rest.flows()
-        except (ApiError, httpx.HTTPError) as exc:
+        except network_errors as exc:
             problems.append(f"flows: {_describe_error(exc, session.token)}")
         router.add_flows(flows)
         session.flows_by_slug = {f.slug: f for f in flows}
@@ -251,7 +409,7 @@ class FlowviewApp(App[None]):
                 await self.main.add_conversation(router.open_flow(flow.id), router)
         try:
             router.add_users(await rest.users())
-        except (ApiError, httpx.HTTPError) as exc:
+        except network_errors as exc:
             problems.append(f"users: {_describe_error(exc, session.token)}")
         if problems:
             self.main.status.notice = "REST " + "; ".join(problems)
@@ -259,6 +417,8 @@ class FlowviewApp(App[None]):
         self._on_tab_shown(self.main.active_key)
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:
+        from flowview.protocol.client import StreamConfig
+
         return StreamConfig(
             stream_url=settings.stream_url,
             token=token,
@@ -273,7 +433,13 @@ class FlowviewApp(App[None]):
 
     @work(group="stream", exclusive=True, exit_on_error=False)
     async def run_stream(self, config: StreamConfig) -> None:
-        client = self.stream_factory(config)
+        factory = self.stream_factory
+        if factory is None:
+            await load_network()
+            from flowview.protocol.client import StreamClient
+
+            factory = StreamClient
+        client = factory(config)
         old, self.client = self.client, client
         if old is not None:
             await old.aclose()
@@ -285,8 +451,10 @@ class FlowviewApp(App[None]):
                 for item in batch:
                     self.handle_item(item)
                     if self.clock() - slice_start > ROUTE_SLICE_SECONDS:
+                        self._last_batch_real = time.monotonic()
                         await asyncio.sleep(0)  # keep keys responsive during a replay
                         slice_start = self.clock()
+                self._last_batch_real = time.monotonic()
         finally:
             if self.client is client:
                 self.client = None
@@ -299,7 +467,10 @@ class FlowviewApp(App[None]):
             return
         if isinstance(item, Event):
             self._route(session, item)
-        elif isinstance(item, StateChange):
+            return
+        from flowview.protocol.client import Gap, Skipped, StateChange
+
+        if isinstance(item, StateChange):
             self.state_log.append(item)
             self.main.status.set_connection(item.state, item.reason, item.delay)
         elif isinstance(item, Gap):
@@ -311,9 +482,8 @@ class FlowviewApp(App[None]):
     def _route(self, session: Session, event: Event) -> None:
         result = session.router.route(event)
         self.events_routed += 1
-        self._last_event_wall = self.wall_clock()
         if result.effect == "appended":
-            self._event_times.append(self.clock())  # messages per minute: new lines only
+            self._lines_pending += 1  # messages per minute: new lines only
         key = result.key
         if key is None or result.effect == "ignored":
             self._schedule_flush()
@@ -343,10 +513,27 @@ class FlowviewApp(App[None]):
         delay = max(0.005, self._last_flush + self.flush_interval - self.clock())
         self._flush_timer = self.set_timer(delay, self._flush_updates, name="flush")
 
-    async def _flush_updates(self) -> None:
+    def _in_burst(self) -> bool:
+        if self.events_routed - self._routed_at_flush < BURST_EVENTS:
+            return False
+        now = time.monotonic()
+        return (
+            now - self._last_batch_real < BURST_QUIET_SECONDS
+            and now - self._last_flush_real < BURST_FLUSH_SECONDS
+        )
+
+    async def _flush_updates(self, force: bool = False) -> None:
         """Apply everything routed since the last flush to the screen (batched)."""
         self._flush_timer = None
+        if not force and self._in_burst():
+            # Check again shortly: the burst may be over by then.
+            self._flush_timer = self.set_timer(
+                BURST_QUIET_SECONDS, self._flush_updates, name="flush"
+            )
+            return
         self._last_flush = self.clock()
+        self._last_flush_real = time.monotonic()
+        self._routed_at_flush = self.events_routed
         session = self.session
         if session is None or not self.is_running:
             return
@@ -356,6 +543,7 @@ class FlowviewApp(App[None]):
             return
         dirty, self._dirty = self._dirty, set()
         router = session.router
+        stores: list[ConversationStore] = []
         for key in sorted(dirty, key=lambda k: (k[0] != "flow", k)):
             store = router.stores.get(key)
             if store is None:
@@ -365,10 +553,14 @@ class FlowviewApp(App[None]):
                 await main.add_conversation(store, router)
                 if main.active_key == key:
                     self._on_tab_shown(key)
-            main.update_label(store)
+            stores.append(store)
         active = main.active_key
         if active is not None and active in dirty:
+            # Before the labels: when the shown flow is read, its label never flickers
+            # through an unread count (each label change of width re-lays out the screen).
             self._refresh_shown(active)
+        for store in stores:
+            main.update_label(store)
         self._update_status()
         alerts, self._alerts = self._alerts, []
         for alert in alerts[:MAX_ALERTS_PER_FLUSH]:
@@ -376,20 +568,33 @@ class FlowviewApp(App[None]):
         if len(alerts) > MAX_ALERTS_PER_FLUSH:
             self.notifier.summary(len(alerts) - MAX_ALERTS_PER_FLUSH)
 
-    def flush_now(self) -> Any:
+    async def flush_now(self) -> None:
         """Apply pending updates immediately (tests, and before a snapshot)."""
         if self._flush_timer is not None:
             self._flush_timer.stop()
             self._flush_timer = None
-        return self._flush_updates()
+        await self._flush_updates(force=True)
+        with contextlib.suppress(LookupError):
+            self.main.flush_labels()
 
     def _update_status(self) -> None:
         now = self.clock()
-        times = self._event_times
-        while times and now - times[0] > 60:
-            times.popleft()
+        seconds = self._line_seconds
+        if self._lines_pending:
+            second = int(now)
+            if seconds and seconds[-1][0] == second:
+                seconds[-1][1] += self._lines_pending
+            else:
+                seconds.append([second, self._lines_pending])
+            self._lines_pending = 0
+        if self.events_routed != self._routed_at_status:
+            # the time of the last event, to the flush (at most BURST_FLUSH_SECONDS later)
+            self._routed_at_status = self.events_routed
+            self._last_event_wall = self.wall_clock()
+        while seconds and now - seconds[0][0] > 60:
+            seconds.popleft()
         status = self.main.status
-        status.rate = len(times)
+        status.rate = sum(count for _, count in seconds)
         last = getattr(self, "_last_event_wall", None)
         if last is not None:
             status.last_event = last.strftime("%H:%M:%S")
@@ -552,6 +757,10 @@ class FlowviewApp(App[None]):
         if self.presence_mode == "auto-idle":
             self._set_presence("active")
 
+    def _idle_tick(self) -> None:
+        self.check_auto_idle()
+        self.gc_policy.maybe_collect_all(self.clock() - self.last_input)
+
     def check_auto_idle(self) -> None:
         """Go auto-idle after settings.auto_idle_minutes without a key press."""
         session = self.session
@@ -575,6 +784,8 @@ class FlowviewApp(App[None]):
         client = self.client
         if client is None or client.config.presence == presence:
             return
+        from flowview.protocol.client import ReconfigureError
+
         try:
             await client.reconfigure(presence=presence)
         except ReconfigureError as exc:
@@ -586,6 +797,8 @@ class FlowviewApp(App[None]):
     # ------------------------------------------------------------------ screens & palette
 
     def action_help(self) -> None:
+        from flowview.tui.screens.help import HelpScreen  # not needed before F1
+
         if not isinstance(self.screen, HelpScreen):
             keymap = dict(self.session.settings.keymap) if self.session else {}
             self.push_screen(HelpScreen(keymap))
@@ -619,7 +832,7 @@ class FlowviewApp(App[None]):
             if flow is None:
                 try:
                     flow = await session.rest.flow(slug)
-                except (ApiError, httpx.HTTPError):
+                except _network_error_types():
                     continue
                 session.flows_by_slug[slug] = flow
                 session.flows_by_id[flow.id] = flow

@@ -15,12 +15,14 @@ as `alt+a`, `alt+left` and `alt+right` and need no alias.  Measured with
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from flowview.model.sanitize import clean_name
@@ -34,6 +36,9 @@ if TYPE_CHECKING:
     from flowview.tui.app import FlowviewApp
 
 MAX_LABEL_CHARS = 24
+# A label that changes width re-lays out the whole screen (10-20 ms here): a hidden tab's
+# label gets such a change at most this often (seconds); the shown tab's at once.
+RELABEL_INTERVAL = 0.5
 
 # digit -> the key name Textual 8.2.8 gives ESC+digit (the macOS Option character).
 ALT_DIGIT_AS_DELIVERED: dict[int, str] = {
@@ -148,6 +153,14 @@ class MainScreen(Screen[None]):
         self._panes: dict[ConversationKey, str] = {}  # key -> pane id, in tab order
         self._keys: dict[str, ConversationKey] = {}  # pane id -> key
         self._serial = 0
+        self._logs: dict[ConversationKey, FlowLog] = {}
+        # (title, unread, mentions) each tab label shows: unchanged labels are not re-set.
+        self._label_state: dict[str, tuple[str, int, int]] = {}
+        self._tabbed: TabbedContent | None = None
+        self._status: StatusBar | None = None
+        self._deferred_labels: dict[str, ConversationStore] = {}  # pane id -> store
+        self._last_relabel = 0.0
+        self._relabel_timer: Timer | None = None
         # alt+a remembers where a run of activity jumps started (WeeChat style).
         self.activity_origin: ConversationKey | None = None
 
@@ -166,13 +179,18 @@ class MainScreen(Screen[None]):
 
     # ------------------------------------------------------------------ tabs
 
+    # The app reads these for every flush: look them up once (they live as long as the screen).
     @property
     def tabbed(self) -> TabbedContent:
-        return self.query_one("#conversations", TabbedContent)
+        if self._tabbed is None:
+            self._tabbed = self.query_one("#conversations", TabbedContent)
+        return self._tabbed
 
     @property
     def status(self) -> StatusBar:
-        return self.query_one("#status", StatusBar)
+        if self._status is None:
+            self._status = self.query_one("#status", StatusBar)
+        return self._status
 
     def keys_in_order(self) -> list[ConversationKey]:
         return list(self._panes)
@@ -191,13 +209,7 @@ class MainScreen(Screen[None]):
         return self.key_of(self.tabbed.active)
 
     def log_for(self, key: ConversationKey) -> FlowLog | None:
-        pane_id = self._panes.get(key)
-        if pane_id is None:
-            return None
-        try:
-            return self.query_one(f"#{pane_id}-log", FlowLog)
-        except Exception:
-            return None
+        return self._logs.get(key)
 
     @property
     def active_log(self) -> FlowLog | None:
@@ -213,6 +225,8 @@ class MainScreen(Screen[None]):
         self._panes[store.key] = pane_id
         self._keys[pane_id] = store.key
         log = FlowLog(store, router, id=f"{pane_id}-log")
+        self._logs[store.key] = log
+        self._label_state[pane_id] = (store.title, store.unread, store.mentions)
         await self.tabbed.add_pane(TabPane(tab_label(store), log, id=pane_id))
         self.query_one("#empty").display = False
 
@@ -221,13 +235,57 @@ class MainScreen(Screen[None]):
         if pane_id is None:
             return
         del self._keys[pane_id]
+        self._logs.pop(key, None)
+        self._label_state.pop(pane_id, None)
+        self._deferred_labels.pop(pane_id, None)
         await self.tabbed.remove_pane(pane_id)
         self.query_one("#empty").display = not self._panes
 
-    def update_label(self, store: ConversationStore) -> None:
+    def update_label(self, store: ConversationStore, *, now: bool = False) -> None:
+        """Show `store`'s title and counts in its tab label.
+
+        A change of the label's width (a count gaining a digit, appearing or going away)
+        lays the whole screen out again; for hidden tabs such changes are applied at most
+        every RELABEL_INTERVAL seconds, all at once (`now` applies at once)."""
         pane_id = self._panes.get(store.key)
-        if pane_id is not None:
-            self.tabbed.get_tab(pane_id).label = tab_label(store)
+        if pane_id is None:
+            return
+        state = (store.title, store.unread, store.mentions)
+        if self._label_state.get(pane_id) == state:
+            self._deferred_labels.pop(pane_id, None)
+            return
+        tab = self.tabbed.get_tab(pane_id)
+        label = tab_label(store)
+        if label.cell_length == tab.label.cell_length:
+            # Same width (the usual case: "12" -> "13"): repaint this tab only.  Tab.label's
+            # setter lays the whole screen out again and re-places the underline.
+            tab._label = label
+            Static.update(tab, label, layout=False)
+        else:
+            clock = time.monotonic()
+            if not now and pane_id != self.tabbed.active:
+                wait = self._last_relabel + RELABEL_INTERVAL - clock
+                if wait > 0:
+                    self._deferred_labels[pane_id] = store
+                    if self._relabel_timer is None:
+                        self._relabel_timer = self.set_timer(wait, self._apply_deferred_labels)
+                    return
+            self._last_relabel = clock
+            tab.label = label
+        self._label_state[pane_id] = state
+        self._deferred_labels.pop(pane_id, None)
+
+    def _apply_deferred_labels(self) -> None:
+        self._relabel_timer = None
+        self.flush_labels()
+
+    def flush_labels(self) -> None:
+        """Apply label changes held back by update_label now."""
+        if self._relabel_timer is not None:
+            self._relabel_timer.stop()
+            self._relabel_timer = None
+        for store in list(self._deferred_labels.values()):
+            self.update_label(store, now=True)
 
     def show(self, key: ConversationKey) -> bool:
         pane_id = self._panes.get(key)

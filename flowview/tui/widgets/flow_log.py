@@ -26,6 +26,7 @@ Public API (the app shell builds on it):
 from __future__ import annotations
 
 import zlib
+from array import array
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
@@ -63,7 +64,7 @@ MAX_BODY_ROWS: Final = 200
 NARROW_TEXT: Final = 20  # below this many cells of text column, continuation rows indent less
 TIME_WIDTH: Final = 6  # "HH:MM "
 LAZY_AFTER: Final = 3000  # conversations longer than this are laid out in two phases
-LAZY_TAIL: Final = 1500  # newest lines measured before the first frame
+LAZY_TAIL: Final = 600  # newest lines measured before the first frame (a screen is ~50)
 LAZY_CHUNK: Final = 4000  # older lines measured per refresh afterwards
 _ROLE_KINDS: Final = frozenset({"status", "action", "comment", "file", "activity", "discussion"})
 
@@ -111,11 +112,19 @@ class _Layout:
         return len(self.headers) + len(self.rows) + (1 if self.truncated else 0)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, frozen=True)
 class _Ctx:
     day_sep: bool
     marker: bool
     grouped: bool
+
+
+# The 8 possible contexts, shared: the line index holds one per message (10,000 per flow).
+_CTXS: Final = tuple(_Ctx(bool(i & 4), bool(i & 2), bool(i & 1)) for i in range(8))
+
+
+def _ctx(day_sep: bool, marker: bool, grouped: bool) -> _Ctx:
+    return _CTXS[day_sep << 2 | marker << 1 | grouped]
 
 
 @dataclass(slots=True)
@@ -124,7 +133,7 @@ class _Anchor:
     row: int
 
 
-_NO_CTX: Final = _Ctx(False, False, False)
+_NO_CTX: Final = _ctx(False, False, False)
 
 
 class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
@@ -268,7 +277,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._width = 0
         self._heights: list[int] = []
         self._seqs: list[int] = []  # seq of each indexed message
-        self._offsets: list[int] = []  # first row of each message
+        # first row of each message (machine ints: 8 bytes each instead of an int object)
+        self._offsets: array[int] = array("q")
         self._ctx: list[_Ctx] = []
         self._days: list[int | None] = []  # last known day up to and including i
         self._total = 0
@@ -366,7 +376,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         else:
             appended = self._update_incremental()
         self._appended_seen = store.appended
-        self.virtual_size = Size(width, self._total)
+        self._set_virtual_size(Size(width, self._total))
         if self._following:
             self._hint.count = 0
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
@@ -442,7 +452,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         for i in range(start, end):
             message = messages[i]
             day = day_key(message.sent) if message.sent is not None else None
-            ctx = _Ctx(
+            ctx = _ctx(
                 day is not None and day != prev_day,
                 message.seq == marker and i > 0,  # nothing above: no "new" line needed
                 prev is not None
@@ -478,7 +488,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
             message = self.store.messages[end]
             self._heights[end] = self._measure(message, self._ctx[end], self._width)
         self._reoffset(start)
-        self.virtual_size = Size(self._width, self._total)
+        self._set_virtual_size(Size(self._width, self._total))
         if self._following:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         elif anchor is not None:
@@ -490,7 +500,9 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
     def _reoffset(self, start: int) -> None:
         heights = self._heights
         if start <= 0 or not self._offsets:
-            self._offsets = [0, *accumulate(heights)][: len(heights)]
+            offsets = array("q", accumulate(heights, initial=0))
+            del offsets[len(heights) :]
+            self._offsets = offsets
         else:
             offsets = self._offsets
             del offsets[start:]
@@ -515,7 +527,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         prev = messages[index - 1] if index > 0 else None
         prev_day = self._days[index - 1] if index > 0 else None
         day = render.day_key(message.sent) if message.sent is not None else None
-        return _Ctx(
+        return _ctx(
             day is not None and day != prev_day,
             message.seq == self.store.first_unread_seq and index > 0,
             prev is not None
@@ -531,7 +543,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
             dropped = min(dropped, len(self._heights))
             del self._heights[:dropped], self._ctx[:dropped], self._days[:dropped]
             del self._seqs[:dropped]
-            self._offsets = []
+            self._offsets = array("q")
             self._dropped = store.dropped
             self._lazy_end = max(0, self._lazy_end - dropped)
             if self._heights:
@@ -558,6 +570,32 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._version = store.version
         self._marker_seq = store.first_unread_seq
         return max(appended, 0)
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Grow (or shrink) the scrollable area without a layout of the whole screen.
+
+        Assigning ``virtual_size`` makes Textual re-lay out the screen (10-20 ms with a dozen
+        tabs), on every batch of new lines.  This view's own size never depends on its
+        content and its scrollbars are fixed (``overflow-y: scroll``, ``overflow-x: hidden``),
+        so only the scroll range and the scrollbar need to follow; anything else (not laid
+        out yet, other overflow styles) takes the ordinary path."""
+        if size == self.virtual_size:
+            return
+        styles = self.styles
+        if (
+            not self.container_size
+            or styles.overflow_y != "scroll"
+            or styles.overflow_x != "hidden"
+            or not self.show_vertical_scrollbar
+        ):
+            self.virtual_size = size
+            return
+        self.set_reactive(ScrollView.virtual_size, size)
+        scrollbar = self.vertical_scrollbar
+        scrollbar.window_virtual_size = size.height
+        scrollbar.window_size = self.scrollable_content_region.height
+        scrollbar.refresh()
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def _locate(self, y: int) -> tuple[int, int] | None:
         if y < 0 or y >= self._total:
@@ -828,6 +866,18 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     def on_resize(self, event: events.Resize) -> None:
         self.refresh_from_store()
+
+    def _size_updated(
+        self, size: Size, virtual_size: Size, container_size: Size, layout: bool = True
+    ) -> bool:
+        # Textual calls this during the layout, before painting.  A view shown for the first
+        # time (or at a new width) lays its lines out right here, so the very frame that
+        # shows it has the newest lines; waiting for the Resize message cost a second frame
+        # (40-80 ms more to switch to a tab of 10,000 messages).
+        changed = super()._size_updated(size, virtual_size, container_size, layout)
+        if self.is_mounted and self._wrap_width() > 0 and self._wrap_width() != self._width:
+            self.refresh_from_store()
+        return changed
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)

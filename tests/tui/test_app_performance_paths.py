@@ -1,0 +1,181 @@
+"""Behaviour behind the app's performance work (bench/bench_app.py measures the figures):
+
+* the start-up path imports no network stack (httpx is loaded after the first frame);
+* a tab shown for the first time paints its newest lines in its very first frame;
+* a replay burst (repaints held back while it streams in) still ends up on screen;
+* messages per minute count only the last minute (per-second buckets, not a timestamp a line);
+* the garbage-collector policy freezes survivors of full collections and still reclaims
+  frozen objects that later became garbage.
+"""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import weakref
+from typing import Any
+
+import pytest
+from textual.strip import Strip
+
+from flowview.server.runner import ServerThread
+from flowview.tui.app import GcPolicy
+from flowview.tui.widgets.flow_log import FlowLog
+from tests.helpers import wait_until
+from tests.tui.test_app import SIZE, close_http, http, make_app, post, wait_live
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def server() -> Any:
+    from flowview.server.runner import ServerOptions
+
+    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
+        yield srv
+        close_http(srv)
+
+
+def burst(srv: ServerThread, count: int, slug: str) -> None:
+    response = http(srv).post(f"{srv.base_url}/_sim/burst", json={"count": count, "flow": slug})
+    response.raise_for_status()
+
+
+def test_start_up_path_imports_no_network_stack() -> None:
+    code = (
+        "import sys\n"
+        "import flowview.cli, flowview.config, flowview.tui.launch, flowview.tui.app\n"
+        "from flowview.protocol.auth import Token, redact\n"
+        "bad = [m for m in ('httpx', 'httpcore', 'flowview.protocol.client',"
+        " 'flowview.protocol.rest', 'flowview.protocol.urls') if m in sys.modules]\n"
+        "print(','.join(bad))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_lazy_names_still_work() -> None:
+    from flowview.config import DEFAULT_API_URL, DEFAULT_STREAM_URL, Settings
+    from flowview.protocol import urls
+    from flowview.protocol.auth import Token, TokenAuth
+    from flowview.protocol.httpauth import TokenAuth as Direct
+
+    assert (DEFAULT_STREAM_URL, DEFAULT_API_URL) == (urls.DEFAULT_STREAM_URL, urls.DEFAULT_API_URL)
+    assert (Settings().stream_url, Settings().api_url) == (DEFAULT_STREAM_URL, DEFAULT_API_URL)
+    assert TokenAuth is Direct
+    assert "****" in repr(TokenAuth(Token("secret-token-value")))
+    with pytest.raises(AttributeError):
+        from flowview.protocol import auth
+
+        _ = auth.NoSuchName
+
+
+async def test_first_frame_of_a_newly_shown_tab_has_its_newest_lines(
+    server: ServerThread,
+) -> None:
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, app)
+        main = app.main
+        key = main.keys_in_order()[2]  # acme/random, never shown yet
+        burst(server, 400, "acme/random")
+        await wait_until(pilot, lambda: len(app.stores()[key]) >= 400)
+        log = main.log_for(key)
+        assert isinstance(log, FlowLog)
+        painted: list[tuple[int, str]] = []
+        original = log.render_line
+
+        def spy(y: int) -> Strip:
+            strip = original(y)
+            painted.append((y, strip.text))
+            return strip
+
+        log.render_line = spy  # type: ignore[method-assign]
+        main.show(key)
+
+        def first_frame() -> list[str] | None:
+            # A frame paints each row once, top to bottom: it ends where a row repeats.
+            seen: set[int] = set()
+            rows: list[str] = []
+            for y, text in painted:
+                if y in seen:
+                    return rows
+                seen.add(y)
+                rows.append(text)
+            return rows if len(rows) >= log.size.height > 0 else None
+
+        await wait_until(pilot, lambda: first_frame() is not None)
+        rows = first_frame()
+        assert rows is not None
+        # Before, the first frame of a never-shown view was blank (laid out one frame later).
+        assert any("burst 400/400" in row for row in rows), rows
+        assert all(row.strip() for row in rows)
+
+
+async def test_a_replay_burst_ends_up_on_screen(server: ServerThread) -> None:
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, app)
+        log = app.main.active_log
+        assert log is not None
+        burst(server, 3000, "acme/main")
+
+        def newest_shown() -> bool:
+            rows = [log.render_line(y).text for y in range(log.size.height)]
+            return any("burst 3000/3000" in row for row in rows)
+
+        await wait_until(pilot, newest_shown, timeout=20, message="burst not shown")
+        await wait_until(pilot, lambda: app.main.status.rate >= 3000)
+
+
+async def test_messages_per_minute_counts_the_last_minute(server: ServerThread) -> None:
+    now = [1000.0]
+    app = make_app(server, clock=lambda: now[0])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, app)
+        for text in ("one", "two", "three"):
+            post(server, "acme/main", text)
+        await wait_until(pilot, lambda: app.main.status.rate == 3)
+        now[0] += 30.5
+        post(server, "acme/main", "four")
+        await wait_until(pilot, lambda: app.main.status.rate == 4)
+        now[0] += 30  # the first three are now 60.5 s old
+        await app.flush_now()
+        assert app.main.status.rate == 1
+        now[0] += 31
+        await app.flush_now()
+        assert app.main.status.rate == 0
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: Any = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_gc_policy_freezes_survivors_and_reclaims_them_when_idle() -> None:
+    now = [0.0]
+    thresholds = gc.get_threshold()
+    policy = GcPolicy(lambda: now[0], full_every=600.0, idle_for=60.0)
+    policy.install()
+    try:
+        assert gc.get_threshold()[0] == GcPolicy.GEN0_THRESHOLD
+        node = _Node()
+        alive = weakref.ref(node)
+        gc.collect()  # a full collection: the survivors (node among them) are frozen
+        assert gc.get_freeze_count() > 0 and policy.freezes >= 1
+        del node
+        gc.collect()
+        assert alive() is not None  # frozen: full collections no longer walk it
+        assert not policy.maybe_collect_all(idle_seconds=3600)  # not due yet
+        now[0] += 600
+        assert not policy.maybe_collect_all(idle_seconds=10)  # the user is typing
+        assert policy.maybe_collect_all(idle_seconds=61)
+        assert alive() is None  # the complete collection reclaimed it
+        assert gc.get_freeze_count() > 0  # and froze the survivors again
+    finally:
+        policy.uninstall()
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == thresholds
