@@ -206,6 +206,10 @@ class Router:
                     renamed = True
                 if name:
                     info.name = name
+            presence = _attr(user, "presence")
+            if presence in ("active", "idle", "offline"):
+                self.users[uid].presence = presence
+                self.presence_version += 1
             if flow is not None:
                 flow.members.add(uid)
         if renamed:
@@ -261,6 +265,12 @@ class Router:
     def presence_of(self, user_id: str) -> Presence:
         info = self.users.get(user_id)
         return info.presence if info is not None else "offline"
+
+    def members_for(self, key: ConversationKey) -> list[UserInfo]:
+        """Members of a flow, or both people of a private conversation."""
+        if key[0] == "flow":
+            return self.members_of(key[1])
+        return [self._user(uid) for uid in key[1].split(":") if uid]
 
     def members_of(self, flow_id: str) -> list[UserInfo]:
         """Known members of a flow, sorted by nick."""

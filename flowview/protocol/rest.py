@@ -38,6 +38,9 @@ class User:
     nick: str
     name: str = ""
     email: str | None = None
+    # "active" | "idle" | "offline" when the server says (the bundled server's extension
+    # field); None on real Flowdock, where activity.user/presence events tell instead.
+    presence: str | None = None
 
     @classmethod
     def from_json(cls, obj: Any) -> User | None:
@@ -50,11 +53,13 @@ class User:
         nick = _str(obj.get("nick"))
         name = _str(obj.get("name"))
         email = obj.get("email")
+        presence = obj.get("presence")
         return cls(
             id=uid,
             nick=nick or name,
             name=name,
             email=email if isinstance(email, str) and email else None,
+            presence=presence if presence in ("active", "idle", "offline") else None,
         )
 
 

@@ -276,6 +276,8 @@ class FlowviewApp(App[None]):
         self._lines_pending = 0
         self._routed_at_status = 0
         self._history_loaded: set[ConversationKey] = set()
+        self._members_loaded: set[ConversationKey] = set()
+        self._members_shown: tuple[object, ...] | None = None
         self._history_busy: set[ConversationKey] = set()
         self._shown_key: ConversationKey | None = None
         self._idle_timer: Timer | None = None
@@ -499,7 +501,7 @@ class FlowviewApp(App[None]):
         ):
             store = session.router.stores.get(key)
             where = store.title if store is not None else "?"
-            sender = session.router.nick_of(message.user_id) if message.user_id else "?"
+            sender = session.router.sender_of(message)
             self._alerts.append(Alert(where, sender, message.text, private=private))
 
     def _mark_dirty(self, key: ConversationKey) -> None:
@@ -561,6 +563,7 @@ class FlowviewApp(App[None]):
             self._refresh_shown(active)
         for store in stores:
             main.update_label(store)
+        self.refresh_members()
         self._update_status()
         alerts, self._alerts = self._alerts, []
         for alert in alerts[:MAX_ALERTS_PER_FLUSH]:
@@ -647,8 +650,54 @@ class FlowviewApp(App[None]):
         if log is not None and self.screen is self.main:
             log.focus()  # its keys (scrolling, t, o) work straight away
         self._refresh_shown(key)
+        self.refresh_members()
         if key not in self._history_loaded:
             self.load_history(key)
+
+    # ------------------------------------------------------------------ members pane
+
+    def refresh_members(self, force: bool = False) -> None:
+        """Show who is in the shown conversation, when the pane is open (f4). Cheap when
+        nothing changed: activity.user/presence events bump the router's presence_version."""
+        session = self.session
+        if session is None:
+            return
+        try:
+            main = self.main
+        except LookupError:
+            return
+        pane = main.members
+        key = main.active_key
+        if not pane.display or key is None:
+            return
+        router = session.router
+        shown = (key, router.presence_version, router.users_version)
+        if not force and shown == self._members_shown:
+            return
+        self._members_shown = shown
+        store = router.stores.get(key)
+        pane.show(store.title if store is not None else "Members", router.members_for(key))
+        if key[0] == "flow" and key not in self._members_loaded:
+            self._members_loaded.add(key)
+            self.run_worker(
+                self._load_members(key),
+                group="members",
+                exit_on_error=False,
+                description="flow members",
+            )
+
+    async def _load_members(self, key: ConversationKey) -> None:
+        session = self.session
+        flow = session.flows_by_id.get(key[1]) if session is not None else None
+        if session is None or flow is None:
+            return
+        try:
+            users = await session.rest.flow_users(flow.slug)
+        except _network_error_types():
+            self._members_loaded.discard(key)  # try again next time the tab is shown
+            raise
+        session.router.add_users(users, flow_id=key[1])
+        self.refresh_members(force=True)
 
     def load_history(self, key: ConversationKey, older: bool = False) -> None:
         pane = self.main.pane_id(key)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
@@ -29,6 +30,7 @@ from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.events import ConversationKey
 from flowview.tui.widgets.flow_log import FlowLog
+from flowview.tui.widgets.members_pane import MembersPane
 from flowview.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -82,6 +84,7 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
     Binding("f2", "toggle_presence", "presence", id="toggle-presence"),
     Binding("f3", "settings", "settings", id="settings"),
+    Binding("f4", "toggle_members", "members", id="toggle-members"),
 ]
 
 APP_BINDINGS: list[BindingType] = [
@@ -99,6 +102,7 @@ HELP_TEXT: dict[str, str] = {
     "next-activity": "next flow with activity: mentions first, then unread, then back",
     "toggle-presence": "toggle presence between active and idle",
     "settings": "settings (flows, private messages, stream format, auto-idle, bell)",
+    "toggle-members": "show or hide who is in the flow: active ●, idle ◐, offline ○",
     "quit": "quit",
     "help": "this help",
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
@@ -169,7 +173,11 @@ class MainScreen(Screen[None]):
         return cast("FlowviewApp", self.app)
 
     def compose(self) -> ComposeResult:
-        yield TabbedContent(id="conversations")
+        with Horizontal(id="body"):
+            yield TabbedContent(id="conversations")
+            members = MembersPane(id="members")
+            members.display = False
+            yield members
         yield Static(Content("Waiting for flows …"), id="empty")
         yield StatusBar(id="status", clock=self.flow_app.clock)
         yield FlowFooter(compact=True, show_command_palette=False)
@@ -352,3 +360,12 @@ class MainScreen(Screen[None]):
 
     def action_settings(self) -> None:
         self.flow_app.action_settings()
+
+    @property
+    def members(self) -> MembersPane:
+        return self.query_one("#members", MembersPane)
+
+    def action_toggle_members(self) -> None:
+        members = self.members
+        members.display = not members.display
+        self.flow_app.refresh_members(force=True)
