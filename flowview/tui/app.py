@@ -919,6 +919,11 @@ class FlowviewApp(App[None]):
             PaletteEntry(
                 "Toggle presence", "Switch between active and idle", self.action_toggle_presence
             ),
+            PaletteEntry(
+                "Members",
+                "Show or hide who is active, idle or offline (f4)",
+                lambda: self.main.action_toggle_members(),
+            ),
             PaletteEntry("Help", "List the keys", self.action_help),
             PaletteEntry("Quit", "Leave flowview", self.exit),
         ]
