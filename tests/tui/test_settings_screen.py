@@ -3,50 +3,21 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import wait_until
-from textual.app import App
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, RadioButton, SelectionList
 
 from flowview.config import Settings, load_settings, save_settings
 from flowview.protocol.auth import Token
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.server.runner import ServerThread
 from flowview.tui.screens.settings import SettingsScreen, parse_minutes
+from tests.tui.screen_host import UNSET, HostApp, deterministic_widgets, server
 
 pytestmark = pytest.mark.timeout(60)
 
-UNSET: Any = object()
-
-
-class HostApp(App[None]):
-    def __init__(self, make_screen: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self.make_screen = make_screen
-        self.result: Any = UNSET
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make_screen(), callback=self._dismissed)
-
-    def _dismissed(self, result: Any) -> None:
-        self.result = result
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerOptions(rate=0)) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def deterministic_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(Input, "cursor_blink", False)
-    # A pressed button ignores clicks for this long; tests click faster than people.
-    monkeypatch.setattr(Button, "_start_active_affect", lambda self: None)
+__all__ = ["deterministic_widgets", "server"]  # fixtures from screen_host
 
 
 def server_settings(server: ServerThread, flows: list[str]) -> Settings:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import stat
 import tomllib
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import wait_until
-from textual.app import App
-from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Input, SelectionList, Static
 
 from flowview.config import Settings, load_settings, load_token
 from flowview.protocol.auth import Token
 from flowview.protocol.rest import Flow
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.server.runner import ServerThread
 from flowview.tui.screens.setup import (
     DEMO,
     SetupResult,
@@ -25,39 +22,11 @@ from flowview.tui.screens.setup import (
     check_base_url,
     flow_label,
 )
+from tests.tui.screen_host import UNSET, HostApp, deterministic_widgets, server
 
 pytestmark = pytest.mark.timeout(60)
 
-UNSET: Any = object()
-
-
-class HostApp(App[None]):
-    """Pushes one screen and records what it is dismissed with."""
-
-    def __init__(self, make_screen: Callable[[], Screen[Any]]) -> None:
-        super().__init__()
-        self.make_screen = make_screen
-        self.result: Any = UNSET
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make_screen(), callback=self._dismissed)
-
-    def _dismissed(self, result: Any) -> None:
-        self.result = result
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerOptions(rate=0)) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def deterministic_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
-    # A blinking cursor makes rendering time-dependent.
-    monkeypatch.setattr(Input, "cursor_blink", False)
-    # A pressed button ignores clicks for this long; tests click faster than people.
-    monkeypatch.setattr(Button, "_start_active_affect", lambda self: None)
+__all__ = ["deterministic_widgets", "server"]  # fixtures from screen_host
 
 
 def mode(path: Path) -> int:
