@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,22 +22,9 @@ from flowview.protocol.client import (
 from flowview.protocol.events import Event
 from flowview.protocol.rest import RestClient
 from flowview.server.runner import RunningServer, ServerOptions, run_server
+from tests.protocol.test_client_faults import ScaledTime
 
 pytestmark = pytest.mark.timeout(60)
-
-
-class ScaledTime:
-    def __init__(self, scale: float) -> None:
-        self.scale = scale
-        self.t0 = time.monotonic()
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return (time.monotonic() - self.t0) * self.scale
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        await asyncio.sleep(delay / self.scale)
 
 
 @dataclass
