@@ -284,6 +284,7 @@ class FlowviewApp(App[None]):
         self.events_routed = 0
         self.skipped = 0
         self.gc_policy = GcPolicy(clock)
+        self._presence_lock = asyncio.Lock()
         # Recent connection states, newest last (diagnostics; tests read the sequence).
         self.state_log: deque[StateChange] = deque(maxlen=100)
 
@@ -826,22 +827,30 @@ class FlowviewApp(App[None]):
         self.presence_mode = mode
         self.main.status.presence = mode
         if self.client is not None:
-            self.apply_presence("active" if mode == "active" else "idle")
+            self.apply_presence()
 
-    @work(group="presence", exclusive=True, exit_on_error=False)
-    async def apply_presence(self, presence: Literal["active", "idle"]) -> None:
-        client = self.client
-        if client is None or client.config.presence == presence:
-            return
+    # Not exclusive: cancelling a make-before-break switch half-way (a key pressed while the
+    # switch to idle hands over) could drop the events it holds and leave the stream on the
+    # old presence. Switches run one at a time instead, each heading for the latest wish.
+    @work(group="presence", exit_on_error=False)
+    async def apply_presence(self) -> None:
         from flowview.protocol.client import ReconfigureError
 
-        try:
-            await client.reconfigure(presence=presence)
-        except ReconfigureError as exc:
-            # The old connection (old presence) is still streaming: say so, calmly.
-            self.main.status.notice = f"presence not changed: {exc}"
-        else:
-            self.main.status.notice = ""
+        async with self._presence_lock:
+            while True:
+                client = self.client
+                wanted: Literal["active", "idle"] = (
+                    "active" if self.presence_mode == "active" else "idle"
+                )
+                if client is None or client.config.presence == wanted:
+                    return
+                try:
+                    await client.reconfigure(presence=wanted)
+                except ReconfigureError as exc:
+                    # The old connection (old presence) is still streaming: say so, calmly.
+                    self.main.status.notice = f"presence not changed: {exc}"
+                    return
+                self.main.status.notice = ""
 
     # ------------------------------------------------------------------ screens & palette
 

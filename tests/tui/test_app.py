@@ -456,6 +456,25 @@ async def test_presence_toggle_is_seen_by_the_server_without_loss(
         assert sum(row.endswith(f"during {i}") for row in rows) == 1, i
 
 
+async def test_quick_presence_toggles_end_on_the_last_choice(
+    server: ServerThread, running: Any
+) -> None:
+    """A toggle pressed while the previous switch is still handing over must not cancel it
+    half-way; the switches run in turn and the stream ends on the last choice."""
+    app, pilot = running
+    await pilot.press("f2", "f2", "f2")
+    assert app.main.status.presence == "idle"
+    await wait_until(pilot, lambda: [c["active"] for c in connections(server)] == ["idle"])
+    await wait_until(pilot, lambda: app.client is not None and app.client.config.presence == "idle")
+    post(server, "acme/main", "after the toggles")
+    await wait_until(
+        pilot,
+        lambda: any(
+            m.text == "after the toggles" for m in app.stores()[app.main.keys_in_order()[0]]
+        ),
+    )
+
+
 async def test_auto_idle_with_an_injected_clock(server: ServerThread) -> None:
     now = [1000.0]
     settings = settings_for(server, auto_idle_minutes=10)
