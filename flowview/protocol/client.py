@@ -35,6 +35,15 @@ from flowview.protocol.auth import Token, TokenAuth, redact
 from flowview.protocol.backoff import Backoff, BackoffPolicy, parse_retry_after
 from flowview.protocol.dedupe import Deduper
 from flowview.protocol.events import ConversationKey, Event, parse_event
+from flowview.protocol.items import (
+    Gap,
+    GapClosed,
+    GapOpened,
+    RawEvent,
+    Skipped,
+    StateChange,
+    StreamItem,
+)
 from flowview.protocol.jsonstream import JsonStreamDecoder
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.urls import Presence, stream_url
@@ -44,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Gap",
+    "GapClosed",
+    "GapOpened",
     "RawEvent",
     "ReconfigureError",
     "Skipped",
@@ -54,7 +65,6 @@ __all__ = [
 ]
 
 ContentType = Literal["json", "sse"]
-State = Literal["connecting", "live", "reconnecting", "failed", "stopped"]
 
 _ACCEPT = {"json": "application/json", "sse": "text/event-stream"}
 _BATCH = 512  # items per queue entry; queue capacity is counted in items via this
@@ -79,49 +89,6 @@ class StreamConfig:
     api_url: str | None = None
     stall_timeout: float = 90.0
     max_record_bytes: int = 1 << 20
-
-
-@dataclass(frozen=True)
-class StateChange:
-    state: State
-    reason: str = ""
-    delay: float | None = None
-    attempt: int = 0
-    status: int | None = None  # HTTP status behind the change, when there was one
-
-
-@dataclass(frozen=True)
-class Skipped:
-    reason: str
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Emitted right before `backfilled` events fetched from REST history for `key`."""
-
-    key: ConversationKey
-    backfilled: int
-
-
-@dataclass(slots=True, eq=False)
-class RawEvent:
-    """An event handed over unparsed (``StreamClient(raw_events=True)``).
-
-    For pass-through consumers such as ``flowview tail``: building a typed Event costs more
-    than everything else per message.  `text` is the record exactly as received (stripped
-    UTF-8 JSON) when the decoder could keep it, else None.
-    """
-
-    raw: dict[str, Any]
-    text: bytes | None
-    key: ConversationKey | None
-    id: int | None
-
-    def parse(self) -> Event:
-        return parse_event(self.raw)
-
-
-StreamItem = Event | RawEvent | StateChange | Skipped | Gap
 
 
 class ReconfigureError(Exception):
