@@ -200,7 +200,7 @@ async def test_edit_far_up_rerenders_only_that_message() -> None:
         assert log.at_bottom
         index = store.index_of(target.seq)
         assert index is not None
-        y = log._offsets[index]
+        y = log._index.offsets[index]
         assert log.row_text(y).startswith("")
         assert "x x x" in log.row_text(y) and "(edited)" in log.row_text(y + 1)
 
