@@ -42,7 +42,7 @@ NICK_MAX_CELLS: Final = 16
 MAX_BODY_ROWS: Final = 200
 NARROW_TEXT: Final = 20  # below this many cells of text column, continuation rows indent less
 TIME_WIDTH: Final = 6  # "HH:MM "
-NICK_SLOTS: Final = 12  # nick colours per theme (the widget maps a slot to a theme colour)
+NICK_SLOTS: Final = 8  # nick colours per theme (the widget maps a slot to a theme colour)
 _ROLE_KINDS: Final = frozenset({"status", "action", "comment", "file", "activity", "discussion"})
 
 Span = tuple[int, int, str]

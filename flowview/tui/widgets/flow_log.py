@@ -36,11 +36,12 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from flowview.model.line_index import LineIndex
-from flowview.model.line_layout import Ctx, LineLayout, nick_slot
+from flowview.model.line_layout import NICK_SLOTS, Ctx, LineLayout, nick_slot
 from flowview.model.router import first_link
 from flowview.model.store import ConversationStore, StoredMessage
 from flowview.protocol.events import ConversationKey
 from flowview.tui.widgets.line_strips import render_layout
+from flowview.tui.widgets.line_styles import resolve_style
 from flowview.tui.widgets.new_messages_hint import NewMessagesHint
 
 if TYPE_CHECKING:
@@ -48,19 +49,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["NICK_COLOURS", "FlowLog", "nick_colour"]
+__all__ = ["FlowLog", "nick_role"]
 
 _CSS: Final = Path(__file__).with_name("flow_log.tcss").read_text(encoding="utf-8")
 
-NICK_COLOURS: Final = (
-    "#e06c75", "#d19a66", "#e5c07b", "#98c379", "#56b6c2", "#61afef",
-    "#c678dd", "#f78fb3", "#7fc8a9", "#b8a4ff", "#ffb86c", "#8be9fd",
-)  # fmt: skip
 
-
-def nick_colour(key: str) -> str:
-    """Stable colour for a user id (or an integration's author name)."""
-    return NICK_COLOURS[nick_slot(key)]
+def nick_role(key: str) -> str:
+    """The style role of a sender's nick (``nick-0``…): a stable slot for a user id (or an
+    integration's author name), coloured by the theme in ``flow_log.tcss``."""
+    return f"nick-{nick_slot(key)}"
 
 
 @dataclass(slots=True)
@@ -84,6 +81,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
+        *(f"flow-log--nick-{slot}" for slot in range(NICK_SLOTS)),
         "flow-log--time",
         "flow-log--day",
         "flow-log--marker",
@@ -331,14 +329,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         """Base style combined with component styles (cached until the theme changes)."""
         style = self._style_cache.get(names)
         if style is None:
-            style = self.rich_style
-            for name in names:
-                if name.startswith("#"):
-                    style += Style(color=name)
-                elif name:
-                    style += self.get_component_rich_style(
-                        f"flow-log--{name}", partial=True, default=Style()
-                    )
+            roles = [self.get_component_styles(f"flow-log--{name}") for name in names if name]
+            style = resolve_style(self.rich_style, roles)
             self._style_cache[names] = style
         return style
 
@@ -368,8 +360,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
     def _render_message(self, message: StoredMessage, ctx: Ctx, selected: bool) -> list[Strip]:
         width = self._index.width
         layout = self._index.layout.layout(message, ctx, width)
-        nick_role = nick_colour(message.author or message.user_id or "")
-        return render_layout(layout, message, width, selected, self._style, nick_role)
+        nick = nick_role(message.author or message.user_id or "")
+        return render_layout(layout, message, width, selected, self._style, nick)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

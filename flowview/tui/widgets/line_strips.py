@@ -58,8 +58,6 @@ def render_layout(
 
     base = line_roles(message, layout, selected)
     nick_style = style(*base, nick_role, "title")
-    if message.mention:
-        nick_style = style(*base, nick_role, "me")
     row_style = style(*base)
 
     body = layout.body
