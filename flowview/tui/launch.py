@@ -9,7 +9,7 @@ screen saves can reach the user's real configuration.  Quitting stops the server
 from __future__ import annotations
 
 import argparse
-import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -26,6 +26,9 @@ from flowview.config import (
     resolve_connection,
 )
 from flowview.protocol.auth import Token
+from flowview.tui.hangup import HangupGuard
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DemoOptions",
@@ -38,6 +41,7 @@ __all__ = [
 DEMO_FLOWS = 4
 DEMO_USERS = 8
 DEMO_BACKLOG = 600  # back-dated events, so each flow opens with history
+HANGUP_SERVER_STOP = 0.5  # seconds the demo server gets to stop after a hang-up
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
@@ -101,9 +105,12 @@ class DemoSession:
         )
         return cls(process, settings, Token(process.token), profile_dir, previous)
 
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.process.terminate()
+    def stop(self, within: float = 10.0) -> None:
+        """Stop the server (killed if not gone ``within`` seconds) and drop the profile."""
+        try:
+            self.process.terminate(within)
+        except Exception:
+            log.exception("stopping the demo server failed")
         _restore_env(self.previous_config_dir)
         shutil.rmtree(self.profile_dir, ignore_errors=True)
 
@@ -116,24 +123,26 @@ def _restore_env(previous: str | None) -> None:
 
 
 def _run(app: Any) -> int:
-    """Run the app; the demo server never outlives it (quit, crash, hang-up or SIGTERM)."""
+    """Run the app; the demo server never outlives it (quit, crash, hang-up or SIGTERM).
 
-    def on_signal(signum: int, _frame: object) -> None:
-        # A closed terminal (SIGHUP) or kill (SIGTERM) skips the app's own clean-up.
+    A lost terminal (SIGHUP, SIGTERM or end of input) ends the program within
+    :data:`~flowview.tui.hangup.EXIT_WITHIN` seconds: see :class:`~flowview.tui.hangup.HangupGuard`.
+    """
+
+    def stop_demo(within: float = 10.0) -> None:
         demo, app.demo = app.demo, None
         if demo is not None:
-            demo.stop()
-        raise SystemExit(128 + signum)
+            demo.stop(within)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGHUP, signal.SIGTERM)}
-    try:
-        app.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        demo, app.demo = app.demo, None
-        if demo is not None:
-            demo.stop()
+    stdin_fd = 0 if os.isatty(0) else None
+    with HangupGuard(app, lambda: stop_demo(HANGUP_SERVER_STOP), stdin_fd=stdin_fd) as guard:
+        try:
+            app.run()
+        finally:
+            guard.stop()
+            stop_demo()
+    if guard.reason is not None:
+        return 128 + (guard.signum or signal.SIGHUP)
     return int(app.return_code or 0)
 
 

@@ -8,7 +8,9 @@ A private tmux server (-L) keeps the test away from any tmux session of the user
 from __future__ import annotations
 
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -151,3 +153,58 @@ def test_demo_in_tmux(tmux: Tmux, tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not any(Path(f"/proc/{pid}").exists() for pid in servers), "demo server still runs"
     assert time.monotonic() - started < 30
+
+
+def marked_processes(mark: str) -> list[int]:
+    """Pids of processes whose environment carries ``mark`` (the app and its children)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if mark.encode() in (entry / "environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+# Kill moments: a few in the suite; FLOWVIEW_HANGUP_TRIES=20 for the issue's full check.
+HANGUP_TRIES = int(os.environ.get("FLOWVIEW_HANGUP_TRIES", "3"))
+HANGUP_SEED = int(os.environ.get("FLOWVIEW_HANGUP_SEED", "10"))
+
+
+@pytest.mark.timeout(30 + 15 * HANGUP_TRIES)
+def test_killing_the_session_at_random_moments_leaves_no_process(
+    tmux: Tmux, tmp_path: Path
+) -> None:
+    """`tmux kill-session` (SIGHUP and a closed pty) ends flowview and its demo server within
+    2 s, whenever it happens: while starting, while the server starts, or while live."""
+    repo = Path(__file__).resolve().parents[2]
+    rng = random.Random(HANGUP_SEED)
+    times: list[float] = []
+    for attempt in range(HANGUP_TRIES):
+        mark = f"FLOWVIEW_TEST_MARK=hup-{os.getpid()}-{attempt}"
+        command = (
+            f"cd {repo} && exec env -u COLUMNS -u LINES "
+            f"{sys.executable} -m flowview demo --rate 5 --seed {attempt}"
+        )
+        tmux.run(
+            "new-session", "-d", "-s", SESSION, "-x", "100", "-y", "30",
+            "-e", f"FLOWVIEW_CONFIG_DIR={tmp_path / f'config-{attempt}'}",
+            "-e", "TERM=xterm-256color",
+            "-e", mark,
+            command,
+        )  # fmt: skip
+        delay = rng.uniform(0.05, 6.0)
+        time.sleep(delay)  # a real terminal, killed at a random moment of the real program
+        tmux.run("kill-session", "-t", SESSION)
+        killed = time.monotonic()
+        while marked_processes(mark) and time.monotonic() - killed < 10:
+            time.sleep(0.02)
+        survivors = marked_processes(mark)
+        for pid in survivors:
+            os.kill(pid, signal.SIGKILL)
+        assert not survivors, f"try {attempt}: killed after {delay:.2f} s, {survivors} survived"
+        times.append(time.monotonic() - killed)
+    print("seconds from kill-session to no flowview process:", [f"{t:.2f}" for t in times])
+    assert max(times) < 2.5  # 2 s, plus scheduling slack on a loaded machine
