@@ -1,0 +1,98 @@
+"""FlowLog against Textual itself: the first frame of a shown tab, and a canary on the Textual
+internals the view still relies on (fails loudly when an upgrade changes them)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+
+import pytest
+import textual
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.reactive import Reactive
+from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
+from textual.strip import Strip
+from textual.widgets import TabbedContent, TabPane
+
+from flowview.model import render
+from flowview.model.router import Router
+from flowview.model.store import ConversationStore
+from flowview.tui.widgets.flow_log import FlowLog
+from tests.tui.flowlog_fixtures import KEY, LogHost, fill, make_router
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture(autouse=True)
+def utc() -> Iterator[None]:
+    render.set_display_timezone(UTC)
+    yield
+    render.set_display_timezone(None)
+
+
+class TabsHost(App[None]):
+    def __init__(self, router: Router, hidden: ConversationStore) -> None:
+        super().__init__()
+        self.router = router
+        self.hidden = hidden
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="a"):
+            with TabPane("A", id="a"):
+                yield FlowLog(ConversationStore(("flow", "x"), "x"), self.router, id="log-a")
+            with TabPane("B", id="b"):
+                yield FlowLog(self.hidden, self.router, id="log-b")
+
+
+async def test_the_first_frame_of_a_shown_tab_has_its_newest_lines() -> None:
+    router = make_router()
+    fill(router, 5000)
+    app = TabsHost(router, router.stores[KEY])
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        log = app.query_one("#log-b", FlowLog)
+        frames: list[list[str]] = []
+        original = log.render_lines
+
+        def spy(crop: Region) -> list[Strip]:
+            strips = original(crop)
+            frames.append([strip.text for strip in strips])
+            return strips
+
+        log.render_lines = spy  # type: ignore[method-assign]
+        app.query_one(TabbedContent).active = "b"
+        await pilot.pause()
+        assert frames, "the tab was never drawn"
+        assert any("message 5000" in row for row in frames[0]), frames[0]
+
+
+def test_canary_textual_internals_the_view_relies_on() -> None:
+    """FlowLog._set_virtual_size grows the scroll range without a screen re-layout by setting
+    these reactives directly; if Textual renames or retypes them, this fails first."""
+    assert textual.__version__.startswith("8.2."), textual.__version__
+    virtual_size = next(c.__dict__["virtual_size"] for c in ScrollView.__mro__
+                        if "virtual_size" in c.__dict__)  # fmt: skip
+    assert isinstance(virtual_size, Reactive)
+    assert callable(getattr(ScrollView, "validate_scroll_y", None))
+    for name in ("window_virtual_size", "window_size", "position"):
+        assert isinstance(ScrollBar.__dict__.get(name), Reactive), name
+
+
+async def test_canary_scrollbar_follows_the_fast_virtual_size_path() -> None:
+    router = make_router()
+    fill(router, 40)
+    app = LogHost(router)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await pilot.pause()
+        log = app.query_one(FlowLog)
+        fill(router, 200, start=41)
+        log.refresh_from_store()
+        await pilot.pause()
+        bar = log.vertical_scrollbar
+        assert log.virtual_size.height == log.total_rows
+        assert bar.window_virtual_size == log.total_rows
+        assert bar.window_size == log.scrollable_content_region.height
+        assert log.scroll_y == log.max_scroll_y > 0
+        assert "message 240" in log.render_line(log.scrollable_content_region.height - 1).text
