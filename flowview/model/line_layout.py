@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from rich.cells import cell_len
 
+from flowview.model import render
 from flowview.model.render import find_spans, format_day, format_time, single_cell, wrap
 
 if TYPE_CHECKING:
@@ -156,6 +157,29 @@ class LineLayout:
             return TIME_WIDTH + 3
         return TIME_WIDTH + (3 if kind == "line" else 2) + self.sender(message)[1]
 
+    def file_text(self, text: str) -> str:
+        """A file line (``name (size, type) /files/…``) with its path as a full URL."""
+        head, sep, path = text.rpartition(" ")
+        if not sep or not path.startswith("/"):
+            return text
+        return f"{head} {render.absolute_file_url(path, self.api_url)}"
+
+    def links(self, message: StoredMessage) -> list[str]:
+        """Every URL a user can open from a line (``o``): a file's own address first."""
+        if message.deleted:
+            return []
+        found: list[str] = []
+        if message.kind == "file":
+            path = message.text.rpartition(" ")[2]
+            url = render.absolute_file_url(path, self.api_url)
+            if url.startswith(("http://", "https://")):
+                found.append(url)
+        for text in (message.text, message.title):
+            for url in render.all_urls(text) if text else ():
+                if url not in found:
+                    found.append(url)
+        return found
+
     def body(self, message: StoredMessage, context: Ctx) -> tuple[str, list[Span], int, int]:
         """The wrapped part of a line: (body, structural spans, text start, text length)."""
         parts: list[str] = []
@@ -193,11 +217,13 @@ class LineLayout:
         else:
             if "\t" in text:
                 text = text.replace("\t", "    ")
+            if kind == "file":
+                text = self.file_text(text)
             add(text)
         if message.edited and not message.deleted:
             add(" (edited)", "meta")
         if message.reactions:
-            add("".join(f" :{e}: {n}" for e, n in message.reactions.items()), "meta")
+            add(render.format_reactions(message.reactions), "meta")
         body = parts[0] if len(parts) == 1 else "".join(parts)
         return body, spans, text_start, len(text)
 

@@ -12,6 +12,8 @@ to UTC with :func:`set_display_timezone` so output is deterministic.
 from __future__ import annotations
 
 import html
+import locale
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -24,13 +26,19 @@ from rich.cells import cell_len, chop_cells, get_character_cell_size
 
 from flowview.model.sanitize import clean_name, clean_text
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "DISPLAY_TZ",
     "SpanRole",
+    "absolute_file_url",
+    "all_urls",
     "day_key",
+    "emoji_for",
     "find_spans",
     "first_url",
     "format_day",
+    "format_reactions",
     "format_time",
     "html_to_text",
     "human_size",
@@ -191,6 +199,24 @@ def _urls(text: str) -> Iterator[tuple[int, int]]:
             end -= 1
         if end - start > len("https://"):
             yield start, end
+
+
+def all_urls(text: str) -> list[str]:
+    """Every ``http:``/``https:`` URL in ``text``, in order, without repeats."""
+    found: list[str] = []
+    for start, end in _urls(text):
+        url = text[start:end]
+        if url not in found:
+            found.append(url)
+    return found
+
+
+def absolute_file_url(path: str, api_url: str | None) -> str:
+    """A file attachment's server-relative path (``/files/…``) as a full URL on the API host;
+    unchanged when it is already absolute or no API URL is known."""
+    if not api_url or not path.startswith("/") or path.startswith("//"):
+        return path
+    return api_url.rstrip("/") + path
 
 
 def first_url(text: str) -> str | None:
@@ -384,3 +410,50 @@ def _wrap_paragraph(
             row_start, used, avail = offset, 0, width
     if row_start < end:  # a break on trailing spaces leaves nothing to add
         rows.append((row_start, end))
+
+
+# --------------------------------------------------------------------------- reactions
+
+# Flowdock reaction names → emoji drawn two cells wide by default (no variation selector,
+# whose width terminals disagree on). Unknown names stay ``:name:``.
+_EMOJI: Final = {
+    "+1": "\U0001f44d", "thumbsup": "\U0001f44d", "-1": "\U0001f44e",
+    "thumbsdown": "\U0001f44e", "grinning": "\U0001f600", "smile": "\U0001f604",
+    "smiley": "\U0001f603", "laughing": "\U0001f606", "joy": "\U0001f602",
+    "wink": "\U0001f609", "blush": "\U0001f60a", "heart_eyes": "\U0001f60d",
+    "thinking": "\U0001f914", "thinking_face": "\U0001f914", "cry": "\U0001f622",
+    "sob": "\U0001f62d", "scream": "\U0001f631", "confused": "\U0001f615",
+    "neutral_face": "\U0001f610", "sunglasses": "\U0001f60e", "tada": "\U0001f389",
+    "rocket": "\U0001f680", "eyes": "\U0001f440", "fire": "\U0001f525",
+    "100": "\U0001f4af", "clap": "\U0001f44f", "pray": "\U0001f64f", "wave": "\U0001f44b",
+    "ok_hand": "\U0001f44c", "muscle": "\U0001f4aa", "raised_hands": "\U0001f64c",
+    "white_check_mark": "\u2705", "x": "\u274c", "heavy_plus_sign": "\u2795",
+    "heart": "\U0001f496", "broken_heart": "\U0001f494", "star": "\u2b50",
+    "coffee": "\u2615", "beer": "\U0001f37a", "pizza": "\U0001f355",
+    "bug": "\U0001f41b",
+    "see_no_evil": "\U0001f648", "party_popper": "\U0001f389", "zap": "\u26a1",
+}  # fmt: skip
+_EMOJI_WIDE: Final = {k: v for k, v in _EMOJI.items() if cell_len(v) == 2}
+
+
+def _terminal_has_emoji() -> bool:
+    """Emoji only when the locale's encoding is UTF-8 (else the terminal shows ``?``)."""
+    try:
+        return locale.getpreferredencoding(False).lower().replace("-", "") == "utf8"
+    except Exception:
+        log.exception("could not read the locale's encoding")
+        return False
+
+
+SHOW_EMOJI: bool = _terminal_has_emoji()
+"""Whether reactions show as emoji (tests set it)."""
+
+
+def emoji_for(name: str) -> str | None:
+    """The emoji for a reaction name, or None (unknown, or emoji are off)."""
+    return _EMOJI_WIDE.get(name.lower()) if SHOW_EMOJI else None
+
+
+def format_reactions(reactions: dict[str, int]) -> str:
+    """``" 👍 2 :custom: 1"``: emoji where known, ``:name:`` otherwise."""
+    return "".join(f" {emoji_for(name) or f':{name}:'} {n}" for name, n in reactions.items())

@@ -126,3 +126,29 @@ def test_wrap_fuzz_rows_fit_and_cover_all_visible_text() -> None:
             assert cell_len(text[a:b].rstrip(" ")) <= max(limit, 2)
         covered = "".join(text[a:b] for a, b in rows)
         assert covered.replace(" ", "") == text.replace(" ", "").replace("\n", "")
+
+
+def test_absolute_file_url_joins_only_server_relative_paths() -> None:
+    api = "https://api.example.org/"
+    assert (
+        render.absolute_file_url("/files/1/a b.pdf", api)
+        == "https://api.example.org/files/1/a b.pdf"
+    )
+    assert render.absolute_file_url("/files/x", None) == "/files/x"
+    assert render.absolute_file_url("https://cdn.example/x", api) == "https://cdn.example/x"
+    assert render.absolute_file_url("//evil.example/x", api) == "//evil.example/x"
+
+
+def test_all_urls_in_order_without_repeats() -> None:
+    text = "a https://x.example/1, b http://y.example/2 and https://x.example/1 ftp://z"
+    assert render.all_urls(text) == ["https://x.example/1", "http://y.example/2"]
+
+
+def test_reactions_as_emoji_or_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(render, "SHOW_EMOJI", True)
+    assert render.format_reactions({"+1": 2, "nope": 1}) == " \U0001f44d 2 :nope: 1"
+    for name in ("+1", "heart", "tada", "rocket", "eyes"):  # what the simulator sends
+        emoji = render.emoji_for(name)
+        assert emoji is not None and cell_len(emoji) == 2
+    monkeypatch.setattr(render, "SHOW_EMOJI", False)
+    assert render.format_reactions({"+1": 2}) == " :+1: 2"

@@ -211,14 +211,17 @@ def every_event_type(router: Router) -> None:
 class LogHost(App[None]):
     """Composes only a FlowLog over the router's store of KEY."""
 
-    def __init__(self, router: Router, store: ConversationStore | None = None) -> None:
+    def __init__(
+        self, router: Router, store: ConversationStore | None = None, api_url: str | None = None
+    ) -> None:
         super().__init__()
         self.router = router
         self.store = store or router.stores[KEY]
+        self.api_url = api_url
         self.seen: list[Message] = []
 
     def compose(self) -> ComposeResult:
-        yield FlowLog(self.store, self.router, id="log")
+        yield FlowLog(self.store, self.router, id="log", api_url=self.api_url)
 
     def on_mount(self) -> None:
         self.query_one(FlowLog).focus()

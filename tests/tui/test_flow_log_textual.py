@@ -3,9 +3,6 @@ internals the view still relies on (fails loudly when an upgrade changes them)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC
-
 import pytest
 import textual
 from textual.app import App, ComposeResult
@@ -16,20 +13,12 @@ from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widgets import TabbedContent, TabPane
 
-from flowview.model import render
 from flowview.model.router import Router
 from flowview.model.store import ConversationStore
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.tui.flowlog_fixtures import KEY, LogHost, fill, make_router
 
-pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    render.set_display_timezone(UTC)
-    yield
-    render.set_display_timezone(None)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 
 
 class TabsHost(App[None]):

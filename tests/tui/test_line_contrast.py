@@ -6,30 +6,20 @@ marker and gap lines in a dark and a light theme and measures what reaches the t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import UTC
 from typing import Any
 
 import pytest
 from rich.segment import Segment
 from textual.color import Color
 
-from flowview.model import render
 from flowview.model.router import Router
 from flowview.protocol.events import parse_event
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.line_styles import contrast_ratio, legible
 from tests.tui.flowlog_fixtures import KEY, ME, LogHost, ev, make_router
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 THEMES = ["textual-dark", "textual-light", "nord", "solarized-light", "gruvbox"]
-
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    render.set_display_timezone(UTC)
-    yield
-    render.set_display_timezone(None)
 
 
 def every_kind_of_line(router: Router) -> dict[str, int]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
@@ -18,15 +17,8 @@ from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
 from tests.tui.flowlog_fixtures import KEY, ev, make_router
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 THREAD = {"title": "Release [b]plan[/b]", "initial_message": 1}
-
-
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    render.set_display_timezone(UTC)
-    yield
-    render.set_display_timezone(None)
 
 
 def threaded_router() -> Router:

@@ -71,7 +71,7 @@ class ThreadScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="thread-box"):
             yield Static(self._heading(), id="thread-title", markup=False)
-            yield FlowLog(self.thread_store, self.router, id="thread-log")
+            yield FlowLog(self.thread_store, self.router, id="thread-log", history=False)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -11,7 +11,8 @@ press End to jump down).
 
 Public API (the app shell builds on it):
 
-* ``FlowLog(store, router, *, id=None, classes=None)``
+* ``FlowLog(store, router, *, id=None, classes=None, api_url=None)`` (``api_url``: the REST
+  base, so file attachments show and open as full URLs)
 * ``refresh_from_store()`` after each batch of routed events (cheap and incremental)
 * ``at_bottom``, ``scroll_to_end()``, ``selected`` (the selected ``StoredMessage`` or None),
   ``select_seq(seq)``, ``pending`` (lines below the view), ``row_text(y)`` (tests, debugging)
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Final
 
+from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
@@ -34,12 +36,13 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.timer import Timer
 
 from flowview.model.line_index import LineIndex
 from flowview.model.line_layout import NICK_SLOTS, Ctx, LineLayout, nick_slot
-from flowview.model.router import first_link
 from flowview.model.store import ConversationStore, StoredMessage
 from flowview.protocol.events import ConversationKey
+from flowview.tui.screens.link_picker import LinkPicker
 from flowview.tui.widgets.line_strips import render_layout
 from flowview.tui.widgets.line_styles import resolve_style
 from flowview.tui.widgets.new_messages_hint import NewMessagesHint
@@ -48,6 +51,8 @@ if TYPE_CHECKING:
     from flowview.model.router import Router
 
 log = logging.getLogger(__name__)
+
+LOADING_TIMEOUT: Final = 15.0  # seconds: a load that never reports back stops saying "loading…"
 
 __all__ = ["FlowLog", "nick_role"]
 
@@ -86,6 +91,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         "flow-log--day",
         "flow-log--marker",
         "flow-log--gap",
+        "flow-log--history",
         "flow-log--selected",
         "flow-log--mention-line",
         "flow-log--me",
@@ -149,7 +155,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     @dataclass
     class LinkRequested(Message):
-        """Key ``o``: open the first ``http(s)`` URL of the selected message."""
+        """Key ``o``: open ``url``, a link of the selected message (picked by the user when
+        it has several)."""
 
         url: str
         flow_log: FlowLog | None = None
@@ -167,11 +174,14 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         *,
         id: str | None = None,
         classes: str | None = None,
+        api_url: str | None = None,
+        history: bool = True,
     ) -> None:
         super().__init__(id=id, classes=classes)
         self.store = store
         self.router = router
-        self._index = LineIndex(store, router, LineLayout(router))
+        # the API's base URL turns file paths (/files/…) into addresses one can open
+        self._index = LineIndex(store, router, LineLayout(router, api_url=api_url))
         # view state
         self._following = True
         self._selected: int | None = None
@@ -179,6 +189,12 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(600)
         self._style_cache: dict[tuple[str, ...], Style] = {}
         self._theme_gen = 0
+        # older history: a top row says "loading…" or "beginning of history" (not in threads)
+        self._history = history
+        self._loading_older = False
+        self._loading_epoch = -1
+        self._loading_timer: Timer | None = None
+        self._top = 0  # rows above the first message (0 or 1)
 
     # ------------------------------------------------------------------ public API
 
@@ -203,7 +219,16 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     @property
     def total_rows(self) -> int:
-        return self._index.total
+        return self._index.total + self._top
+
+    @property
+    def loading_older(self) -> bool:
+        """True from a request for older history until it arrives (or times out)."""
+        return self._loading_older
+
+    def history_loaded(self) -> None:
+        """The app's history load ended (any outcome): drop the "loading…" line now."""
+        self._set_loading(False)
 
     @property
     def layout_complete(self) -> bool:
@@ -248,24 +273,78 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         appended = result.appended
         if result.rebuilt and not index.complete:
             self.call_after_refresh(self._measure_lazily, index.generation)
-        self._set_virtual_size(Size(width, index.total))
+        if self._loading_older and (
+            self.store.epoch != self._loading_epoch or self.store.history_complete
+        ):
+            self._loading_older = False  # older lines arrived above, or there are none
+        old_top, self._top = self._top, 1 if self._banner() else 0
+        # Reading the top row ("loading…" → "beginning of history"): stay on it.
+        pin_top = self.scroll_offset.y == 0 and old_top and self._top and not result.rebuilt
+        self._set_virtual_size(Size(width, index.total + self._top))
         if self._following:
             self._hint.count = 0
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         else:
             if appended:
                 self._hint.count += appended
-            if anchor is not None:
+            if anchor is not None and not pin_top:
                 self._restore(anchor)
         self.refresh()
 
     def row_text(self, y: int) -> str:
         """Plain text of virtual row ``y`` (0 = first row of the log); for tests."""
+        if y < self._top:
+            return self._banner_strip().text
         found = self._locate(y)
         if found is None:
             return ""
         index, row = found
         return self._message_strips(index)[row].text
+
+    # ------------------------------------------------------------------ older history
+
+    def _banner(self) -> str | None:
+        """Text of the row above the first message, if any."""
+        if not self._history:
+            return None
+        if self.store.history_complete:
+            return "beginning of history"
+        if self._loading_older:
+            return "loading older messages…"
+        return None
+
+    def _banner_strip(self) -> Strip:
+        width = self._index.width
+        label = f"── {self._banner() or ''} "
+        line = label + "─" * max(width - len(label), 0)
+        return Strip([Segment(line[:width], self._style("history"))])
+
+    def _request_older(self) -> None:
+        """Ask the app for older history (once at a time), showing "loading…" meanwhile."""
+        if self._loading_older:
+            return
+        self.post_message(self.ReachedTop(self.store.key, self))
+        if self._history and not self.store.history_complete:
+            self._loading_epoch = self.store.epoch
+            self._set_loading(True)
+
+    def _set_loading(self, loading: bool) -> None:
+        if loading == self._loading_older:
+            return
+        self._loading_older = loading
+        if self._loading_timer is not None:
+            self._loading_timer.stop()
+            self._loading_timer = None
+        if loading:
+            self._loading_timer = self.set_timer(LOADING_TIMEOUT, self._loading_timed_out)
+        at_top = self.scroll_offset.y <= self._top
+        self.refresh_from_store()
+        if loading and at_top:  # show the "loading…" line rather than keep the line in place
+            self.scroll_to(y=0, animate=False, immediate=True)
+
+    def _loading_timed_out(self) -> None:
+        self._loading_timer = None
+        self._set_loading(False)
 
     # ------------------------------------------------------------------ index
 
@@ -279,7 +358,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
             return
         anchor = None if self._following else self._anchor()
         more = index.measure_chunk()
-        self._set_virtual_size(Size(index.width, index.total))
+        self._set_virtual_size(Size(index.width, index.total + self._top))
         if self._following:
             self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         elif anchor is not None:
@@ -315,7 +394,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def _locate(self, y: int) -> tuple[int, int] | None:
-        return self._index.locate(y)
+        """(message index, row within it) of virtual row ``y`` (the top row is not one)."""
+        return self._index.locate(y - self._top)
 
     # ------------------------------------------------------------------ rendering
 
@@ -368,6 +448,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         height = self.scrollable_content_region.height
         if self._hint.visible and y == height - 1 and not self._following:
             return self._hint.render(width, self._style("hint"), self._style())
+        if self.scroll_offset.y + y < self._top and width == self._index.width:
+            return self._banner_strip()
         found = self._locate(self.scroll_offset.y + y)
         if found is None or width != self._index.width:
             return Strip.blank(width, self._style())
@@ -408,7 +490,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         elif not at_end and self._following and round(new_value) < round(old_value):
             self._following = False
         if round(new_value) <= 0 and round(old_value) > 0:
-            self.post_message(self.ReachedTop(self.store.key, self))
+            self._request_older()
 
     def on_click(self, event: events.Click) -> None:
         height = self.scrollable_content_region.height
@@ -431,7 +513,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         index = self._index
         if not len(index):
             return None
-        y = min(self.scroll_offset.y + self.scrollable_content_region.height - 1, index.total - 1)
+        bottom = self.scroll_offset.y + self.scrollable_content_region.height - 1
+        y = min(bottom, self.total_rows - 1)
         found = self._locate(y)
         return found[0] if found else len(index) - 1
 
@@ -440,7 +523,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         line_index = self._index
         if index is None or index >= len(line_index):
             return
-        top = line_index.offsets[index]
+        top = line_index.offsets[index] + self._top
         region = Region(0, top, line_index.width, max(line_index.heights[index], 1))
         self.scroll_to_region(region, animate=False, immediate=True, force=True)
         if index == len(line_index) - 1 and self.scroll_offset.y >= self.max_scroll_y:
@@ -460,7 +543,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
                 self._select_index(bottom)
             return
         if index == 0:
-            self.post_message(self.ReachedTop(self.store.key, self))
+            self._request_older()
             return
         self._following = False
         self._select_index(index - 1)
@@ -480,12 +563,12 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
             self._following = False
             self.scroll_to(y=max(self.scroll_offset.y - self._page_rows(), 0), animate=False)
             return
-        target = self._index.offsets[index] - self._page_rows()
+        target = self._index.offsets[index] + self._top - self._page_rows()
         found = self._locate(max(target, 0))
         self._following = False
         self._select_index(found[0] if found else 0)
         if index == 0:
-            self.post_message(self.ReachedTop(self.store.key, self))
+            self._request_older()
 
     def action_page_down(self) -> None:
         index = self._index_of_selected()
@@ -493,19 +576,19 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
             self.scroll_to(y=self.scroll_offset.y + self._page_rows(), animate=False)
             return
         line_index = self._index
-        last_row = line_index.total - 1
-        found = self._locate(min(line_index.offsets[index] + self._page_rows(), last_row))
+        last_row = self.total_rows - 1
+        y = line_index.offsets[index] + self._top + self._page_rows()
+        found = self._locate(min(y, last_row))
         self._select_index(found[0] if found else len(line_index) - 1)
 
     def action_first(self) -> None:
         if not len(self._index):
             return
         self._following = False
-        at_top = self.scroll_offset.y == 0
         self._select_index(0)
         self.scroll_to(y=0, animate=False, immediate=True)
-        if at_top:
-            self.post_message(self.ReachedTop(self.store.key, self))
+        # One press shows the oldest loaded line and asks for older ones at once.
+        self._request_older()
 
     def action_last(self) -> None:
         self._selected = None
@@ -520,16 +603,26 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     def action_open_link(self) -> None:
         message = self.selected
-        url = first_link(message) if message is not None else None
-        if url is None:
+        urls = self.links(message) if message is not None else []
+        if not urls:
             self.app.bell()
-            return
-        self.post_message(self.LinkRequested(url, self))
+        elif len(urls) == 1:
+            self.post_message(self.LinkRequested(urls[0], self))
+        else:
+            self.app.push_screen(LinkPicker(urls), self._link_chosen)
+
+    def _link_chosen(self, url: str | None) -> None:
+        if url is not None:
+            self.post_message(self.LinkRequested(url, self))
+
+    def links(self, message: StoredMessage) -> list[str]:
+        """Every URL of ``message`` that ``o`` offers (a file's full address first)."""
+        return self._index.layout.links(message)
 
     # ------------------------------------------------------------------ anchoring
 
     def _anchor(self) -> _Anchor | None:
-        found = self._locate(self.scroll_offset.y)
+        found = self._locate(max(self.scroll_offset.y, self._top))  # the top row is no line
         if found is None:
             return None
         index, row = found
@@ -541,6 +634,6 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         if index is None or index >= len(line_index.offsets):
             return
         row = min(anchor.row, line_index.heights[index] - 1)
-        y = line_index.offsets[index] + max(row, 0)
+        y = line_index.offsets[index] + self._top + max(row, 0)
         if y != self.scroll_offset.y:
             self.scroll_to(y=y, animate=False, immediate=True)

@@ -1,0 +1,24 @@
+"""Fixtures of the TUI tests: deterministic display (UTC times, emoji on) and a FlowLog host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC
+
+import pytest
+
+from flowview.model import render
+
+
+@pytest.fixture(autouse=True)
+def show_emoji(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reactions as emoji whatever the machine's locale (render.SHOW_EMOJI follows it)."""
+    monkeypatch.setattr(render, "SHOW_EMOJI", True)
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Times and day separators in UTC, so rows are the same on every machine."""
+    render.set_display_timezone(UTC)
+    yield
+    render.set_display_timezone(None)
