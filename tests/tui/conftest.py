@@ -8,6 +8,8 @@ from datetime import UTC
 import pytest
 
 from flowview.model import render
+from flowview.model.router import Router
+from tests.tui.flowlog_builders import make_router
 
 
 @pytest.fixture(autouse=True)
@@ -22,3 +24,9 @@ def utc() -> Iterator[None]:
     render.set_display_timezone(UTC)
     yield
     render.set_display_timezone(None)
+
+
+@pytest.fixture
+def router() -> Router:
+    """A router with four users and the flow KEY open (see flowlog_builders)."""
+    return make_router()

@@ -7,16 +7,16 @@ from typing import Any
 import pytest
 
 from flowview.model import render
+from flowview.model.router import Router
 from flowview.protocol.events import parse_event
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
-from tests.tui.flowlog_fixtures import (
+from tests.tui.flowlog_builders import (
     KEY,
     LogHost,
     ev,
     every_event_type,
     fill,
-    make_router,
     screen_rows,
 )
 
@@ -28,8 +28,7 @@ def all_rows(log: FlowLog) -> list[str]:
     return [log.row_text(y) for y in range(log.total_rows)]
 
 
-async def test_rows_render_time_nick_text_and_day_separator() -> None:
-    router = make_router()
+async def test_rows_render_time_nick_text_and_day_separator(router: Router) -> None:
     router.route(ev(1, "hello world", minute=5))
     router.route(ev(2, "second", user="3", minute=6))
     app = LogHost(router)
@@ -43,8 +42,7 @@ async def test_rows_render_time_nick_text_and_day_separator() -> None:
         assert rows[3].strip() == ""
 
 
-async def test_every_event_type_is_shown() -> None:
-    router = make_router()
+async def test_every_event_type_is_shown(router: Router) -> None:
     every_event_type(router)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -72,8 +70,7 @@ async def test_every_event_type_is_shown() -> None:
         assert expected in text
 
 
-async def test_sticky_bottom_follows_new_messages() -> None:
-    router = make_router()
+async def test_sticky_bottom_follows_new_messages(router: Router) -> None:
     fill(router, 100)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -88,8 +85,7 @@ async def test_sticky_bottom_follows_new_messages() -> None:
         assert log.pending == 0
 
 
-async def test_scrolled_up_stays_put_and_shows_hint_then_end_jumps_down() -> None:
-    router = make_router()
+async def test_scrolled_up_stays_put_and_shows_hint_then_end_jumps_down(router: Router) -> None:
     fill(router, 100)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -114,8 +110,7 @@ async def test_scrolled_up_stays_put_and_shows_hint_then_end_jumps_down() -> Non
         assert "message 105" in screen_rows(log)[-1]
 
 
-async def test_clicking_the_hint_jumps_to_the_bottom() -> None:
-    router = make_router()
+async def test_clicking_the_hint_jumps_to_the_bottom(router: Router) -> None:
     fill(router, 100)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -133,8 +128,7 @@ async def test_clicking_the_hint_jumps_to_the_bottom() -> None:
         assert any(isinstance(m, FlowLog.ScrolledToEnd) for m in app.seen)
 
 
-async def test_reflow_on_resize_with_hanging_indent() -> None:
-    router = make_router()
+async def test_reflow_on_resize_with_hanging_indent(router: Router) -> None:
     long = " ".join(f"word{i}" for i in range(30))
     router.route(ev(1, long))
     app = LogHost(router)
@@ -154,8 +148,7 @@ async def test_reflow_on_resize_with_hanging_indent() -> None:
         assert joined.split("alice  ")[1].split() == long.split()
 
 
-async def test_edit_far_up_rerenders_only_that_message() -> None:
-    router = make_router()
+async def test_edit_far_up_rerenders_only_that_message(router: Router) -> None:
     fill(router, 6000)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -196,8 +189,7 @@ async def test_edit_far_up_rerenders_only_that_message() -> None:
         assert "x x x" in log.row_text(y) and "(edited)" in log.row_text(y + 1)
 
 
-async def test_long_conversation_is_laid_out_in_two_phases() -> None:
-    router = make_router()
+async def test_long_conversation_is_laid_out_in_two_phases(router: Router) -> None:
     fill(router, 8000, text="message {i} " + "filler words " * 10)  # each wraps to 2 rows
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -228,8 +220,7 @@ async def test_long_conversation_is_laid_out_in_two_phases() -> None:
         assert rows[2].startswith("14:01 bob  message 1501 filler")
 
 
-async def test_edit_and_delete_visible_message_in_place() -> None:
-    router = make_router()
+async def test_edit_and_delete_visible_message_in_place(router: Router) -> None:
     router.route(ev(1, "original"))
     router.route(ev(2, "other"))
     app = LogHost(router)
@@ -268,8 +259,7 @@ async def test_edit_and_delete_visible_message_in_place() -> None:
         assert screen_rows(log)[1].rstrip() == "09:00 alice  (message deleted)"
 
 
-async def test_markup_is_literal_and_not_clickable() -> None:
-    router = make_router()
+async def test_markup_is_literal_and_not_clickable(router: Router) -> None:
     router.route(ev(1, "[bold]x[/] [@click=app.quit]press[/] [link='file:///etc/passwd']y[/link]"))
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -300,8 +290,7 @@ HOSTILE = [
 ]
 
 
-async def test_no_control_characters_reach_any_strip() -> None:
-    router = make_router()
+async def test_no_control_characters_reach_any_strip(router: Router) -> None:
     for i, text in enumerate(HOSTILE, start=1):
         router.route(ev(i, text))
     router.route(
@@ -330,8 +319,7 @@ async def test_no_control_characters_reach_any_strip() -> None:
             assert "\x1b" not in log.render_line(y).text
 
 
-async def test_thread_marker_and_grouping() -> None:
-    router = make_router()
+async def test_thread_marker_and_grouping(router: Router) -> None:
     thread = {"title": "Release plan", "initial_message": 1}
     router.route(ev(1, "start", thread_id="T", thread=thread))
     router.route(ev(2, "reply one", user="3", thread_id="T", thread=thread))
@@ -351,8 +339,7 @@ async def test_thread_marker_and_grouping() -> None:
     ]
 
 
-async def test_cursor_keys_thread_and_link_requests() -> None:
-    router = make_router()
+async def test_cursor_keys_thread_and_link_requests(router: Router) -> None:
     thread = {"title": "T", "initial_message": 1}
     router.route(
         ev(1, "see https://example.org/x and javascript:alert(1)", thread_id="T", thread=thread)
@@ -386,8 +373,7 @@ async def test_cursor_keys_thread_and_link_requests() -> None:
         assert sel_bg != other_bg
 
 
-async def test_reached_top_on_scroll_and_home() -> None:
-    router = make_router()
+async def test_reached_top_on_scroll_and_home(router: Router) -> None:
     fill(router, 100)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -400,8 +386,7 @@ async def test_reached_top_on_scroll_and_home() -> None:
         assert top[0].key == KEY
 
 
-async def test_history_merged_above_keeps_the_view_on_the_same_line() -> None:
-    router = make_router()
+async def test_history_merged_above_keeps_the_view_on_the_same_line(router: Router) -> None:
     fill(router, 100, start=1000)
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -417,8 +402,7 @@ async def test_history_merged_above_keeps_the_view_on_the_same_line() -> None:
         assert log.pending == 0  # history above is not "new below"
 
 
-async def test_first_unread_marker_and_rename_rerenders() -> None:
-    router = make_router()
+async def test_first_unread_marker_and_rename_rerenders(router: Router) -> None:
     router.stores[KEY].clear_marker()
     router.route(ev(1, "read already"))
     router.stores[KEY].mark_read()
@@ -449,8 +433,7 @@ async def test_first_unread_marker_and_rename_rerenders() -> None:
         assert screen_rows(log)[3].rstrip() == "09:00 robert  unread one"
 
 
-async def test_store_cap_pruning_while_reading() -> None:
-    router = make_router()
+async def test_store_cap_pruning_while_reading(router: Router) -> None:
     router.cap = 50
     router.stores.clear()
     router.open_flow("f1")
@@ -470,14 +453,12 @@ async def test_store_cap_pruning_while_reading() -> None:
         assert log.total_rows == 51  # 50 messages + the day separator
 
 
-def test_every_event_type_snapshot(snap_compare: Any) -> None:
-    router = make_router()
+def test_every_event_type_snapshot(router: Router, snap_compare: Any) -> None:
     every_event_type(router)
     assert snap_compare(LogHost(router), terminal_size=(100, 30))
 
 
-def test_hostile_and_selection_snapshot(snap_compare: Any) -> None:
-    router = make_router()
+def test_hostile_and_selection_snapshot(router: Router, snap_compare: Any) -> None:
     for i, text in enumerate(HOSTILE, start=1):
         router.route(ev(i, text, user=("2", "3")[i % 2], minute=i))
     router.route(

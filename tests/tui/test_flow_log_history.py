@@ -13,7 +13,7 @@ from flowview.model.router import Router
 from flowview.protocol.events import parse_event
 from flowview.tui.screens.link_picker import LinkPicker
 from flowview.tui.widgets.flow_log import FlowLog
-from tests.tui.flowlog_fixtures import FLOW, KEY, LogHost, ev, make_router, screen_rows
+from tests.tui.flowlog_builders import FLOW, KEY, LogHost, ev, screen_rows
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 SIZE = (100, 20)
@@ -34,8 +34,7 @@ def reached_top(app: LogHost) -> int:
     return sum(isinstance(m, FlowLog.ReachedTop) for m in app.seen)
 
 
-async def test_one_home_press_asks_for_older_history_and_says_loading() -> None:
-    router = make_router()
+async def test_one_home_press_asks_for_older_history_and_says_loading(router: Router) -> None:
     seed(router, range(101, 201))
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -79,8 +78,7 @@ async def test_one_home_press_asks_for_older_history_and_says_loading() -> None:
 
 
 @pytest.mark.looptime
-async def test_loading_line_goes_away_when_the_load_never_reports() -> None:
-    router = make_router()
+async def test_loading_line_goes_away_when_the_load_never_reports(router: Router) -> None:
     seed(router, range(1, 60))
     app = LogHost(router)
     async with app.run_test(size=SIZE) as pilot:
@@ -113,8 +111,7 @@ def file_event(mid: int) -> Any:
     )
 
 
-async def test_file_attachments_show_and_open_the_full_url() -> None:
-    router = make_router()
+async def test_file_attachments_show_and_open_the_full_url(router: Router) -> None:
     router.route(file_event(1))
     app = LogHost(router, api_url="https://api.example.org/")
     async with app.run_test(size=(120, 10)) as pilot:
@@ -128,8 +125,9 @@ async def test_file_attachments_show_and_open_the_full_url() -> None:
         assert links == ["https://api.example.org/files/1/abc/report.pdf"]
 
 
-async def test_reactions_show_emoji_where_known(monkeypatch: pytest.MonkeyPatch) -> None:
-    router = make_router()
+async def test_reactions_show_emoji_where_known(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
     router.route(ev(1, "ship it"))
     for n, emoji in enumerate(("+1", "+1", "heart", "partyparrot")):
         router.route(
@@ -152,8 +150,7 @@ async def test_reactions_show_emoji_where_known(monkeypatch: pytest.MonkeyPatch)
     assert render.format_reactions({"+1": 2}) == " :+1: 2"
 
 
-async def test_o_offers_a_picker_when_a_line_has_several_links() -> None:
-    router = make_router()
+async def test_o_offers_a_picker_when_a_line_has_several_links(router: Router) -> None:
     router.route(ev(1, "see https://a.example/one and https://b.example/two"))
     router.route(ev(2, "only https://c.example/three", minute=1))
     app = LogHost(router)

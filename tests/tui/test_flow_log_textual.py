@@ -16,7 +16,7 @@ from textual.widgets import TabbedContent, TabPane
 from flowview.model.router import Router
 from flowview.model.store import ConversationStore
 from flowview.tui.widgets.flow_log import FlowLog
-from tests.tui.flowlog_fixtures import KEY, LogHost, fill, make_router
+from tests.tui.flowlog_builders import KEY, LogHost, fill
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 
@@ -35,8 +35,7 @@ class TabsHost(App[None]):
                 yield FlowLog(self.hidden, self.router, id="log-b")
 
 
-async def test_the_first_frame_of_a_shown_tab_has_its_newest_lines() -> None:
-    router = make_router()
+async def test_the_first_frame_of_a_shown_tab_has_its_newest_lines(router: Router) -> None:
     fill(router, 5000)
     app = TabsHost(router, router.stores[KEY])
     async with app.run_test(size=(100, 30)) as pilot:
@@ -69,8 +68,7 @@ def test_canary_textual_internals_the_view_relies_on() -> None:
         assert isinstance(ScrollBar.__dict__.get(name), Reactive), name
 
 
-async def test_canary_scrollbar_follows_the_fast_virtual_size_path() -> None:
-    router = make_router()
+async def test_canary_scrollbar_follows_the_fast_virtual_size_path(router: Router) -> None:
     fill(router, 40)
     app = LogHost(router)
     async with app.run_test(size=(100, 20)) as pilot:

@@ -16,7 +16,7 @@ from flowview.model.router import Router
 from flowview.protocol.events import parse_event
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.line_styles import contrast_ratio, legible
-from tests.tui.flowlog_fixtures import KEY, ME, LogHost, ev, make_router
+from tests.tui.flowlog_builders import KEY, ME, LogHost, ev
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 THEMES = ["textual-dark", "textual-light", "nord", "solarized-light", "gruvbox"]
@@ -67,8 +67,7 @@ def colours(segment: Segment) -> tuple[Color, Color]:
 
 
 @pytest.mark.parametrize("theme", THEMES)
-async def test_every_kind_of_line_is_legible(theme: str) -> None:
-    router = make_router()
+async def test_every_kind_of_line_is_legible(router: Router, theme: str) -> None:
     ids = every_kind_of_line(router)
     store = router.stores[KEY]
     app = LogHost(router)

@@ -15,7 +15,7 @@ from flowview.protocol.events import parse_event
 from flowview.tui.screens.thread import ThreadScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
-from tests.tui.flowlog_fixtures import KEY, ev, make_router
+from tests.tui.flowlog_builders import KEY, ev, make_router
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("utc")]
 THREAD = {"title": "Release [b]plan[/b]", "initial_message": 1}
@@ -113,8 +113,7 @@ async def test_keys_in_thread_and_escape_closes() -> None:
         assert not isinstance(app.screen, ThreadScreen)
 
 
-async def test_unknown_conversation_shows_an_empty_thread() -> None:
-    router = make_router()
+async def test_unknown_conversation_shows_an_empty_thread(router: Router) -> None:
 
     class Lone(Host):
         def on_mount(self) -> None:

@@ -1,4 +1,6 @@
-"""Shared builders for the FlowLog and ThreadScreen tests (fixed times, UTC display)."""
+"""Builders for the FlowLog and ThreadScreen tests: a router, events at fixed times, a host app.
+
+Plain functions and classes, not fixtures: the fixtures built on them are in conftest.py."""
 
 from __future__ import annotations
 
