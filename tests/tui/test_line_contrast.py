@@ -90,6 +90,17 @@ async def test_every_kind_of_line_is_legible(router: Router, theme: str) -> None
             seen += segments
             if name == "own":  # the mention line is not selected in this pass
                 mention_bgs = {colours(s)[1] for row, s in segments if "please look" in row}
+        # The history line at the top and the "N new messages below" hint.
+        store.history_complete = True
+        await pilot.press("home")
+        router.route(ev(50, "arrives below while reading", minute=24 * 60 + 5))
+        log.refresh_from_store()
+        await pilot.pause()
+        extra = text_segments(log)
+        rows = {row for row, _ in extra}
+        assert any("beginning of history" in row for row in rows), rows
+        assert any("new message below" in row for row in rows), rows
+        seen += extra
         failures = []
         for row, segment in seen:
             fg, bg = colours(segment)
