@@ -14,6 +14,9 @@ which the main thread blocks on the writer's full queue: one try in ~12 never ex
 On either it stops the demo server (and any ``flowview.server`` child still starting), asks the
 app to exit (``App.call_from_thread(app.exit)``), and if the app has not returned by the
 deadline, ends the process with ``os._exit`` — a hung Textual shutdown cannot keep it alive.
+
+Clock: the guard measures its deadline on the monotonic wall clock, not the event loop's: it
+exists for when that loop may be wedged.
 """
 
 from __future__ import annotations

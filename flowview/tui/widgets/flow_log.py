@@ -11,9 +11,13 @@ press End to jump down).
 
 Public API (the app shell builds on it):
 
-* ``FlowLog(store, router, *, id=None, classes=None, api_url=None)`` (``api_url``: the REST
-  base, so file attachments show and open as full URLs)
+* ``FlowLog(store, router, *, id=None, classes=None, api_url=None, history=True)``
+  (``api_url``: the REST base, so file attachments show and open as full URLs; ``history``:
+  the top line says "loading older messages…" / "beginning of history")
 * ``refresh_from_store()`` after each batch of routed events (cheap and incremental)
+* ``history_loaded()`` when a history load ends (else "loading…" ends on new lines above,
+  ``store.history_complete``, or after ``LOADING_TIMEOUT``); ``loading_older``
+* ``links(message)``: the URLs ``o`` offers (a picker when there are several)
 * ``at_bottom``, ``scroll_to_end()``, ``selected`` (the selected ``StoredMessage`` or None),
   ``select_seq(seq)``, ``pending`` (lines below the view), ``row_text(y)`` (tests, debugging)
 * messages ``FlowLog.ReachedTop``, ``FlowLog.ScrolledToEnd``, ``FlowLog.ThreadRequested``,
