@@ -230,6 +230,7 @@ class HangupGuard:
         _stop_pids(own_server_children(), _SERVER_STOP)
         if not self._app_returned.wait(max(_GRACE - (time.monotonic() - started), 0.0)):
             log.warning("the app did not exit within %.1f s of the hang-up: ending", _GRACE)
+            _stop_pids(own_server_children(), 0.1)  # one may have started meanwhile
             self._move(GuardState.DONE)
             self.exit_process(code)
 

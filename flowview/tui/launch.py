@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,16 +104,50 @@ class DemoSession:
             private=True,
             auto_idle_minutes=10,
         )
-        return cls(process, settings, Token(process.token), profile_dir, previous)
+        session = cls(process, settings, Token(process.token), profile_dir, previous)
+        # The app's worker awaiting this thread may be cancelled while the server starts (the
+        # app is exiting): a session started then is stopped here, never orphaned.
+        with _live_lock:
+            closing = _live.closing
+            if not closing:
+                _live.sessions.append(session)
+        if closing:
+            session.stop(HANGUP_SERVER_STOP)
+            raise RuntimeError("flowview is exiting: demo server stopped")
+        return session
 
     def stop(self, within: float = 10.0) -> None:
         """Stop the server (killed if not gone ``within`` seconds) and drop the profile."""
+        with _live_lock:
+            _live.sessions = [other for other in _live.sessions if other is not self]
         try:
             self.process.terminate(within)
         except Exception:
             log.exception("stopping the demo server failed")
         _restore_env(self.previous_config_dir)
         shutil.rmtree(self.profile_dir, ignore_errors=True)
+
+
+@dataclass
+class _LiveDemos:
+    """Demo sessions started and not stopped; ``closing`` once the app has returned."""
+
+    sessions: list[DemoSession]
+    closing: bool = False
+
+
+_live_lock = threading.Lock()
+_live = _LiveDemos([])
+
+
+def _stop_every_demo(within: float) -> None:
+    """The app returned: stop every demo session, including one that started too late for
+    the app to know of it, and refuse new ones."""
+    with _live_lock:
+        _live.closing = True
+        sessions = list(_live.sessions)
+    for session in sessions:
+        session.stop(within)
 
 
 def _restore_env(previous: str | None) -> None:
@@ -136,11 +171,14 @@ def _run(app: Any) -> int:
 
     stdin_fd = 0 if os.isatty(0) else None
     with HangupGuard(app, lambda: stop_demo(HANGUP_SERVER_STOP), stdin_fd=stdin_fd) as guard:
+        with _live_lock:
+            _live.closing = False
         try:
             app.run()
         finally:
             guard.stop()
             stop_demo()
+            _stop_every_demo(HANGUP_SERVER_STOP if guard.reason else 10.0)
     if guard.reason is not None:
         return 128 + (guard.signum or signal.SIGHUP)
     return int(app.return_code or 0)

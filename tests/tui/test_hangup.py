@@ -24,7 +24,8 @@ from typing import Any
 
 import pytest
 
-from flowview.tui.hangup import EXIT_WITHIN, GuardState, HangupGuard
+from flowview.tui import launch
+from flowview.tui.hangup import EXIT_WITHIN, GuardState, HangupGuard, own_server_children
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -172,3 +173,34 @@ def test_demo_exits_when_its_terminal_reaches_end_of_input(tmp_path: Path) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# ---------------------------------------------------------------- demo sessions at exit
+
+
+@pytest.fixture
+def live_demos(monkeypatch: pytest.MonkeyPatch) -> launch._LiveDemos:
+    fresh = launch._LiveDemos([])
+    monkeypatch.setattr(launch, "_live", fresh)
+    return fresh
+
+
+def test_a_demo_started_after_the_app_returned_is_stopped(live_demos: launch._LiveDemos) -> None:
+    """The app's worker was cancelled while the server started: nobody would stop it."""
+    live_demos.closing = True
+    with pytest.raises(RuntimeError, match="exiting"):
+        launch.DemoSession.start(launch.DemoOptions())
+    assert own_server_children() == [] and live_demos.sessions == []
+
+
+def test_every_demo_still_running_is_stopped_when_the_app_returns(
+    live_demos: launch._LiveDemos,
+) -> None:
+    session = launch.DemoSession.start(launch.DemoOptions())
+    try:
+        assert live_demos.sessions == [session]
+        assert session.process.process.pid in own_server_children()
+    finally:
+        launch._stop_every_demo(1.0)
+    assert own_server_children() == [] and live_demos.sessions == []
+    assert session.process.process.poll() is not None
