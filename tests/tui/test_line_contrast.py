@@ -97,9 +97,9 @@ async def test_every_kind_of_line_is_legible(router: Router, theme: str) -> None
         log.refresh_from_store()
         await pilot.pause()
         extra = text_segments(log)
-        rows = {row for row, _ in extra}
-        assert any("beginning of history" in row for row in rows), rows
-        assert any("new message below" in row for row in rows), rows
+        shown = {row for row, _ in extra}
+        assert any("beginning of history" in row for row in shown), shown
+        assert any("new message below" in row for row in shown), shown
         seen += extra
         failures = []
         for row, segment in seen:
