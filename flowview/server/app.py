@@ -20,7 +20,7 @@ import logging
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -53,6 +53,7 @@ STREAM_JSON_TYPE = b"application/json"
 STREAM_SSE_TYPE = b"text/event-stream; charset=utf-8"
 KEEPALIVE_JSON = b"\n"
 KEEPALIVE_SSE = b": keepalive\n"
+REPLAY_HEADER = b"flowview-replay"
 
 
 class ApiError(Exception):
@@ -126,6 +127,79 @@ def _redact_query(query: str) -> str:
 
 def _truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def _transport_of(receive: Receive) -> asyncio.BaseTransport | None:
+    """The connection's transport behind uvicorn's ``receive`` (ASGI has no way to close a
+    connection without answering; fault injection needs one)."""
+    cycle = getattr(receive, "__self__", None)
+    transport = getattr(cycle, "transport", None)
+    return transport if isinstance(transport, asyncio.BaseTransport) else None
+
+
+class ResetResponse(Response):
+    """No answer at all: the connection is closed (after waiting, for ``wait``)."""
+
+    def __init__(
+        self, state: ServerState, *, wait: bool = False, seconds: float | None = None
+    ) -> None:
+        super().__init__(status_code=500)
+        self.state = state
+        self.wait = wait
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.wait:
+            await self._until_gone(receive)
+        transport = _transport_of(receive)
+        if transport is None:
+            log.error("cannot reset a connection on this server; answering 500 instead")
+            await json_response({"message": "simulated reset"}, 500)(scope, receive, send)
+            return
+        if not transport.is_closing():
+            transport.close()
+        # wait for uvicorn to notice, so it does not try to answer 500 on a closed socket
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def _until_gone(self, receive: Receive) -> None:
+        async def client_left() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        waiters = [
+            asyncio.ensure_future(client_left()),
+            asyncio.ensure_future(self.state.shutdown_event().wait()),
+        ]
+        try:
+            await asyncio.wait(waiters, timeout=self.seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+            await asyncio.gather(*waiters, return_exceptions=True)
+
+
+class TrickleResponse(Response):
+    """``inner``'s answer, one body byte every ``delay`` seconds."""
+
+    def __init__(self, inner: Response, delay: float) -> None:
+        super().__init__(status_code=inner.status_code)
+        self.inner = inner
+        self.delay = delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytes(self.inner.body)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.inner.status_code,
+                "headers": self.inner.raw_headers,
+            }
+        )
+        for i in range(len(body)):
+            await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
+            await asyncio.sleep(self.delay)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 class _Cut(Exception):
@@ -258,17 +332,16 @@ class StreamResponse(Response):
         outcome, reason = "clean", ""
         try:
             ctype = STREAM_SSE_TYPE if sub.sse else STREAM_JSON_TYPE
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", ctype),
-                        (b"cache-control", b"no-cache"),
-                        (b"x-accel-buffering", b"no"),
-                    ],
-                }
-            )
+            headers = [
+                (b"content-type", ctype),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+            ]
+            if sub.replay_complete is not None:
+                # extension: tells a resuming client whether it must back-fill over REST
+                replay = b"complete" if sub.replay_complete else b"truncated"
+                headers.append((REPLAY_HEADER, replay))
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
             await self._pump(_Writer(send, sub, self.fault))
         except _Cut as cut:
             outcome, reason = cut.mode, cut.reason
@@ -521,22 +594,36 @@ class FlowdockApp:
         state = self.state
 
         async def endpoint(request: Request) -> Response:
-            fault = state.faults.take("connect", "rest") if state.faults_enabled else None
+            scope: Literal["rest", "write"] = (
+                "rest" if request.method in ("GET", "HEAD") else "write"
+            )
+            fault = state.faults.take("request", scope) if state.faults_enabled else None
             if fault is not None:
                 log.warning(
-                    "fault #%d status %d applied to REST %s %s",
+                    "fault #%d %s applied to REST %s %s",
                     fault.id,
-                    fault.status,
+                    fault.kind,
                     request.method,
                     request.url.path,
                 )
-                return fault_response(fault)
+                if fault.kind == "status":
+                    return fault_response(fault)
+                if fault.kind == "reset":
+                    return ResetResponse(state)
+                if fault.kind == "stall":
+                    return ResetResponse(state, wait=True, seconds=fault.seconds)
+                if fault.kind == "delay":
+                    await asyncio.sleep(fault.delay)
             try:
                 user = authenticate(state, request)
                 response = await handler(request, user)
             except ApiError as exc:
                 return error_response(exc)
             response.headers["Flowdock-User"] = user.id
+            if fault is not None and fault.kind == "drop_response":
+                return ResetResponse(state)
+            if fault is not None and fault.kind == "trickle":
+                return TrickleResponse(response, fault.delay)
             return response
 
         return endpoint

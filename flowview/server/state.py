@@ -19,6 +19,11 @@ replays whatever that buffer still holds (the gap is the client's to back-fill o
 ``N`` greater than the current ``seq`` can only come from an earlier server process, so the whole
 buffer is replayed. ``presence`` events are not buffered (they describe a state, not history);
 ``N`` that is not a decimal integer is ignored. The JSON stream has no replay, as in Flowdock.
+
+Extension: an SSE response to a request with ``Last-Event-ID`` carries the header
+``Flowview-Replay: complete`` when the buffers still held every event after ``N`` for every
+channel of the request, else ``Flowview-Replay: truncated`` (the client should back-fill over
+REST). Real Flowdock never sent it; clients that ignore it lose nothing they had before.
 """
 
 from __future__ import annotations
@@ -229,12 +234,24 @@ class Published:
 class Channel:
     """A fan-out point (one flow, or one user's private messages) with its replay ring."""
 
-    __slots__ = ("buffer", "name", "subscribers")
+    __slots__ = ("buffer", "evicted", "name", "subscribers")
 
     def __init__(self, name: str, replay: int) -> None:
         self.name = name
         self.subscribers: set[Subscriber] = set()
         self.buffer: deque[Published] = deque(maxlen=max(0, replay))
+        # seq of the newest event that no longer is in the buffer: a replay from an id below
+        # it is incomplete
+        self.evicted = 0
+
+    def keep(self, pub: Published) -> None:
+        buf = self.buffer
+        if buf.maxlen == 0:
+            self.evicted = pub.seq
+            return
+        if len(buf) == buf.maxlen:
+            self.evicted = buf[0].seq
+        buf.append(pub)
 
 
 @dataclass(eq=False)
@@ -307,6 +324,8 @@ class Subscriber:
         self.channels: list[Channel] = []
         self.closed_reason: str | None = None
         self.discard = False  # a stalled connection drops what it is sent
+        # SSE with Last-Event-ID: did the replay cover everything after that id?
+        self.replay_complete: bool | None = None
         self._wakeup = asyncio.Event()
 
     def push(self, pub: Published) -> None:
@@ -386,6 +405,7 @@ class ServerState:
         self.open_records: dict[int, ConnectionRecord] = {}
         self.listeners: list[Callable[[Published], None]] = []
         self.shutting_down = False
+        self._shutdown_event: asyncio.Event | None = None
         self._conn_ids = 0
 
     # ------------------------------------------------------------------ world building
@@ -455,7 +475,7 @@ class ServerState:
         pub = Published(seq, event, data, data + b"\r\n", b"id: %d\ndata: %b\n\n" % (seq, data))
         for ch in channels:
             if buffer:
-                ch.buffer.append(pub)
+                ch.keep(pub)
             for sub in ch.subscribers:
                 sub.push(pub)
         for listener in self.listeners:
@@ -929,10 +949,15 @@ class ServerState:
             chans.append(self.private_channel(sub.user.id))
         sub.channels = chans
         replayed = 0
+        sub.replay_complete = None
+        if sub.sse and last_event_id is not None:
+            sub.replay_complete = False
         if sub.sse and last_event_id is not None and last_event_id.strip().isdigit():
             last = int(last_event_id.strip())
             if last > self.seq:
-                last = 0
+                last = 0  # an id from an earlier process: everything we hold, and say so
+            else:
+                sub.replay_complete = all(ch.evicted <= last for ch in chans)
             items: list[Published] = []
             for ch in chans:
                 for pub in reversed(ch.buffer):
@@ -975,9 +1000,19 @@ class ServerState:
     def max_backlog(self) -> int:
         return max((len(s.queue) for s in self.all_subscribers()), default=0)
 
+    def shutdown_event(self) -> asyncio.Event:
+        """Set when the server begins to stop (for requests that wait on purpose)."""
+        if self._shutdown_event is None:
+            self._shutdown_event = asyncio.Event()
+            if self.shutting_down:
+                self._shutdown_event.set()
+        return self._shutdown_event
+
     def begin_shutdown(self) -> None:
         """Ask every stream to end so the HTTP server can stop promptly."""
         self.shutting_down = True
+        if self._shutdown_event is not None:
+            self._shutdown_event.set()
         for sub in self.all_subscribers():
             sub.close("server shutdown")
 

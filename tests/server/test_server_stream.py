@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import httpx
 import pytest
@@ -312,7 +313,7 @@ async def test_presence_observable_through_rest(server: RunningServer) -> None:
     assert me is not None
     tok = server.token
 
-    async def my_presence(http: httpx.AsyncClient) -> dict[str, object]:
+    async def my_presence(http: httpx.AsyncClient) -> dict[str, Any]:
         r = await http.get(f"/api/flows/{MAIN}/users", headers=basic(tok))
         return next(u for u in r.json() if str(u["id"]) == me.id)
 
