@@ -13,7 +13,7 @@ import sys
 
 from flowview.server.runner import TOKEN_ENV, ServerOptions, run_server
 
-log = logging.getLogger("flowview.server")
+log = logging.getLogger(__name__)
 
 
 def _positive_float(text: str) -> float:

@@ -24,7 +24,7 @@ from flowview.server.app import API_PREFIX, STREAM_PREFIX, create_app
 from flowview.server.simulator import Simulator, populate
 from flowview.server.state import ServerState
 
-log = logging.getLogger("flowview.server")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TOKEN_ENV = "FLOWVIEW_SERVE_TOKEN"  # lets spawn_server_process fix the token without argv
@@ -269,6 +269,7 @@ class ServerThread:
         try:
             asyncio.run(self._main())
         except BaseException as exc:  # reported to the starting thread
+            log.exception("server thread failed")
             self._error = exc
             self._ready.set()
 

@@ -1,0 +1,481 @@
+"""The REST API (Flowdock field names and answers, from the ``flowdock/api-docs``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from flowview.server.responses import (
+    ApiError,
+    ResetResponse,
+    TrickleResponse,
+    authenticate,
+    error_response,
+    fault_response,
+    json_response,
+    read_json_body,
+    truthy,
+)
+from flowview.server.state import (
+    EDITABLE_EVENTS,
+    Flow,
+    PrivateConversation,
+    ServerState,
+    User,
+    iso,
+)
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api"
+MAX_CONTENT = 8096  # Flowdock's chat message limit
+
+
+class RestApi:
+    """REST handlers; ``routes()`` lists them."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def api_base(request: Request) -> str:
+        host = request.headers.get("host") or "127.0.0.1"
+        return f"{request.url.scheme}://{host}{API_PREFIX}"
+
+    def user_json(self, user: User, flow: Flow | None = None) -> dict[str, Any]:
+        out = user.public()
+        out.update(
+            {
+                "status": user.status,
+                "disabled": False,
+                "last_activity": user.last_activity,
+                "last_ping": user.last_ping,
+                "team_notifications": True,
+                "in_flow": flow is None or user.id in flow.member_ids,
+                "flow_admin": False,
+                # extension: the server's view of this user's presence
+                "presence": self.state.effective_presence(user),
+            }
+        )
+        return out
+
+    def flow_json(
+        self, request: Request, flow: Flow, user: User, *, with_users: bool = False
+    ) -> dict[str, Any]:
+        api = self.api_base(request)
+        org = flow.org
+        log_ = flow.log
+        last_id = log_.ids[-1] if log_.ids else None
+        unread_tag = f":unread:{user.id}"
+        mentions = sum(
+            1 for mid in log_.ids[-1000:] if unread_tag in log_.by_id[mid].get("tags", ())
+        )
+        out: dict[str, Any] = {
+            "id": flow.id,
+            "name": flow.name,
+            "parameterized_name": flow.parameterized_name,
+            "organization": {
+                "id": org.id,
+                "name": org.name,
+                "parameterized_name": org.parameterized_name,
+                "user_limit": 0,
+                "user_count": len(org.member_ids),
+                "active": True,
+                "url": f"{api}/organizations/{org.parameterized_name}",
+            },
+            "unread_mentions": mentions,
+            "open": flow.open,
+            "joined": user.id in flow.member_ids,
+            "url": f"{api}/flows/{flow.slug}",
+            "web_url": f"{api[: -len(API_PREFIX)]}/app/{flow.slug}",
+            "join_url": f"{api}/flows/{flow.slug}/join",
+            "access_mode": "invitation",
+            "email": f"{flow.parameterized_name}@{org.parameterized_name}.flowdock.invalid",
+            "description": flow.description,
+            "flow_admin": False,
+            "last_message_at": iso(log_.by_id[last_id]["sent"]) if last_id else None,
+            "last_message_id": last_id,
+            "team_notifications": True,
+        }
+        if with_users:
+            out["users"] = [self.user_json(self.state.users[uid], flow) for uid in flow.member_ids]
+        return out
+
+    @staticmethod
+    def rest_view(msg: dict[str, Any], flow: Flow | None = None) -> dict[str, Any]:
+        """A stored message as REST returns it: the thread's current state with ``created_at``
+        and ``updated_at`` null (real-data quirk), ``emojiReactions``, ``edited`` ms or null,
+        ``edited_at`` once edited."""
+        out = dict(msg)
+        out.setdefault("emojiReactions", {})
+        tid = out.get("thread_id")
+        if tid is not None:
+            current = flow.threads.get(tid) if flow is not None else None
+            thread = dict(current) if current is not None else {"id": tid}
+            thread["created_at"] = None
+            thread["updated_at"] = None
+            out["thread"] = thread
+        out.setdefault("edited", None)
+        return out
+
+    @staticmethod
+    def thread_title(flow: Flow, msg: dict[str, Any]) -> str:
+        thread = flow.threads.get(msg.get("thread_id") or "")
+        if thread is not None and thread.get("title"):
+            return str(thread["title"])
+        return str(msg.get("title") or "")
+
+    def flow_for(self, user: User, org: str, name: str) -> Flow:
+        flow = self.state.flows_by_slug.get(f"{org}/{name}")
+        if flow is None:
+            raise ApiError(404, "not found")
+        if not self.state.can_access(user, flow):
+            raise ApiError(403, "You don't have access to this flow")
+        return flow
+
+    def other_user(self, user_id: str) -> User:
+        other = self.state.users.get(user_id)
+        if other is None:
+            raise ApiError(404, "not found")
+        return other
+
+    @staticmethod
+    def _int_param(request: Request, name: str) -> int | None:
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(400, f"{name} must be an integer") from None
+
+    def history(self, request: Request, target: Flow | PrivateConversation) -> list[dict[str, Any]]:
+        since_id = self._int_param(request, "since_id")
+        until_id = self._int_param(request, "until_id")
+        limit = self._int_param(request, "limit")
+        limit = 30 if limit is None else max(1, min(100, limit))
+        sort = request.query_params.get("sort", "desc")
+        if sort not in ("asc", "desc"):
+            raise ApiError(400, "sort must be asc or desc")
+        events = {e for e in request.query_params.get("event", "").split(",") if e}
+        tags = {t.lower() for t in request.query_params.get("tags", "").split(",") if t}
+        tag_mode = request.query_params.get("tag_mode", "and")
+
+        def match(msg: dict[str, Any]) -> bool:
+            if events and msg["event"] not in events:
+                return False
+            if tags:
+                have = {t.lower() for t in msg.get("tags", ())}
+                return tags <= have if tag_mode == "and" else bool(tags & have)
+            return True
+
+        flow = target if isinstance(target, Flow) else None
+        found = target.log.query(
+            since_id=since_id,
+            until_id=until_id,
+            limit=limit,
+            sort=sort,
+            match=match if events or tags else None,
+        )
+        return [self.rest_view(m, flow) for m in found]
+
+    @staticmethod
+    async def body(request: Request) -> dict[str, Any]:
+        return await read_json_body(request)
+
+    @staticmethod
+    def _tags(value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        if isinstance(value, list) and all(isinstance(t, str) for t in value):
+            return list(value)
+        raise ApiError(400, "tags must be a list of strings")
+
+    @staticmethod
+    def _content(data: dict[str, Any]) -> str:
+        content = data.get("content")
+        if not isinstance(content, str) or not content:
+            raise ApiError(400, "content must be a non-empty string")
+        if len(content) > MAX_CONTENT:
+            raise ApiError(400, f"content is longer than {MAX_CONTENT} characters")
+        return content
+
+    # ------------------------------------------------------------------ REST wrapper
+    def rest(
+        self, handler: Callable[[Request, User], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Wrap a REST handler: REST-scoped faults, authentication, ``Flowdock-User`` header."""
+        state = self.state
+
+        async def endpoint(request: Request) -> Response:
+            scope: Literal["rest", "write"] = (
+                "rest" if request.method in ("GET", "HEAD") else "write"
+            )
+            fault = state.faults.take("request", scope) if state.faults_enabled else None
+            if fault is not None:
+                log.warning(
+                    "fault #%d %s applied to REST %s %s",
+                    fault.id,
+                    fault.kind,
+                    request.method,
+                    request.url.path,
+                )
+                if fault.kind == "status":
+                    return fault_response(fault)
+                if fault.kind == "reset":
+                    return ResetResponse(state)
+                if fault.kind == "stall":
+                    return ResetResponse(state, wait=True, seconds=fault.seconds)
+                if fault.kind == "delay":
+                    await asyncio.sleep(fault.delay)
+            try:
+                user = authenticate(state, request)
+                response = await handler(request, user)
+            except ApiError as exc:
+                return error_response(exc)
+            response.headers["Flowdock-User"] = user.id
+            if fault is not None and fault.kind == "drop_response":
+                return ResetResponse(state)
+            if fault is not None and fault.kind == "trickle":
+                return TrickleResponse(response, fault.delay)
+            return response
+
+        return endpoint
+
+    # ------------------------------------------------------------------ REST handlers
+    async def get_user(self, request: Request, user: User) -> Response:
+        return json_response(user.public())
+
+    async def get_users(self, request: Request, user: User) -> Response:
+        my_orgs = [o for o in self.state.orgs if user.id in o.member_ids]
+        visible = {uid for o in my_orgs for uid in o.member_ids}
+        return json_response(
+            [self.user_json(u) for u in self.state.users.values() if u.id in visible]
+        )
+
+    async def get_user_by_id(self, request: Request, user: User) -> Response:
+        return json_response(self.user_json(self.other_user(request.path_params["user_id"])))
+
+    async def get_organizations(self, request: Request, user: User) -> Response:
+        api = self.api_base(request)
+        return json_response(
+            [
+                {
+                    "id": o.id,
+                    "name": o.name,
+                    "parameterized_name": o.parameterized_name,
+                    "user_limit": 0,
+                    "user_count": len(o.member_ids),
+                    "active": True,
+                    "url": f"{api}/organizations/{o.parameterized_name}",
+                }
+                for o in self.state.orgs
+                if user.id in o.member_ids
+            ]
+        )
+
+    async def get_flows(self, request: Request, user: User) -> Response:
+        with_users = truthy(request.query_params.get("users"))
+        return json_response(
+            [
+                self.flow_json(request, f, user, with_users=with_users)
+                for f in self.state.flows_of(user)
+            ]
+        )
+
+    async def find_flow(self, request: Request, user: User) -> Response:
+        flow = self.state.flows.get(request.query_params.get("id", ""))
+        if flow is None:
+            raise ApiError(404, "not found")
+        if not self.state.can_access(user, flow):
+            raise ApiError(403, "You don't have access to this flow")
+        return json_response(self.flow_json(request, flow, user, with_users=True))
+
+    async def get_flow(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        if request.method == "PUT":
+            data = await self.body(request)
+            if "open" in data:
+                flow.open = bool(data["open"])
+        return json_response(self.flow_json(request, flow, user, with_users=True))
+
+    async def get_flow_users(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        return json_response([self.user_json(self.state.users[u], flow) for u in flow.member_ids])
+
+    async def flow_messages(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        if request.method == "GET":
+            return json_response(self.history(request, flow))
+        data = await self.body(request)
+        event = data.get("event", "message")
+        if event not in ("message", "status", "comment", "line"):
+            raise ApiError(400, "event must be message, status, comment or line")
+        content: Any = self._content(data)
+        tags = self._tags(data.get("tags"))
+        uuid = data.get("uuid") if isinstance(data.get("uuid"), str) else None
+        thread_id = data.get("thread_id") if isinstance(data.get("thread_id"), str) else None
+        if thread_id is not None and thread_id not in flow.threads:
+            raise ApiError(404, "thread not found")
+        if event == "comment":
+            try:
+                parent_id = int(data.get("message"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                raise ApiError(400, "a comment needs the parent message id") from None
+            parent = flow.log.get(parent_id)
+            if parent is None:
+                raise ApiError(404, "parent message not found")
+            content = {"title": self.thread_title(flow, parent), "text": content}
+            tags.append(f"influx:{parent_id}")
+            thread_id = parent.get("thread_id")
+        msg = self.state.post_flow_message(
+            flow, user.id, event, content, tags=tags, uuid=uuid, thread_id=thread_id
+        )
+        return json_response(self.rest_view(msg, flow), 201)
+
+    async def comment_on(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        data = await self.body(request)
+        text = self._content(data)
+        parent = flow.log.get(int(p["id"]))
+        if parent is None:
+            raise ApiError(404, "not found")
+        msg = self.state.post_flow_message(
+            flow,
+            user.id,
+            "comment",
+            {"title": self.thread_title(flow, parent), "text": text},
+            tags=[f"influx:{parent['id']}", *self._tags(data.get("tags"))],
+            uuid=data.get("uuid") if isinstance(data.get("uuid"), str) else None,
+            thread_id=parent.get("thread_id"),
+        )
+        return json_response(self.rest_view(msg, flow), 201)
+
+    async def flow_message(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        return await self._one_message(request, user, flow, int(p["id"]))
+
+    async def _one_message(
+        self, request: Request, user: User, target: Flow | PrivateConversation, msg_id: int
+    ) -> Response:
+        flow = target if isinstance(target, Flow) else None
+        stored = target.log.get(msg_id)
+        if stored is None:
+            raise ApiError(404, "not found")
+        if request.method == "GET":
+            return json_response(self.rest_view(stored, flow))
+        if stored.get("user") != user.id:
+            raise ApiError(403, "You can only change your own messages")
+        if request.method == "DELETE":
+            if stored["event"] not in EDITABLE_EVENTS:
+                raise ApiError(403, "Only chat messages and comments can be deleted")
+            self.state.edit_message(target, msg_id, "", user.id)
+            return json_response(self.rest_view(stored, flow))
+        data = await self.body(request)
+        if "content" in data:
+            if stored["event"] not in EDITABLE_EVENTS:
+                raise ApiError(403, "Only chat messages and comments can be edited")
+            tags = self._tags(data["tags"]) if "tags" in data else None
+            self.state.edit_message(target, msg_id, self._content(data), user.id, tags=tags)
+        elif "tags" in data:
+            new_tags = self._tags(data["tags"])
+            old = list(stored["tags"])
+            add = [t for t in new_tags if t not in old]
+            remove = [t for t in old if t not in new_tags]
+            if add or remove:
+                self.state.change_tags(target, msg_id, add, remove, user.id)
+        else:
+            raise ApiError(400, "nothing to change: give content or tags")
+        return json_response(self.rest_view(stored, flow))
+
+    def private_json(self, request: Request, me: User, conv: PrivateConversation) -> dict[str, Any]:
+        other = self.state.users[conv.other(me.id)]
+        unread = f":unread:{me.id}"
+        mentions = sum(1 for mid in conv.log.ids[-1000:] if unread in conv.log.by_id[mid]["tags"])
+        return {
+            "id": other.public()["id"],
+            "url": f"{self.api_base(request)}/private/{other.id}",
+            "name": f"@{other.nick}",
+            "open": conv.open,
+            "activity": {"inbox": False, "mentions": mentions, "chat": mentions > 0},
+            "users": [self.user_json(me), self.user_json(other)],
+        }
+
+    async def get_privates(self, request: Request, user: User) -> Response:
+        convs = [c for c in self.state.privates.values() if user.id in c.user_ids]
+        return json_response([self.private_json(request, user, c) for c in convs])
+
+    async def get_private(self, request: Request, user: User) -> Response:
+        other = self.other_user(request.path_params["user_id"])
+        conv = self.state.private_conversation(user.id, other.id)
+        if request.method == "PUT":
+            data = await self.body(request)
+            if "open" in data:
+                conv.open = bool(data["open"])
+        return json_response(self.private_json(request, user, conv))
+
+    async def private_messages(self, request: Request, user: User) -> Response:
+        other = self.other_user(request.path_params["user_id"])
+        conv = self.state.private_conversation(user.id, other.id)
+        if request.method == "GET":
+            return json_response(self.history(request, conv))
+        data = await self.body(request)
+        if data.get("event", "message") != "message":
+            raise ApiError(400, "only message events can be posted privately")
+        msg = self.state.post_private_message(
+            user.id,
+            other.id,
+            "message",
+            self._content(data),
+            tags=self._tags(data.get("tags")),
+            uuid=data.get("uuid") if isinstance(data.get("uuid"), str) else None,
+        )
+        return json_response(self.rest_view(msg), 201)
+
+    async def private_message(self, request: Request, user: User) -> Response:
+        other = self.other_user(request.path_params["user_id"])
+        conv = self.state.private_conversation(user.id, other.id)
+        return await self._one_message(request, user, conv, int(request.path_params["id"]))
+
+    def routes(self) -> list[BaseRoute]:
+        def r(
+            path: str, handler: Callable[[Request, User], Awaitable[Response]], methods: list[str]
+        ) -> Route:
+            return Route(path, self.rest(handler), methods=methods)
+
+        return [
+            r("/user", self.get_user, ["GET"]),
+            r("/users", self.get_users, ["GET"]),
+            r("/users/{user_id}", self.get_user_by_id, ["GET"]),
+            r("/organizations", self.get_organizations, ["GET"]),
+            r("/flows", self.get_flows, ["GET"]),
+            r("/flows/all", self.get_flows, ["GET"]),
+            r("/flows/find", self.find_flow, ["GET"]),
+            r("/flows/{org}/{flow}", self.get_flow, ["GET", "PUT"]),
+            r("/flows/{org}/{flow}/users", self.get_flow_users, ["GET"]),
+            r("/flows/{org}/{flow}/messages", self.flow_messages, ["GET", "POST"]),
+            r("/flows/{org}/{flow}/messages/{id:int}", self.flow_message, ["GET", "PUT", "DELETE"]),
+            r("/flows/{org}/{flow}/messages/{id:int}/comments", self.comment_on, ["POST"]),
+            r("/private", self.get_privates, ["GET"]),
+            r("/private/{user_id}", self.get_private, ["GET", "PUT"]),
+            r("/private/{user_id}/messages", self.private_messages, ["GET", "POST"]),
+            r(
+                "/private/{user_id}/messages/{id:int}",
+                self.private_message,
+                ["GET", "PUT", "DELETE"],
+            ),
+        ]
