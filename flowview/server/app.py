@@ -19,8 +19,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
+from starlette.types import ASGIApp
 
 from flowview.server.control import ControlApi
+from flowview.server.guard import RequestGuard
 from flowview.server.responses import json_response
 from flowview.server.rest import API_PREFIX, RestApi
 from flowview.server.simulator import Simulator
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 STREAM_PREFIX = "/stream"
 
 
-def create_app(state: ServerState, simulator: Simulator | None = None) -> Starlette:
+def create_app(state: ServerState, simulator: Simulator | None = None) -> ASGIApp:
     """The ASGI app serving ``state`` (and driving ``simulator`` for ``/_sim``)."""
     routes: list[BaseRoute] = [
         Mount(STREAM_PREFIX, routes=StreamingApi(state).routes()),
@@ -48,4 +50,5 @@ def create_app(state: ServerState, simulator: Simulator | None = None) -> Starle
         message = "not found" if status == 404 else str(detail)
         return json_response({"message": message}, status)
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return RequestGuard(app)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import hmac
 import logging
 import time
 from typing import Any
@@ -17,6 +17,9 @@ from flowview.server.responses import (
     ApiError,
     error_response,
     json_response,
+    local_host,
+    local_origin,
+    parse_json,
     read_json_body,
     truthy,
 )
@@ -27,6 +30,10 @@ from flowview.server.state import (
 
 log = logging.getLogger(__name__)
 
+MAX_FAULTS_PER_POST = 100
+MAX_PENDING_FAULTS = 1000
+MAX_BURST = 1_000_000
+
 
 class ControlApi:
     """The control endpoints; they answer 403 unless the server runs with faults enabled."""
@@ -36,20 +43,44 @@ class ControlApi:
         self.simulator = simulator
 
     # ------------------------------------------------------------------ control plane
-    def _control_allowed(self) -> None:
+    def _control_allowed(self, request: Request) -> None:
+        """Only the local test harness may drive the server: a web page the user visits can
+        reach loopback, so demand the control token (which a page cannot know), a loopback
+        ``Host`` (defeats DNS rebinding), no foreign ``Origin`` and a JSON body (no "simple"
+        cross-site form POST)."""
         if not self.state.faults_enabled:
             raise ApiError(403, "fault injection and simulation controls are disabled")
+        bound = request.scope.get("server") or ("", 0)
+        if not local_host(request.headers.get("host", ""), str(bound[0])):
+            raise ApiError(403, "control endpoints answer only to a loopback Host")
+        origin = request.headers.get("origin")
+        if origin is not None and not local_origin(origin):
+            raise ApiError(403, "control endpoints refuse cross-origin requests")
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            value.strip().encode("utf-8", "replace"), self.state.control_token.encode()
+        ):
+            raise ApiError(
+                401,
+                "control endpoints need Authorization: Bearer <FLOWVIEW_CONTROL_TOKEN>",
+                {"WWW-Authenticate": 'Bearer realm="flowview-control"'},
+            )
+        if request.method == "POST":
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                raise ApiError(415, "control endpoints take application/json bodies")
 
     async def faults(self, request: Request) -> Response:
         state = self.state
         try:
-            self._control_allowed()
+            self._control_allowed(request)
             if request.method == "POST":
-                try:
-                    data = json.loads(await request.body() or b"null")
-                except ValueError:
-                    raise ApiError(400, "body is not valid JSON") from None
+                data = parse_json(await request.body() or b"null")
                 items = data if isinstance(data, list) else [data]
+                if len(items) > MAX_FAULTS_PER_POST:
+                    raise ApiError(400, f"at most {MAX_FAULTS_PER_POST} faults per request")
+                if len(state.faults.pending) + len(items) > MAX_PENDING_FAULTS:
+                    raise ApiError(400, f"at most {MAX_PENDING_FAULTS} pending faults")
                 for item in items:  # validate all before queueing any
                     try:
                         parse_fault(item, 0)
@@ -81,13 +112,13 @@ class ControlApi:
 
     async def sim_burst(self, request: Request) -> Response:
         try:
-            self._control_allowed()
+            self._control_allowed(request)
             if self.simulator is None:
                 raise ApiError(404, "no simulator")
             data = await read_json_body(request)
             count = data.get("count", 1000)
-            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 10**7:
-                raise ApiError(400, "count must be an integer in 1..10000000")
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BURST:
+                raise ApiError(400, f"count must be an integer in 1..{MAX_BURST}")
             flow = None
             if data.get("flow") is not None:
                 flow = self.state.resolve_flow(str(data["flow"]))
@@ -115,7 +146,7 @@ class ControlApi:
 
     async def sim_step(self, request: Request) -> Response:
         try:
-            self._control_allowed()
+            self._control_allowed(request)
             if self.simulator is None:
                 raise ApiError(404, "no simulator")
             data = await read_json_body(request)

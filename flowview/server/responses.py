@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import ipaddress
 import json
 import logging
 import urllib.parse
@@ -81,7 +82,10 @@ def truthy(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
 
-def _transport_of(receive: Receive) -> asyncio.BaseTransport | None:
+TRANSPORT_KEY = "flowview.transport"  # set by guard.RequestGuard
+
+
+def transport_of(receive: Receive) -> asyncio.BaseTransport | None:
     """The connection's transport behind uvicorn's ``receive`` (ASGI has no way to close a
     connection without answering; fault injection needs one)."""
     cycle = getattr(receive, "__self__", None)
@@ -103,7 +107,7 @@ class ResetResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.wait:
             await self._until_gone(receive)
-        transport = _transport_of(receive)
+        transport = scope.get(TRANSPORT_KEY) or transport_of(receive)
         if transport is None:
             log.error("cannot reset a connection on this server; answering 500 instead")
             await json_response({"message": "simulated reset"}, 500)(scope, receive, send)
@@ -154,6 +158,48 @@ class TrickleResponse(Response):
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def parse_json(raw: bytes) -> Any:
+    """JSON from a request body; ApiError 400 for anything else, including nesting so deep
+    that it exhausts the parser's recursion (the C scanner raises RecursionError cleanly)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ApiError(400, "body is not valid JSON") from None
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _split_host(value: str) -> str:
+    """``host[:port]`` or ``[v6]:port`` -> the host, lower case, without brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else ""
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+def _is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def local_host(header: str, bound: str) -> bool:
+    """A ``Host`` header naming loopback, or the very address the server is bound to (an IP
+    literal cannot be rebound by DNS)."""
+    host = _split_host(header)
+    return bool(host) and (_is_loopback(host) or host == bound.lower())
+
+
+def local_origin(origin: str) -> bool:
+    """An ``Origin`` header of a page served from loopback (``null`` is foreign)."""
+    parsed = urllib.parse.urlsplit(origin.strip())
+    return parsed.scheme in ("http", "https") and _is_loopback((parsed.hostname or "").lower())
+
+
 async def read_json_body(request: Request) -> dict[str, Any]:
     """JSON or form-encoded body (Flowdock accepted both)."""
     ctype = request.headers.get("content-type", "")
@@ -165,10 +211,7 @@ async def read_json_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise ApiError(400, "body is not valid JSON") from None
+    data = parse_json(raw)
     if not isinstance(data, dict):
         raise ApiError(400, "body must be a JSON object")
     return data

@@ -30,11 +30,34 @@ from flowview.server.state import (
     User,
     iso,
 )
+from flowview.server.wire import parse_event_id
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api"
 MAX_CONTENT = 8096  # Flowdock's chat message limit
+MAX_TAGS = 100
+MAX_TAG_LENGTH = 200
+MAX_UUID_LENGTH = 128
+MAX_ID_LENGTH = 64  # user ids, thread ids and other path or body ids
+
+
+def path_id(raw: str) -> int:
+    """A message id from the path; 400 (not a 500 from ``int()``) for anything else."""
+    value = parse_event_id(raw)
+    if value is None:
+        raise ApiError(400, "message id must be a non-negative integer")
+    return value
+
+
+def short_str(data: dict[str, Any], key: str, limit: int) -> str | None:
+    """An optional string field of bounded length."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ApiError(400, f"{key} must be a string of at most {limit} characters")
+    return value
 
 
 class RestApi:
@@ -140,9 +163,10 @@ class RestApi:
             raise ApiError(403, "You don't have access to this flow")
         return flow
 
-    def other_user(self, user_id: str) -> User:
-        other = self.state.users.get(user_id)
-        if other is None:
+    def other_user(self, viewer: User, user_id: str) -> User:
+        """A user ``viewer`` may see: one sharing an organisation with them (as ``/users``)."""
+        other = self.state.users.get(user_id) if len(user_id) <= MAX_ID_LENGTH else None
+        if other is None or not self.state.can_see(viewer, other):
             raise ApiError(404, "not found")
         return other
 
@@ -151,10 +175,10 @@ class RestApi:
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return None
-        try:
-            return int(raw)
-        except ValueError:
-            raise ApiError(400, f"{name} must be an integer") from None
+        value = parse_event_id(raw)  # same shape: ASCII digits, at most 19 of them
+        if value is None:
+            raise ApiError(400, f"{name} must be a non-negative integer")
+        return value
 
     def history(self, request: Request, target: Flow | PrivateConversation) -> list[dict[str, Any]]:
         since_id = self._int_param(request, "since_id")
@@ -195,10 +219,16 @@ class RestApi:
         if value is None:
             return []
         if isinstance(value, str):
-            return [t.strip() for t in value.split(",") if t.strip()]
-        if isinstance(value, list) and all(isinstance(t, str) for t in value):
-            return list(value)
-        raise ApiError(400, "tags must be a list of strings")
+            tags = [t.strip() for t in value.split(",") if t.strip()]
+        elif isinstance(value, list) and all(isinstance(t, str) for t in value):
+            tags = list(value)
+        else:
+            raise ApiError(400, "tags must be a list of strings")
+        if len(tags) > MAX_TAGS:
+            raise ApiError(400, f"at most {MAX_TAGS} tags")
+        if any(len(t) > MAX_TAG_LENGTH for t in tags):
+            raise ApiError(400, f"a tag is at most {MAX_TAG_LENGTH} characters")
+        return tags
 
     @staticmethod
     def _content(data: dict[str, Any]) -> str:
@@ -263,7 +293,7 @@ class RestApi:
         )
 
     async def get_user_by_id(self, request: Request, user: User) -> Response:
-        return json_response(self.user_json(self.other_user(request.path_params["user_id"])))
+        return json_response(self.user_json(self.other_user(user, request.path_params["user_id"])))
 
     async def get_organizations(self, request: Request, user: User) -> Response:
         api = self.api_base(request)
@@ -325,8 +355,8 @@ class RestApi:
             raise ApiError(400, "event must be message, status, comment or line")
         content: Any = self._content(data)
         tags = self._tags(data.get("tags"))
-        uuid = data.get("uuid") if isinstance(data.get("uuid"), str) else None
-        thread_id = data.get("thread_id") if isinstance(data.get("thread_id"), str) else None
+        uuid = short_str(data, "uuid", MAX_UUID_LENGTH)
+        thread_id = short_str(data, "thread_id", MAX_ID_LENGTH)
         if thread_id is not None and thread_id not in flow.threads:
             raise ApiError(404, "thread not found")
         if event == "comment":
@@ -350,7 +380,7 @@ class RestApi:
         flow = self.flow_for(user, p["org"], p["flow"])
         data = await self.body(request)
         text = self._content(data)
-        parent = flow.log.get(int(p["id"]))
+        parent = flow.log.get(path_id(p["id"]))
         if parent is None:
             raise ApiError(404, "not found")
         msg = self.state.post_flow_message(
@@ -359,7 +389,7 @@ class RestApi:
             "comment",
             {"title": self.thread_title(flow, parent), "text": text},
             tags=[f"influx:{parent['id']}", *self._tags(data.get("tags"))],
-            uuid=data.get("uuid") if isinstance(data.get("uuid"), str) else None,
+            uuid=short_str(data, "uuid", MAX_UUID_LENGTH),
             thread_id=parent.get("thread_id"),
         )
         return json_response(self.rest_view(msg, flow), 201)
@@ -367,7 +397,7 @@ class RestApi:
     async def flow_message(self, request: Request, user: User) -> Response:
         p = request.path_params
         flow = self.flow_for(user, p["org"], p["flow"])
-        return await self._one_message(request, user, flow, int(p["id"]))
+        return await self._one_message(request, user, flow, path_id(p["id"]))
 
     async def _one_message(
         self, request: Request, user: User, target: Flow | PrivateConversation, msg_id: int
@@ -420,7 +450,7 @@ class RestApi:
         return json_response([self.private_json(request, user, c) for c in convs])
 
     async def get_private(self, request: Request, user: User) -> Response:
-        other = self.other_user(request.path_params["user_id"])
+        other = self.other_user(user, request.path_params["user_id"])
         conv = self.state.private_conversation(user.id, other.id)
         if request.method == "PUT":
             data = await self.body(request)
@@ -429,7 +459,7 @@ class RestApi:
         return json_response(self.private_json(request, user, conv))
 
     async def private_messages(self, request: Request, user: User) -> Response:
-        other = self.other_user(request.path_params["user_id"])
+        other = self.other_user(user, request.path_params["user_id"])
         conv = self.state.private_conversation(user.id, other.id)
         if request.method == "GET":
             return json_response(self.history(request, conv))
@@ -442,14 +472,14 @@ class RestApi:
             "message",
             self._content(data),
             tags=self._tags(data.get("tags")),
-            uuid=data.get("uuid") if isinstance(data.get("uuid"), str) else None,
+            uuid=short_str(data, "uuid", MAX_UUID_LENGTH),
         )
         return json_response(self.rest_view(msg), 201)
 
     async def private_message(self, request: Request, user: User) -> Response:
-        other = self.other_user(request.path_params["user_id"])
+        other = self.other_user(user, request.path_params["user_id"])
         conv = self.state.private_conversation(user.id, other.id)
-        return await self._one_message(request, user, conv, int(request.path_params["id"]))
+        return await self._one_message(request, user, conv, path_id(request.path_params["id"]))
 
     def routes(self) -> list[BaseRoute]:
         def r(
@@ -468,13 +498,13 @@ class RestApi:
             r("/flows/{org}/{flow}", self.get_flow, ["GET", "PUT"]),
             r("/flows/{org}/{flow}/users", self.get_flow_users, ["GET"]),
             r("/flows/{org}/{flow}/messages", self.flow_messages, ["GET", "POST"]),
-            r("/flows/{org}/{flow}/messages/{id:int}", self.flow_message, ["GET", "PUT", "DELETE"]),
-            r("/flows/{org}/{flow}/messages/{id:int}/comments", self.comment_on, ["POST"]),
+            r("/flows/{org}/{flow}/messages/{id}", self.flow_message, ["GET", "PUT", "DELETE"]),
+            r("/flows/{org}/{flow}/messages/{id}/comments", self.comment_on, ["POST"]),
             r("/private", self.get_privates, ["GET"]),
             r("/private/{user_id}", self.get_private, ["GET", "PUT"]),
             r("/private/{user_id}/messages", self.private_messages, ["GET", "POST"]),
             r(
-                "/private/{user_id}/messages/{id:int}",
+                "/private/{user_id}/messages/{id}",
                 self.private_message,
                 ["GET", "PUT", "DELETE"],
             ),

@@ -32,6 +32,7 @@ import asyncio
 import logging
 import random
 import re
+import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -107,7 +108,10 @@ class ServerState:
         faults_enabled: bool = True,
         clock: Callable[[], float] = time.time,
         seed: int = 1,
+        control_token: str | None = None,
     ) -> None:
+        #: the secret the control endpoints (/_faults, /_sim) demand as a Bearer token
+        self.control_token = control_token or secrets.token_urlsafe(24)
         self.replay = replay
         self.history = history
         self.queue_max = queue_max
@@ -170,6 +174,12 @@ class ServerState:
         if flow is None and ":" in ref:
             flow = self.flows_by_slug.get(ref.replace(":", "/", 1))
         return flow
+
+    def can_see(self, viewer: User, other: User) -> bool:
+        """Users see themselves and the members of their organisations (as ``/users``)."""
+        return viewer is other or any(
+            viewer.id in o.member_ids and other.id in o.member_ids for o in self.orgs
+        )
 
     def can_access(self, user: User, flow: Flow) -> bool:
         return user.id in flow.member_ids

@@ -27,6 +27,7 @@ from flowview.server.state import (
     Subscriber,
     User,
 )
+from flowview.server.wire import parse_event_id
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +258,9 @@ class StreamingApi:
     async def stream(self, request: Request) -> Response:
         state = self.state
         lei = request.headers.get("last-event-id")
+        if lei is not None and lei.strip() and parse_event_id(lei) is None:
+            # before the connection log: a refused request leaves no phantom open connection
+            return error_response(ApiError(400, "Last-Event-ID must be an id this server sent"))
         q = request.query_params
         active = _presence_param(q.get("active"))
         accept = q.get("accept") or request.headers.get("accept", "")
