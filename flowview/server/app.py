@@ -1,13 +1,16 @@
-"""Starlette application: Streaming API under ``/stream``, REST under ``/api``, test controls.
+"""The ASGI application: Streaming API under ``/stream``, REST at the root and under ``/api``,
+test controls; every request passes ``guard.RequestGuard`` first.
 
-Routes (``{base}`` is ``http://host:port``):
+Routes (``{base}`` is ``http://host:port``; repeated slashes are collapsed):
 
-* ``GET {base}/stream/flows`` and ``GET {base}/stream/flows/{org}/{flow}`` - the Streaming API.
-* ``{base}/api/...`` - the REST subset (see ``_rest_routes``), Flowdock field names.
-* ``GET|POST|DELETE {base}/_faults`` - fault injection and the connection log.
+* ``GET {base}/stream``, ``{base}/stream/``, ``{base}/stream/flows`` (``?filter=``) and
+  ``GET {base}/stream/flows/{org}/{flow}`` - the Streaming API (``streaming``).
+* ``{base}/...`` and ``{base}/api/...`` - the REST API (``rest``), Flowdock field names.
+* ``GET|POST|DELETE {base}/_faults`` - fault injection and the connection log (``control``).
 * ``POST {base}/_sim/burst``, ``POST {base}/_sim/step`` - publish messages on demand.
 
-The control routes answer 403 unless the server runs with faults enabled; they need no token.
+The control routes answer 403 unless the server runs with faults enabled, and demand the control
+token (``Authorization: Bearer``), a JSON body, a loopback ``Host`` and no foreign ``Origin``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp
 
 from flowview.server.control import ControlApi
@@ -38,10 +41,17 @@ STREAM_PREFIX = "/stream"
 
 def create_app(state: ServerState, simulator: Simulator | None = None) -> ASGIApp:
     """The ASGI app serving ``state`` (and driving ``simulator`` for ``/_sim``)."""
+    streaming = StreamingApi(state)
+    rest = RestApi(state).routes()
     routes: list[BaseRoute] = [
-        Mount(STREAM_PREFIX, routes=StreamingApi(state).routes()),
-        Mount(API_PREFIX, routes=RestApi(state).routes()),
+        # clients use the stream URL itself as the resource (the official one's default is
+        # https://stream.flowdock.com/flows): {stream} and {stream}/ mean {stream}/flows
+        Route(STREAM_PREFIX, streaming.stream, methods=["GET"]),
+        Mount(STREAM_PREFIX, routes=streaming.routes()),
+        Mount(API_PREFIX, routes=rest),
         *ControlApi(state, simulator).routes(),
+        # the real REST API lived at the root of its host; clients drop a base URL's path
+        *rest,
     ]
 
     async def http_error(request: Request, exc: Exception) -> Response:

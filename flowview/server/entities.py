@@ -102,3 +102,13 @@ class PrivateConversation:
     def other(self, user_id: str) -> str:
         a, b = self.user_ids
         return b if user_id == a else a
+
+
+@dataclass(eq=False)
+class StoredFile:
+    """An uploaded file, served at its ``path``."""
+
+    path: str
+    file_name: str
+    content_type: str
+    data: bytes = field(repr=False)

@@ -36,6 +36,14 @@ class MessageLog:
     def get(self, msg_id: int) -> dict[str, Any] | None:
         return self.by_id.get(msg_id)
 
+    def remove(self, msg_id: int) -> dict[str, Any] | None:
+        msg = self.by_id.pop(msg_id, None)
+        if msg is not None:
+            i = bisect.bisect_left(self.ids, msg_id)
+            if i < len(self.ids) and self.ids[i] == msg_id:
+                del self.ids[i]
+        return msg
+
     def query(
         self,
         *,
@@ -44,10 +52,11 @@ class MessageLog:
         limit: int = 30,
         sort: str = "desc",
         match: Callable[[dict[str, Any]], bool] | None = None,
+        skip: int = 0,
     ) -> list[dict[str, Any]]:
         """Messages with since_id < id < until_id for which ``match`` holds; ``sort`` picks
-        which end the ``limit`` comes from (asc: oldest, desc: newest); the result is always
-        ascending by id, as Flowdock's was."""
+        which end the ``limit`` comes from (asc: oldest, desc: newest), after ``skip`` matches
+        from that end; the result is always ascending by id, as Flowdock's was."""
         lo = 0 if since_id is None else bisect.bisect_right(self.ids, since_id)
         hi = len(self.ids) if until_id is None else bisect.bisect_left(self.ids, until_id)
         indices = range(lo, hi) if sort == "asc" else range(hi - 1, lo - 1, -1)
@@ -55,6 +64,9 @@ class MessageLog:
         for i in indices:
             msg = self.by_id[self.ids[i]]
             if match is None or match(msg):
+                if skip > 0:
+                    skip -= 1
+                    continue
                 out.append(msg)
                 if len(out) >= limit:
                     break

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -19,6 +21,7 @@ from flowview.server.responses import (
     error_response,
     fault_response,
     json_response,
+    parse_json,
     read_json_body,
     truthy,
 )
@@ -30,6 +33,7 @@ from flowview.server.state import (
     User,
     iso,
 )
+from flowview.server.uploads import Upload, parse_multipart
 from flowview.server.wire import parse_event_id
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,20 @@ MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
 MAX_UUID_LENGTH = 128
 MAX_ID_LENGTH = 64  # user ids, thread ids and other path or body ids
+
+
+def searchable_text(content: Any) -> str:
+    """The words ``search`` looks at: a message's text, a comment's text and title, a file's
+    name."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return " ".join(
+            str(content[k])
+            for k in ("text", "title", "file_name")
+            if isinstance(content.get(k), str)
+        )
+    return ""
 
 
 def path_id(raw: str) -> int:
@@ -171,47 +189,83 @@ class RestApi:
         return other
 
     @staticmethod
-    def _int_param(request: Request, name: str) -> int | None:
-        raw = request.query_params.get(name)
+    def _int_param(params: dict[str, str], name: str) -> int | None:
+        raw = params.get(name)
         if raw is None or raw == "":
             return None
-        value = parse_event_id(raw)  # same shape: ASCII digits, at most 19 of them
+        value = parse_event_id(str(raw))  # same shape: ASCII digits, at most 19 of them
         if value is None:
             raise ApiError(400, f"{name} must be a non-negative integer")
         return value
 
-    def history(self, request: Request, target: Flow | PrivateConversation) -> list[dict[str, Any]]:
-        since_id = self._int_param(request, "since_id")
-        until_id = self._int_param(request, "until_id")
-        limit = self._int_param(request, "limit")
+    async def list_params(self, request: Request) -> dict[str, str]:
+        """List parameters: a GET's JSON body (some clients always send one) under the query
+        string, which wins."""
+        params: dict[str, str] = {}
+        raw = await request.body()
+        if raw.strip():
+            data = parse_json(raw)
+            if isinstance(data, dict):
+                for key, value in data.items():
+                    if isinstance(value, list):
+                        value = ",".join(str(v) for v in value)
+                    if isinstance(value, str | int | float) and not isinstance(value, bool):
+                        params[str(key)] = str(value)
+        params.update(request.query_params)
+        return params
+
+    async def history(
+        self, request: Request, target: Flow | PrivateConversation, thread_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = await self.list_params(request)
+        since_id = self._int_param(params, "since_id")
+        until_id = self._int_param(params, "until_id")
+        limit = self._int_param(params, "limit")
         limit = 30 if limit is None else max(1, min(100, limit))
-        sort = request.query_params.get("sort", "desc")
+        skip = self._int_param(params, "skip") or 0
+        sort = params.get("sort", "desc")
         if sort not in ("asc", "desc"):
             raise ApiError(400, "sort must be asc or desc")
-        events = {e for e in request.query_params.get("event", "").split(",") if e}
-        tags = {t.lower() for t in request.query_params.get("tags", "").split(",") if t}
-        tag_mode = request.query_params.get("tag_mode", "and")
+        events = {e for e in params.get("event", "").split(",") if e}
+        members = target.member_ids if isinstance(target, Flow) else list(target.user_ids)
+        me = self.state.users.get(members[0]) if members else None
+        raw_tags = [t for t in params.get("tags", "").split(",") if t.strip()]
+        tags = set(self.state.normalize_tags(raw_tags, members, me.id if me else ""))
+        tags = {t for t in tags if not t.startswith(":unread:")}  # added by @nick, not asked for
+        tag_mode = params.get("tag_mode", "and")
+        terms = [t.lower() for t in params.get("search", "").split() if t]
 
         def match(msg: dict[str, Any]) -> bool:
+            if thread_id is not None and msg.get("thread_id") != thread_id:
+                return False
             if events and msg["event"] not in events:
                 return False
             if tags:
                 have = {t.lower() for t in msg.get("tags", ())}
-                return tags <= have if tag_mode == "and" else bool(tags & have)
+                if not (tags <= have if tag_mode == "and" else tags & have):
+                    return False
+            if terms:
+                text = searchable_text(msg["content"]).lower()
+                return all(term in text for term in terms)
             return True
 
         flow = target if isinstance(target, Flow) else None
+        filtered = bool(events or tags or terms or thread_id is not None)
         found = target.log.query(
             since_id=since_id,
             until_id=until_id,
             limit=limit,
             sort=sort,
-            match=match if events or tags else None,
+            match=match if filtered else None,
+            skip=skip,
         )
         return [self.rest_view(m, flow) for m in found]
 
     @staticmethod
     async def body(request: Request) -> dict[str, Any]:
+        ctype = request.headers.get("content-type", "").lower()
+        if ctype.startswith("multipart/form-data"):
+            return parse_multipart(ctype, await request.body())
         return await read_json_body(request)
 
     @staticmethod
@@ -348,51 +402,168 @@ class RestApi:
         p = request.path_params
         flow = self.flow_for(user, p["org"], p["flow"])
         if request.method == "GET":
-            return json_response(self.history(request, flow))
+            return json_response(await self.history(request, flow))
+        return await self._post_to_flow(request, user, flow, await self.body(request))
+
+    async def post_messages(self, request: Request, user: User) -> Response:
+        """``POST /messages``: the flow's id in the body."""
         data = await self.body(request)
+        return await self._post_to_flow(request, user, self._body_flow(user, data), data)
+
+    async def post_comments(self, request: Request, user: User) -> Response:
+        """``POST /comments``: flow and parent ``message`` in the body."""
+        data = await self.body(request)
+        data["event"] = "comment"
+        return await self._post_to_flow(request, user, self._body_flow(user, data), data)
+
+    def _body_flow(self, user: User, data: dict[str, Any]) -> Flow:
+        ref = short_str(data, "flow", MAX_ID_LENGTH)
+        if not ref:
+            raise ApiError(400, "flow is required")
+        flow = self.state.resolve_flow(ref)
+        if flow is None:
+            raise ApiError(404, "not found")
+        if not self.state.can_access(user, flow):
+            raise ApiError(403, "You don't have access to this flow")
+        return flow
+
+    async def _post_to_flow(
+        self,
+        request: Request,
+        user: User,
+        flow: Flow,
+        data: dict[str, Any],
+        *,
+        thread_id: str | None = None,
+        parent_id: int | None = None,
+    ) -> Response:
         event = data.get("event", "message")
-        if event not in ("message", "status", "comment", "line"):
-            raise ApiError(400, "event must be message, status, comment or line")
-        content: Any = self._content(data)
-        tags = self._tags(data.get("tags"))
+        if event not in ("message", "status", "comment", "line", "file"):
+            raise ApiError(400, "event must be message, status, comment, line or file")
+        if event == "comment" and parent_id is None:
+            raw = data.get("message")
+            parent_id = path_id(str(raw)) if isinstance(raw, int | str) else None
+            if parent_id is None:
+                raise ApiError(400, "a comment needs the parent message id")
+        attachments: list[dict[str, Any]] | None = None
+        content: Any
+        if event == "file":
+            att = self.state.store_file(flow.org.id, self._upload(data))
+            content, attachments = dict(att), [att]
+        else:
+            content = self._content(data)
+        tags = self.state.normalize_tags(self._tags(data.get("tags")), flow.member_ids, user.id)
+        if event == "file" and ":file" not in tags:
+            tags.append(":file")
         uuid = short_str(data, "uuid", MAX_UUID_LENGTH)
-        thread_id = short_str(data, "thread_id", MAX_ID_LENGTH)
+        if thread_id is None:
+            thread_id = short_str(data, "thread_id", MAX_ID_LENGTH)
         if thread_id is not None and thread_id not in flow.threads:
             raise ApiError(404, "thread not found")
-        if event == "comment":
-            try:
-                parent_id = int(data.get("message"))  # type: ignore[arg-type]
-            except (TypeError, ValueError):
-                raise ApiError(400, "a comment needs the parent message id") from None
+        if parent_id is not None:
             parent = flow.log.get(parent_id)
             if parent is None:
                 raise ApiError(404, "parent message not found")
-            content = {"title": self.thread_title(flow, parent), "text": content}
-            tags.append(f"influx:{parent_id}")
+            if event == "comment":
+                content = {"title": self.thread_title(flow, parent), "text": content}
+                tags.append(f"influx:{parent_id}")
             thread_id = parent.get("thread_id")
         msg = self.state.post_flow_message(
-            flow, user.id, event, content, tags=tags, uuid=uuid, thread_id=thread_id
+            flow,
+            user.id,
+            event,
+            content,
+            tags=tags,
+            uuid=uuid,
+            thread_id=thread_id,
+            attachments=attachments,
         )
         return json_response(self.rest_view(msg, flow), 201)
+
+    @staticmethod
+    def _upload(data: dict[str, Any]) -> tuple[str, str, bytes]:
+        """(file name, content type, bytes) of an upload: multipart (``content`` is the file
+        part) or JSON (``content`` or the body holds base64 ``data``)."""
+        part = data.get("content")
+        if isinstance(part, Upload):
+            return part.file_name, part.content_type, part.data
+        src = part if isinstance(part, dict) else data
+        raw = src.get("data")
+        if not isinstance(raw, str):
+            raise ApiError(400, "a file needs content (multipart) or base64 data")
+        try:
+            blob = base64.b64decode(raw, validate=False)
+        except (ValueError, binascii.Error):
+            raise ApiError(400, "data must be base64") from None
+        name = src.get("file_name") if isinstance(src.get("file_name"), str) else "file"
+        ctype = src.get("content_type")
+        return str(name)[:200], str(ctype)[:200] if isinstance(ctype, str) else "", blob
+
+    # ------------------------------------------------------------------ threads
+    def _thread_json(self, thread: dict[str, Any]) -> dict[str, Any]:
+        out = dict(thread)
+        created = out.get("created_at")
+        if isinstance(created, int):
+            out["created_at"] = iso(created)
+        out["fields"] = list(out.get("fields") or ())
+        out["actions"] = list(out.get("actions") or ())
+        return out
+
+    def _thread(self, flow: Flow, thread_id: str) -> dict[str, Any]:
+        thread = flow.threads.get(thread_id) if len(thread_id) <= MAX_ID_LENGTH else None
+        if thread is None:
+            raise ApiError(404, "thread not found")
+        return thread
+
+    async def get_threads(self, request: Request, user: User) -> Response:
+        """``GET /flows/:org/:flow/threads``: newest activity first."""
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        params = await self.list_params(request)
+        limit = self._int_param(params, "limit")
+        limit = 30 if limit is None else max(1, min(100, limit))
+        threads = sorted(flow.threads.values(), key=lambda t: str(t["updated_at"]), reverse=True)
+        return json_response([self._thread_json(t) for t in threads[:limit]])
+
+    async def get_thread(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        return json_response(self._thread_json(self._thread(flow, p["thread_id"])))
+
+    async def thread_messages(self, request: Request, user: User) -> Response:
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        tid = self._thread(flow, p["thread_id"])["id"]
+        if request.method == "GET":
+            return json_response(await self.history(request, flow, thread_id=tid))
+        data = await self.body(request)
+        return await self._post_to_flow(request, user, flow, data, thread_id=tid)
+
+    # ------------------------------------------------------------------ files
+    async def get_file(self, request: Request, user: User) -> Response:
+        """``GET /files/...``: an uploaded file, or a stand-in for a simulated one (the real
+        API redirected to the stored file; serving it directly is equivalent for a client)."""
+        path = "/files/" + request.path_params["path"]
+        stored = self.state.files.get(path)
+        if stored is None:
+            name = path.rsplit("/", 1)[-1]
+            return Response(
+                f"flowview simulated file {name}\n".encode(),
+                media_type="text/plain; charset=utf-8",
+                headers={"Content-Disposition": "attachment"},
+            )
+        return Response(
+            stored.data,
+            media_type=stored.content_type or "application/octet-stream",
+            headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"},
+        )
 
     async def comment_on(self, request: Request, user: User) -> Response:
         p = request.path_params
         flow = self.flow_for(user, p["org"], p["flow"])
         data = await self.body(request)
-        text = self._content(data)
-        parent = flow.log.get(path_id(p["id"]))
-        if parent is None:
-            raise ApiError(404, "not found")
-        msg = self.state.post_flow_message(
-            flow,
-            user.id,
-            "comment",
-            {"title": self.thread_title(flow, parent), "text": text},
-            tags=[f"influx:{parent['id']}", *self._tags(data.get("tags"))],
-            uuid=short_str(data, "uuid", MAX_UUID_LENGTH),
-            thread_id=parent.get("thread_id"),
-        )
-        return json_response(self.rest_view(msg, flow), 201)
+        data["event"] = "comment" if data.get("event") != "file" else "file"
+        return await self._post_to_flow(request, user, flow, data, parent_id=path_id(p["id"]))
 
     async def flow_message(self, request: Request, user: User) -> Response:
         p = request.path_params
@@ -408,29 +579,39 @@ class RestApi:
             raise ApiError(404, "not found")
         if request.method == "GET":
             return json_response(self.rest_view(stored, flow))
-        if stored.get("user") != user.id:
-            raise ApiError(403, "You can only change your own messages")
+        own = stored.get("user") == user.id
         if request.method == "DELETE":
-            if stored["event"] not in EDITABLE_EVENTS:
-                raise ApiError(403, "Only chat messages and comments can be deleted")
+            # the docs: own file messages are removed (204), own chat messages truncated (200)
+            if own and stored["event"] == "file":
+                self.state.remove_message(target, msg_id, user.id)
+                return Response(status_code=204)
+            if not own or stored["event"] not in EDITABLE_EVENTS:
+                raise ApiError(403, "You can delete only your own messages, comments and files")
             self.state.edit_message(target, msg_id, "", user.id)
-            return json_response(self.rest_view(stored, flow))
+            return Response(b"", status_code=200)
         data = await self.body(request)
+        members = target.member_ids if isinstance(target, Flow) else list(target.user_ids)
+        tags = (
+            self.state.normalize_tags(self._tags(data["tags"]), members, user.id)
+            if "tags" in data
+            else None
+        )
         if "content" in data:
+            if not own:
+                raise ApiError(403, "You can only edit your own messages")
             if stored["event"] not in EDITABLE_EVENTS:
                 raise ApiError(403, "Only chat messages and comments can be edited")
-            tags = self._tags(data["tags"]) if "tags" in data else None
             self.state.edit_message(target, msg_id, self._content(data), user.id, tags=tags)
-        elif "tags" in data:
-            new_tags = self._tags(data["tags"])
+        elif tags is not None:
+            # anyone who can see a message may change its tags (the docs)
             old = list(stored["tags"])
-            add = [t for t in new_tags if t not in old]
-            remove = [t for t in old if t not in new_tags]
+            add = [t for t in tags if t not in old]
+            remove = [t for t in old if t not in tags]
             if add or remove:
                 self.state.change_tags(target, msg_id, add, remove, user.id)
         else:
             raise ApiError(400, "nothing to change: give content or tags")
-        return json_response(self.rest_view(stored, flow))
+        return json_response({})
 
     def private_json(self, request: Request, me: User, conv: PrivateConversation) -> dict[str, Any]:
         other = self.state.users[conv.other(me.id)]
@@ -462,7 +643,7 @@ class RestApi:
         other = self.other_user(user, request.path_params["user_id"])
         conv = self.state.private_conversation(user.id, other.id)
         if request.method == "GET":
-            return json_response(self.history(request, conv))
+            return json_response(await self.history(request, conv))
         data = await self.body(request)
         if data.get("event", "message") != "message":
             raise ApiError(400, "only message events can be posted privately")
@@ -471,7 +652,9 @@ class RestApi:
             other.id,
             "message",
             self._content(data),
-            tags=self._tags(data.get("tags")),
+            tags=self.state.normalize_tags(
+                self._tags(data.get("tags")), (user.id, other.id), user.id
+            ),
             uuid=short_str(data, "uuid", MAX_UUID_LENGTH),
         )
         return json_response(self.rest_view(msg), 201)
@@ -487,6 +670,7 @@ class RestApi:
         ) -> Route:
             return Route(path, self.rest(handler), methods=methods)
 
+        flow = "/flows/{org}/{flow}"
         return [
             r("/user", self.get_user, ["GET"]),
             r("/users", self.get_users, ["GET"]),
@@ -495,17 +679,19 @@ class RestApi:
             r("/flows", self.get_flows, ["GET"]),
             r("/flows/all", self.get_flows, ["GET"]),
             r("/flows/find", self.find_flow, ["GET"]),
-            r("/flows/{org}/{flow}", self.get_flow, ["GET", "PUT"]),
-            r("/flows/{org}/{flow}/users", self.get_flow_users, ["GET"]),
-            r("/flows/{org}/{flow}/messages", self.flow_messages, ["GET", "POST"]),
-            r("/flows/{org}/{flow}/messages/{id}", self.flow_message, ["GET", "PUT", "DELETE"]),
-            r("/flows/{org}/{flow}/messages/{id}/comments", self.comment_on, ["POST"]),
+            r(flow, self.get_flow, ["GET", "PUT"]),
+            r(flow + "/users", self.get_flow_users, ["GET"]),
+            r(flow + "/messages", self.flow_messages, ["GET", "POST"]),
+            r(flow + "/messages/{id}", self.flow_message, ["GET", "PUT", "DELETE"]),
+            r(flow + "/messages/{id}/comments", self.comment_on, ["POST"]),
+            r(flow + "/threads", self.get_threads, ["GET"]),
+            r(flow + "/threads/{thread_id}", self.get_thread, ["GET"]),
+            r(flow + "/threads/{thread_id}/messages", self.thread_messages, ["GET", "POST"]),
+            r("/messages", self.post_messages, ["POST"]),
+            r("/comments", self.post_comments, ["POST"]),
+            r("/files/{path:path}", self.get_file, ["GET"]),
             r("/private", self.get_privates, ["GET"]),
             r("/private/{user_id}", self.get_private, ["GET", "PUT"]),
             r("/private/{user_id}/messages", self.private_messages, ["GET", "POST"]),
-            r(
-                "/private/{user_id}/messages/{id}",
-                self.private_message,
-                ["GET", "PUT", "DELETE"],
-            ),
+            r("/private/{user_id}/messages/{id}", self.private_message, ["GET", "PUT", "DELETE"]),
         ]

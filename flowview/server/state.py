@@ -34,6 +34,7 @@ import random
 import re
 import secrets
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +49,7 @@ from flowview.server.entities import (
     Organization,
     Presence,
     PrivateConversation,
+    StoredFile,
     User,
     parameterize,
     random_id,
@@ -92,6 +94,8 @@ log = logging.getLogger(__name__)
 _HASHTAG = re.compile(r"(?<![\w&#])#([^\W_][\w-]*)")
 _MENTION = re.compile(r"(?<![\w@])@@?([\w][\w.-]*)")
 _URL = re.compile(r"https?://\S")
+MAX_FILE_BYTES = 256 << 20  # uploads kept in memory (all together)
+EVERYONE_WORDS = frozenset({"everyone", "everybody", "all", "anyone", "anybody"})
 
 
 class ServerState:
@@ -137,6 +141,8 @@ class ServerState:
         self.listeners: list[Callable[[Published], None]] = []
         self.shutting_down = False
         self._shutdown_event: asyncio.Event | None = None
+        self.files: dict[str, StoredFile] = {}
+        self.file_bytes = 0
         self._conn_ids = 0
 
     # ------------------------------------------------------------------ world building
@@ -263,9 +269,10 @@ class ServerState:
             nicks = {self.users[uid].nick.lower(): uid for uid in member_list if uid in self.users}
             for word in _MENTION.findall(content):
                 w = word.lower().rstrip(".-")
-                if w in ("everyone", "team", "all"):
-                    if ":user:everyone" not in tags:
-                        tags.append(":user:everyone")
+                if w in EVERYONE_WORDS or w == "team":
+                    group = ":user:team" if w == "team" else ":user:everyone"
+                    if group not in tags:
+                        tags.append(group)
                     for uid in member_list:
                         if uid != sender and f":unread:{uid}" not in tags:
                             tags.append(f":unread:{uid}")
@@ -277,6 +284,70 @@ class ServerState:
         if "http" in content and _URL.search(content) and ":url" not in tags:
             tags.append(":url")
         return tags
+
+    def store_file(self, org_id: int, upload: tuple[str, str, bytes]) -> dict[str, Any]:
+        """Keep an uploaded file (the oldest go beyond ``MAX_FILE_BYTES`` in all) and return
+        its attachment record."""
+        name, ctype, data = upload
+        name = name.replace("/", "_").replace("\\", "_") or "file"
+        path = f"/files/{org_id}/{self.new_id(22)}/{urllib.parse.quote(name)}"
+        self.files[path] = StoredFile(path, name, ctype, data)
+        self.file_bytes += len(data)
+        while self.file_bytes > MAX_FILE_BYTES and len(self.files) > 1:
+            oldest = next(iter(self.files))
+            self.file_bytes -= len(self.files.pop(oldest).data)
+            log.info("forgot uploaded file %s (file store full)", oldest)
+        return {
+            "path": path,
+            "file_name": name,
+            "file_size": len(data),
+            "content_type": ctype or "application/octet-stream",
+        }
+
+    def normalize_tags(self, tags: Iterable[str], members: Iterable[str], sender: str) -> list[str]:
+        """Explicit tags as Flowdock stored them: ``#`` optional and dropped, case-insensitive,
+        ``@nick`` -> ``:user:<id>`` (+ ``:unread:<id>``), ``@all``/``@everyone``/... ->
+        ``:user:everyone``, ``@team`` -> ``:user:team``; ``:meta`` tags kept; unknown
+        ``@nick`` dropped."""
+        member_list = list(members)
+        nicks = {self.users[uid].nick.lower(): uid for uid in member_list if uid in self.users}
+        out: list[str] = []
+
+        def add(tag: str) -> None:
+            if tag and tag not in out:
+                out.append(tag)
+
+        for raw in tags:
+            tag = raw.strip()
+            if tag.startswith(":"):
+                add(tag)
+            elif tag.startswith("@"):
+                word = tag[1:].lower()
+                if word in EVERYONE_WORDS or word == "team":
+                    add(":user:team" if word == "team" else ":user:everyone")
+                    for uid in member_list:
+                        if uid != sender:
+                            add(f":unread:{uid}")
+                elif word in nicks:
+                    add(f":user:{nicks[word]}")
+                    if nicks[word] != sender:
+                        add(f":unread:{nicks[word]}")
+            else:
+                add(tag.lstrip("#").lower())
+        return out
+
+    def remove_message(self, target: Flow | PrivateConversation, msg_id: int, by: str) -> None:
+        """Remove a message completely (a user's own file, as Flowdock did); streams see a
+        ``message-edit`` with empty content, as for a deleted chat message."""
+        if target.log.remove(msg_id) is None:
+            raise KeyError(msg_id)
+        self._transient(
+            target,
+            by,
+            "message-edit",
+            {"message": msg_id, "updated_content": ""},
+            extra={"edited": None},
+        )
 
     def _thread_for(
         self,
@@ -412,9 +483,9 @@ class ServerState:
         now = self.now_ms()
         all_tags = list(tags)
         text = content if isinstance(content, str) else ""
-        for tag in _HASHTAG.findall(text):
-            if tag.lower() not in all_tags:
-                all_tags.append(tag.lower())
+        for tag in self._auto_tags(text, (sender, recipient), sender):
+            if tag not in all_tags:
+                all_tags.append(tag)
         if recipient != sender and f":unread:{recipient}" not in all_tags:
             all_tags.append(f":unread:{recipient}")
         msg: dict[str, Any] = {

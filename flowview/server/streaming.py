@@ -331,6 +331,7 @@ class StreamingApi:
 
     def routes(self) -> list[BaseRoute]:
         return [
+            Route("/", self.stream, methods=["GET"]),
             Route("/flows", self.stream, methods=["GET"]),
             Route("/flows/{org}/{flow}", self.stream, methods=["GET"]),
         ]
