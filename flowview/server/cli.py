@@ -12,7 +12,10 @@ import signal
 import sys
 
 from flowview.server.logfilter import RepeatFilter
+from flowview.server.persist import Database
 from flowview.server.runner import CONTROL_TOKEN_KEY, TOKEN_ENV, ServerOptions, run_server
+from flowview.server.simulator import add_flow, add_user
+from flowview.server.state import ServerState
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         "--faults", action=argparse.BooleanOptionalAction, default=None,
         help="enable /_faults and /_sim (default: on for loopback binds, off otherwise)",
     )  # fmt: skip
+    parser.add_argument(
+        "--data", metavar="DIR", default=None,
+        help="keep everything in a SQLite database in DIR (default: in memory only)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--add-user", metavar="NICK", default=None,
+        help="with --data: add a user to every organisation, print its token, and exit",
+    )  # fmt: skip
+    parser.add_argument(
+        "--add-flow", metavar="ORG/FLOW", default=None,
+        help="with --data: add a flow (and its organisation) with every user in it, and exit",
+    )  # fmt: skip
 
 
 def _is_loopback(host: str) -> bool:
@@ -87,6 +102,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         activity_interval=args.activity_interval,
         backlog=max(0, args.backlog),
         token=os.environ.get(TOKEN_ENV) or None,
+        data=args.data,
     )
 
 
@@ -108,6 +124,12 @@ async def _serve(options: ServerOptions) -> int:
             ", hostile content" if options.hostile else "",
             f"enabled at {running.base_url}/_faults" if options.faults else "disabled",
         )
+        log.info(
+            "REST API at %s and %s; data %s",
+            running.base_url,
+            running.api_url,
+            f"kept in {options.data}" if options.data else "in memory only",
+        )
         try:
             await running.wait_closed()
         finally:
@@ -118,7 +140,9 @@ async def _serve(options: ServerOptions) -> int:
 
 
 def run_serve_command(args: argparse.Namespace) -> int:
-    """Run ``flowview serve``: three ``KEY=value`` lines on stdout, then logs on stderr."""
+    """Run ``flowview serve``: four ``KEY=value`` lines on stdout, then logs on stderr."""
+    if getattr(args, "add_user", None) or getattr(args, "add_flow", None):
+        return _manage(args)
     options = options_from_args(args)
     # A dedicated server process keeps ~100k live message objects; the default gen-0
     # threshold makes the cyclic GC cost about as much as generating the traffic.
@@ -136,8 +160,43 @@ def run_serve_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    except RuntimeError as exc:  # e.g. a --data directory without users
+        print(f"flowview serve: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
+
+
+def _manage(args: argparse.Namespace) -> int:
+    """``--add-user`` / ``--add-flow``: change a ``--data`` database without serving."""
+    if not args.data:
+        print("flowview serve: --add-user and --add-flow need --data DIR", file=sys.stderr)
+        return 2
+    database = Database(args.data)
+    state = ServerState(history=ServerOptions().history)
+    if not database.is_empty():
+        database.load(state)
+    try:
+        return _apply(args, database, state)
+    except ValueError as exc:
+        print(f"flowview serve: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        database.close()
+
+
+def _apply(args: argparse.Namespace, database: Database, state: ServerState) -> int:
+    if args.add_flow:
+        org_name, sep, flow_name = args.add_flow.partition("/")
+        if not sep or not org_name.strip() or not flow_name.strip():
+            raise ValueError("--add-flow takes ORG/FLOW")
+        flow = add_flow(state, org_name.strip(), flow_name.strip())
+        print(f"FLOWDOCK_FLOW={flow.slug}")
+    if args.add_user:
+        user = add_user(state, args.add_user.strip())
+        print(f"FLOWDOCK_TOKEN={user.token}")
+    database.attach(state)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ import uvicorn
 from flowview.server.app import API_PREFIX, STREAM_PREFIX, create_app
 from flowview.server.faults import parse_fault
 from flowview.server.guard import GuardedH11Protocol
+from flowview.server.persist import Database
 from flowview.server.simulator import Simulator, populate
 from flowview.server.state import ServerState
 
@@ -60,6 +61,7 @@ class ServerOptions:
     control_token: str | None = field(default=None, repr=False)  # None: a random one
     max_connections: int = 1000  # concurrent connections before uvicorn answers 503
     header_timeout: float = 10.0  # seconds a connection may take to send a request's headers
+    data: str | None = None  # directory of the SQLite database that keeps everything
 
 
 def control_headers(control_token: str) -> dict[str, str]:
@@ -142,7 +144,11 @@ class _UvicornServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def build(options: ServerOptions) -> tuple[ServerState, Simulator]:
+def build(
+    options: ServerOptions, database: Database | None = None
+) -> tuple[ServerState, Simulator]:
+    """The state (loaded from ``database`` when it holds a world, else simulated) and its
+    simulator; a given ``database`` saves the state from then on."""
     state = ServerState(
         replay=options.replay,
         history=options.history,
@@ -150,20 +156,33 @@ def build(options: ServerOptions) -> tuple[ServerState, Simulator]:
         keepalive=options.keepalive,
         activity_interval=options.activity_interval,
         faults_enabled=options.faults,
-        control_token=options.control_token,
         clock=options.clock or time.time,
         seed=options.seed,
+        control_token=options.control_token,
     )
-    populate(
-        state,
-        seed=options.seed,
-        flows=options.flows,
-        users=options.users,
-        me_token=options.token,
-    )
+    loaded = database is not None and not database.is_empty()
+    if database is not None and loaded:
+        database.load(state)
+        if state.me is None:
+            raise RuntimeError(f"{options.data} holds no user yet: add one with --add-user")
+        me = state.me
+        if me is not None and options.token and options.token != me.token:
+            state.tokens.pop(me.token, None)
+            me.token = options.token
+            state.tokens[me.token] = me
+    else:
+        populate(
+            state,
+            seed=options.seed,
+            flows=options.flows,
+            users=options.users,
+            me_token=options.token,
+        )
     simulator = Simulator(state, seed=options.seed, hostile=options.hostile)
-    if options.backlog > 0:
+    if options.backlog > 0 and not loaded:
         _generate_backlog(state, simulator, options.backlog, options.backlog_span)
+    if database is not None:
+        database.attach(state)
     return state, simulator
 
 
@@ -229,6 +248,12 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+async def _flush_loop(database: Database, interval: float = 0.5) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        database.flush()
+
+
 async def _presence_loop(state: ServerState) -> None:
     while True:
         await asyncio.sleep(max(0.01, state.activity_interval))
@@ -239,7 +264,13 @@ async def _presence_loop(state: ServerState) -> None:
 async def run_server(options: ServerOptions | None = None) -> AsyncIterator[RunningServer]:
     """Run the server in the current event loop until the block exits."""
     options = options or ServerOptions()
-    state, sim = build(options)
+    database = Database(options.data) if options.data else None
+    try:
+        state, sim = build(options, database)
+    except BaseException:
+        if database is not None:
+            database.conn.close()
+        raise
     app = create_app(state, sim)
     sock = _bind(options.host, options.port)
     config = uvicorn.Config(
@@ -281,7 +312,9 @@ async def run_server(options: ServerOptions | None = None) -> AsyncIterator[Runn
         _task=task,
     )
     background = [asyncio.get_running_loop().create_task(_presence_loop(state))]
-    if options.rate > 0:
+    if database is not None:
+        background.append(asyncio.get_running_loop().create_task(_flush_loop(database)))
+    if options.rate > 0 and sim.flows and sim.others:
         background.append(asyncio.get_running_loop().create_task(sim.run(options.rate)))
     try:
         yield running
@@ -293,6 +326,8 @@ async def run_server(options: ServerOptions | None = None) -> AsyncIterator[Runn
             await task
         await asyncio.gather(*background, return_exceptions=True)
         sock.close()
+        if database is not None:
+            database.close()
 
 
 class ServerThread:
@@ -475,6 +510,8 @@ def serve_argv(options: ServerOptions) -> list[str]:
         argv.append("--hostile")
     if options.backlog:
         argv += ["--backlog", str(options.backlog)]
+    if options.data:
+        argv += ["--data", options.data]
     return argv
 
 

@@ -19,6 +19,7 @@ import logging
 import random
 import secrets
 import time
+import uuid as uuid_mod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -814,3 +815,50 @@ class Simulator:
             self.file(name=self.rng.choice(hostile_mod.HOSTILE_NICKS) + ".png")
         else:
             self._hostile_action(self.rng.choice(hostile_mod.HOSTILE_PAYLOADS))()
+
+
+def add_user(state: ServerState, nick: str) -> User:
+    """A new user (fresh id and token) in every organisation; ``me`` if there is none yet."""
+    if not nick or len(nick) > 100:
+        raise ValueError("a nick is 1..100 characters")
+    if any(u.nick.lower() == nick.lower() for u in state.users.values()):
+        raise ValueError(f"nick {nick!r} is taken")
+    uid = str(secrets.randbelow(900_000) + 100_000)
+    while uid in state.users:
+        uid = str(secrets.randbelow(900_000) + 100_000)
+    user = User(
+        id=uid, nick=nick, name=nick, email=f"{nick}@example.com", token=secrets.token_hex(16)
+    )
+    state.add_user(user, me=state.me is None)
+    if not state.orgs:
+        state.add_org(Organization(secrets.randbelow(90_000) + 10_000, "Flowview", "flowview"))
+    for org in state.orgs:
+        org.member_ids.append(uid)
+    for flow in state.flows.values():
+        flow.member_ids.append(uid)
+    log.info("added user %s (%s)", nick, uid)
+    return user
+
+
+def add_flow(state: ServerState, org_name: str, flow_name: str) -> Flow:
+    """A new flow (and its organisation, if new) with every member of the organisation."""
+    org_slug = parameterize(org_name)
+    org = next((o for o in state.orgs if o.parameterized_name == org_slug), None)
+    if org is None:
+        org = state.add_org(
+            Organization(secrets.randbelow(90_000) + 10_000, org_name, org_slug, list(state.users))
+        )
+    slug = f"{org.parameterized_name}/{parameterize(flow_name)}"
+    if slug in state.flows_by_slug:
+        raise ValueError(f"flow {slug} exists")
+    flow = Flow(
+        id=str(uuid_mod.uuid4()),
+        name=flow_name,
+        parameterized_name=parameterize(flow_name),
+        org=org,
+        member_ids=list(org.member_ids),
+        log=MessageLog(state.history),
+        description="",
+    )
+    log.info("added flow %s", slug)
+    return state.add_flow(flow)

@@ -142,6 +142,8 @@ class ServerState:
         self.shutting_down = False
         self._shutdown_event: asyncio.Event | None = None
         self.files: dict[str, StoredFile] = {}
+        #: events up to this seq are in no replay buffer (set after a restart from --data)
+        self.replay_floor = 0
         self.file_bytes = 0
         self._conn_ids = 0
 
@@ -163,7 +165,8 @@ class ServerState:
     def add_flow(self, flow: Flow) -> Flow:
         self.flows[flow.id] = flow
         self.flows_by_slug[flow.slug] = flow
-        self.channels["flow:" + flow.id] = Channel("flow:" + flow.id, self.replay)
+        channel = self.channels["flow:" + flow.id] = Channel("flow:" + flow.id, self.replay)
+        channel.evicted = self.replay_floor
         return flow
 
     def new_id(self, length: int = 27) -> str:
@@ -206,6 +209,7 @@ class ServerState:
         ch = self.channels.get(name)
         if ch is None:
             ch = self.channels[name] = Channel(name, self.replay)
+            ch.evicted = self.replay_floor
         return ch
 
     # ------------------------------------------------------------------ publishing
