@@ -88,6 +88,7 @@ class RunningServer:
     token: str = field(repr=False)
     state: ServerState = field(repr=False)
     simulator: Simulator = field(repr=False)
+    database: Database | None = field(default=None, repr=False)  # with ServerOptions.data
     _server: _UvicornServer | None = field(default=None, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
 
@@ -308,6 +309,7 @@ async def run_server(options: ServerOptions | None = None) -> AsyncIterator[Runn
         token=me.token,
         state=state,
         simulator=sim,
+        database=database,
         _server=server,
         _task=task,
     )

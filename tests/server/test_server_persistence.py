@@ -30,6 +30,8 @@ async def test_restart_between_a_post_and_a_read_keeps_everything(tmp_path: Path
             r = await http.post(f"/flows/{MAIN}/messages", json={"content": "before #keep"},
                                 headers=h)  # fmt: skip
             msg = r.json()
+            assert first.database is not None
+            first.database.flush()  # the changes below come in later batches
             url = f"/flows/{MAIN}/messages/{msg['id']}"
             await http.put(url, json={"content": "edited before"}, headers=h)
             await http.put(url, json={"tags": ["keep", "extra"]}, headers=h)
