@@ -30,29 +30,47 @@ def _positive_float(text: str) -> float:
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``flowview serve`` options to ``parser``."""
     d = ServerOptions()
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback)")
-    parser.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
-    parser.add_argument("--seed", type=int, default=d.seed, help="simulator seed")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="interface to bind (default: %(default)s, loopback)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=d.seed, help="simulator seed (default: %(default)s)"
+    )
     parser.add_argument(
         "--rate",
         type=_positive_float,
         default=d.rate,
-        help="simulated messages per second (0: none)",
+        help="simulated messages per second (0: none) (default: %(default)s)",
     )
-    parser.add_argument("--flows", type=int, default=d.flows, help="flows the user has joined")
-    parser.add_argument("--users", type=int, default=d.users, help="other simulated users")
+    parser.add_argument(
+        "--flows",
+        type=int,
+        default=d.flows,
+        help="flows the user has joined (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--users", type=int, default=d.users, help="other simulated users (default: %(default)s)"
+    )
     parser.add_argument(
         "--keepalive",
         type=_positive_float,
         default=d.keepalive,
-        help="seconds between stream keep-alives",
+        help="seconds between stream keep-alives (default: %(default)s)",
     )
-    parser.add_argument("--replay", type=int, default=d.replay, help="SSE replay events per flow")
+    parser.add_argument(
+        "--replay",
+        type=int,
+        default=d.replay,
+        help="SSE replay events per flow (default: %(default)s)",
+    )
     parser.add_argument(
         "--activity-interval",
         type=_positive_float,
         default=d.activity_interval,
-        help="seconds between activity.user events for streaming users",
+        help="seconds between activity.user events for streaming users (default: %(default)s)",
     )
     parser.add_argument("--hostile", action="store_true", help="mix in hostile content")
     parser.add_argument(

@@ -412,10 +412,16 @@ class Simulator:
         return self.flows[self.rng.randrange(len(self.flows))]
 
     def _sender(self, flow: Flow) -> str:
+        """A member who posts; someone who posts is online (a poster shown offline in the
+        members pane looked wrong), so an offline pick comes online first."""
         candidates = [uid for uid in flow.member_ids if uid != self.me.id]
         if not candidates:
             return self.me.id
-        return candidates[self.rng.randrange(len(candidates))]
+        uid = candidates[self.rng.randrange(len(candidates))]
+        user = self.state.users[uid]
+        if self.state.effective_presence(user) == "offline":
+            self.state.set_sim_presence(user, "active")
+        return uid
 
     def _other(self) -> User:
         return self.others[self.rng.randrange(len(self.others))]
@@ -506,7 +512,8 @@ class Simulator:
             return
         tid = threads[self.rng.randrange(len(threads))]
         sender = self._sender(flow)
-        self._post(flow, sender, "re: " + self._text(flow, sender), thread_id=tid)
+        # no "re: ..." prefix: it read as a quote that did not match the thread's first message
+        self._post(flow, sender, self._text(flow, sender), thread_id=tid)
 
     def status(self) -> None:
         flow = self._flow()
@@ -689,7 +696,9 @@ class Simulator:
         def make(old: str) -> str:
             if "#" in old and self.rng.random() < 0.5:
                 return " ".join(w for w in old.split(" ") if not w.startswith("#")) or "edited"
-            return (old + " (edited)")[:8096]
+            # a real correction: the viewer marks edits itself, so "(edited)" in the text showed
+            # the mark twice
+            return (old.rstrip(".!?") + ", I mean it!")[:8096]
 
         if not self._edit(self._chat, make):
             self.chat()
