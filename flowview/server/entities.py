@@ -83,6 +83,8 @@ class Flow:
     description: str = ""
     open: bool = True
     threads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the flow's token for integrations and the Push API (``api_token`` in ``/flows``)
+    api_token: str = field(default="", repr=False)
 
     @property
     def slug(self) -> str:

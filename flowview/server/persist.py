@@ -158,6 +158,7 @@ class Database:
                     log=MessageLog(state.history),
                     description=d.get("description", ""),
                     open=bool(d.get("open", True)),
+                    api_token=str(d.get("api_token") or ""),
                 )
             )
             self._load_log(flow.log, "flow:" + flow.id, state.history)
@@ -300,6 +301,7 @@ class Database:
                     "member_ids": f.member_ids,
                     "description": f.description,
                     "open": f.open,
+                    "api_token": f.api_token,
                 }
                 flows.append((f.id, json.dumps(d)))
                 convs.append(("flow:" + f.id, f.log.last_id))

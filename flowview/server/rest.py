@@ -144,6 +144,7 @@ class RestApi:
             "last_message_at": iso(log_.by_id[last_id]["sent"]) if last_id else None,
             "last_message_id": last_id,
             "team_notifications": True,
+            "api_token": flow.api_token,
         }
         if with_users:
             out["users"] = [self.user_json(self.state.users[uid], flow) for uid in flow.member_ids]
@@ -499,6 +500,54 @@ class RestApi:
         ctype = src.get("content_type")
         return str(name)[:200], str(ctype)[:200] if isinstance(ctype, str) else "", blob
 
+    # ------------------------------------------------------------------ integrations
+    async def _by_flow_token(self, request: Request, token: str, status: int) -> Response:
+        """A post authenticated by a flow's ``api_token`` instead of a user: shown as
+        ``external_user_name`` (as the Push API and integrations posted)."""
+        flow = self.state.flow_tokens.get(token) if len(token) <= MAX_ID_LENGTH else None
+        if flow is None:
+            raise ApiError(401, "unknown flow_token")
+        data = await self.body(request)
+        name = short_str(data, "external_user_name", 100)
+        if not name or not name.strip():
+            raise ApiError(400, "external_user_name is required")
+        tags = self.state.normalize_tags(self._tags(data.get("tags")), flow.member_ids, "0")
+        thread_id = short_str(data, "thread_id", MAX_ID_LENGTH)
+        if thread_id is not None and thread_id not in flow.threads:
+            raise ApiError(404, "thread not found")
+        self.state.post_flow_message(
+            flow,
+            "0",
+            "message",
+            self._content(data),
+            tags=tags,
+            uuid=short_str(data, "uuid", MAX_UUID_LENGTH),
+            thread_id=thread_id,
+            extra={"external_user_name": name.strip()},
+        )
+        return json_response({}, status)
+
+    async def push_chat(self, request: Request) -> Response:
+        """Push API: ``POST /v1/messages/chat/:flow_token`` (200 ``{}``)."""
+        try:
+            return await self._by_flow_token(request, request.path_params["flow_token"], 200)
+        except ApiError as exc:
+            return error_response(exc)
+
+    async def messages_endpoint(self, request: Request) -> Response:
+        """``POST /messages``: a user's post, or an integration's with ``flow_token`` in the
+        body and no user credentials (202, as the API answered integrations)."""
+        if "authorization" not in request.headers:
+            try:
+                raw = await request.body()
+                data = parse_json(raw) if raw.strip().startswith(b"{") else {}
+                token = data.get("flow_token") if isinstance(data, dict) else None
+                if isinstance(token, str):
+                    return await self._by_flow_token(request, token, 202)
+            except ApiError as exc:
+                return error_response(exc)
+        return await self.rest(self.post_messages)(request)
+
     # ------------------------------------------------------------------ threads
     def _thread_json(self, thread: dict[str, Any]) -> dict[str, Any]:
         out = dict(thread)
@@ -687,7 +736,8 @@ class RestApi:
             r(flow + "/threads", self.get_threads, ["GET"]),
             r(flow + "/threads/{thread_id}", self.get_thread, ["GET"]),
             r(flow + "/threads/{thread_id}/messages", self.thread_messages, ["GET", "POST"]),
-            r("/messages", self.post_messages, ["POST"]),
+            Route("/messages", self.messages_endpoint, methods=["POST"]),
+            Route("/v1/messages/chat/{flow_token}", self.push_chat, methods=["POST"]),
             r("/comments", self.post_comments, ["POST"]),
             r("/files/{path:path}", self.get_file, ["GET"]),
             r("/private", self.get_privates, ["GET"]),

@@ -142,6 +142,7 @@ class ServerState:
         self.shutting_down = False
         self._shutdown_event: asyncio.Event | None = None
         self.files: dict[str, StoredFile] = {}
+        self.flow_tokens: dict[str, Flow] = {}
         #: events up to this seq are in no replay buffer (set after a restart from --data)
         self.replay_floor = 0
         self.file_bytes = 0
@@ -163,6 +164,9 @@ class ServerState:
         return org
 
     def add_flow(self, flow: Flow) -> Flow:
+        if not flow.api_token:
+            flow.api_token = secrets.token_hex(16)
+        self.flow_tokens[flow.api_token] = flow
         self.flows[flow.id] = flow
         self.flows_by_slug[flow.slug] = flow
         channel = self.channels["flow:" + flow.id] = Channel("flow:" + flow.id, self.replay)

@@ -221,3 +221,35 @@ async def test_multipart_upload_is_stored_and_served(server: RunningServer) -> N
         sim = "/files/123/abcdef/report.pdf"
         assert (await http.get(sim)).status_code == 200
         assert (await httpx.AsyncClient(base_url=server.base_url).get(sim)).status_code == 401
+
+
+async def test_flow_token_integrations_and_push_api(server: RunningServer) -> None:
+    async with docs_client(server) as http:
+        flows = (await http.get("/flows")).json()
+        main = next(f for f in flows if f["parameterized_name"] == "main")
+        flow_token = main["api_token"]
+        assert flow_token and len({f["api_token"] for f in flows}) == len(flows)
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as anon:
+        r = await anon.post("/messages", json={
+            "flow_token": flow_token, "event": "message", "content": "from CI",
+            "external_user_name": "ci-bot",
+        })  # fmt: skip
+        assert r.status_code == 202
+        r = await anon.post(f"/v1/messages/chat/{flow_token}", json={
+            "content": "pushed", "external_user_name": "pusher", "tags": ["#Deploy"]
+        })  # fmt: skip
+        assert r.status_code == 200 and r.json() == {}
+        r = await anon.post("/v1/messages/chat/not-a-token", json={
+            "content": "x", "external_user_name": "p"
+        })  # fmt: skip
+        assert r.status_code == 401
+        r = await anon.post("/messages", json={"flow_token": flow_token, "content": "x"})
+        assert r.status_code == 400  # external_user_name is required
+        assert (await anon.post("/messages", json={"content": "x"})).status_code == 401
+    async with docs_client(server) as http:
+        msgs = (await http.get(f"/flows/{MAIN}/messages")).json()
+        pushed = [m for m in msgs if m.get("external_user_name")]
+        assert [(m["content"], m["external_user_name"]) for m in pushed] == [
+            ("from CI", "ci-bot"), ("pushed", "pusher")
+        ]  # fmt: skip
+        assert "deploy" in pushed[1]["tags"]
