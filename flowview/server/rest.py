@@ -500,6 +500,25 @@ class RestApi:
         ctype = src.get("content_type")
         return str(name)[:200], str(ctype)[:200] if isinstance(ctype, str) else "", blob
 
+    async def invite(self, request: Request, user: User) -> Response:
+        """``POST /flows/:org/:flow/invitations``: recorded as pending (no mail is sent)."""
+        p = request.path_params
+        flow = self.flow_for(user, p["org"], p["flow"])
+        data = await self.body(request)
+        email = short_str(data, "email", 254)
+        if not email or "@" not in email.strip("@"):
+            raise ApiError(400, "email is required")
+        invitation = {
+            "id": (self.state.invitations[-1]["id"] + 1) if self.state.invitations else 1,
+            "state": "pending",
+            "email": email,
+            "flow": flow.id,
+            "message": short_str(data, "message", MAX_CONTENT) or "",
+            "created_at": iso(self.state.now_ms()),
+        }
+        self.state.invitations.append(invitation)
+        return json_response(invitation, 201)
+
     # ------------------------------------------------------------------ integrations
     async def _by_flow_token(self, request: Request, token: str, status: int) -> Response:
         """A post authenticated by a flow's ``api_token`` instead of a user: shown as
@@ -734,6 +753,7 @@ class RestApi:
             r(flow + "/messages/{id}", self.flow_message, ["GET", "PUT", "DELETE"]),
             r(flow + "/messages/{id}/comments", self.comment_on, ["POST"]),
             r(flow + "/threads", self.get_threads, ["GET"]),
+            r(flow + "/invitations", self.invite, ["POST"]),
             r(flow + "/threads/{thread_id}", self.get_thread, ["GET"]),
             r(flow + "/threads/{thread_id}/messages", self.thread_messages, ["GET", "POST"]),
             Route("/messages", self.messages_endpoint, methods=["POST"]),

@@ -143,6 +143,7 @@ class ServerState:
         self._shutdown_event: asyncio.Event | None = None
         self.files: dict[str, StoredFile] = {}
         self.flow_tokens: dict[str, Flow] = {}
+        self.invitations: deque[dict[str, Any]] = deque(maxlen=1000)
         #: events up to this seq are in no replay buffer (set after a restart from --data)
         self.replay_floor = 0
         self.file_bytes = 0

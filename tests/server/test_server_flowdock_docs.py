@@ -253,3 +253,14 @@ async def test_flow_token_integrations_and_push_api(server: RunningServer) -> No
             ("from CI", "ci-bot"), ("pushed", "pusher")
         ]  # fmt: skip
         assert "deploy" in pushed[1]["tags"]
+
+
+async def test_invitations_are_accepted_as_pending(server: RunningServer) -> None:
+    async with docs_client(server) as http:
+        url = f"/flows/{MAIN}/invitations"
+        r = await http.post(url, json={"email": "new@example.com", "message": "join us"})
+        assert r.status_code == 201
+        assert r.json()["state"] == "pending" and r.json()["email"] == "new@example.com"
+        assert (await http.post(url, json={"message": "no email"})).status_code == 400
+        assert (await http.post("/flows/acme/nope/invitations", json={
+            "email": "a@b.c"})).status_code == 404  # fmt: skip
