@@ -90,6 +90,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --data: add a user to every organisation, print its token, and exit",
     )  # fmt: skip
     parser.add_argument(
+        "--email",
+        default=None,
+        help="with --add-user: the user's email (default: NICK@example.com)",
+    )
+    parser.add_argument(
+        "--password-stdin", action="store_true",
+        help="with --add-user: read a password from stdin for email:password login",
+    )  # fmt: skip
+    parser.add_argument(
         "--add-flow", metavar="ORG/FLOW", default=None,
         help="with --data: add a flow (and its organisation) with every user in it, and exit",
     )  # fmt: skip
@@ -211,7 +220,10 @@ def _apply(args: argparse.Namespace, database: Database, state: ServerState) -> 
         flow = add_flow(state, org_name.strip(), flow_name.strip())
         print(f"FLOWDOCK_FLOW={flow.slug}")
     if args.add_user:
-        user = add_user(state, args.add_user.strip())
+        password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
+        if args.password_stdin and not password:
+            raise ValueError("--password-stdin read an empty password")
+        user = add_user(state, args.add_user.strip(), email=args.email, password=password)
         print(f"FLOWDOCK_TOKEN={user.token}")
     database.attach(state)
     return 0

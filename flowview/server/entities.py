@@ -52,6 +52,8 @@ class User:
     last_ping: int = 0
     #: presence the simulator gives a user that has no streams of its own
     sim_presence: Presence = "offline"
+    #: scrypt hash for ``email:password`` Basic login (users created with a password)
+    password_hash: str | None = field(default=None, repr=False)
 
     def public(self) -> dict[str, Any]:
         return {

@@ -79,6 +79,7 @@ def _user_json(user: User) -> str:
             "website": user.website,
             "status": user.status,
             "sim_presence": user.sim_presence,
+            "password_hash": user.password_hash,
         }
     )
 
@@ -130,6 +131,7 @@ class Database:
                 avatar=d.get("avatar"),
                 website=d.get("website"),
                 status=d.get("status"),
+                password_hash=d.get("password_hash"),
             )
             if d.get("sim_presence") in ("active", "idle", "offline"):
                 user.sim_presence = d["sim_presence"]

@@ -45,22 +45,26 @@ def error_response(exc: ApiError) -> Response:
 
 
 def authenticate(state: ServerState, request: Request) -> User:
-    """Token as HTTP Basic username (password ignored, colon optional) or as Bearer."""
+    """Token as HTTP Basic username (password ignored, colon optional) or as Bearer; or
+    ``email:password`` Basic for a user created with a password."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     token = ""
+    password = ""
     if scheme.lower() == "basic":
         try:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             decoded = ""
-        token = decoded.split(":", 1)[0]
+        token, _, password = decoded.partition(":")
     elif scheme.lower() == "bearer":
         token = value.strip()
     challenge = {"WWW-Authenticate": 'Basic realm="flowview"'}
     if not header:
         raise ApiError(401, "Authentication required", challenge)
     user = state.user_by_token(token)
+    if user is None and "@" in token and password:
+        user = state.user_by_password(token, password)
     if user is None:
         raise ApiError(401, "Invalid credentials", challenge)
     return user

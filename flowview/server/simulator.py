@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flowview.server import hostile as hostile_mod
+from flowview.server.passwords import hash_password
 from flowview.server.state import (
     Flow,
     MessageLog,
@@ -826,8 +827,11 @@ class Simulator:
             self._hostile_action(self.rng.choice(hostile_mod.HOSTILE_PAYLOADS))()
 
 
-def add_user(state: ServerState, nick: str) -> User:
-    """A new user (fresh id and token) in every organisation; ``me`` if there is none yet."""
+def add_user(
+    state: ServerState, nick: str, *, email: str | None = None, password: str | None = None
+) -> User:
+    """A new user (fresh id and token) in every organisation; ``me`` if there is none yet.
+    With ``password`` the user can also log in with ``email:password``."""
     if not nick or len(nick) > 100:
         raise ValueError("a nick is 1..100 characters")
     if any(u.nick.lower() == nick.lower() for u in state.users.values()):
@@ -835,9 +839,12 @@ def add_user(state: ServerState, nick: str) -> User:
     uid = str(secrets.randbelow(900_000) + 100_000)
     while uid in state.users:
         uid = str(secrets.randbelow(900_000) + 100_000)
-    user = User(
-        id=uid, nick=nick, name=nick, email=f"{nick}@example.com", token=secrets.token_hex(16)
-    )
+    email = email or f"{nick}@example.com"
+    if any(u.email.lower() == email.lower() for u in state.users.values()):
+        raise ValueError(f"email {email!r} is taken")
+    user = User(id=uid, nick=nick, name=nick, email=email, token=secrets.token_hex(16))
+    if password:
+        user.password_hash = hash_password(password)
     state.add_user(user, me=state.me is None)
     if not state.orgs:
         state.add_org(Organization(secrets.randbelow(90_000) + 10_000, "Flowview", "flowview"))

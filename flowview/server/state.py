@@ -56,6 +56,7 @@ from flowview.server.entities import (
 )
 from flowview.server.faults import FaultBook
 from flowview.server.message_log import MessageLog
+from flowview.server.passwords import check_password
 from flowview.server.pubsub import (
     Channel,
     ConnectionRecord,
@@ -181,6 +182,13 @@ class ServerState:
     # ------------------------------------------------------------------ lookups
     def user_by_token(self, token: str) -> User | None:
         return self.tokens.get(token) if token else None
+
+    def user_by_password(self, email: str, password: str) -> User | None:
+        email = email.strip().lower()
+        for user in self.users.values():
+            if user.password_hash and user.email.lower() == email:
+                return user if check_password(password, user.password_hash) else None
+        return None
 
     def resolve_flow(self, ref: str) -> Flow | None:
         """A flow by ``org/flow`` slug, by id, or by legacy ``org:flow`` id."""

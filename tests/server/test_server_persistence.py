@@ -177,3 +177,23 @@ async def test_add_user_token_works_on_the_served_data(tmp_path: Path) -> None:
                                 headers=basic(token))  # fmt: skip
         assert r.status_code == 201
         assert (await http.get("/user", headers=basic(token))).json()["nick"] == "dana"
+
+
+async def test_user_created_with_a_password_logs_in_with_email(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret pass\n"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        args = ["--data", str(tmp_path), "--add-user", "erin", "--email", "erin@corp.example"]
+        assert serve_main([*args, "--password-stdin"]) == 0
+    async with (
+        run_server(ServerOptions(rate=0, data=str(tmp_path))) as server,
+        client(server) as http,
+    ):
+        r = await http.get("/user", auth=("erin@corp.example", "s3cret pass"))
+        assert r.status_code == 200 and r.json()["nick"] == "erin"
+        assert (await http.get("/user", auth=("erin@corp.example", "wrong"))).status_code == 401
+        assert (
+            await http.get("/user", auth=("other@corp.example", "s3cret pass"))
+        ).status_code == 401
+        assert "password" not in repr(server.state.users)
