@@ -44,6 +44,7 @@ MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
 MAX_UUID_LENGTH = 128
 MAX_ID_LENGTH = 64  # user ids, thread ids and other path or body ids
+MAX_EMOJI_LENGTH = 64
 
 
 def searchable_text(content: Any) -> str:
@@ -519,6 +520,29 @@ class RestApi:
         self.state.invitations.append(invitation)
         return json_response(invitation, 201)
 
+    # ------------------------------------------------------------------ reactions
+    async def reactions(self, request: Request, user: User) -> Response:
+        """Extension (the public docs have no reaction endpoint): ``PUT`` adds the user's
+        reaction ``.../messages/:id/reactions/:emoji``, ``DELETE`` removes it; ``POST`` and
+        ``DELETE`` on ``.../reactions`` take ``{"emoji": ...}``. Streams see
+        ``emoji-reaction``; the answer is ``{}``."""
+        p = request.path_params
+        if "user_id" in p:
+            other = self.other_user(user, p["user_id"])
+            target: Flow | PrivateConversation = self.state.private_conversation(user.id, other.id)
+        else:
+            target = self.flow_for(user, p["org"], p["flow"])
+        msg_id = path_id(p["id"])
+        if target.log.get(msg_id) is None:
+            raise ApiError(404, "not found")
+        emoji = p.get("emoji")
+        if emoji is None:
+            emoji = short_str(await self.body(request), "emoji", MAX_EMOJI_LENGTH)
+        if not emoji or len(emoji) > MAX_EMOJI_LENGTH or not emoji.isprintable() or " " in emoji:
+            raise ApiError(400, "emoji must be a short name or character")
+        self.state.react(target, msg_id, emoji, user.id, request.method in ("PUT", "POST"))
+        return json_response({})
+
     # ------------------------------------------------------------------ integrations
     async def _by_flow_token(self, request: Request, token: str, status: int) -> Response:
         """A post authenticated by a flow's ``api_token`` instead of a user: shown as
@@ -752,6 +776,8 @@ class RestApi:
             r(flow + "/messages", self.flow_messages, ["GET", "POST"]),
             r(flow + "/messages/{id}", self.flow_message, ["GET", "PUT", "DELETE"]),
             r(flow + "/messages/{id}/comments", self.comment_on, ["POST"]),
+            r(flow + "/messages/{id}/reactions", self.reactions, ["POST", "DELETE"]),
+            r(flow + "/messages/{id}/reactions/{emoji}", self.reactions, ["PUT", "DELETE"]),
             r(flow + "/threads", self.get_threads, ["GET"]),
             r(flow + "/invitations", self.invite, ["POST"]),
             r(flow + "/threads/{thread_id}", self.get_thread, ["GET"]),
@@ -764,4 +790,10 @@ class RestApi:
             r("/private/{user_id}", self.get_private, ["GET", "PUT"]),
             r("/private/{user_id}/messages", self.private_messages, ["GET", "POST"]),
             r("/private/{user_id}/messages/{id}", self.private_message, ["GET", "PUT", "DELETE"]),
+            r("/private/{user_id}/messages/{id}/reactions", self.reactions, ["POST", "DELETE"]),
+            r(
+                "/private/{user_id}/messages/{id}/reactions/{emoji}",
+                self.reactions,
+                ["PUT", "DELETE"],
+            ),
         ]

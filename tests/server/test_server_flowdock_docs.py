@@ -264,3 +264,30 @@ async def test_invitations_are_accepted_as_pending(server: RunningServer) -> Non
         assert (await http.post(url, json={"message": "no email"})).status_code == 400
         assert (await http.post("/flows/acme/nope/invitations", json={
             "email": "a@b.c"})).status_code == 404  # fmt: skip
+
+
+async def test_emoji_reactions_over_rest_reach_the_stream(server: RunningServer) -> None:
+    friend = other_user(server, MAIN)
+    async with docs_client(server) as http:
+        msg = (await http.post(f"/flows/{MAIN}/messages", json={"content": "react"})).json()
+        url = f"/flows/{MAIN}/messages/{msg['id']}/reactions"
+        async with http.stream("GET", "/stream/flows", params={"filter": MAIN}) as resp:
+            reader = WireReader(resp)
+            assert (await http.put(url + "/thumbsup")).json() == {}
+            assert (await http.post(url, json={"emoji": "❤"})).status_code == 200
+            assert (await http.request("DELETE", url, json={"emoji": "❤"})).status_code == 200
+            got = await reader.records(3)
+        assert [(g["event"], g["content"]["emoji"], g["content"]["type"]) for g in got] == [
+            ("emoji-reaction", "thumbsup", "add"),
+            ("emoji-reaction", "❤", "add"),
+            ("emoji-reaction", "❤", "remove"),
+        ]
+        stored = (await http.get(f"/flows/{MAIN}/messages/{msg['id']}")).json()
+        me = server.state.me
+        assert me is not None and stored["emojiReactions"] == {"thumbsup": [me.id]}
+        assert (await http.delete(url + "/thumbsup")).status_code == 200
+        assert (await http.put(url + "/has%20space")).status_code == 400
+        assert (await http.put(f"/flows/{MAIN}/messages/999999/reactions/x")).status_code == 404
+        pm = (await http.post(f"/private/{friend.id}/messages", json={"content": "hi"})).json()
+        r = await http.put(f"/private/{friend.id}/messages/{pm['id']}/reactions/wave")
+        assert r.status_code == 200
