@@ -762,13 +762,15 @@ class Simulator:
         self.state.react(self.state.flows[flow_id], msg_id, emoji, user, False)
 
     def user_edit(self) -> None:
+        """A profile change. Outside hostile mode it is a new avatar: renaming people to
+        ``aino_42`` put one person under two names in the demo (lines before and after)."""
         user = self._other()
         if self.hostile and self.rng.random() < 0.5:
-            nick = self.rng.choice(hostile_mod.HOSTILE_NICKS)
-        else:
-            base = user.nick.rstrip("_0123456789")
-            nick = f"{base}_{self.rng.randint(1, 99)}"
-        self.state.edit_user(user, nick=nick)
+            self.state.edit_user(user, nick=self.rng.choice(hostile_mod.HOSTILE_NICKS))
+            return
+        self.state.edit_user(
+            user, avatar=f"https://avatars.example.com/{user.id}/{self.rng.randint(1, 999)}/"
+        )
 
     def pm_to_me(self) -> None:
         other = self._other()

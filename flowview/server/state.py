@@ -675,12 +675,21 @@ class ServerState:
             }
             self.publish_flow(flow, msg)
 
-    def edit_user(self, user: User, *, nick: str | None = None, name: str | None = None) -> None:
-        """Nick/name change: one ``user-edit`` per flow the user is in."""
+    def edit_user(
+        self,
+        user: User,
+        *,
+        nick: str | None = None,
+        name: str | None = None,
+        avatar: str | None = None,
+    ) -> None:
+        """Profile change: one ``user-edit`` per flow the user is in."""
         if nick is not None:
             user.nick = nick
         if name is not None:
             user.name = name
+        if avatar is not None:
+            user.avatar = avatar
         for flow in self.flows_of(user):
             content = {"user": user.public()}
             self._transient(flow, user.id, "user-edit", content)

@@ -248,6 +248,13 @@ def test_simulated_text_reads_right_in_a_viewer() -> None:
     ]  # fmt: skip
     assert replies and not any(text.startswith("re: ") for text in replies)
     assert offline_posters == []
+    # one person, one name: a user-edit changes the avatar, never the nick or the name
+    renames = [e["content"]["user"] for e in sent if e["event"] == "user-edit"]
+    assert renames and all(
+        (u["nick"], u["name"]) == (state.users[str(u["id"])].nick, state.users[str(u["id"])].name)
+        for u in renames
+    )
+    assert len({u.nick for u in state.users.values()}) == len(state.users)
 
 
 def test_serve_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
