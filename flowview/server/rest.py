@@ -551,6 +551,9 @@ class RestApi:
         if flow is None:
             raise ApiError(401, "unknown flow_token")
         data = await self.body(request)
+        if data.get("event") in ("activity", "discussion"):
+            self._post_thread_message(flow, data)
+            return json_response({}, status)
         name = short_str(data, "external_user_name", 100)
         if not name or not name.strip():
             raise ApiError(400, "external_user_name is required")
@@ -569,6 +572,56 @@ class RestApi:
             extra={"external_user_name": name.strip()},
         )
         return json_response({}, status)
+
+    def _post_thread_message(self, flow: Flow, data: dict[str, Any]) -> None:
+        """An integration's ``activity`` or ``discussion`` (Thread-messages.md): ``author``,
+        ``title``, ``body``, and ``thread_id`` or ``external_thread_id`` with the ``thread``'s
+        state (required when the thread is new)."""
+        author = data.get("author")
+        if not isinstance(author, dict) or not isinstance(author.get("name"), str):
+            raise ApiError(400, "author.name is required")
+        title = short_str(data, "title", MAX_CONTENT)
+        if not title:
+            raise ApiError(400, "title is required")
+        body = short_str(data, "body", MAX_CONTENT)
+        thread = data.get("thread")
+        if thread is not None and not isinstance(thread, dict):
+            raise ApiError(400, "thread must be an object")
+        fields = None
+        if thread:
+            allowed = ("title", "body", "external_url", "status", "actions", "fields", "source")
+            fields = {k: thread[k] for k in allowed if k in thread}
+        tid = short_str(data, "thread_id", MAX_ID_LENGTH)
+        external = short_str(data, "external_thread_id", MAX_ID_LENGTH)
+        if tid is not None:
+            if tid not in flow.threads:
+                raise ApiError(404, "thread not found")
+        elif external is not None:
+            tid = self.state.external_threads.get((flow.id, external))
+        else:
+            raise ApiError(400, "thread_id or external_thread_id is required")
+        if tid is None and not (fields and isinstance(fields.get("title"), str)):
+            raise ApiError(400, "a new thread needs thread.title")
+        msg = self.state.post_flow_message(
+            flow,
+            "0",
+            str(data["event"]),
+            None,
+            tags=self.state.normalize_tags(self._tags(data.get("tags")), flow.member_ids, "0"),
+            uuid=short_str(data, "uuid", MAX_UUID_LENGTH),
+            thread_id=tid,
+            app="influx",
+            thread_fields=fields,
+            extra={
+                "title": title,
+                "body": body,
+                "author": {
+                    k: str(author[k])[:500] for k in ("name", "avatar", "email") if author.get(k)
+                },
+            },
+        )
+        if external is not None:
+            self.state.external_threads[(flow.id, external)] = msg["thread_id"]
 
     async def push_chat(self, request: Request) -> Response:
         """Push API: ``POST /v1/messages/chat/:flow_token`` (200 ``{}``)."""

@@ -144,6 +144,8 @@ class ServerState:
         self._shutdown_event: asyncio.Event | None = None
         self.files: dict[str, StoredFile] = {}
         self.flow_tokens: dict[str, Flow] = {}
+        #: (flow id, an integration's external_thread_id) -> our thread id
+        self.external_threads: dict[tuple[str, str], str] = {}
         self.invitations: deque[dict[str, Any]] = deque(maxlen=1000)
         #: events up to this seq are in no replay buffer (set after a restart from --data)
         self.replay_floor = 0

@@ -291,3 +291,39 @@ async def test_emoji_reactions_over_rest_reach_the_stream(server: RunningServer)
         pm = (await http.post(f"/private/{friend.id}/messages", json={"content": "hi"})).json()
         r = await http.put(f"/private/{friend.id}/messages/{pm['id']}/reactions/wave")
         assert r.status_code == 200
+
+
+async def test_integration_activity_and_discussion_build_a_thread(server: RunningServer) -> None:
+    flow_token = server.state.flows_by_slug[MAIN].api_token
+    thread = {
+        "title": "Fix bug in thread API",
+        "body": "",
+        "status": {"color": "green", "value": "open"},
+        "external_url": "https://example.com/pr/42",
+    }
+    author = {"name": "anttipitkanen", "avatar": "https://example.com/a.png"}
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10.0) as anon:
+        r = await anon.post("/messages", json={
+            "flow_token": flow_token, "event": "activity", "author": author,
+            "title": "Opened pull request", "external_thread_id": "github:pr:42", "thread": thread,
+        })  # fmt: skip
+        assert r.status_code == 202, r.text
+        r = await anon.post("/messages", json={
+            "flow_token": flow_token, "event": "discussion", "author": author,
+            "title": "commented", "body": "LGTM", "external_thread_id": "github:pr:42",
+        })  # fmt: skip
+        assert r.status_code == 202, r.text
+        r = await anon.post("/messages", json={
+            "flow_token": flow_token, "event": "activity", "author": author, "title": "x",
+            "external_thread_id": "unknown-without-thread-state",
+        })  # fmt: skip
+        assert r.status_code == 400
+    async with docs_client(server) as http:
+        msgs = (await http.get(f"/flows/{MAIN}/messages")).json()
+        acts = [m for m in msgs if m["event"] in ("activity", "discussion")]
+        assert [m["event"] for m in acts] == ["activity", "discussion"]
+        assert acts[0]["thread_id"] == acts[1]["thread_id"]
+        assert acts[0]["author"]["name"] == "anttipitkanen" and acts[1]["body"] == "LGTM"
+        t = (await http.get(f"/flows/{MAIN}/threads/{acts[0]['thread_id']}")).json()
+        assert t["title"] == "Fix bug in thread API"
+        assert (t["activities"], t["external_comments"]) == (1, 1)
