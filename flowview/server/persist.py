@@ -183,6 +183,8 @@ class Database:
         ):
             state.files[path] = StoredFile(path, name, ctype, bytes(data))
             state.file_bytes += len(data)
+        for flow_id, ext, tid in json.loads(self.get_meta("external_threads") or "[]"):
+            state.external_threads[(flow_id, ext)] = tid
         seq = int(self.get_meta("seq") or 0)
         state.seq = seq if clean else seq + SEQ_MARGIN
         # nothing from before the restart is in a replay buffer: say so to a resuming client
@@ -337,6 +339,10 @@ class Database:
                 if (stored := state.files.get(path)) is not None
             ]
             c.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?)", files)
+            self.set_meta(
+                "external_threads",
+                json.dumps([[f, e, t] for (f, e), t in state.external_threads.items()]),
+            )
             self.set_meta("seq", str(state.seq))
             self.set_meta("clean", "1" if clean else "0")
             c.execute("COMMIT")

@@ -48,12 +48,16 @@ async def test_restart_between_a_post_and_a_read_keeps_everything(tmp_path: Path
                 "data": base64.b64encode(b"kept bytes").decode(), "file_name": "k.txt",
                 "content_type": "text/plain"}}  # fmt: skip
             f = (await http.post(f"/flows/{MAIN}/messages", json=upload, headers=h)).json()
+        first.state.external_threads[(first.state.flows_by_slug[MAIN].id, "ext:1")] = "t1"
         seq_before = first.state.seq
         users_before = {u.id: u.nick for u in first.state.users.values()}
     async with run_server(options) as second:
         assert second.token == token  # tokens are kept
         assert {u.id: u.nick for u in second.state.users.values()} == users_before
         assert second.state.seq == seq_before  # clean shutdown: ids continue exactly
+        assert second.state.external_threads == {
+            (second.state.flows_by_slug[MAIN].id, "ext:1"): "t1"
+        }
         h = basic(token)
         async with client(second) as http:
             got = (await http.get(f"/flows/{MAIN}/messages/{msg['id']}", headers=h)).json()
