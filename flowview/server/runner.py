@@ -252,7 +252,10 @@ def _url_host(host: str) -> str:
 async def _flush_loop(database: Database, interval: float = 0.5) -> None:
     while True:
         await asyncio.sleep(interval)
-        database.flush()
+        try:
+            database.flush()
+        except Exception:  # logged by flush; keep serving and try again next time
+            log.exception("saving to %s failed; retrying in %.1f s", database.path, interval)
 
 
 async def _presence_loop(state: ServerState) -> None:

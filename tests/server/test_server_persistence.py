@@ -13,7 +13,7 @@ import pytest
 from flowview.server.cli import main as serve_main
 from flowview.server.persist import SEQ_MARGIN, Database
 from flowview.server.runner import ServerOptions, build, run_server
-from tests.server.server_testkit import SSE, WireReader, basic, client, other_user
+from tests.server.server_testkit import SSE, WireReader, basic, client, eventually, other_user
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -201,3 +201,29 @@ async def test_user_created_with_a_password_logs_in_with_email(
             await http.get("/user", auth=("other@corp.example", "s3cret pass"))
         ).status_code == 401
         assert "password" not in repr(server.state.users)
+
+
+async def test_a_failed_save_is_retried_and_serving_goes_on(tmp_path: Path) -> None:
+    async with run_server(ServerOptions(rate=0, data=str(tmp_path))) as server:
+        database = server.database
+        assert database is not None
+        real_flush = database.flush
+        calls: list[int] = []
+
+        def flaky(*, clean: bool = False) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                raise OSError("disk full")
+            real_flush(clean=clean)
+
+        database.flush = flaky  # type: ignore[method-assign]
+        async with client(server) as http:
+            await http.post(f"/flows/{MAIN}/messages", json={"content": "survives"},
+                            headers=basic(server.token))  # fmt: skip
+            await eventually(lambda: len(calls) >= 2, timeout=10)
+            r = await http.get("/user", headers=basic(server.token))
+            assert r.status_code == 200
+        rows = database.conn.execute(
+            "SELECT count(*) FROM messages WHERE json LIKE '%survives%'"
+        ).fetchone()
+        assert rows[0] == 1
