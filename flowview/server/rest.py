@@ -230,10 +230,15 @@ class RestApi:
             raise ApiError(400, "sort must be asc or desc")
         events = {e for e in params.get("event", "").split(",") if e}
         members = target.member_ids if isinstance(target, Flow) else list(target.user_ids)
-        me = self.state.users.get(members[0]) if members else None
-        raw_tags = [t for t in params.get("tags", "").split(",") if t.strip()]
-        tags = set(self.state.normalize_tags(raw_tags, members, me.id if me else ""))
-        tags = {t for t in tags if not t.startswith(":unread:")}  # added by @nick, not asked for
+        raw_tags = [t.strip() for t in params.get("tags", "").split(",") if t.strip()]
+        # the same mapping as posting (@nick -> :user:<id>, # dropped), minus the :unread: tags
+        # that mapping adds for @nick, which the filter did not ask for
+        asked = set(raw_tags)
+        tags = {
+            t
+            for t in self.state.normalize_tags(raw_tags, members, "")
+            if not t.startswith(":unread:") or t in asked
+        }
         tag_mode = params.get("tag_mode", "and")
         terms = [t.lower() for t in params.get("search", "").split() if t]
 

@@ -162,6 +162,10 @@ async def test_tag_normalisation_explicit_and_in_content(server: RunningServer) 
         # a tags filter with @nick finds the :user:<id> tag
         r = await http.get(f"/flows/{MAIN}/messages", params={"tags": "@" + friend.nick})
         assert r.json() and all(f":user:{friend.id}" in m["tags"] for m in r.json())
+        # an explicit :unread: filter is kept (how a client finds its mentions)
+        unread = f":unread:{friend.id}"
+        r = await http.get(f"/flows/{MAIN}/messages", params={"tags": unread})
+        assert r.json() and all(unread in m["tags"] for m in r.json())
     assert flow.id
 
 
