@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -205,7 +206,10 @@ class RestApi:
         string, which wins."""
         params: dict[str, str] = {}
         raw = await request.body()
-        if raw.strip():
+        ctype = request.headers.get("content-type", "").lower()
+        if raw.strip() and "x-www-form-urlencoded" in ctype:
+            params.update(urllib.parse.parse_qsl(raw.decode("utf-8", "replace")))
+        elif raw.strip():
             data = parse_json(raw)
             if isinstance(data, dict):
                 for key, value in data.items():

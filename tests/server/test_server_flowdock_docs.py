@@ -188,6 +188,9 @@ async def test_list_params_from_json_body_search_and_skip(server: RunningServer)
         assert await contents(body={"search": "gamma", "limit": 2}) == [
             "alpha gamma", "Alpha Beta Gamma"
         ]  # fmt: skip
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        r = await http.request("GET", url, content=b"search=beta&limit=1", headers=form)
+        assert [m["content"] for m in r.json()] == ["Alpha Beta Gamma"]
         # the query string wins over the body
         assert await contents({"limit": "1"}, body={"limit": 3}) == ["Alpha Beta Gamma"]
         assert await contents({"search": "gamma", "skip": "1"}) == ["beta gamma", "alpha gamma"]
