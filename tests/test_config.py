@@ -14,9 +14,11 @@ from flowview import config
 from flowview.config import (
     ConfigError,
     Settings,
+    check_keymap,
     config_dir,
     forget_token,
     load_settings,
+    load_settings_report,
     load_token,
     resolve_connection,
     save_settings,
@@ -72,11 +74,14 @@ def test_token_dir_0700_file_0600_with_permissive_umask(
     assert path.read_text() == SECRET + "\n"
 
 
-def test_existing_loose_directory_is_tightened(isolated_config: Path) -> None:
+def test_an_existing_directory_is_never_chmodded(isolated_config: Path) -> None:
+    # Readable by others is the user's choice (the token file itself is 0600); flowview only
+    # sets the mode of directories it creates.
     isolated_config.mkdir(mode=0o755)
     isolated_config.chmod(0o755)
     save_token(Token(SECRET))
-    assert mode(isolated_config) == 0o700
+    assert mode(isolated_config) == 0o755
+    assert load_token() == Token(SECRET)
 
 
 def test_replacing_a_loose_token_file_makes_it_0600(isolated_config: Path) -> None:
@@ -198,9 +203,14 @@ def test_settings_round_trip(isolated_config: Path) -> None:
         keymap={"next_flow": "ctrl+n,alt+right"},
         me_id="42",
         me_nick="ann",
+        theme="textual-light",
+        notify=False,
+        muted=("acme/noisy", "private:42"),
     )
-    path = save_settings(original)
+    saved = save_settings(original)
+    path = saved.path
     assert path == isolated_config / "settings.toml"
+    assert saved.backup is None and saved.notice is None
     assert mode(path) == 0o600
     assert load_settings() == original
 
@@ -260,24 +270,15 @@ def test_unreadable_settings_is_a_config_error(isolated_config: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "key"),
     [
-        ('flows = "acme/main"', "flows"),
-        ("flows = [1, 2]", "flows"),
-        ('private = "yes"', "private"),
-        ('content_type = "xml"', "content_type"),
-        ('token_kind = "basic"', "token_kind"),
-        ("auto_idle_minutes = -1", "auto_idle_minutes"),
-        ("auto_idle_minutes = true", "auto_idle_minutes"),
-        ("auto_idle_minutes = nan", "auto_idle_minutes"),
-        ("scrollback = 0", "scrollback"),
-        ("scrollback = 1.5", "scrollback"),
-        ('notify_command = "notify-send"', "notify_command"),
-        ("notify_command = []", "notify_command"),
-        ("keymap = { quit = 1 }", "keymap"),
         ('stream_url = ""', "stream_url"),
-        ("bell = 1", "bell"),
+        ("api_url = 3", "api_url"),
+        ('token_kind = "basic"', "token_kind"),
     ],
 )
-def test_wrong_types_name_file_and_key(isolated_config: Path, line: str, key: str) -> None:
+def test_a_bad_url_or_token_kind_makes_the_file_unusable(
+    isolated_config: Path, line: str, key: str
+) -> None:
+    # Falling back to a default here could send the token to the public hosts.
     isolated_config.mkdir(exist_ok=True)
     path = isolated_config / "settings.toml"
     path.write_text(line + "\n")
@@ -286,6 +287,81 @@ def test_wrong_types_name_file_and_key(isolated_config: Path, line: str, key: st
     message = str(info.value)
     assert str(path) in message
     assert f"'{key}'" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('flows = "acme/main"', "flows"),
+        ("flows = [1, 2]", "flows"),
+        ('private = "yes"', "private"),
+        ('content_type = "xml"', "content_type"),
+        ("auto_idle_minutes = -1", "auto_idle_minutes"),
+        ("auto_idle_minutes = true", "auto_idle_minutes"),
+        ("auto_idle_minutes = nan", "auto_idle_minutes"),
+        ("scrollback = 0", "scrollback"),
+        ("scrollback = 1.5", "scrollback"),
+        ('notify_command = "notify-send"', "notify_command"),
+        ("notify_command = []", "notify_command"),
+        ('keymap = "quit=q"', "keymap"),
+        ("bell = 1", "bell"),
+        ("theme = 7", "theme"),
+        ('notify = "no"', "notify"),
+        ('muted = "acme/noisy"', "muted"),
+    ],
+)
+def test_a_bad_entry_is_reported_by_name_and_skipped(
+    isolated_config: Path, line: str, key: str
+) -> None:
+    isolated_config.mkdir(exist_ok=True)
+    path = isolated_config / "settings.toml"
+    path.write_text(f'api_url = "http://127.0.0.1:9/api"\n{line}\nme_nick = "ann"\n')
+    report = load_settings_report()
+    assert report.settings == Settings(api_url="http://127.0.0.1:9/api", me_nick="ann")
+    [problem] = report.problems
+    assert str(path) in problem and f"'{key}'" in problem and "skipped" in problem
+
+
+def test_one_keymap_mistake_is_skipped_and_everything_else_loads(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    path = isolated_config / "settings.toml"
+    path.write_text(
+        'stream_url = "http://127.0.0.1:9/stream"\n'
+        'flows = ["acme/main"]\n'
+        "[keymap]\n"
+        'next_flow = "ctrl+n"\n'
+        'app.quit = "ctrl+q"\n'  # TOML: a nested table {"app": {"quit": ...}}
+        "help = 1\n"
+        'mark_read = "  "\n'
+        'prev_flow = "ctrl+p"\n'
+    )
+    report = load_settings_report()
+    assert report.settings is not None
+    assert report.settings.stream_url == "http://127.0.0.1:9/stream"
+    assert report.settings.flows == ["acme/main"]
+    assert report.settings.keymap == {"next_flow": "ctrl+n", "prev_flow": "ctrl+p"}
+    problems = "\n".join(report.problems)
+    assert len(report.problems) == 3
+    assert "'app'" in problems and "app.quit" in problems and "quoted" in problems
+    assert "'help'" in problems and "an integer" in problems
+    assert "'mark_read'" in problems
+    # load_settings keeps working for callers that only want the settings.
+    assert load_settings() == report.settings
+
+
+def test_unknown_binding_ids_are_reported(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    (isolated_config / "settings.toml").write_text(
+        '[keymap]\nnext_flow = "ctrl+n"\nnext_flwo = "ctrl+m"\n'
+    )
+    report = load_settings_report(known_bindings={"next_flow", "quit"})
+    assert report.settings is not None
+    assert report.settings.keymap == {"next_flow": "ctrl+n", "next_flwo": "ctrl+m"}
+    [problem] = report.problems
+    assert "'next_flwo'" in problem and "not a binding id" in problem
+    assert check_keymap({"quit": "q", "nope": "x"}, ["quit"]) == [
+        "keymap entry 'nope' is not a binding id (see the help screen, F1); ignored"
+    ]
 
 
 def test_saved_toml_is_plain_and_readable(isolated_config: Path) -> None:
