@@ -22,6 +22,7 @@ that was present when they were added, so a gap marker stays above back-filled h
 from __future__ import annotations
 
 import contextlib
+import logging
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -29,6 +30,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from flowview.protocol.events import ConversationKey
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ConversationStore", "Kind", "StoredMessage", "ThreadStore"]
 
@@ -378,10 +381,6 @@ class ConversationStore:
         """Journal a change of a message whose object was already updated elsewhere."""
         self.version += 1
         self._journal.append((self.version, seq))
-
-    def touch(self, message: StoredMessage) -> None:
-        """Record an in-place change made by the caller (e.g. a rename of the author)."""
-        self._touch(message)
 
     def edit(
         self,
