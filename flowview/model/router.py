@@ -57,6 +57,7 @@ __all__ = ["Effect", "FlowInfo", "RouteResult", "Router", "UserInfo"]
 Effect = Literal["appended", "updated", "state", "ignored"]
 
 MAX_TEXT_CHARS: Final = 16_000  # Flowdock caps chat at 8096; integrations can send more
+GAP_TEXT: Final = "messages may be missing — fetching"
 IDLE_AFTER_MS: Final = 5 * 60 * 1000  # activity.user older than this counts as idle
 INTEGRATION_USER: Final = "0"
 
@@ -179,6 +180,7 @@ class Router:
         """Bumps when someone's presence or a flow's members change."""
         self.flows_version = 0
         """Bumps when the flow directory changes (flow-add/flow-remove/add_flows)."""
+        self._gaps: dict[tuple[ConversationKey, int | None], int] = {}  # -> marker seq
         self.errors = 0
         """Events that failed to route (skipped); the app shows this count."""
         self.last_error: str | None = None
@@ -358,6 +360,49 @@ class Router:
             if result.effect == "appended":
                 added += 1
         return added
+
+    def open_gap(self, key: ConversationKey, after_id: int | None, reason: str = "") -> RouteResult:
+        """Show "messages may be missing — fetching" right after `after_id` in `key`.
+
+        For the stream client's GapOpened: the hole stays until `close_gap` with the same
+        (key, after_id); opening it again (the client re-announces after a reconnect) changes
+        nothing.  Back-filled events are placed by id below the marker as they arrive.  The
+        conversation is created if new (a first private message lost in an outage).
+        """
+        store, opened = self.open(key)
+        seq = self._gaps.get((key, after_id))
+        if seq is not None and store.by_seq(seq) is not None:
+            return RouteResult(key, "ignored")
+        text = GAP_TEXT
+        why = printable(reason, 200)
+        if why:
+            text = f"{GAP_TEXT} ({why})"
+        message = StoredMessage(store.new_seq(), None, "gap", None, None, text)
+        store.add_after(message, after_id)
+        self._gaps[(key, after_id)] = message.seq
+        log.info("gap opened in %s after id %s: %s", key[0], after_id, why)
+        if store.by_seq(message.seq) is None:
+            # older than everything a full store keeps: nothing to show it next to
+            return RouteResult(key, "ignored", opened_conversation=opened)
+        return RouteResult(key, "appended", opened, message=message)
+
+    def close_gap(self, key: ConversationKey, after_id: int | None, recovered: int) -> RouteResult:
+        """The hole of `open_gap(key, after_id)` is filled: its marker goes away (the
+        `recovered` events were routed before this call, placed by id)."""
+        seq = self._gaps.pop((key, after_id), None)
+        store = self.stores.get(key)
+        log.info("gap closed in %s after id %s: %d recovered", key[0], after_id, recovered)
+        if seq is None or store is None:
+            return RouteResult(key, "ignored")
+        removed = store.remove(seq)
+        if removed is None:
+            return RouteResult(key, "ignored")
+        return RouteResult(key, "updated", message=removed)
+
+    @property
+    def open_gaps(self) -> list[tuple[ConversationKey, int | None]]:
+        """(key, after_id) of every hole still being fetched, for the status bar."""
+        return list(self._gaps)
 
     def insert_gap(self, key: ConversationKey, backfilled: int = 0) -> StoredMessage:
         """Add a gap marker line (messages after it were back-filled after a reconnect)."""

@@ -36,30 +36,6 @@ def msg(
     }
 
 
-@pytest.fixture
-def router() -> Router:
-    r = Router(me_id="263186", me_nick="testbot")
-    r.add_users(
-        [
-            {"id": "345062", "nick": "Marc"},
-            {"id": "263186", "nick": "testbot"},
-            {"id": "1", "nick": "otto"},
-            {"id": "50000", "nick": "ville"},
-        ]
-    )
-    r.add_flows(
-        [
-            {
-                "id": FLOW,
-                "name": "Sandbox",
-                "organization": "rulemotion",
-                "parameterized_name": "sandbox",
-            }
-        ]
-    )
-    return r
-
-
 def test_every_verbatim_sample_routes_without_error(router: Router) -> None:
     for name, obj in S.ALL_SAMPLES.items():
         result = route(router, obj)
