@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 from flowview.model.render import first_url, html_to_text, human_size, mentions_nick
 from flowview.model.sanitize import clean_name, clean_text, printable
-from flowview.model.store import UNREAD_KINDS, ConversationStore, Kind, StoredMessage
+from flowview.model.store import (
+    MAX_REACTIONS,
+    UNREAD_KINDS,
+    ConversationStore,
+    Kind,
+    StoredMessage,
+    bounded_tags,
+)
 from flowview.protocol.events import (
     ActionEvent,
     ActivityEvent,
@@ -126,8 +133,10 @@ def _as_id(value: Any) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _thread_id(raw: str) -> str:
-    """Sanitised, interned thread id (many messages share one; interning saves memory)."""
-    return sys.intern(clean_name(raw, max_chars=100))
+    """Sanitised thread id; the cache hands every message of a recent thread the same string
+    object.  Not sys.intern as well: that adds nothing to the cache's sharing, and puts one
+    entry per thread in the interpreter-wide intern table, which grows in large steps."""
+    return clean_name(raw, max_chars=100)
 
 
 @lru_cache(maxsize=4096)
@@ -152,6 +161,8 @@ def _reactions_from_raw(raw: Mapping[str, Any]) -> dict[str, int] | None:
         name = clean_name(emoji, max_chars=32)
         if count > 0 and name:
             out[name] = count
+            if len(out) >= MAX_REACTIONS:
+                break
     return out or None
 
 
@@ -567,7 +578,7 @@ class Router:
             author=author,
             thread_id=thread_id,
             thread_title=thread_title,
-            tags=event.tags,
+            tags=bounded_tags(event.tags) if event.tags else event.tags,
             mention=mention,
         )
         if history:

@@ -35,7 +35,15 @@ from flowview.protocol.events import ConversationKey
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConversationStore", "Kind", "StoredMessage", "ThreadStore"]
+__all__ = [
+    "MAX_REACTIONS",
+    "MAX_TAGS",
+    "ConversationStore",
+    "Kind",
+    "StoredMessage",
+    "ThreadStore",
+    "bounded_tags",
+]
 
 Kind = Literal[
     "message", "comment", "status", "line", "file", "action", "activity",
@@ -45,9 +53,31 @@ Kind = Literal[
 # Kinds that count towards a conversation's unread number when sent by someone else.
 UNREAD_KINDS: Final = frozenset({"message", "comment", "line", "file", "activity", "discussion"})
 _JOURNAL: Final = 2048
+# Per-message bounds, so that no stream of edits, reactions or tag changes can grow one
+# message without limit (a store's cap bounds the number of messages, not their size).
+MAX_REACTIONS: Final = 64  # distinct emoji on one message; more are not counted
+MAX_TAGS: Final = 64  # tags on one message; more are not kept
+MAX_TAG_CHARS: Final = 200
 _SEQ_BITS: Final = 32
 _SEQ_SPAN: Final = (1 << _SEQ_BITS) - 1
 _NO_TAGS: tuple[str, ...] = ()
+
+
+def bounded_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """At most MAX_TAGS tags of at most MAX_TAG_CHARS characters (longer ones dropped)."""
+    if (
+        isinstance(tags, tuple)
+        and len(tags) <= MAX_TAGS
+        and all(len(t) <= MAX_TAG_CHARS for t in tags)
+    ):
+        return tags  # the usual case: keep the parsed tuple, no copy
+    kept: list[str] = []
+    for tag in tags:
+        if len(tag) <= MAX_TAG_CHARS:
+            kept.append(tag)
+            if len(kept) == MAX_TAGS:
+                break
+    return tuple(kept) if kept else _NO_TAGS
 
 
 @dataclass(slots=True, eq=False)
@@ -450,6 +480,8 @@ class ConversationStore:
         if message is None or not emoji:
             return None
         reactions = message.reactions or {}
+        if emoji not in reactions and (not added or len(reactions) >= MAX_REACTIONS):
+            return None
         count = reactions.get(emoji, 0) + (1 if added else -1)
         if count > 0:
             reactions[emoji] = count
@@ -468,10 +500,14 @@ class ConversationStore:
             return None
         remove_set = set(remove)
         tags = [t for t in message.tags if t not in remove_set]
+        present = set(tags)
         for tag in add:
-            if tag not in tags:
+            if len(tags) >= MAX_TAGS:
+                break
+            if tag not in present and len(tag) <= MAX_TAG_CHARS:
                 tags.append(tag)
-        message.tags = tuple(tags)
+                present.add(tag)
+        message.tags = bounded_tags(tags)
         if (
             self.me_id is not None
             and f":unread:{self.me_id}" in remove_set
