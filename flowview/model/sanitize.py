@@ -183,6 +183,9 @@ _ASTRAL_MARK_CLS: Final = _cls((max(a, 0x10000), b) for a, b in _MARK_RANGES if 
 _BMP_MARK_CLS: Final = _cls((a, min(b, 0xFFFF)) for a, b in _MARK_RANGES if a <= 0xFFFF)
 _EXACT_MARK: Final = f"(?:[{_BMP_MARK_CLS}]|(?=[\\U00010000-\\U0010ffff])[{_ASTRAL_MARK_CLS}])"
 _BASELESS_MARK: Final = re.compile(f"[\\n\\t ](?={_EXACT_MARK})")
+# The same, coarse for astral marks (see _bmp_cls) and so cheap to search: a space before an
+# emoji does not match it.  Only a hit needs the exact pattern.
+_MAYBE_BASELESS_MARK: Final = re.compile(f"[\\n\\t ][{_MARK_CLS}]")
 _SPACES: Final = re.compile(r"\s+")
 _ASCII_CONTROL: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 # What str.translate(_BODY_TABLE) would change.
@@ -192,6 +195,10 @@ _BODY_CONTROL: Final = re.compile(
 # Text without any (possibly) zero-width character needs no run capping.  One class, not an
 # alternation: re tries every branch at every position.
 _ZERO_WIDTH: Final = re.compile(f"[{_ZERO_WIDTH_CLS}]")
+# Either of the two: one scan clears most non-ASCII lines.
+_BODY_ANY: Final = re.compile(
+    f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069{_ZERO_WIDTH_CLS}]"
+)
 # Characters clean_name changes in non-ASCII text: controls, invisible ones, and whitespace
 # other than the plain space (re's \s, but \S alone cannot be mixed into a class).
 _NAME_SUSPECT: Final = re.compile(
@@ -230,7 +237,7 @@ def _bound_zero_width(out: str) -> str:
     # search before sub: a sub with a callback costs microseconds even when nothing changes.
     if _ZERO_WIDTH_RUN.search(out) is not None:
         out = _ZERO_WIDTH_RUN.sub(_cap_run, out)
-    if _BASELESS_MARK.search(out) is not None:
+    if _MAYBE_BASELESS_MARK.search(out) is not None:
         out = _BASELESS_MARK.sub(_add_base, out)
     return MARK_BASE + out if out and is_combining(out[0]) else out
 
@@ -249,7 +256,7 @@ def clean_text(s: str, max_chars: int | None = None) -> str:
     if s.isascii():
         if _ASCII_CONTROL.search(s) is not None:
             out = s.replace("\r\n", "\n").translate(_BODY_TABLE)
-    else:
+    elif _BODY_ANY.search(s) is not None:
         if _BODY_CONTROL.search(s) is not None:
             out = s.replace("\r\n", "\n").translate(_BODY_TABLE)
         if _ZERO_WIDTH.search(out) is not None:
