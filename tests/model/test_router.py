@@ -67,6 +67,7 @@ def test_message_edit_in_place_and_delete(router: Router) -> None:
     r = route(router, edit)
     assert r.effect == "updated"
     m = store.get(113617)
+    assert m is not None
     assert m.edited and m.text == "foo ␛[31medited"
     route(router, {**edit, "id": 113621, "content": {"message": 113617, "updated_content": ""}})
     assert m.deleted and m.text == ""
@@ -88,6 +89,7 @@ def test_comment_edit_changes_title_and_text(router: Router) -> None:
     }
     assert route(router, edit).effect == "updated"
     m = store.get(comment_id)
+    assert m is not None
     assert (m.title, m.text, m.edited) == ("new", "edited", True)
 
 
@@ -95,6 +97,7 @@ def test_emoji_reactions(router: Router) -> None:
     route(router, S.JF_MESSAGE)
     route(router, S.JF_EMOJI_ADD)
     m = router.stores[JF].get(113617)
+    assert m is not None
     assert m.reactions == {"grinning": 1}
     route(
         router,
@@ -115,7 +118,8 @@ def test_mention_by_tag_counts_and_read_receipt_clears(router: Router) -> None:
     t = route(router, S.JF_MENTION_READ)
     assert t.effect == "updated"
     assert store.mentions == 0
-    assert ":unread:263186" not in store.get(113639).tags
+    tagged = store.get(113639)
+    assert tagged is not None and ":unread:263186" not in tagged.tags
 
 
 def test_mentions_by_text_and_team(router: Router) -> None:
@@ -133,6 +137,7 @@ def test_tag_change_updates_tags(router: Router) -> None:
     route(router, msg(1234, flow="deadbeefdeadbeef"))
     route(router, S.DOC_TAG_CHANGE)
     m = router.stores[("flow", "deadbeefdeadbeef")].get(1234)
+    assert m is not None
     assert set(m.tags) == {"foo", "bar"}
 
 
@@ -363,6 +368,7 @@ def test_merge_history_orders_and_dedupes_without_counting_unread(router: Router
     assert [m.id for m in store] == [45, 46, 47, 48, 50, 51]
     assert store.unread == 2  # only the streamed ones
     rest = store.get(48)
+    assert rest is not None
     assert rest.edited and not rest.mention_unread
 
 
