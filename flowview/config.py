@@ -619,17 +619,23 @@ def load_token(kind: TokenKind | None = None) -> Token | None:
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
             if sum(map(len, chunks)) > 65536:
+                chunks.clear()
                 raise ConfigError(f"{path} is too large to be a token file", path)
     finally:
         os.close(fd)
+    # Every error path below first drops the secret from this frame's locals: a traceback
+    # rendered with locals (Textual's) must not show it.  `from None` for the same reason.
+    kind = kind if kind is not None else _saved_token_kind()
     try:
         text = b"".join(chunks).decode("utf-8")
     except UnicodeDecodeError:
+        chunks.clear()
         raise ConfigError(f"{path} is not a text file", path) from None
+    chunks.clear()
     try:
-        # `from None`: the ValueError never holds the value, but keep tracebacks token-free anyway.
-        return Token(text, kind if kind is not None else _saved_token_kind())
+        return Token(text, kind)
     except ValueError as exc:
+        text = ""
         raise ConfigError(f"{path} does not hold a usable token: {exc}", path) from None
 
 
@@ -693,19 +699,28 @@ class EnvConnection:
         return None not in (self.token, self.stream_url, self.api_url)
 
 
+def _token_from(holder: list[str], source: str) -> Token:
+    """A Token from the one raw string in `holder`, which is emptied first (see callers)."""
+    raw = holder.pop()
+    try:
+        kind = _env_token_kind()
+        return Token(raw, kind)
+    except ValueError as exc:
+        raise ConfigError(f"{source} is not a usable token: {exc}") from None
+    finally:
+        raw = ""  # the Token holds it now; nothing else in this frame does
+
+
 def env_connection() -> EnvConnection:
     """The connection values the environment provides, read now (never raises)."""
     token: Token | None = None
     problem: str | None = None
-    raw = _env(ENV_TOKEN)
-    if raw:
+    holder = [_env(ENV_TOKEN) or ""]
+    if holder[0]:
         try:
-            token = Token(raw, _env_token_kind())
+            token = _token_from(holder, ENV_TOKEN)
         except ConfigError as exc:
             problem = exc.message
-        except ValueError as exc:
-            problem = f"{ENV_TOKEN} is not a usable token: {exc}"
-        del raw  # the Token holds it now; no other copy outlives this call
     return EnvConnection(token, _env(ENV_STREAM_URL), _env(ENV_API_URL), problem)
 
 
@@ -730,15 +745,15 @@ def resolve_connection(
     if isinstance(args_token, Token):
         token = args_token
     else:
-        raw = args_token.strip() if isinstance(args_token, str) else None
+        # The raw string moves into a holder that _token_from empties: from here on no local
+        # of this frame holds it, whatever raises later (tracebacks may show locals).
+        holder = [args_token.strip() if isinstance(args_token, str) else ""]
+        args_token = None
         source = "--token"
-        if not raw:
-            raw, source = _env(ENV_TOKEN), ENV_TOKEN
-        if raw:
-            try:
-                token = Token(raw, _env_token_kind())
-            except ValueError as exc:
-                raise ConfigError(f"{source} is not a usable token: {exc}") from None
+        if not holder[0]:
+            holder, source = [_env(ENV_TOKEN) or ""], ENV_TOKEN
+        if holder[0]:
+            token = _token_from(holder, source)
         else:
             settings = saved()
             token = load_token(settings.token_kind if settings else "personal")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import stat
 import time
@@ -671,3 +672,81 @@ def test_env_connection_reports_a_bad_token_without_showing_it(
     monkeypatch.setenv("FLOWDOCK_TOKEN", SECRET)
     monkeypatch.setenv("FLOWDOCK_TOKEN_KIND", "password")
     assert "FLOWDOCK_TOKEN_KIND" in (env_connection().problem or "")
+
+
+# ---------------------------------------------------------------- no token in tracebacks or logs
+
+
+def config_frames_holding(exc: BaseException, secret: str) -> list[str]:
+    """Names of locals of flowview/config.py frames in `exc`'s traceback (and its context's)
+    whose repr shows `secret`: what a traceback rendered with locals would print."""
+    found: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        tb = current.__traceback__
+        while tb is not None:
+            frame = tb.tb_frame
+            if frame.f_code.co_filename == config.__file__:
+                for name, value in frame.f_locals.items():
+                    if secret in repr(value):
+                        found.append(f"{frame.f_code.co_name}:{name}")
+            tb = tb.tb_next
+        current = current.__context__
+    return found
+
+
+def test_a_failure_after_reading_a_flag_token_leaves_it_in_no_frame(
+    isolated_config: Path,
+) -> None:
+    isolated_config.mkdir()
+    (isolated_config / "settings.toml").write_text("[[[ broken")
+    with pytest.raises(ConfigError) as info:
+        resolve_connection(f"  {SECRET}  ", None, None)  # URLs still needed: settings read
+    assert config_frames_holding(info.value, SECRET) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "kind"), [(SECRET, "password"), (f"{SECRET} {SECRET}", "personal")]
+)
+def test_a_bad_env_token_leaves_it_in_no_frame(
+    monkeypatch: pytest.MonkeyPatch, token: str, kind: str
+) -> None:
+    monkeypatch.setenv("FLOWDOCK_TOKEN", token)
+    monkeypatch.setenv("FLOWDOCK_TOKEN_KIND", kind)
+    with pytest.raises(ConfigError) as info:
+        resolve_connection()
+    assert config_frames_holding(info.value, SECRET) == []
+    assert SECRET not in (env_connection().problem or "")
+
+
+def test_an_unusable_token_file_leaves_it_in_no_frame(isolated_config: Path) -> None:
+    isolated_config.mkdir(mode=0o700)
+    path = isolated_config / "token"
+    path.write_text(f"{SECRET} {SECRET}\n")
+    path.chmod(0o600)
+    with pytest.raises(ConfigError) as info:
+        load_token()
+    assert config_frames_holding(info.value, SECRET) == []
+    path.write_bytes(SECRET.encode() + b"\xff")
+    with pytest.raises(ConfigError) as info:
+        load_token()
+    assert config_frames_holding(info.value, SECRET[:16]) == []
+
+
+def test_no_log_line_holds_the_token(
+    isolated_config: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        isolated_config.mkdir()
+        (isolated_config / "settings.toml").write_text("[keymap]\napp.quit = 'q'\n")
+        save_settings(Settings())  # logs the backup
+        save_token(Token(SECRET))
+        assert load_token() == Token(SECRET)
+        monkeypatch.setenv("FLOWDOCK_TOKEN", SECRET)
+        assert env_connection().token == Token(SECRET)
+        assert resolve_connection()[0] == Token(SECRET)
+    assert caplog.records  # something was logged
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
