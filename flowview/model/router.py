@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -426,27 +426,10 @@ class Router:
         return message
 
     def _route(self, event: Event, *, history: bool, key: ConversationKey | None) -> RouteResult:
-        if type(event) is not MessageEvent:  # chat lines, the bulk of a stream, skip these
-            if isinstance(event, MessageEditEvent):
-                return self._edit(event, key)
-            if isinstance(event, TagChangeEvent):
-                return self._retag(event, key)
-            if isinstance(event, EmojiReactionEvent):
-                return self._react(event, key)
-            if isinstance(event, UserActivityEvent):
-                return self._activity(event, key)
-            if isinstance(event, PresenceEvent):
-                return self._presence(event, key)
-            if isinstance(event, UserEditEvent):
-                return self._user_edit(event, key)
-            if isinstance(event, FlowAddEvent):
-                return self._flow_add(event)
-            if isinstance(event, FlowRemoveEvent):
-                return self._flow_remove(event)
-            if isinstance(event, UserJoinEvent):
-                return self._user_join(event, key)
-            if isinstance(event, UserBlockEvent):
-                return self._user_block(event, key)
+        if type(event) is not MessageEvent:  # chat lines, the bulk of a stream, skip this
+            handler = _STATE_HANDLERS.get(type(event))
+            if handler is not None:
+                return handler(self, event, key)
         if key is None:
             return RouteResult(None, "ignored")
         built = self._build(event, key)
@@ -460,40 +443,43 @@ class Router:
         self, event: Event, key: ConversationKey
     ) -> tuple[Kind, str, str, str | None] | None:
         """(kind, text, title, author) for an event that becomes a line."""
-        author: str | None = None
+        builder = _LINE_BUILDERS.get(type(event))
+        if builder is None:
+            return None
         external = event.external_user_name
-        if external:
-            author = clean_name(external)
-        if isinstance(event, MessageEvent):
-            return "message", clean_text(event.text, MAX_TEXT_CHARS), "", author
-        if isinstance(event, CommentEvent):
-            title = _title(event.title)
-            return "comment", clean_text(event.text, MAX_TEXT_CHARS), title, author
-        if isinstance(event, StatusEvent):
-            return "status", clean_text(event.text, MAX_TEXT_CHARS), "", author
-        if isinstance(event, LineEvent):
-            return "line", clean_text(event.text, MAX_TEXT_CHARS), "", author
-        if isinstance(event, FileEvent):
-            name = clean_name(event.file_name, max_chars=200) or "file"
-            ctype = clean_name(event.content_type, max_chars=100) or "unknown type"
-            text = f"{name} ({human_size(event.file_size)}, {ctype})"
-            path = clean_name(event.path, max_chars=1000)
-            if path:
-                text = f"{text} {path}"
-            return "file", text, name, author
-        if isinstance(event, ActionEvent):
-            return "action", self._action_text(event), "", author
-        if isinstance(event, ActivityEvent | DiscussionEvent):
-            kind: Kind = "activity" if isinstance(event, ActivityEvent) else "discussion"
-            title = _title(event.title)
-            body = html_to_text(event.body)
-            if len(body) > MAX_TEXT_CHARS:
-                body = clean_text(body, MAX_TEXT_CHARS)
-            return kind, body, title, clean_name(event.author_name) or author
-        if isinstance(event, UnknownEvent):
-            name = clean_name(event.event, max_chars=40) or "?"
-            return "unknown", f"{name} event (not shown)", "", None
-        return None
+        return builder(self, event, clean_name(external) if external else None)
+
+    def _chat_line(
+        self, event: MessageEvent | CommentEvent | StatusEvent | LineEvent, author: str | None
+    ) -> _Line:
+        title = _title(event.title) if isinstance(event, CommentEvent) else ""
+        return _CHAT_KINDS[type(event)], clean_text(event.text, MAX_TEXT_CHARS), title, author
+
+    def _file_line(self, event: FileEvent, author: str | None) -> _Line:
+        name = clean_name(event.file_name, max_chars=200) or "file"
+        ctype = clean_name(event.content_type, max_chars=100) or "unknown type"
+        text = f"{name} ({human_size(event.file_size)}, {ctype})"
+        path = clean_name(event.path, max_chars=1000)
+        if path:
+            text = f"{text} {path}"
+        return "file", text, name, author
+
+    def _action_line(self, event: ActionEvent, author: str | None) -> _Line:
+        return "action", self._action_text(event), "", author
+
+    def _integration_line(
+        self, event: ActivityEvent | DiscussionEvent, author: str | None
+    ) -> _Line:
+        kind: Kind = "activity" if isinstance(event, ActivityEvent) else "discussion"
+        title = _title(event.title)
+        body = html_to_text(event.body)
+        if len(body) > MAX_TEXT_CHARS:
+            body = clean_text(body, MAX_TEXT_CHARS)
+        return kind, body, title, clean_name(event.author_name) or author
+
+    def _unknown_line(self, event: UnknownEvent, author: str | None) -> _Line:
+        name = clean_name(event.event, max_chars=40) or "?"
+        return "unknown", f"{name} event (not shown)", "", None
 
     def _action_text(self, event: ActionEvent) -> str:
         action = clean_name(event.action, max_chars=40)
@@ -706,7 +692,7 @@ class Router:
             return RouteResult(key, "ignored")
         return RouteResult(key, "appended", opened, message=message)
 
-    def _flow_add(self, event: FlowAddEvent) -> RouteResult:
+    def _flow_add(self, event: FlowAddEvent, _key: ConversationKey | None = None) -> RouteResult:
         fid = event.flow_id
         if fid is None:
             return RouteResult(None, "ignored")
@@ -726,7 +712,9 @@ class Router:
         who = self.nick_of(event.user)
         return self._system(key, event, f"{who} was added to {flow.name}", create=False)
 
-    def _flow_remove(self, event: FlowRemoveEvent) -> RouteResult:
+    def _flow_remove(
+        self, event: FlowRemoveEvent, _key: ConversationKey | None = None
+    ) -> RouteResult:
         fid = event.flow_id
         if fid is None:
             return RouteResult(None, "ignored")
@@ -768,6 +756,39 @@ class Router:
             return RouteResult(None, "state")
         text = f"{self.nick_of(uid)} was removed from the flow"
         return self._system(key, event, text, create=True)
+
+
+# Dispatch by exact event type (parse_event builds exactly these classes): one dict lookup
+# instead of a chain of isinstance tests, and one small function per event kind.
+_Line = tuple[Kind, str, str, "str | None"]
+_STATE_HANDLERS: Final[
+    dict[type[Event], Callable[[Router, Any, ConversationKey | None], RouteResult]]
+] = {
+    MessageEditEvent: Router._edit,
+    TagChangeEvent: Router._retag,
+    EmojiReactionEvent: Router._react,
+    UserActivityEvent: Router._activity,
+    PresenceEvent: Router._presence,
+    UserEditEvent: Router._user_edit,
+    FlowAddEvent: Router._flow_add,
+    FlowRemoveEvent: Router._flow_remove,
+    UserJoinEvent: Router._user_join,
+    UserBlockEvent: Router._user_block,
+}
+_CHAT_KINDS: Final[dict[type[Event], Kind]] = {
+    MessageEvent: "message",
+    CommentEvent: "comment",
+    StatusEvent: "status",
+    LineEvent: "line",
+}
+_LINE_BUILDERS: Final[dict[type[Event], Callable[[Router, Any, str | None], _Line]]] = {
+    **dict.fromkeys(_CHAT_KINDS, Router._chat_line),
+    FileEvent: Router._file_line,
+    ActionEvent: Router._action_line,
+    ActivityEvent: Router._integration_line,
+    DiscussionEvent: Router._integration_line,
+    UnknownEvent: Router._unknown_line,
+}
 
 
 def first_link(message: StoredMessage) -> str | None:
