@@ -534,6 +534,17 @@ def _backup_name(path: Path) -> Path:
     return candidate
 
 
+def _unknown_entries(path: Path) -> dict[str, Any]:
+    """Top-level entries of the current file that this version does not know (a newer
+    version's options): a save carries them over instead of dropping them silently."""
+    try:
+        raw = _read_trusted(path, "settings file")
+        data = tomllib.loads(raw.decode("utf-8")) if raw is not None else {}
+    except (ConfigError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}  # such a file is kept aside whole by _keep_unclean_settings
+    return {k: v for k, v in data.items() if k not in _FIELD_RULES}
+
+
 def _keep_unclean_settings(path: Path) -> tuple[Path | None, str | None]:
     """Rename the settings file aside when it does not load cleanly; (backup, why)."""
     try:
@@ -567,7 +578,8 @@ def save_settings(settings: Settings) -> SavedSettings:
     with _SAVE_LOCK:
         ensure_config_dir()
         path = settings_path()
-        data = tomli_w.dumps(settings_to_mapping(settings)).encode("utf-8")
+        document = {**_unknown_entries(path), **settings_to_mapping(settings)}
+        data = tomli_w.dumps(document).encode("utf-8")
         backup, why = _keep_unclean_settings(path)
         try:
             _write_atomic(path, data)

@@ -9,6 +9,7 @@ import stat
 import time
 import tomllib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -750,3 +751,16 @@ def test_no_log_line_holds_the_token(
     assert caplog.records  # something was logged
     for record in caplog.records:
         assert SECRET not in record.getMessage()
+
+
+def test_saving_keeps_entries_of_a_newer_version(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    path = isolated_config / "settings.toml"
+    path.write_text('future_option = 3\nflows = ["a/b"]\n[future_table]\nx = "y"\n')
+    loaded = load_settings()
+    assert loaded == Settings(flows=["a/b"])
+    saved = save_settings(replace(loaded, flows=["c/d"]))
+    assert saved.backup is None
+    data = tomllib.loads(path.read_text())
+    assert data["future_option"] == 3 and data["future_table"] == {"x": "y"}
+    assert data["flows"] == ["c/d"]
