@@ -125,7 +125,8 @@ class Settings:
     me_nick: str | None = None
     theme: str | None = None  # Textual theme name; None: the app's default
     notify: bool = True  # desktop/bell notifications at all
-    # Conversations that never notify: flow slugs ("org/flow") and private keys (user ids).
+    # Conversations that never notify, as Router.mute_name gives them: flow slugs ("org/flow")
+    # and "private:<user id>" for private conversations.
     muted: tuple[str, ...] = ()
 
 

@@ -318,6 +318,14 @@ class Router:
                 return a
         return b or a
 
+    def mute_name(self, key: ConversationKey) -> str:
+        """How `key` is named in Settings.muted: the flow's "org/flow" slug (its id while the
+        slug is unknown), or "private:<the other person's user id>"; stable across runs."""
+        if key[0] == "flow":
+            flow = self.flows.get(key[1])
+            return flow.slug if flow is not None and flow.slug else key[1]
+        return f"private:{self._other_of(key) or key[1]}"
+
     def title_for(self, key: ConversationKey) -> str:
         if key[0] == "flow":
             return self.flow_title(key[1])

@@ -407,3 +407,11 @@ def test_nick_fallbacks(router: Router) -> None:
     assert router.nick_of(None) == "unknown"
     router.add_users([{"id": "424242", "nick": "evil\u202eevil\nnick"}])
     assert router.nick_of("424242") == "evilevil nick"
+
+
+def test_mute_names_are_slugs_and_the_other_persons_id(router: Router) -> None:
+    assert router.mute_name(JF) == "rulemotion/sandbox"
+    assert router.mute_name(("flow", "unknown-id")) == "unknown-id"
+    # The same name whichever way round the pair is written.
+    assert router.mute_name(("private", "263186:345062")) == "private:345062"
+    assert router.mute_name(("private", "345062:263186")) == "private:345062"
