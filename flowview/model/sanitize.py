@@ -12,6 +12,7 @@ Rules:
 * C0 controls except ``\\n`` and ``\\t``, DEL and every C1 control (U+0080–U+009F) become a
   visible placeholder; ESC becomes ``␛`` so an injected sequence shows up as harmless text
   (``␛]52;c;...``) instead of being interpreted. Sequences are never parsed, only defused.
+* A lone surrogate (valid in JSON, impossible to encode as UTF-8) becomes U+FFFD.
 * CR LF and lone CR become ``\\n`` (a bare CR would let one line overwrite another);
   U+2028/U+2029 (line/paragraph separator) become ``\\n`` too.
 * Bidi controls (U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) are removed from bodies
@@ -156,6 +157,9 @@ def _body_table() -> dict[int, str | None]:
     table[0x7F] = REPLACEMENT
     for cp in range(0x80, 0xA0):
         table[cp] = REPLACEMENT
+    # A lone surrogate (JSON "\\ud800" decodes to one) cannot be encoded to the terminal.
+    for cp in range(0xD800, 0xE000):
+        table[cp] = REPLACEMENT
     table[0x2028] = "\n"
     table[0x2029] = "\n"
     for cp in BIDI_CONTROLS:
@@ -190,19 +194,20 @@ _SPACES: Final = re.compile(r"\s+")
 _ASCII_CONTROL: Final = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 # What str.translate(_BODY_TABLE) would change.
 _BODY_CONTROL: Final = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]"
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]"
 )
 # Text without any (possibly) zero-width character needs no run capping.  One class, not an
 # alternation: re tries every branch at every position.
 _ZERO_WIDTH: Final = re.compile(f"[{_ZERO_WIDTH_CLS}]")
 # Either of the two: one scan clears most non-ASCII lines.
 _BODY_ANY: Final = re.compile(
-    f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069{_ZERO_WIDTH_CLS}]"
+    f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff"
+    f"{_ZERO_WIDTH_CLS}]"
 )
 # Characters clean_name changes in non-ASCII text: controls, invisible ones, and whitespace
 # other than the plain space (re's \s, but \S alone cannot be mixed into a class).
 _NAME_SUSPECT: Final = re.compile(
-    f"[\x00-\x1f\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    f"[\x00-\x1f\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff"
     f"{_INVISIBLE_CLS}{_BLANKS}]"
 )
 _NAME_INVISIBLE: Final = re.compile(f"[{_INVISIBLE_CLS}{_BLANKS}]")

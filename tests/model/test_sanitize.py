@@ -50,6 +50,7 @@ def assert_safe(s: str) -> None:
         assert not (0x7F <= cp <= 0x9F), repr(s)
         assert cp not in BIDI_CONTROLS, repr(s)
         assert ch not in "\u2028\u2029"
+        assert not 0xD800 <= cp <= 0xDFFF, repr(s)  # cannot be encoded for the terminal
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -233,6 +234,14 @@ def test_invisible_characters_in_names_are_shown(invisible: str) -> None:
     assert clean_name(invisible * 3) == REPLACEMENT * 3
 
 
+def test_lone_surrogates_become_replacement_characters() -> None:
+    # The decoder accepts JSON's "\ud800"; writing it to the terminal would raise.
+    for out in (clean_text("a\ud800b"), clean_name("a\ud800b"), printable("a\ud800b")):
+        assert out == f"a{REPLACEMENT}b"
+        out.encode("utf-8")
+    assert clean_text("é\udfff") == f"é{REPLACEMENT}"
+
+
 def test_printable_is_one_bounded_line_of_any_value() -> None:
     assert printable("bad\x1b[31m\nthing\u202e") == f"bad{ESC_PLACEHOLDER}[31m thing"
     assert printable(ValueError("x\u200by")) == f"x{REPLACEMENT}y"
@@ -270,6 +279,7 @@ _NASTY = st.sampled_from(
         *"\U000e0041\U000e007f\U000e0100",
         *"\u0301\u0336\u05b0\u05bc\u0e31\u0e48\u094d\u20dd\u0489\U0001d167",
         *"aZ \u05e9\u0e01👩💻🏳🌈👍🏽",
+        *"\ud800\udfff\udc80",  # lone surrogates: JSON "\ud800" decodes to one
     ]
 )
 _TEXT = st.text(st.one_of(_NASTY, _NASTY, st.characters()), max_size=120)
@@ -294,7 +304,7 @@ def _zero_width_runs(s: str) -> list[str]:
 def test_property_names_hold_nothing_invisible(s: str) -> None:
     out = clean_name(s)
     for ch in out:
-        assert unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp"), repr(out)
+        assert unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Zl", "Zp"), repr(out)
         assert not _default_ignorable(ch), repr(out)
         assert ch != "\u2800"
     assert len(out) <= MAX_NAME_CHARS
@@ -327,4 +337,4 @@ def test_property_bodies_bound_every_stack(s: str) -> None:
 def test_property_printable_is_one_line(s: str) -> None:
     out = printable(s)
     assert "\n" not in out and "\r" not in out and len(out) <= MAX_PRINTABLE_CHARS
-    assert all(unicodedata.category(ch) != "Cc" for ch in out)
+    assert all(unicodedata.category(ch) not in ("Cc", "Cs") for ch in out)
