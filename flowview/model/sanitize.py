@@ -37,6 +37,7 @@ Rules:
 from __future__ import annotations
 
 import bisect
+import functools
 import logging
 import re
 import unicodedata
@@ -186,7 +187,14 @@ _ZERO_WIDTH_RUN: Final = re.compile(f"[{_ZERO_WIDTH_CLS}]{{{MAX_COMBINING + 1},}
 _ASTRAL_MARK_CLS: Final = _cls((max(a, 0x10000), b) for a, b in _MARK_RANGES if b > 0xFFFF)
 _BMP_MARK_CLS: Final = _cls((a, min(b, 0xFFFF)) for a, b in _MARK_RANGES if a <= 0xFFFF)
 _EXACT_MARK: Final = f"(?:[{_BMP_MARK_CLS}]|(?=[\\U00010000-\\U0010ffff])[{_ASTRAL_MARK_CLS}])"
-_BASELESS_MARK: Final = re.compile(f"[\\n\\t ](?={_EXACT_MARK})")
+
+
+@functools.cache
+def _baseless_mark() -> re.Pattern[str]:
+    # Compiled on first use: ~6 ms, and most sessions never need it.
+    return re.compile(f"[\\n\\t ](?={_EXACT_MARK})")
+
+
 # The same, coarse for astral marks (see _bmp_cls) and so cheap to search: a space before an
 # emoji does not match it.  Only a hit needs the exact pattern.
 _MAYBE_BASELESS_MARK: Final = re.compile(f"[\\n\\t ][{_MARK_CLS}]")
@@ -210,7 +218,12 @@ _NAME_SUSPECT: Final = re.compile(
     f"[\x00-\x1f\x7f-\x9f\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ud800-\udfff"
     f"{_INVISIBLE_CLS}{_BLANKS}]"
 )
-_NAME_INVISIBLE: Final = re.compile(f"[{_INVISIBLE_CLS}{_BLANKS}]")
+
+
+@functools.cache
+def _name_invisible_re() -> re.Pattern[str]:
+    # Compiled on first use (~4 ms): only names holding an invisible character need it.
+    return re.compile(f"[{_INVISIBLE_CLS}{_BLANKS}]")
 
 
 def _cap_run(match: re.Match[str]) -> str:
@@ -243,7 +256,7 @@ def _bound_zero_width(out: str) -> str:
     if _ZERO_WIDTH_RUN.search(out) is not None:
         out = _ZERO_WIDTH_RUN.sub(_cap_run, out)
     if _MAYBE_BASELESS_MARK.search(out) is not None:
-        out = _BASELESS_MARK.sub(_add_base, out)
+        out = _baseless_mark().sub(_add_base, out)
     return MARK_BASE + out if out and is_combining(out[0]) else out
 
 
@@ -307,14 +320,17 @@ def clean_name(s: str, max_chars: int = MAX_NAME_CHARS) -> str:
         plain = plain and not is_combining(s[0])
         plain = plain and (
             _ZERO_WIDTH.search(s) is None
-            or (_ZERO_WIDTH_RUN.search(s) is None and _BASELESS_MARK.search(s) is None)
+            or (
+                _ZERO_WIDTH_RUN.search(s) is None
+                and (_MAYBE_BASELESS_MARK.search(s) is None or _baseless_mark().search(s) is None)
+            )
         )
     if plain:
         out = s
     else:
         out = s.translate(_NAME_TABLE)
         if not out.isascii():
-            out = _NAME_INVISIBLE.sub(_name_invisible, out)
+            out = _name_invisible_re().sub(_name_invisible, out)
         out = _SPACES.sub(" ", out).strip()
         if not out.isascii():
             out = _bound_zero_width(out)
