@@ -58,6 +58,7 @@ __all__ = [
     "SavedSettings",
     "Settings",
     "SettingsLoad",
+    "check_config_dir",
     "check_keymap",
     "config_dir",
     "ensure_config_dir",
