@@ -11,15 +11,23 @@ O(1); views watch ``users_version`` to drop cached lines.
 
 from __future__ import annotations
 
+import logging
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from flowview.model.render import first_url, html_to_text, human_size, mentions_nick
-from flowview.model.sanitize import clean_name, clean_text
-from flowview.model.store import UNREAD_KINDS, ConversationStore, Kind, StoredMessage
+from flowview.model.sanitize import clean_name, clean_text, printable
+from flowview.model.store import (
+    MAX_REACTIONS,
+    UNREAD_KINDS,
+    ConversationStore,
+    Kind,
+    StoredMessage,
+    bounded_tags,
+)
 from flowview.protocol.events import (
     ActionEvent,
     ActivityEvent,
@@ -44,12 +52,19 @@ from flowview.protocol.events import (
     UserJoinEvent,
 )
 
-__all__ = ["Effect", "FlowInfo", "Presence", "RouteResult", "Router", "UserInfo"]
+if TYPE_CHECKING:
+    # The one definition; only for annotations, since protocol.urls imports httpx (~0.15 s),
+    # which the viewer's start-up path must not load.
+    from flowview.protocol.urls import Presence
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Effect", "FlowInfo", "RouteResult", "Router", "UserInfo"]
 
 Effect = Literal["appended", "updated", "state", "ignored"]
-Presence = Literal["active", "idle", "offline"]
 
 MAX_TEXT_CHARS: Final = 16_000  # Flowdock caps chat at 8096; integrations can send more
+GAP_TEXT: Final = "messages may be missing — fetching"
 IDLE_AFTER_MS: Final = 5 * 60 * 1000  # activity.user older than this counts as idle
 INTEGRATION_USER: Final = "0"
 
@@ -118,8 +133,10 @@ def _as_id(value: Any) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _thread_id(raw: str) -> str:
-    """Sanitised, interned thread id (many messages share one; interning saves memory)."""
-    return sys.intern(clean_name(raw, max_chars=100))
+    """Sanitised thread id; the cache hands every message of a recent thread the same string
+    object.  Not sys.intern as well: that adds nothing to the cache's sharing, and puts one
+    entry per thread in the interpreter-wide intern table, which grows in large steps."""
+    return clean_name(raw, max_chars=100)
 
 
 @lru_cache(maxsize=4096)
@@ -144,6 +161,8 @@ def _reactions_from_raw(raw: Mapping[str, Any]) -> dict[str, int] | None:
         name = clean_name(emoji, max_chars=32)
         if count > 0 and name:
             out[name] = count
+            if len(out) >= MAX_REACTIONS:
+                break
     return out or None
 
 
@@ -172,9 +191,11 @@ class Router:
         """Bumps when someone's presence or a flow's members change."""
         self.flows_version = 0
         """Bumps when the flow directory changes (flow-add/flow-remove/add_flows)."""
-        self.routed = 0
+        self._gaps: dict[tuple[ConversationKey, int | None], int] = {}  # -> marker seq
         self.errors = 0
+        """Events that failed to route (skipped); the app shows this count."""
         self.last_error: str | None = None
+        """The latest failure as one sanitised line, for the status bar."""
 
     # ------------------------------------------------------------------ directories
 
@@ -286,11 +307,6 @@ class Router:
 
     # ------------------------------------------------------------------ stores
 
-    def private_key(self, user_id: str) -> ConversationKey:
-        """The key of the private conversation between the user and ``user_id``."""
-        low, high = sorted((self.me_id or "", user_id))
-        return ("private", f"{low}:{high}")
-
     def _other_of(self, key: ConversationKey) -> str | None:
         if key[0] != "private":
             return None
@@ -302,14 +318,19 @@ class Router:
                 return a
         return b or a
 
+    def mute_name(self, key: ConversationKey) -> str:
+        """How `key` is named in Settings.muted: the flow's "org/flow" slug (its id while the
+        slug is unknown), or "private:<the other person's user id>"; stable across runs."""
+        if key[0] == "flow":
+            flow = self.flows.get(key[1])
+            return flow.slug if flow is not None and flow.slug else key[1]
+        return f"private:{self._other_of(key) or key[1]}"
+
     def title_for(self, key: ConversationKey) -> str:
         if key[0] == "flow":
             return self.flow_title(key[1])
         other = self._other_of(key)
         return self.nick_of(other) if other else clean_name(key[1])
-
-    def store_for(self, key: ConversationKey) -> ConversationStore | None:
-        return self.stores.get(key)
 
     def open(self, key: ConversationKey) -> tuple[ConversationStore, bool]:
         """The store for ``key``, created if needed; the bool says whether it was created."""
@@ -323,9 +344,6 @@ class Router:
     def open_flow(self, flow_id: str) -> ConversationStore:
         return self.open(("flow", flow_id))[0]
 
-    def open_private(self, user_id: str) -> ConversationStore:
-        return self.open(self.private_key(user_id))[0]
-
     def _renamed(self) -> None:
         self.users_version += 1
         for key, store in self.stores.items():
@@ -334,18 +352,19 @@ class Router:
 
     # ------------------------------------------------------------------ routing
 
+    def _failed(self, event: object, exc: Exception) -> str:
+        self.errors += 1
+        self.last_error = printable(f"{type(exc).__name__}: {exc}", 200)
+        log.exception("could not route a %s (skipped)", type(event).__name__)
+        return self.last_error
+
     def route(self, event: Event) -> RouteResult:
         """Apply one streamed event. Never raises: a failure is counted in ``errors``."""
-        self.routed += 1
         try:
             return self._route(event, history=False, key=event.key)
         except Exception as exc:  # one bad event must not stop the stream
-            self.errors += 1
-            self.last_error = clean_name(f"{type(exc).__name__}: {exc}", max_chars=200)
-            return RouteResult(getattr(event, "key", None), "ignored", error=self.last_error)
-
-    def route_many(self, events: Iterable[Event]) -> list[RouteResult]:
-        return [self.route(e) for e in events]
+            error = self._failed(event, exc)
+            return RouteResult(getattr(event, "key", None), "ignored", error=error)
 
     def merge_history(self, key: ConversationKey, events: Iterable[Event]) -> int:
         """Merge REST history into ``key``'s store: ordered by id, no duplicates, never
@@ -354,13 +373,55 @@ class Router:
         for event in events:
             try:
                 result = self._route(event, history=True, key=key)
-            except Exception as exc:
-                self.errors += 1
-                self.last_error = clean_name(f"{type(exc).__name__}: {exc}", max_chars=200)
+            except Exception as exc:  # one bad history item must not lose the rest
+                self._failed(event, exc)
                 continue
             if result.effect == "appended":
                 added += 1
         return added
+
+    def open_gap(self, key: ConversationKey, after_id: int | None, reason: str = "") -> RouteResult:
+        """Show "messages may be missing — fetching" right after `after_id` in `key`.
+
+        For the stream client's GapOpened: the hole stays until `close_gap` with the same
+        (key, after_id); opening it again (the client re-announces after a reconnect) changes
+        nothing.  Back-filled events are placed by id below the marker as they arrive.  The
+        conversation is created if new (a first private message lost in an outage).
+        """
+        store, opened = self.open(key)
+        seq = self._gaps.get((key, after_id))
+        if seq is not None and store.by_seq(seq) is not None:
+            return RouteResult(key, "ignored")
+        text = GAP_TEXT
+        why = printable(reason, 200)
+        if why:
+            text = f"{GAP_TEXT} ({why})"
+        message = StoredMessage(store.new_seq(), None, "gap", None, None, text)
+        store.add_after(message, after_id)
+        self._gaps[(key, after_id)] = message.seq
+        log.info("gap opened in %s after id %s: %s", key[0], after_id, why)
+        if store.by_seq(message.seq) is None:
+            # older than everything a full store keeps: nothing to show it next to
+            return RouteResult(key, "ignored", opened_conversation=opened)
+        return RouteResult(key, "appended", opened, message=message)
+
+    def close_gap(self, key: ConversationKey, after_id: int | None, recovered: int) -> RouteResult:
+        """The hole of `open_gap(key, after_id)` is filled: its marker goes away (the
+        `recovered` events were routed before this call, placed by id)."""
+        seq = self._gaps.pop((key, after_id), None)
+        store = self.stores.get(key)
+        log.info("gap closed in %s after id %s: %d recovered", key[0], after_id, recovered)
+        if seq is None or store is None:
+            return RouteResult(key, "ignored")
+        removed = store.remove(seq)
+        if removed is None:
+            return RouteResult(key, "ignored")
+        return RouteResult(key, "updated", message=removed)
+
+    @property
+    def open_gaps(self) -> list[tuple[ConversationKey, int | None]]:
+        """(key, after_id) of every hole still being fetched, for the status bar."""
+        return list(self._gaps)
 
     def insert_gap(self, key: ConversationKey, backfilled: int = 0) -> StoredMessage:
         """Add a gap marker line (messages after it were back-filled after a reconnect)."""
@@ -372,35 +433,11 @@ class Router:
         store.add(message)
         return message
 
-    def add_system_line(self, key: ConversationKey, text: str) -> StoredMessage:
-        """A local system line (e.g. an error the app wants to show in a conversation)."""
-        store, _ = self.open(key)
-        message = StoredMessage(store.new_seq(), None, "system", None, None, clean_text(text))
-        store.add(message)
-        return message
-
     def _route(self, event: Event, *, history: bool, key: ConversationKey | None) -> RouteResult:
-        if type(event) is not MessageEvent:  # chat lines, the bulk of a stream, skip these
-            if isinstance(event, MessageEditEvent):
-                return self._edit(event, key)
-            if isinstance(event, TagChangeEvent):
-                return self._retag(event, key)
-            if isinstance(event, EmojiReactionEvent):
-                return self._react(event, key)
-            if isinstance(event, UserActivityEvent):
-                return self._activity(event, key)
-            if isinstance(event, PresenceEvent):
-                return self._presence(event, key)
-            if isinstance(event, UserEditEvent):
-                return self._user_edit(event, key)
-            if isinstance(event, FlowAddEvent):
-                return self._flow_add(event)
-            if isinstance(event, FlowRemoveEvent):
-                return self._flow_remove(event)
-            if isinstance(event, UserJoinEvent):
-                return self._user_join(event, key)
-            if isinstance(event, UserBlockEvent):
-                return self._user_block(event, key)
+        if type(event) is not MessageEvent:  # chat lines, the bulk of a stream, skip this
+            handler = _STATE_HANDLERS.get(type(event))
+            if handler is not None:
+                return handler(self, event, key)
         if key is None:
             return RouteResult(None, "ignored")
         built = self._build(event, key)
@@ -414,40 +451,43 @@ class Router:
         self, event: Event, key: ConversationKey
     ) -> tuple[Kind, str, str, str | None] | None:
         """(kind, text, title, author) for an event that becomes a line."""
-        author: str | None = None
+        builder = _LINE_BUILDERS.get(type(event))
+        if builder is None:
+            return None
         external = event.external_user_name
-        if external:
-            author = clean_name(external)
-        if isinstance(event, MessageEvent):
-            return "message", clean_text(event.text, MAX_TEXT_CHARS), "", author
-        if isinstance(event, CommentEvent):
-            title = _title(event.title)
-            return "comment", clean_text(event.text, MAX_TEXT_CHARS), title, author
-        if isinstance(event, StatusEvent):
-            return "status", clean_text(event.text, MAX_TEXT_CHARS), "", author
-        if isinstance(event, LineEvent):
-            return "line", clean_text(event.text, MAX_TEXT_CHARS), "", author
-        if isinstance(event, FileEvent):
-            name = clean_name(event.file_name, max_chars=200) or "file"
-            ctype = clean_name(event.content_type, max_chars=100) or "unknown type"
-            text = f"{name} ({human_size(event.file_size)}, {ctype})"
-            path = clean_name(event.path, max_chars=1000)
-            if path:
-                text = f"{text} {path}"
-            return "file", text, name, author
-        if isinstance(event, ActionEvent):
-            return "action", self._action_text(event), "", author
-        if isinstance(event, ActivityEvent | DiscussionEvent):
-            kind: Kind = "activity" if isinstance(event, ActivityEvent) else "discussion"
-            title = _title(event.title)
-            body = html_to_text(event.body)
-            if len(body) > MAX_TEXT_CHARS:
-                body = clean_text(body, MAX_TEXT_CHARS)
-            return kind, body, title, clean_name(event.author_name) or author
-        if isinstance(event, UnknownEvent):
-            name = clean_name(event.event, max_chars=40) or "?"
-            return "unknown", f"{name} event (not shown)", "", None
-        return None
+        return builder(self, event, clean_name(external) if external else None)
+
+    def _chat_line(
+        self, event: MessageEvent | CommentEvent | StatusEvent | LineEvent, author: str | None
+    ) -> _Line:
+        title = _title(event.title) if isinstance(event, CommentEvent) else ""
+        return _CHAT_KINDS[type(event)], clean_text(event.text, MAX_TEXT_CHARS), title, author
+
+    def _file_line(self, event: FileEvent, author: str | None) -> _Line:
+        name = clean_name(event.file_name, max_chars=200) or "file"
+        ctype = clean_name(event.content_type, max_chars=100) or "unknown type"
+        text = f"{name} ({human_size(event.file_size)}, {ctype})"
+        path = clean_name(event.path, max_chars=1000)
+        if path:
+            text = f"{text} {path}"
+        return "file", text, name, author
+
+    def _action_line(self, event: ActionEvent, author: str | None) -> _Line:
+        return "action", self._action_text(event), "", author
+
+    def _integration_line(
+        self, event: ActivityEvent | DiscussionEvent, author: str | None
+    ) -> _Line:
+        kind: Kind = "activity" if isinstance(event, ActivityEvent) else "discussion"
+        title = _title(event.title)
+        body = html_to_text(event.body)
+        if len(body) > MAX_TEXT_CHARS:
+            body = clean_text(body, MAX_TEXT_CHARS)
+        return kind, body, title, clean_name(event.author_name) or author
+
+    def _unknown_line(self, event: UnknownEvent, author: str | None) -> _Line:
+        name = clean_name(event.event, max_chars=40) or "?"
+        return "unknown", f"{name} event (not shown)", "", None
 
     def _action_text(self, event: ActionEvent) -> str:
         action = clean_name(event.action, max_chars=40)
@@ -532,7 +572,7 @@ class Router:
             author=author,
             thread_id=thread_id,
             thread_title=thread_title,
-            tags=event.tags,
+            tags=bounded_tags(event.tags) if event.tags else event.tags,
             mention=mention,
         )
         if history:
@@ -660,7 +700,7 @@ class Router:
             return RouteResult(key, "ignored")
         return RouteResult(key, "appended", opened, message=message)
 
-    def _flow_add(self, event: FlowAddEvent) -> RouteResult:
+    def _flow_add(self, event: FlowAddEvent, _key: ConversationKey | None = None) -> RouteResult:
         fid = event.flow_id
         if fid is None:
             return RouteResult(None, "ignored")
@@ -680,7 +720,9 @@ class Router:
         who = self.nick_of(event.user)
         return self._system(key, event, f"{who} was added to {flow.name}", create=False)
 
-    def _flow_remove(self, event: FlowRemoveEvent) -> RouteResult:
+    def _flow_remove(
+        self, event: FlowRemoveEvent, _key: ConversationKey | None = None
+    ) -> RouteResult:
         fid = event.flow_id
         if fid is None:
             return RouteResult(None, "ignored")
@@ -722,6 +764,39 @@ class Router:
             return RouteResult(None, "state")
         text = f"{self.nick_of(uid)} was removed from the flow"
         return self._system(key, event, text, create=True)
+
+
+# Dispatch by exact event type (parse_event builds exactly these classes): one dict lookup
+# instead of a chain of isinstance tests, and one small function per event kind.
+_Line = tuple[Kind, str, str, "str | None"]
+_STATE_HANDLERS: Final[
+    dict[type[Event], Callable[[Router, Any, ConversationKey | None], RouteResult]]
+] = {
+    MessageEditEvent: Router._edit,
+    TagChangeEvent: Router._retag,
+    EmojiReactionEvent: Router._react,
+    UserActivityEvent: Router._activity,
+    PresenceEvent: Router._presence,
+    UserEditEvent: Router._user_edit,
+    FlowAddEvent: Router._flow_add,
+    FlowRemoveEvent: Router._flow_remove,
+    UserJoinEvent: Router._user_join,
+    UserBlockEvent: Router._user_block,
+}
+_CHAT_KINDS: Final[dict[type[Event], Kind]] = {
+    MessageEvent: "message",
+    CommentEvent: "comment",
+    StatusEvent: "status",
+    LineEvent: "line",
+}
+_LINE_BUILDERS: Final[dict[type[Event], Callable[[Router, Any, str | None], _Line]]] = {
+    **dict.fromkeys(_CHAT_KINDS, Router._chat_line),
+    FileEvent: Router._file_line,
+    ActionEvent: Router._action_line,
+    ActivityEvent: Router._integration_line,
+    DiscussionEvent: Router._integration_line,
+    UnknownEvent: Router._unknown_line,
+}
 
 
 def first_link(message: StoredMessage) -> str | None:

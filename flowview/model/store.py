@@ -16,12 +16,15 @@ Change tracking for views (see ``FlowLog.refresh_from_store``):
 * ``changed_since(version)`` lists the seqs of messages changed in place since ``version``.
 
 Messages without a Flowdock id (system lines, gap markers) sort right after the last message
-that was present when they were added, so a gap marker stays above back-filled history.
+that was present when they were added, so a gap marker stays above back-filled history;
+`add_after` places one right after a given id instead ("messages after this one may be
+missing"), and `remove` takes such an entry out again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -30,7 +33,17 @@ from typing import Final, Literal
 
 from flowview.protocol.events import ConversationKey
 
-__all__ = ["ConversationStore", "Kind", "StoredMessage", "ThreadStore"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "MAX_REACTIONS",
+    "MAX_TAGS",
+    "ConversationStore",
+    "Kind",
+    "StoredMessage",
+    "ThreadStore",
+    "bounded_tags",
+]
 
 Kind = Literal[
     "message", "comment", "status", "line", "file", "action", "activity",
@@ -40,9 +53,31 @@ Kind = Literal[
 # Kinds that count towards a conversation's unread number when sent by someone else.
 UNREAD_KINDS: Final = frozenset({"message", "comment", "line", "file", "activity", "discussion"})
 _JOURNAL: Final = 2048
+# Per-message bounds, so that no stream of edits, reactions or tag changes can grow one
+# message without limit (a store's cap bounds the number of messages, not their size).
+MAX_REACTIONS: Final = 64  # distinct emoji on one message; more are not counted
+MAX_TAGS: Final = 64  # tags on one message; more are not kept
+MAX_TAG_CHARS: Final = 200
 _SEQ_BITS: Final = 32
 _SEQ_SPAN: Final = (1 << _SEQ_BITS) - 1
 _NO_TAGS: tuple[str, ...] = ()
+
+
+def bounded_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """At most MAX_TAGS tags of at most MAX_TAG_CHARS characters (longer ones dropped)."""
+    if (
+        isinstance(tags, tuple)
+        and len(tags) <= MAX_TAGS
+        and all(len(t) <= MAX_TAG_CHARS for t in tags)
+    ):
+        return tags  # the usual case: keep the parsed tuple, no copy
+    kept: list[str] = []
+    for tag in tags:
+        if len(tag) <= MAX_TAG_CHARS:
+            kept.append(tag)
+            if len(kept) == MAX_TAGS:
+                break
+    return tuple(kept) if kept else _NO_TAGS
 
 
 @dataclass(slots=True, eq=False)
@@ -221,7 +256,36 @@ class ConversationStore:
         """
         if message.id is not None and message.id in self._by_id:
             return False
-        key = self._sort_key(message)
+        self._insert(message, self._sort_key(message))
+        return True
+
+    def add_after(self, message: StoredMessage, after_id: int | None) -> None:
+        """Insert an id-less entry right after the message with id `after_id` (whether or not
+        it is stored), before every later id; None: before every id.  Later entries placed
+        after the same id follow it."""
+        if message.id is not None:
+            raise ValueError("add_after is for entries without a Flowdock id")
+        base = after_id if after_id is not None else -1
+        self._insert(message, (base << _SEQ_BITS) + 1 + (message.seq % _SEQ_SPAN))
+
+    def remove(self, seq: int) -> StoredMessage | None:
+        """Take the entry with `seq` out (a gap marker whose hole is filled); None if absent.
+
+        Positions change, so ``epoch`` bumps and views rebuild their index."""
+        message = self._by_seq.get(seq)
+        if message is None:
+            return None
+        index = self.index_of(seq)
+        assert index is not None  # stored, so it has a position
+        del self._messages[index]
+        del self._keys[index]
+        self._forget(message)
+        self._pos = None
+        self.epoch += 1
+        self.version += 1
+        return message
+
+    def _insert(self, message: StoredMessage, key: int) -> None:
         keys = self._keys
         at_end = not keys or keys[-1] <= key
         if at_end:
@@ -253,7 +317,6 @@ class ConversationStore:
                     seqs.sort(key=self._seq_order)
         self.version += 1
         self._prune()
-        return True
 
     def _seq_order(self, seq: int) -> tuple[int, int]:
         message = self._by_seq.get(seq)
@@ -379,10 +442,6 @@ class ConversationStore:
         self.version += 1
         self._journal.append((self.version, seq))
 
-    def touch(self, message: StoredMessage) -> None:
-        """Record an in-place change made by the caller (e.g. a rename of the author)."""
-        self._touch(message)
-
     def edit(
         self,
         message_id: int,
@@ -421,6 +480,8 @@ class ConversationStore:
         if message is None or not emoji:
             return None
         reactions = message.reactions or {}
+        if emoji not in reactions and (not added or len(reactions) >= MAX_REACTIONS):
+            return None
         count = reactions.get(emoji, 0) + (1 if added else -1)
         if count > 0:
             reactions[emoji] = count
@@ -439,10 +500,14 @@ class ConversationStore:
             return None
         remove_set = set(remove)
         tags = [t for t in message.tags if t not in remove_set]
+        present = set(tags)
         for tag in add:
-            if tag not in tags:
+            if len(tags) >= MAX_TAGS:
+                break
+            if tag not in present and len(tag) <= MAX_TAG_CHARS:
                 tags.append(tag)
-        message.tags = tuple(tags)
+                present.add(tag)
+        message.tags = bounded_tags(tags)
         if (
             self.me_id is not None
             and f":unread:{self.me_id}" in remove_set

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import pytest
@@ -33,30 +34,6 @@ def msg(
         "tags": [],
         **kw,
     }
-
-
-@pytest.fixture
-def router() -> Router:
-    r = Router(me_id="263186", me_nick="testbot")
-    r.add_users(
-        [
-            {"id": "345062", "nick": "Marc"},
-            {"id": "263186", "nick": "testbot"},
-            {"id": "1", "nick": "otto"},
-            {"id": "50000", "nick": "ville"},
-        ]
-    )
-    r.add_flows(
-        [
-            {
-                "id": FLOW,
-                "name": "Sandbox",
-                "organization": "rulemotion",
-                "parameterized_name": "sandbox",
-            }
-        ]
-    )
-    return r
 
 
 def test_every_verbatim_sample_routes_without_error(router: Router) -> None:
@@ -90,6 +67,7 @@ def test_message_edit_in_place_and_delete(router: Router) -> None:
     r = route(router, edit)
     assert r.effect == "updated"
     m = store.get(113617)
+    assert m is not None
     assert m.edited and m.text == "foo ␛[31medited"
     route(router, {**edit, "id": 113621, "content": {"message": 113617, "updated_content": ""}})
     assert m.deleted and m.text == ""
@@ -111,6 +89,7 @@ def test_comment_edit_changes_title_and_text(router: Router) -> None:
     }
     assert route(router, edit).effect == "updated"
     m = store.get(comment_id)
+    assert m is not None
     assert (m.title, m.text, m.edited) == ("new", "edited", True)
 
 
@@ -118,6 +97,7 @@ def test_emoji_reactions(router: Router) -> None:
     route(router, S.JF_MESSAGE)
     route(router, S.JF_EMOJI_ADD)
     m = router.stores[JF].get(113617)
+    assert m is not None
     assert m.reactions == {"grinning": 1}
     route(
         router,
@@ -138,7 +118,8 @@ def test_mention_by_tag_counts_and_read_receipt_clears(router: Router) -> None:
     t = route(router, S.JF_MENTION_READ)
     assert t.effect == "updated"
     assert store.mentions == 0
-    assert ":unread:263186" not in store.get(113639).tags
+    tagged = store.get(113639)
+    assert tagged is not None and ":unread:263186" not in tagged.tags
 
 
 def test_mentions_by_text_and_team(router: Router) -> None:
@@ -156,6 +137,7 @@ def test_tag_change_updates_tags(router: Router) -> None:
     route(router, msg(1234, flow="deadbeefdeadbeef"))
     route(router, S.DOC_TAG_CHANGE)
     m = router.stores[("flow", "deadbeefdeadbeef")].get(1234)
+    assert m is not None
     assert set(m.tags) == {"foo", "bar"}
 
 
@@ -341,6 +323,34 @@ def test_a_failing_handler_is_counted_and_skipped(
     assert route(router, S.JF_MESSAGE).effect == "appended"
 
 
+def test_failures_are_counted_once_each_logged_and_never_for_ignored_events(
+    router: Router, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_build = router._build
+
+    def sometimes(event: Any, key: Any) -> Any:
+        if event.id in (101, 103):
+            raise ValueError(f"bad item {event.id}\u202e\x07")
+        return real_build(event, key)
+
+    monkeypatch.setattr(router, "_build", sometimes)
+    # Ignored events (duplicates, unknown targets, malformed) are not failures.
+    route(router, msg(100))
+    route(router, msg(100))
+    route(router, {"event": "message-edit", "flow": FLOW, "content": {"message": 999}})
+    assert router.errors == 0 and router.last_error is None
+    with caplog.at_level(logging.ERROR, logger="flowview.model.router"):
+        assert route(router, msg(101)).error is not None
+        added = router.merge_history(JF, [parse_event(msg(i)) for i in (102, 103, 104)])
+    assert added == 2  # the bad item is skipped, the rest merged
+    assert [m.id for m in router.stores[JF]] == [100, 102, 104]
+    assert router.errors == 2
+    assert router.last_error == "ValueError: bad item 103\ufffd"  # one printable line
+    failures = [r for r in caplog.records if r.exc_info]
+    assert len(failures) == 2
+    assert all("skipped" in r.getMessage() for r in failures)
+
+
 def test_duplicates_by_id_are_ignored(router: Router) -> None:
     assert route(router, S.JF_MESSAGE).effect == "appended"
     assert route(router, S.JF_MESSAGE).effect == "ignored"
@@ -358,6 +368,7 @@ def test_merge_history_orders_and_dedupes_without_counting_unread(router: Router
     assert [m.id for m in store] == [45, 46, 47, 48, 50, 51]
     assert store.unread == 2  # only the streamed ones
     rest = store.get(48)
+    assert rest is not None
     assert rest.edited and not rest.mention_unread
 
 
@@ -396,3 +407,11 @@ def test_nick_fallbacks(router: Router) -> None:
     assert router.nick_of(None) == "unknown"
     router.add_users([{"id": "424242", "nick": "evil\u202eevil\nnick"}])
     assert router.nick_of("424242") == "evilevil nick"
+
+
+def test_mute_names_are_slugs_and_the_other_persons_id(router: Router) -> None:
+    assert router.mute_name(JF) == "rulemotion/sandbox"
+    assert router.mute_name(("flow", "unknown-id")) == "unknown-id"
+    # The same name whichever way round the pair is written.
+    assert router.mute_name(("private", "263186:345062")) == "private:345062"
+    assert router.mute_name(("private", "345062:263186")) == "private:345062"

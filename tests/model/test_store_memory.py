@@ -1,0 +1,197 @@
+"""Store memory: bytes per stored message, and no growth past the cap whatever arrives."""
+
+from __future__ import annotations
+
+import gc
+import random
+import sys
+import tracemalloc
+from collections.abc import Iterator
+from types import FunctionType, ModuleType
+from typing import Any
+
+from flowview.model.router import Router
+from flowview.model.store import MAX_REACTIONS, MAX_TAGS, ConversationStore
+from flowview.protocol.events import ConversationKey, Event, parse_event
+
+FLOW = "f0000000-0000-0000-0000-000000000001"
+KEY: ConversationKey = ("flow", FLOW)
+ME = "1"
+BASE_SENT = 1_700_000_000_000
+
+
+def chat(mid: int, rng: random.Random) -> dict[str, Any]:
+    """A realistic line: ~60 characters, a sender among 50, often a reply in a thread."""
+    obj: dict[str, Any] = {
+        "event": "message",
+        "id": mid,
+        "flow": FLOW,
+        "user": str(1000 + mid % 50),
+        "content": f"message number {mid} with some ordinary chat text in it, ok",
+        "sent": BASE_SENT + mid,
+        "tags": [],
+        "thread_id": f"thread-{rng.randrange(max(1, mid // 4), mid + 1):020d}",
+    }
+    if rng.random() < 0.05:
+        obj["content"] += " @me look"
+        obj["tags"] = [f":user:{ME}", f":unread:{ME}"]
+    return obj
+
+
+def churn(start: int, count: int, seed: int) -> Iterator[Event]:
+    """Every kind of event that changes a store: new lines (some mentioning the user), edits,
+    deletions, reactions (many distinct emoji), tag changes, for recent and long-gone ids."""
+    rng = random.Random(seed)
+    for mid in range(start, start + count):
+        yield parse_event(chat(mid, rng))
+        target = rng.randrange(max(1, mid - 3000), mid + 1)
+        roll = rng.random()
+        if roll < 0.2:
+            yield parse_event(
+                {
+                    "event": "message-edit",
+                    "flow": FLOW,
+                    "id": 10**9 + mid,
+                    "user": "1001",
+                    "content": {"message": target, "updated_content": f"edited {mid} " * 3},
+                    "sent": BASE_SENT + mid,
+                }
+            )
+        elif roll < 0.5:
+            yield parse_event(
+                {
+                    "event": "emoji-reaction",
+                    "flow": FLOW,
+                    "id": 2 * 10**9 + mid,
+                    "user": "1002",
+                    "content": {
+                        "message": target,
+                        "type": "add",
+                        "emoji": f"e{rng.randrange(1000)}",
+                    },
+                    "sent": BASE_SENT + mid,
+                }
+            )
+        elif roll < 0.7:
+            yield parse_event(
+                {
+                    "event": "tag-change",
+                    "flow": FLOW,
+                    "id": 3 * 10**9 + mid,
+                    "user": "1003",
+                    "content": {"message": target, "add": [f"#t{mid}", f"#x{mid}"], "remove": []},
+                    "sent": BASE_SENT + mid,
+                }
+            )
+
+
+def check_bounded(store: ConversationStore) -> None:
+    cap = store.cap
+    assert len(store) <= cap
+    assert len(store._keys) == len(store)
+    assert len(store._by_seq) == len(store)
+    assert len(store._by_id) <= len(store)
+    assert store._pos is None or len(store._pos) <= len(store)
+    thread_seqs = sum(1 if isinstance(v, int) else len(v) for v in store._threads.values())
+    assert thread_seqs <= len(store) and len(store._threads) <= len(store)
+    assert len(store._mention_seqs) <= len(store) and store.mentions <= len(store)
+    assert len(store._journal) <= 2048
+    for message in store:
+        assert len(message.reactions or {}) <= MAX_REACTIONS
+        assert len(message.tags) <= MAX_TAGS
+
+
+def test_bytes_per_stored_message() -> None:
+    """A realistic line costs under 600 bytes stored (text, indexes, thread index, sender)."""
+    count = 10_000
+    router = Router(me_id=ME, me_nick="me", cap=count)
+    rng = random.Random(7)
+    events = [parse_event(chat(mid, rng)) for mid in range(1, count + 1)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for event in events:
+            router.route(event)
+        del events
+        gc.collect()
+        per_message = (tracemalloc.get_traced_memory()[0] - before) / count
+    finally:
+        tracemalloc.stop()
+    assert len(router.stores[KEY]) == count
+    print(f"bytes per stored message: {per_message:.0f}")
+    assert per_message < 600, per_message
+
+
+def deep_size(root: object) -> int:
+    """Bytes held by `root` and everything reachable from it (each object once).
+
+    Exact and independent of what else the process allocated (caches, other tests), unlike a
+    tracemalloc total."""
+    seen: set[int] = set()
+    total = 0
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type | ModuleType | FunctionType):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+def test_a_full_store_stops_growing_whatever_arrives() -> None:
+    cap = 1_000
+    router = Router(me_id=ME, me_nick="me", cap=cap)
+    # Fill, then churn until the steady state: each kept message has had its share of edits,
+    # reactions and tag changes.
+    for event in churn(1, 10 * cap, seed=1):
+        router.route(event)
+    store = router.stores[KEY]
+    check_bounded(store)
+    steady = deep_size(store)
+    sizes = []
+    for step in range(5):
+        for event in churn((10 + 2 * step) * cap + 1, 2 * cap, seed=2 + step):
+            router.route(event)
+        store.mark_read()
+        check_bounded(store)
+        sizes.append(deep_size(store))
+    assert len(store) == cap and store.dropped == 19 * cap
+    assert router.errors == 0
+    print(f"store of {cap}: steady {steady} bytes, then {sizes}")
+    # Ten times the cap later, the store holds what it held (edits, reactions, tags and index
+    # entries of dropped messages went with them).
+    assert max(sizes) < steady * 1.1, (steady, sizes)
+
+
+def test_one_message_cannot_grow_without_bound() -> None:
+    store = ConversationStore(KEY, "Main")
+    from flowview.model.store import StoredMessage
+
+    message = StoredMessage(store.new_seq(), 1, "message", None, "2", "hi")
+    store.add(message)
+    for i in range(5 * MAX_REACTIONS):
+        store.react(1, f"emoji{i}", True)
+    store.react(1, "emoji0", True)  # a known emoji still counts
+    store.react(1, "never-added", False)  # removing an unknown one does nothing
+    assert message.reactions is not None and len(message.reactions) == MAX_REACTIONS
+    assert message.reactions["emoji0"] == 2
+    for i in range(10):
+        store.retag(1, add=[f"#tag{i}-{j}" for j in range(50)] + ["#" + "x" * 1000])
+    assert len(message.tags) == MAX_TAGS
+    assert all(len(t) <= 200 for t in message.tags)
+    store.retag(1, remove=[message.tags[0]], add=["#fresh"])
+    assert "#fresh" in message.tags and len(message.tags) == MAX_TAGS
+
+
+def test_tags_arriving_with_a_message_are_bounded_too() -> None:
+    router = Router(me_id=ME, cap=10)
+    obj = chat(1, random.Random(1))
+    obj["tags"] = [f"#t{i}" for i in range(1000)] + ["#" + "y" * 5000]
+    router.route(parse_event(obj))
+    [message] = router.stores[KEY]
+    assert len(message.tags) == MAX_TAGS
+    router.route(parse_event({**chat(2, random.Random(1)), "tags": ["#a", ":user:1"]}))
+    assert router.stores[KEY][1].tags == ("#a", ":user:1")
