@@ -109,6 +109,7 @@ class JsonStreamDecoder:
 
     __slots__ = (
         "_buf",
+        "_digits_possible",
         "_discarding",
         "_records",
         "keep_records",
@@ -133,6 +134,7 @@ class JsonStreamDecoder:
         self.oversized = 0  # records over the cap
         self._buf = bytearray()  # bytes of the record in progress (never holds a \r)
         self._discarding = False  # inside an oversized record: drop bytes up to the next \r
+        self._digits_possible = True  # the region being decoded may hold a 19-digit run
         # keep_records: bytes of the records decoded since the last take_records(), one per
         # value returned; None once a record was rejected in that span (alignment lost).
         self._records: list[bytes] | None = [] if keep_records else None
@@ -175,10 +177,10 @@ class JsonStreamDecoder:
         else:
             region = data[:last]
         # One scan of the whole region instead of one per record (see _may_hold_big_int).
-        digits_possible = _may_hold_big_int(region)
+        self._digits_possible = _may_hold_big_int(region)
         records = region.split(_CR)
         buf.clear()
-        out = self._decode_records(records, digits_possible)
+        out = self._decode_records(records)
         if last + 1 < len(data):
             self._stash(data[last + 1 :])
         return out
@@ -203,9 +205,9 @@ class JsonStreamDecoder:
             return
         buf += data
 
-    def _decode_records(
-        self, records: list[bytes] | list[bytearray], digits_possible: bool
-    ) -> list[Any]:
+    def _decode_records(self, records: list[bytes] | list[bytearray]) -> list[Any]:
+        # (Signature kept while client.py's record-keeping subclass still overrides this.)
+        digits_possible = self._digits_possible
         out: list[Any] = []
         append = out.append
         parse = _loads_bytes
