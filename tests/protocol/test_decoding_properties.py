@@ -240,3 +240,39 @@ def test_fast_parse_event_equals_the_general_normalisers(kind: str, fields: dict
         assert type(g) is type(w) and (g == w or (g != g and w != w)), name
         if isinstance(g, float):
             assert math.copysign(1, g) == math.copysign(1, w)
+
+
+# --------------------------------------------------------------------------- SSE chunking
+
+_SSE_LINES = st.sampled_from(
+    [
+        "data: {\"a\": 1}", "data:x", "data", "data:  two spaces", "id: 7", "id", "id: a\x00b",
+        "event: ping", "event:", "retry: 1500", "retry: x", ": keep-alive", ":", "other: 1",
+        "data: é😀\u2028", "", "", "",
+    ]
+)  # fmt: skip
+
+
+@given(
+    st.lists(st.tuples(_SSE_LINES, st.sampled_from(["\n", "\r", "\r\n"])), max_size=14),
+    st.booleans(),
+    st.lists(st.integers(0, 400), max_size=10),
+)
+@settings(max_examples=300)
+def test_sse_events_do_not_depend_on_chunking(
+    lines: list[tuple[str, str]], bom: bool, cuts: list[int]
+) -> None:
+    from flowview.protocol.sse import SSEDecoder
+
+    data = ("\ufeff" if bom else "").encode() + "".join(a + b for a, b in lines).encode()
+    whole = SSEDecoder(keep_comments=True)
+    expected = whole.feed(data)
+    chunked = SSEDecoder(keep_comments=True)
+    got = []
+    bounds = sorted({min(c, len(data)) for c in cuts})
+    for start, end in zip([0, *bounds], [*bounds, len(data)], strict=True):
+        got.extend(chunked.feed(data[start:end]))
+    assert got == expected
+    assert chunked.last_event_id == whole.last_event_id
+    assert chunked.reconnection_time_ms == whole.reconnection_time_ms
+    assert chunked.comments == whole.comments
