@@ -21,8 +21,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
+import resource
 import signal
 import statistics
 import sys
@@ -198,6 +200,21 @@ class Result:
     seconds: float
     per_second: float
     exit_code: int
+    # CPU seconds the consumer spent from its resume to its exit (sequential mode only): on a
+    # shared machine this is the steadier measure of its ingest cost than wall time.
+    cpu_seconds: float | None = None
+
+
+def _cpu_so_far(pid: int) -> float:
+    """utime + stime of a live process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _open_connections(server: RunningServer) -> int:
@@ -311,7 +328,9 @@ async def run_pair(
         file=sys.stderr,
     )
 
-    async def finish(name: str, started: float) -> Result:
+    async def finish(
+        name: str, started: float, cpu_before: tuple[float, float] | None = None
+    ) -> Result:
         consumer, counter = procs[name]
         try:
             code = await asyncio.wait_for(consumer.wait(), timeout)
@@ -319,6 +338,12 @@ async def run_pair(
             consumer.kill()
             code = await consumer.wait()
         seconds = time.perf_counter() - started
+        cpu: float | None = None
+        if cpu_before is not None:
+            # The reaped consumer's whole-life CPU (plus its `wc`, if already reaped: a few
+            # ms) minus what it had used before it was resumed (start-up, connecting).
+            children_before, consumer_before = cpu_before
+            cpu = round(_children_cpu() - children_before - consumer_before, 3)
         assert counter.stdout is not None
         lines = await _count_lines(counter.stdout)
         await counter.wait()
@@ -331,6 +356,7 @@ async def run_pair(
             round(seconds, 3),
             round(count / seconds),
             code,
+            cpu,
         )
 
     if concurrent:
@@ -343,9 +369,10 @@ async def run_pair(
     results = []
     order = list(procs.items())
     for name, (consumer, _) in reversed(order) if reverse else order:
+        cpu_before = (_children_cpu(), _cpu_so_far(consumer.pid))
         started = time.perf_counter()
         os.kill(consumer.pid, signal.SIGCONT)
-        results.append(await finish(name, started))
+        results.append(await finish(name, started, cpu_before))
     return results
 
 
@@ -427,9 +454,10 @@ async def main() -> int:
     print()
     print(
         f"{'consumer':<22} {'type':<5} {'messages':>9} {'rounds':>6} {'median s':>9} "
-        f"{'msg/s':>9} {'speed-up':>8}   per round msg/s"
+        f"{'msg/s':>9} {'speed-up':>8} {'CPU s':>6} {'CPU x':>6}   per round msg/s"
     )
     summary: dict[str, float] = {}
+    cpu_summary: dict[str, float] = {}
     medians: dict[str, dict[str, float]] = {}
     for content_type in args.content_type:
         rows = [r for r in results if r.content_type == content_type]
@@ -438,16 +466,23 @@ async def main() -> int:
             name: statistics.median(r.seconds for r in rows if r.consumer == name) for name in names
         }
         medians[content_type] = med
+        cpus = {
+            name: [r.cpu_seconds for r in rows if r.consumer == name and r.cpu_seconds]
+            for name in names
+        }
+        cpu_med = {name: statistics.median(v) if v else math.nan for name, v in cpus.items()}
         naive_name = next(n for n in names if n.startswith("naive"))
         for name in names:
             ratio = med[naive_name] / med[name]
+            cpu_ratio = cpu_med[naive_name] / cpu_med[name]
             if name == "flowview tail":
                 summary[content_type] = round(ratio, 2)
+                cpu_summary[content_type] = round(cpu_ratio, 2)
             rounds = ", ".join(str(r.per_second) for r in rows if r.consumer == name)
             print(
                 f"{name:<22} {content_type:<5} {args.count:>9} {args.repeat:>6} "
                 f"{med[name]:>9.2f} {round(args.count / med[name]):>9} {ratio:>7.2f}x"
-                f"   {rounds}"
+                f" {cpu_med[name]:>6.2f} {cpu_ratio:>5.2f}x   {rounds}"
             )
     ok = all(r.lines == r.messages and r.exit_code == 0 for r in results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -463,6 +498,7 @@ async def main() -> int:
                 "cpus": os.cpu_count(),
                 "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 "speedup_of_medians": summary,
+                "cpu_speedup_of_medians": cpu_summary,
                 "median_seconds": medians,
                 "all_lines_received": ok,
                 "results": [asdict(r) for r in results],
