@@ -1,4 +1,5 @@
-"""Incremental decoder for Flowdock's ``application/json`` stream.
+"""Incremental decoder for Flowdock's ``application/json`` stream, and the one JSON parser of
+the stream hot path (`loads`, also used for ``text/event-stream`` data).
 
 Framing (api-docs ``docs/streaming.md``): a record is one JSON value terminated by ``\\r``; in
 practice the server sends ``\\r\\n`` and bare ``\\n`` keep-alives between records. A record may
@@ -30,13 +31,18 @@ _EXCERPT_CHARS = 60
 #   double, invalid UTF-8 (which we decode with U+FFFD replacement), nesting past 1024;
 # - it silently turns an integer outside [-2**63, 2**64) into a float, where the stdlib keeps an
 #   exact int. Such an integer has at least 19 digits, so data without a run of 19 digits cannot
-#   hold one (a run inside a string gives a harmless false alarm: the stdlib path is exact).
+#   hold one (a run inside a string gives a harmless false alarm: the stdlib path is exact);
+# - it accepts nesting up to 1024 levels, where the stdlib gives up (RecursionError, which we
+#   report as invalid) somewhat below the recursion limit; consumers that recurse (json.dumps,
+#   repr) would then fail on what we let through. Nesting that deep needs more than _DEEP
+#   opening brackets, so text with fewer is decided by orjson alone.
 # Everything orjson rejects or might have altered goes through the stdlib, so the accepted set
 # and every value are exactly the stdlib's.
 _orjson_loads = orjson.loads
 _OrjsonError = orjson.JSONDecodeError
 _DIGITS_TO_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
+_DEEP = 256  # opening brackets; well under any recursion limit the stdlib parser runs with
 
 
 def _may_hold_big_int(data: bytes | bytearray) -> bool:
@@ -46,6 +52,15 @@ def _may_hold_big_int(data: bytes | bytearray) -> bool:
 def _str_may_hold_big_int(text: str) -> bool:
     # Non-ASCII text: UTF-8 keeps ASCII digits as they are, and digits are all we look at.
     return _may_hold_big_int(text.encode("utf-8", "surrogatepass"))
+
+
+def _may_nest_deep(data: str | bytes | bytearray) -> bool:
+    # Each level costs two characters, so short text (every usual record) is not even counted.
+    if len(data) <= 2 * _DEEP:
+        return False
+    if isinstance(data, str):
+        return data.count("[") + data.count("{") > _DEEP
+    return data.count(b"[") + data.count(b"{") > _DEEP
 
 
 def _stdlib_loads(text: str) -> Any:
@@ -67,7 +82,7 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
             value = _orjson_loads(data)
         except _OrjsonError:
             return _stdlib_loads(data)
-        if _str_may_hold_big_int(data):
+        if _str_may_hold_big_int(data) or _may_nest_deep(data):
             return _stdlib_loads(data)
         return value
     if isinstance(data, memoryview):
@@ -82,7 +97,7 @@ def _loads_bytes(data: bytes | bytearray, digits_possible: bool) -> Any:
         value = _orjson_loads(data)
     except _OrjsonError:
         return _stdlib_loads(data.decode("utf-8", "replace"))
-    if digits_possible and _may_hold_big_int(data):
+    if (digits_possible and _may_hold_big_int(data)) or _may_nest_deep(data):
         return _stdlib_loads(data.decode("utf-8", "replace"))
     return value
 

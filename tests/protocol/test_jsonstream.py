@@ -376,3 +376,24 @@ def test_keep_records_oversized_loses_alignment() -> None:
 def test_take_records_needs_keep_records() -> None:
     with pytest.raises(RuntimeError):
         JsonStreamDecoder().take_records()
+
+
+@pytest.mark.parametrize("depth", [300, 1000, 1024])
+def test_loads_leaves_deep_nesting_to_the_stdlib(depth: int) -> None:
+    # orjson takes up to 1024 levels; the stdlib gives up near the recursion limit. Whatever
+    # the stdlib decides here is the answer (and a value that deep is never handed on).
+    doc = "[" * depth + "]" * depth
+    try:
+        expected: Any = json.loads(doc)
+    except RecursionError:
+        expected = ValueError
+    for data in (doc, doc.encode()):
+        if expected is ValueError:
+            with pytest.raises(ValueError):
+                loads(data)
+        else:
+            assert loads(data) == expected
+    dec = JsonStreamDecoder()
+    got = dec.feed(doc.encode() + b"\r\n")
+    assert got == ([] if expected is ValueError else [expected])
+    assert dec.skipped == (1 if expected is ValueError else 0)
