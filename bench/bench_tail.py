@@ -414,9 +414,25 @@ async def main() -> int:
     parser.add_argument(
         "--chunk", type=int, default=65536, help="--decoder: bytes per fed chunk (default 65536)"
     )
+    parser.add_argument(
+        "--output-decoder",
+        type=Path,
+        default=ROOT / "bench" / "results" / "decoder.json",
+        help="--decoder: where to write the figures",
+    )
     args = parser.parse_args()
     if args.decoder:
-        decoder_bench(min(args.count, 100_000), max(args.repeat, 5), args.chunk)
+        figures = decoder_bench(min(args.count, 100_000), max(args.repeat, 5), args.chunk)
+        output = args.output_decoder
+        output.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "benchmark": "decoders alone, records/s in CPU time",
+            "python": platform.python_version(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "records_per_second": figures,
+        }
+        output.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"written to {output}")
         return 0
 
     options = ServerOptions(
