@@ -21,14 +21,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
+import resource
 import signal
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -88,6 +92,104 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "sse
 """
 
 
+# --------------------------------------------------------------------------- decoder level
+
+
+def realistic_records(count: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    """``count`` events from the server's simulator (its weighted mix of every event type),
+    as (json frame, sse frame) exactly as the server writes them."""
+    from flowview.server.simulator import Simulator, populate
+    from flowview.server.state import Published, ServerState
+
+    state = ServerState(history=1000, replay=0, seed=seed)
+    populate(state, seed=seed)
+    frames: list[tuple[bytes, bytes]] = []
+
+    def keep(pub: Published) -> None:
+        frames.append((pub.json_frame, pub.sse_frame))
+
+    state.listeners.append(keep)
+    Simulator(state, seed=seed).run_events(count)
+    return frames[:count]
+
+
+def _sse_json_parser() -> Callable[[str], Any]:
+    try:
+        from flowview.protocol.jsonstream import loads
+    except ImportError:  # before jsonstream.loads: what client.py did per SSE event
+        import json.scanner
+
+        scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+        def loads(data: str) -> Any:  # type: ignore[misc]
+            try:
+                value, end = scan(data, 0)
+            except StopIteration:
+                return json.loads(data)
+            return value if end == len(data) else json.loads(data)
+
+    return loads
+
+
+def decoder_bench(count: int, repeat: int, chunk: int) -> dict[str, float]:
+    """Records per second through the decoders alone (median of ``repeat`` passes)."""
+    from flowview.protocol.events import parse_event
+    from flowview.protocol.jsonstream import JsonStreamDecoder
+    from flowview.protocol.sse import SSEDecoder
+
+    frames = realistic_records(count)
+    json_body = b"".join(j for j, _ in frames)
+    sse_body = b"".join(s for _, s in frames)
+    json_chunks = [json_body[i : i + chunk] for i in range(0, len(json_body), chunk)]
+    sse_chunks = [sse_body[i : i + chunk] for i in range(0, len(sse_body), chunk)]
+    sse_loads = _sse_json_parser()
+
+    def json_decode(parse: bool) -> int:
+        feed = JsonStreamDecoder().feed
+        n = 0
+        for c in json_chunks:
+            values = feed(c)
+            if parse:
+                for v in values:
+                    parse_event(v)
+            n += len(values)
+        return n
+
+    def sse_decode(parse: bool) -> int:
+        feed = SSEDecoder().feed
+        n = 0
+        for c in sse_chunks:
+            for ev in feed(c):
+                v = sse_loads(ev.data)
+                if parse:
+                    parse_event(v)
+                n += 1
+        return n
+
+    cases: dict[str, Callable[[], int]] = {
+        "json framing+decode": lambda: json_decode(False),
+        "json framing+decode+parse_event": lambda: json_decode(True),
+        "sse framing+decode": lambda: sse_decode(False),
+        "sse framing+decode+parse_event": lambda: sse_decode(True),
+    }
+    out: dict[str, float] = {}
+    print(
+        f"decoder level (CPU time): {count} simulator events "
+        f"({len(json_body) / count:.0f} B/record json), {chunk} B chunks, median of {repeat}"
+    )
+    for name, run in cases.items():
+        times = []
+        for _ in range(repeat):
+            # CPU time: on a shared machine wall time mostly measures the neighbours.
+            started = time.process_time()
+            n = run()
+            times.append(time.process_time() - started)
+            assert n == count, (name, n)
+        out[name] = round(count / statistics.median(times))
+        print(f"  {name:<34} {out[name]:>9,} rec/s")
+    return out
+
+
 @dataclass
 class Result:
     round: int
@@ -98,6 +200,21 @@ class Result:
     seconds: float
     per_second: float
     exit_code: int
+    # CPU seconds the consumer spent from its resume to its exit (sequential mode only): on a
+    # shared machine this is the steadier measure of its ingest cost than wall time.
+    cpu_seconds: float | None = None
+
+
+def _cpu_so_far(pid: int) -> float:
+    """utime + stime of a live process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def _open_connections(server: RunningServer) -> int:
@@ -109,38 +226,88 @@ async def _count_lines(reader: asyncio.StreamReader) -> int:
     return int(data.decode().strip() or 0)
 
 
-async def run_pair(server: RunningServer, slugs: list[str], content_type: str,
-                   count: int, *, ceiling: bool = False, profile: Path | None = None,
-                   timeout: float = 300.0, concurrent: bool = False, round_no: int = 0,
-                   reverse: bool = False) -> list[Result]:
+async def run_pair(
+    server: RunningServer,
+    slugs: list[str],
+    content_type: str,
+    count: int,
+    *,
+    ceiling: bool = False,
+    profile: Path | None = None,
+    timeout: float = 300.0,
+    concurrent: bool = False,
+    round_no: int = 0,
+    reverse: bool = False,
+) -> list[Result]:
     env = dict(os.environ)
-    env.update(FLOWDOCK_TOKEN=server.token, FLOWDOCK_STREAM_URL=server.stream_url,
-               FLOWDOCK_API_URL=server.api_url)
+    env.update(
+        FLOWDOCK_TOKEN=server.token,
+        FLOWDOCK_STREAM_URL=server.stream_url,
+        FLOWDOCK_API_URL=server.api_url,
+    )
     url = str(stream_url(server.stream_url, slugs, private=False, presence="offline"))
     commands = {
-        "flowview tail": [sys.executable, "-m", "flowview", "tail", *slugs,
-                          "--content-type", content_type, "--count", str(count),
-                          "--presence", "offline", "--stall-timeout", "600"],
-        "naive (aiter_lines)": [sys.executable, "-c", NAIVE, url, server.token, str(count),
-                                content_type],
+        "flowview tail": [
+            sys.executable,
+            "-m",
+            "flowview",
+            "tail",
+            *slugs,
+            "--content-type",
+            content_type,
+            "--count",
+            str(count),
+            "--presence",
+            "offline",
+            "--stall-timeout",
+            "600",
+        ],
+        "naive (aiter_lines)": [
+            sys.executable,
+            "-c",
+            NAIVE,
+            url,
+            server.token,
+            str(count),
+            content_type,
+        ],
     }
     if ceiling:
         # Reads and counts bytes only: how fast the server can feed a consumer at all.
-        commands["raw bytes (ceiling)"] = [sys.executable, "-c", RAW, url, server.token,
-                                           str(count), content_type]
+        commands["raw bytes (ceiling)"] = [
+            sys.executable,
+            "-c",
+            RAW,
+            url,
+            server.token,
+            str(count),
+            content_type,
+        ]
     if profile is not None:
         tail = commands["flowview tail"]
-        commands["flowview tail"] = [tail[0], "-m", "cProfile", "-o",
-                                     str(profile.with_suffix(f".{content_type}.prof")), *tail[1:]]
+        commands["flowview tail"] = [
+            tail[0],
+            "-m",
+            "cProfile",
+            "-o",
+            str(profile.with_suffix(f".{content_type}.prof")),
+            *tail[1:],
+        ]
     before = await _open_connections(server)
     procs: dict[str, tuple[asyncio.subprocess.Process, asyncio.subprocess.Process]] = {}
     for name, argv in commands.items():
         read_fd, write_fd = os.pipe()
         consumer = await asyncio.create_subprocess_exec(
-            *argv, cwd=ROOT, env=env, stdin=asyncio.subprocess.DEVNULL, stdout=write_fd,
-            stderr=asyncio.subprocess.DEVNULL)
+            *argv,
+            cwd=ROOT,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_fd,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
         counter = await asyncio.create_subprocess_exec(
-            "wc", "-l", stdin=read_fd, stdout=asyncio.subprocess.PIPE)
+            "wc", "-l", stdin=read_fd, stdout=asyncio.subprocess.PIPE
+        )
         os.close(read_fd)
         os.close(write_fd)
         procs[name] = (consumer, counter)
@@ -155,9 +322,15 @@ async def run_pair(server: RunningServer, slugs: list[str], content_type: str,
     burst_started = time.perf_counter()
     first, last = await server.simulator.burst(count)
     burst_seconds = time.perf_counter() - burst_started
-    print(f"  burst of {count} published in {burst_seconds:.2f} s "
-          f"(seq {first}..{last}); resuming consumers", file=sys.stderr)
-    async def finish(name: str, started: float) -> Result:
+    print(
+        f"  burst of {count} published in {burst_seconds:.2f} s "
+        f"(seq {first}..{last}); resuming consumers",
+        file=sys.stderr,
+    )
+
+    async def finish(
+        name: str, started: float, cpu_before: tuple[float, float] | None = None
+    ) -> Result:
         consumer, counter = procs[name]
         try:
             code = await asyncio.wait_for(consumer.wait(), timeout)
@@ -165,11 +338,26 @@ async def run_pair(server: RunningServer, slugs: list[str], content_type: str,
             consumer.kill()
             code = await consumer.wait()
         seconds = time.perf_counter() - started
+        cpu: float | None = None
+        if cpu_before is not None:
+            # The reaped consumer's whole-life CPU (plus its `wc`, if already reaped: a few
+            # ms) minus what it had used before it was resumed (start-up, connecting).
+            children_before, consumer_before = cpu_before
+            cpu = round(_children_cpu() - children_before - consumer_before, 3)
         assert counter.stdout is not None
         lines = await _count_lines(counter.stdout)
         await counter.wait()
-        return Result(round_no, name, content_type, count, lines, round(seconds, 3),
-                      round(count / seconds), code)
+        return Result(
+            round_no,
+            name,
+            content_type,
+            count,
+            lines,
+            round(seconds, 3),
+            round(count / seconds),
+            code,
+            cpu,
+        )
 
     if concurrent:
         started = time.perf_counter()
@@ -181,83 +369,160 @@ async def run_pair(server: RunningServer, slugs: list[str], content_type: str,
     results = []
     order = list(procs.items())
     for name, (consumer, _) in reversed(order) if reverse else order:
+        cpu_before = (_children_cpu(), _cpu_so_far(consumer.pid))
         started = time.perf_counter()
         os.kill(consumer.pid, signal.SIGCONT)
-        results.append(await finish(name, started))
+        results.append(await finish(name, started, cpu_before))
     return results
 
 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=200_000)
-    parser.add_argument("--content-type", nargs="+", default=["json", "sse"],
-                        choices=["json", "sse"])
+    parser.add_argument(
+        "--content-type", nargs="+", default=["json", "sse"], choices=["json", "sse"]
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "bench" / "results" / "tail.json")
-    parser.add_argument("--ceiling", action="store_true",
-                        help="also run a consumer that only counts bytes (server ceiling)")
-    parser.add_argument("--concurrent", action="store_true",
-                        help="resume all consumers at once instead of one after the other")
-    parser.add_argument("--profile", type=Path, metavar="PATH",
-                        help="run tail under cProfile, writing PATH.<type>.prof")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="rounds per content type (fresh burst each, alternating which "
-                             "consumer goes first); medians are reported (default 3)")
+    parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also run a consumer that only counts bytes (server ceiling)",
+    )
+    parser.add_argument(
+        "--concurrent",
+        action="store_true",
+        help="resume all consumers at once instead of one after the other",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="PATH",
+        help="run tail under cProfile, writing PATH.<type>.prof",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="rounds per content type (fresh burst each, alternating which "
+        "consumer goes first); medians are reported (default 3)",
+    )
+    parser.add_argument(
+        "--decoder",
+        action="store_true",
+        help="only time the decoders in this process (no server, no tail)",
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=65536, help="--decoder: bytes per fed chunk (default 65536)"
+    )
+    parser.add_argument(
+        "--output-decoder",
+        type=Path,
+        default=ROOT / "bench" / "results" / "decoder.json",
+        help="--decoder: where to write the figures",
+    )
     args = parser.parse_args()
+    if args.decoder:
+        figures = decoder_bench(min(args.count, 100_000), max(args.repeat, 5), args.chunk)
+        output = args.output_decoder
+        output.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "benchmark": "decoders alone, records/s in CPU time",
+            "python": platform.python_version(),
+            "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "records_per_second": figures,
+        }
+        output.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"written to {output}")
+        return 0
 
-    options = ServerOptions(rate=0, keepalive=30.0, activity_interval=3600.0,
-                            queue_max=4 * args.count, history=1000)
+    options = ServerOptions(
+        rate=0, keepalive=30.0, activity_interval=3600.0, queue_max=4 * args.count, history=1000
+    )
     results: list[Result] = []
     async with run_server(options) as server:
         async with httpx.AsyncClient() as http:
             resp = await http.get(server.api_url + "/flows", auth=(server.token, ""))
             resp.raise_for_status()
-            slugs = [f"{f['organization']['parameterized_name']}/{f['parameterized_name']}"
-                     for f in resp.json()]
+            slugs = [
+                f"{f['organization']['parameterized_name']}/{f['parameterized_name']}"
+                for f in resp.json()
+            ]
         for content_type in args.content_type:
             for round_no in range(args.repeat):
-                print(f"{content_type} round {round_no + 1}/{args.repeat}: "
-                      f"{args.count} messages", file=sys.stderr)
-                results.extend(await run_pair(
-                    server, slugs, content_type, args.count, ceiling=args.ceiling,
-                    profile=args.profile, concurrent=args.concurrent, round_no=round_no,
-                    reverse=round_no % 2 == 1))
+                print(
+                    f"{content_type} round {round_no + 1}/{args.repeat}: {args.count} messages",
+                    file=sys.stderr,
+                )
+                results.extend(
+                    await run_pair(
+                        server,
+                        slugs,
+                        content_type,
+                        args.count,
+                        ceiling=args.ceiling,
+                        profile=args.profile,
+                        concurrent=args.concurrent,
+                        round_no=round_no,
+                        reverse=round_no % 2 == 1,
+                    )
+                )
 
     print()
-    print(f"{'consumer':<22} {'type':<5} {'messages':>9} {'rounds':>6} {'median s':>9} "
-          f"{'msg/s':>9} {'speed-up':>8}   per round msg/s")
+    print(
+        f"{'consumer':<22} {'type':<5} {'messages':>9} {'rounds':>6} {'median s':>9} "
+        f"{'msg/s':>9} {'speed-up':>8} {'CPU s':>6} {'CPU x':>6}   per round msg/s"
+    )
     summary: dict[str, float] = {}
+    cpu_summary: dict[str, float] = {}
     medians: dict[str, dict[str, float]] = {}
     for content_type in args.content_type:
         rows = [r for r in results if r.content_type == content_type]
         names = list(dict.fromkeys(r.consumer for r in rows))
-        med = {name: statistics.median(r.seconds for r in rows if r.consumer == name)
-               for name in names}
+        med = {
+            name: statistics.median(r.seconds for r in rows if r.consumer == name) for name in names
+        }
         medians[content_type] = med
+        cpus = {
+            name: [r.cpu_seconds for r in rows if r.consumer == name and r.cpu_seconds]
+            for name in names
+        }
+        cpu_med = {name: statistics.median(v) if v else math.nan for name, v in cpus.items()}
         naive_name = next(n for n in names if n.startswith("naive"))
         for name in names:
             ratio = med[naive_name] / med[name]
+            cpu_ratio = cpu_med[naive_name] / cpu_med[name]
             if name == "flowview tail":
                 summary[content_type] = round(ratio, 2)
+                cpu_summary[content_type] = round(cpu_ratio, 2)
             rounds = ", ".join(str(r.per_second) for r in rows if r.consumer == name)
-            print(f"{name:<22} {content_type:<5} {args.count:>9} {args.repeat:>6} "
-                  f"{med[name]:>9.2f} {round(args.count / med[name]):>9} {ratio:>7.2f}x"
-                  f"   {rounds}")
+            print(
+                f"{name:<22} {content_type:<5} {args.count:>9} {args.repeat:>6} "
+                f"{med[name]:>9.2f} {round(args.count / med[name]):>9} {ratio:>7.2f}x"
+                f" {cpu_med[name]:>6.2f} {cpu_ratio:>5.2f}x   {rounds}"
+            )
     ok = all(r.lines == r.messages and r.exit_code == 0 for r in results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({
-        "benchmark": "flowview tail vs naive aiter_lines consumer",
-        "count": args.count,
-        "rounds": args.repeat,
-        "mode": "concurrent" if args.concurrent else "sequential",
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "speedup_of_medians": summary,
-        "median_seconds": medians,
-        "all_lines_received": ok,
-        "results": [asdict(r) for r in results],
-    }, indent=2) + "\n")
+    args.output.write_text(
+        json.dumps(
+            {
+                "benchmark": "flowview tail vs naive aiter_lines consumer",
+                "count": args.count,
+                "rounds": args.repeat,
+                "mode": "concurrent" if args.concurrent else "sequential",
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+                "cpus": os.cpu_count(),
+                "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "speedup_of_medians": summary,
+                "cpu_speedup_of_medians": cpu_summary,
+                "median_seconds": medians,
+                "all_lines_received": ok,
+                "results": [asdict(r) for r in results],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwritten to {args.output}")
     if not ok:
         print("some consumer did not print every message", file=sys.stderr)

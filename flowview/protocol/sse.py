@@ -9,6 +9,7 @@ vectors).
 from __future__ import annotations
 
 import codecs
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,10 +17,12 @@ from flowview.protocol.jsonstream import excerpt
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
+log = logging.getLogger(__name__)
+
 # int() on a long digit string is slow and, past 4300 digits, raises; nobody means a delay that
 # long, so absurd retry values are clamped instead (the reconnect policy caps delays anyway).
 _MAX_RETRY_DIGITS = 15
-MAX_RETRY_MS = 10**_MAX_RETRY_DIGITS - 1
+MAX_RETRY_MS: int = 10**_MAX_RETRY_DIGITS - 1
 _MAX_COMMENTS = 1024  # keep_comments: only the newest ones are kept; consumers should drain
 
 
@@ -176,53 +179,67 @@ class SSEDecoder:
             self.on_skip(reason)
 
     def _process(self, lines: list[str], events: list[SSEEvent]) -> None:
+        # The hot loop (one pass per line of the stream). The block state lives in locals and
+        # is written back before anything else reads it: before _drop_line/_drop_event_data
+        # (which update it themselves) and at the end.
         cap = self.max_event_bytes
         data = self._data
+        data_len = self._data_len
+        discard = self._discard_event
+        last_id = self._id
+        kind = self._type
+        retry = self._retry
+        add = events.append
         for line in lines:
             if not line:
                 # Blank line: dispatch (WHATWG §9.2.6 "dispatch the event").
-                self.last_event_id = self._id
+                self.last_event_id = last_id
                 if data:
-                    events.append(
-                        SSEEvent(self._type or "message", "\n".join(data), self._id, self._retry)
-                    )
+                    add(SSEEvent(kind or "message", "\n".join(data), last_id, retry))
                     data = self._data = []
-                    self._data_len = 0
-                self._type = ""
-                self._retry = None
-                self._discard_event = False
+                    data_len = 0
+                kind = ""
+                retry = None
+                discard = False
                 continue
             if len(line) > cap:
+                self._data_len, self._discard_event = data_len, discard
                 self._drop_line(line)
-                data = self._data
+                data, data_len, discard = self._data, self._data_len, self._discard_event
                 continue
-            name, colon, value = line.partition(":")
-            if not name and colon:  # comment (keep-alive)
+            name, _, value = line.partition(":")
+            if not name:  # a comment (keep-alive): the line starts with ":"
                 if self.keep_comments:
                     self._keep_comment(value)
                 continue
             if value and value[0] == " ":
                 value = value[1:]
             if name == "data":
-                if self._discard_event:
+                if discard:
                     continue
-                self._data_len += len(value) + 1
-                if self._data_len > cap + 1:
+                data_len += len(value) + 1
+                if data_len > cap + 1:
+                    self._discard_event = discard
                     self._drop_event_data(f"event data exceeds {cap} bytes")
-                    data = self._data
+                    data, data_len, discard = self._data, self._data_len, self._discard_event
                     continue
                 data.append(value)
             elif name == "id":
                 if "\0" not in value:
-                    self._id = value
+                    last_id = value
             elif name == "event":
-                self._type = value
+                kind = value
             elif name == "retry":
-                retry = _parse_retry(value)
-                if retry is not None:
-                    self._retry = retry
-                    self.reconnection_time_ms = retry
+                parsed = _parse_retry(value)
+                if parsed is not None:
+                    retry = parsed
+                    self.reconnection_time_ms = parsed
             # Any other field name (compared literally, case-sensitive) is ignored.
+        self._data_len = data_len
+        self._discard_event = discard
+        self._id = last_id
+        self._type = kind
+        self._retry = retry
 
     def _keep_comment(self, text: str) -> None:
         comments = self.comments
