@@ -49,9 +49,11 @@ def conv_key(conv: str) -> ConversationKey:
 def visible_tags(tags: tuple[str, ...] | list[str]) -> str:
     """The tags a user would type as `#tag`, lowercased and space-separated: internal tags
     (`:user:…`, `:thread`, `influx:…`) are left out."""
+    if not tags:
+        return ""
     seen: list[str] = []
     for tag in tags:
-        if not tag or tag.startswith(":") or tag.startswith("influx:"):
+        if not tag or tag[0] == ":" or tag.startswith("influx:"):
             continue
         low = tag.lstrip("#").lower()
         if low and low not in seen:
@@ -61,8 +63,10 @@ def visible_tags(tags: tuple[str, ...] | list[str]) -> str:
 
 def searchable_text(event: Event) -> str:
     """The text of a line event as the index should see it (titles included)."""
-    if isinstance(event, MessageEvent | StatusEvent | LineEvent):
-        return event.text
+    kind = type(event)
+    if kind is MessageEvent or kind is StatusEvent or kind is LineEvent:
+        content = event.content
+        return content if isinstance(content, str) else ""
     if isinstance(event, CommentEvent):
         return "\n".join(part for part in (event.title, event.text) if part)
     if isinstance(event, FileEvent):

@@ -107,17 +107,18 @@ _STOP: Final = object()
 
 Operation = Event | dict[str, Any] | Users | Flows | ReadPosition | Barrier | Prune | Call
 
-_UPSERT: Final = """
+_INSERT: Final = """
 INSERT INTO messages (conv, id, kind, user, sent, text, tags, thread_id, uuid, deleted, raw)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
-ON CONFLICT (conv, id) DO UPDATE SET
-    kind = excluded.kind, user = excluded.user, sent = excluded.sent, text = excluded.text,
-    tags = excluded.tags, thread_id = excluded.thread_id, uuid = excluded.uuid,
-    raw = excluded.raw
-WHERE messages.deleted = 0 AND messages.edited = 0 AND messages.raw IS NOT excluded.raw
+ON CONFLICT (conv, id) DO NOTHING
 """
-# An edited or deleted row wins over a second copy of the original (a stream replay after a
-# reconnect, a REST page fetched before the edit): edits only move forward.
+# A second copy of a stored message (REST and stream overlap, a replay) refreshes it, except
+# that an edited or deleted row wins over a copy of the original: edits only move forward.
+_REFRESH: Final = """
+UPDATE messages SET kind = ?, user = ?, sent = ?, text = ?, tags = ?, thread_id = ?, uuid = ?,
+    raw = ?
+WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0 AND raw IS NOT ?
+"""
 
 
 @dataclass
@@ -127,6 +128,7 @@ class WriterStats:
     messages: int = 0
     skipped: int = 0  # events that are not archived (presence, typing, ... or no id)
     failed: int = 0  # operations SQLite refused (logged with their traceback)
+    retried: int = 0  # batches that failed whole and were redone one operation at a time
     pruned: int = 0
     blocked: int = 0  # submits that waited for room in the queue
 
@@ -156,6 +158,9 @@ class ArchiveWriter:
         self._state_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._since_prune = 0
+        # First rowid inserted in this batch and not yet in the full-text index (new rows are
+        # indexed together, see schema.py); rowids only grow, so ">= it" is exactly them.
+        self._unindexed_from: int | None = None
         self.stats = WriterStats()
 
     # ----------------------------------------------------------------- lifecycle
@@ -293,6 +298,7 @@ class ArchiveWriter:
             self._apply(conn, batch, futures, isolate=False)
         except sqlite3.Error:
             log.exception("archive batch failed: retrying it one operation at a time")
+            self.stats.retried += 1
             futures.clear()
             try:
                 self._apply(conn, batch, futures, isolate=True)
@@ -324,6 +330,8 @@ class ArchiveWriter:
         *,
         isolate: bool,
     ) -> None:
+        # Consecutive messages are inserted together (executemany), in order.
+        pending: list[tuple[Any, ...]] = []
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in batch:
@@ -333,20 +341,30 @@ class ArchiveWriter:
                 if isinstance(op, Prune):
                     continue  # run after the commit, below
                 if not isolate:
+                    params = self._message_params(op)
+                    if params is not None:
+                        pending.append(params)
+                        continue
+                    self._insert_messages(conn, pending)
                     self._apply_one(conn, op, futures)
                     continue
                 conn.execute("SAVEPOINT op")
                 try:
                     self._apply_one(conn, op, futures)
+                    self._index_new_rows(conn)
                 except sqlite3.Error as exc:
+                    self._unindexed_from = None
                     log.exception("archive could not store one operation; it is skipped")
                     self.stats.failed += 1
                     conn.execute("ROLLBACK TO op")
                     if isinstance(op, Call):
                         op.done.set_exception(exc)
                 conn.execute("RELEASE op")
+            self._insert_messages(conn, pending)
+            self._index_new_rows(conn)
             conn.execute("COMMIT")
         except BaseException:
+            self._unindexed_from = None
             conn.execute("ROLLBACK")
             raise
         # Prunes run after the batch, each in its own transaction.
@@ -393,30 +411,16 @@ class ArchiveWriter:
                 (op.conv, op.message_id, op.updated),
             )
         elif isinstance(op, Call):
+            self._index_new_rows(conn)
             futures.append((op.done, op.fn(conn)))
         else:
             log.error("archive writer got an unknown operation %r", type(op).__name__)
             self.stats.skipped += 1
 
     def _apply_event(self, conn: sqlite3.Connection, event: Event) -> None:
-        row = rows.message_row(event)
-        if row is not None:
-            conn.execute(
-                _UPSERT,
-                (
-                    row.conv,
-                    row.id,
-                    row.kind,
-                    row.user,
-                    row.sent,
-                    row.text,
-                    row.tags,
-                    row.thread_id,
-                    row.uuid,
-                    codec.dumps(row.raw),
-                ),
-            )
-            self.stats.messages += 1
+        params = self._message_params(event)
+        if params is not None:
+            self._insert_messages(conn, [params])
         elif isinstance(event, MessageEditEvent | TagChangeEvent | EmojiReactionEvent):
             self._apply_change(conn, event)
         elif isinstance(event, UserEditEvent | UserJoinEvent):
@@ -444,6 +448,7 @@ class ArchiveWriter:
         conn: sqlite3.Connection,
         event: MessageEditEvent | TagChangeEvent | EmojiReactionEvent,
     ) -> None:
+        self._index_new_rows(conn)
         key, target = event.key, event.message_id
         if key is None or target is None:
             self.stats.skipped += 1
@@ -478,6 +483,61 @@ class ArchiveWriter:
             " edited = max(edited, ?) WHERE conv = ? AND id = ?",
             (text, tags, codec.dumps(raw), int(now_deleted), edited, conv, target),
         )
+
+    def _message_params(self, op: Any) -> tuple[Any, ...] | None:
+        """Insert parameters when `op` is a line event; None for anything else."""
+        if isinstance(op, dict):
+            if op.get("event") not in rows.LINE_KINDS:
+                return None
+            try:
+                op = parse_event(op)
+            except ValueError:
+                return None
+        if not isinstance(op, Event):
+            return None
+        row = rows.message_row(op)
+        if row is None:
+            return None
+        return (
+            row.conv,
+            row.id,
+            row.kind,
+            row.user,
+            row.sent,
+            row.text,
+            row.tags,
+            row.thread_id,
+            row.uuid,
+            codec.dumps(row.raw),
+        )
+
+    def _insert_messages(self, conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> None:
+        """Insert line events (and empty `params`).  When some were already stored, refresh
+        those copies (the update trigger re-indexes them, so index the new rows first)."""
+        if not params:
+            return
+        first = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM messages").fetchone()[0]
+        before = conn.total_changes
+        conn.executemany(_INSERT, params)
+        inserted = conn.total_changes - before
+        if inserted and self._unindexed_from is None:
+            self._unindexed_from = first
+        if inserted < len(params):
+            self._index_new_rows(conn)
+            # Rows inserted just now have the same raw, so the WHERE skips them.
+            conn.executemany(_REFRESH, [(*p[2:], p[0], p[1], p[9]) for p in params])
+        self.stats.messages += len(params)
+        params.clear()
+
+    def _index_new_rows(self, conn: sqlite3.Connection) -> None:
+        if self._unindexed_from is None:
+            return
+        conn.execute(
+            "INSERT INTO messages_fts (rowid, text, tags)"
+            " SELECT rowid, text, tags FROM messages WHERE rowid >= ?",
+            (self._unindexed_from,),
+        )
+        self._unindexed_from = None
 
     # ----------------------------------------------------------------- pruning
 

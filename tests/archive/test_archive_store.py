@@ -365,3 +365,24 @@ async def test_aflush_does_not_block_the_loop(archive: Archive, wire: Wire) -> N
     archive.ingest_many(wire(id=i) for i in range(1, 1001))
     await archive.aflush()
     assert archive.count() == 1000
+
+
+def test_second_copy_refreshes_text_and_index(archive: Archive, wire: Wire) -> None:
+    # Same batch: the first copy is not yet indexed when the second arrives.
+    archive.ingest_many([wire(id=1, content="draft words"), wire(id=1, content="final words")])
+    archive.flush()
+    # Later batch: the indexed row is re-indexed.
+    archive.ingest(wire(id=2, content="alpha"))
+    archive.flush()
+    archive.ingest(wire(id=2, content="omega"))
+    archive.flush()
+    assert [m.text for m in archive.tail(KEY)] == ["final words", "omega"]
+    assert _fts_hits(archive, "draft") == []
+    assert _fts_hits(archive, "final") == [1]
+    assert _fts_hits(archive, "alpha") == []
+    assert _fts_hits(archive, "omega") == [2]
+    assert (
+        archive.query("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+        == []
+    )
+    assert archive.writer is not None and archive.writer.stats.retried == 0
