@@ -208,7 +208,8 @@ class ArchiveWriter:
             self._queue.put_nowait(op)
         except queue.Full:
             self.stats.blocked += 1
-            log.warning("archive queue full: waiting for the writer")
+            if self.stats.blocked % 1000 == 1:  # once per stall, not once per message
+                log.warning("archive queue full: waiting for the writer")
             self._queue.put(op)
 
     def submit_many(self, ops: Sequence[Operation]) -> None:

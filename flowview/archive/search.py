@@ -1,0 +1,199 @@
+"""Running a query against the archive: ranked hits with plain-text snippets and match spans.
+
+Ranking is FTS5's bm25 (text weighs twice the tags) rounded to one decimal, then newest first,
+so hits of about equal relevance come in recency order.  Snippets are sanitised text plus
+(start, end) spans of the matched words: no markup is ever produced, the view styles the spans.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flowview.archive.archive import _COLUMNS, Archive, ArchivedMessage, message_from_row
+from flowview.archive.query import Query, QueryError, parse_query
+from flowview.archive.rows import ConversationKey, conv_id
+from flowview.model.sanitize import clean_name
+
+log = logging.getLogger(__name__)
+
+SNIPPET_CHARS: Final = 160
+_M_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """One line of sanitised text and the spans of it that matched (character offsets)."""
+
+    text: str
+    spans: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    message: ArchivedMessage
+    conversation: str  # "org/flow" or "@nick" (sanitised)
+    nick: str  # sanitised; the user id when the name is unknown
+    snippet: Snippet
+    score: float  # bm25 (lower is better); 0.0 for filter-only queries
+
+    @property
+    def key(self) -> ConversationKey:
+        return self.message.key
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **self.message.to_json(),
+            "flow": self.conversation,
+            "nick": self.nick,
+            "score": self.score,
+        }
+
+
+def _match_pattern(query: Query) -> re.Pattern[str] | None:
+    """A regex finding the query's positive words in sanitised text (case-insensitive)."""
+    alternatives: list[str] = []
+    for term in query.positive:
+        for i, word in enumerate(term.words):
+            tail = r"[^\W_]*" if term.prefix and i == len(term.words) - 1 else r"(?![^\W_])"
+            alternatives.append(rf"(?<![^\W_]){re.escape(word)}{tail}")
+    if not alternatives:
+        return None
+    return re.compile("|".join(alternatives), re.IGNORECASE)
+
+
+def make_snippet(text: str, pattern: re.Pattern[str] | None, width: int = SNIPPET_CHARS) -> Snippet:
+    """A one-line window of `text` around its first match, with all match spans in it."""
+    line = clean_name(text, max_chars=100_000)
+    matches = list(pattern.finditer(line)) if pattern is not None else []
+    start = 0
+    if matches and matches[0].start() > width // 3:
+        start = matches[0].start() - width // 3
+        # Start at a word boundary when there is one close by.
+        space = line.find(" ", start, matches[0].start())
+        if space >= 0:
+            start = space + 1
+    end = min(len(line), start + width)
+    window = line[start:end]
+    lead = "…" if start > 0 else ""
+    trail = "…" if end < len(line) else ""
+    shift = len(lead) - start
+    spans = tuple(
+        (max(m.start(), start) + shift, min(m.end(), end) + shift)
+        for m in matches
+        if m.start() < end and m.end() > start
+    )
+    return Snippet(lead + window + trail, spans)
+
+
+def _ids(archive: Archive, sql: str, values: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for value in values:
+        found += [r[0] for r in archive.query(sql, (value, value, value))]
+    return found
+
+
+def search(
+    archive: Archive,
+    query: Query | str,
+    *,
+    conversation: ConversationKey | None = None,
+    limit: int = 20,
+    offset: int = 0,
+    me: str | None = None,
+) -> list[Hit]:
+    """Hits for `query`, best first.  `conversation` restricts to one flow or chat (the "this
+    flow" filter).  Raises QueryError (and only that) for a query that cannot run."""
+    if isinstance(query, str):
+        query = parse_query(query)
+    where: list[str] = []
+    params: list[Any] = []
+    if query.nicks:
+        user_ids = _ids(
+            archive,
+            "SELECT id FROM users WHERE nick = ? COLLATE NOCASE OR name = ? COLLATE NOCASE"
+            " OR id = ?",
+            query.nicks,
+        )
+        if not user_ids:
+            return []
+        where.append(f"m.user IN ({','.join('?' * len(user_ids))})")
+        params += user_ids
+    if query.flows:
+        flows = _ids(
+            archive,
+            "SELECT id FROM flows WHERE organization || '/' || parameterized_name = ?"
+            " COLLATE NOCASE OR parameterized_name = ? COLLATE NOCASE OR name = ? COLLATE NOCASE",
+            query.flows,
+        )
+        if not flows:
+            return []
+        where.append(f"m.conv IN ({','.join('?' * len(flows))})")
+        params += [conv_id(("flow", f)) for f in flows]
+    if conversation is not None:
+        where.append("m.conv = ?")
+        params.append(conv_id(conversation))
+    if query.since_ms is not None:
+        where.append("m.sent >= ?")
+        params.append(query.since_ms)
+    if query.until_ms is not None:
+        where.append("m.sent < ?")
+        params.append(query.until_ms)
+    where.append("m.deleted = 0")
+    expression = query.fts_expression()
+    if expression is not None:
+        sql = (
+            f"SELECT {_M_COLUMNS}, bm25(messages_fts, 2.0, 1.0) AS score"
+            " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+            f" WHERE messages_fts MATCH ? AND {' AND '.join(where)}"
+            " ORDER BY round(score, 1), m.sent DESC, m.id DESC LIMIT ? OFFSET ?"
+        )
+        params.insert(0, expression)
+    else:
+        negative = query.negative_expression()
+        if negative is not None:
+            where.append(
+                "m.rowid NOT IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+            )
+            params.append(negative)
+        sql = (
+            f"SELECT {_M_COLUMNS}, 0.0 AS score FROM messages m WHERE {' AND '.join(where)}"
+            " ORDER BY m.sent DESC, m.id DESC LIMIT ? OFFSET ?"
+        )
+    params += [limit, offset]
+    try:
+        found = archive.query(sql, params)
+    except sqlite3.OperationalError as exc:
+        # Not expected (every word is quoted), but a user's query must never become a
+        # traceback: report it as a bad query, with the details in the log.
+        log.exception("search query failed: %r", expression)
+        raise QueryError(f"cannot run this query ({exc})") from None
+    pattern = _match_pattern(query)
+    users = archive.users()
+    labels: dict[ConversationKey, str] = {}
+    hits: list[Hit] = []
+    for row in found:
+        message = message_from_row(row[:-1])
+        if message.key not in labels:
+            labels[message.key] = clean_name(archive.conversation_label(message.key, me))
+        user = message.user or ""
+        nick = users.get(user, (user, ""))[0] if user else ""
+        if not nick:
+            nick = str(message.raw.get("external_user_name") or "")
+        hits.append(
+            Hit(
+                message=message,
+                conversation=labels[message.key],
+                nick=clean_name(nick, max_chars=32),
+                snippet=make_snippet(message.text, pattern),
+                score=float(row[-1]),
+            )
+        )
+    return hits
+
+
+__all__ = ["Hit", "QueryError", "Snippet", "make_snippet", "parse_query", "search"]
