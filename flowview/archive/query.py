@@ -112,7 +112,7 @@ def _split(text: str) -> list[tuple[str, bool]]:
     return pieces
 
 
-def _parse_date(value: str, today: date, *, end: bool) -> int:
+def parse_date(value: str, today: date, *, end: bool) -> int:
     """ms epoch (local time) of a date/time; `end` moves a bare date to the next midnight."""
     low = value.lower()
     day: date | None = None
@@ -177,9 +177,9 @@ def parse_query(text: str, *, prefix_last: bool = False, today: date | None = No
                 elif kind == "in":
                     flows.append(value)
                 elif kind == "since":
-                    since_ms = _parse_date(value, today, end=False)
+                    since_ms = parse_date(value, today, end=False)
                 else:
-                    until_ms = _parse_date(value, today, end=True)
+                    until_ms = parse_date(value, today, end=True)
                 continue
             if body.startswith("#") and not negated:
                 tag = body.lstrip("#")
