@@ -7,6 +7,10 @@ migration that has shipped.
 
 New rows are indexed by the writer in bulk at the end of each batch (an INSERT trigger per row
 is ten times slower, measured); updates and deletions keep the index in step by triggers.
+Prefix indexes of 2 and 3 characters make search-as-you-type on a short word one index lookup
+instead of a merge over every word it starts (about 1.5x faster, for ~10 MB per 100k messages).
+There is deliberately no index on `sent`: it cost a quarter of the ingest rate, and dates only
+ever narrow a full-text match or an (occasional) prune.
 
 Messages are keyed by (conversation, message id).  ``text`` and ``tags`` are what the full-text
 index covers; ``raw`` is the event as received (JSON) with later edits, tag changes and
@@ -45,11 +49,11 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             raw BLOB NOT NULL,
             UNIQUE (conv, id)
         )""",
-        "CREATE INDEX messages_sent ON messages (sent)",
         """CREATE VIRTUAL TABLE messages_fts USING fts5 (
             text, tags,
             content='messages', content_rowid='rowid',
-            tokenize='unicode61 remove_diacritics 2'
+            tokenize='unicode61 remove_diacritics 2',
+            prefix='2 3'
         )""",
         """CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
             INSERT INTO messages_fts (messages_fts, rowid, text, tags)

@@ -1,8 +1,10 @@
 """Running a query against the archive: ranked hits with plain-text snippets and match spans.
 
 Ranking is FTS5's bm25 (text weighs twice the tags) rounded to one decimal, then newest first,
-so hits of about equal relevance come in recency order.  Snippets are sanitised text plus
-(start, end) spans of the matched words: no markup is ever produced, the view styles the spans.
+so hits of about equal relevance come in recency order.  A query matching more than CANDIDATES
+messages is ranked among its newest CANDIDATES matches (see `_ranked`).  Snippets are
+sanitised text plus (start, end) spans of the matched words: no markup is ever produced, the
+view styles the spans.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from flowview.model.sanitize import clean_name
 log = logging.getLogger(__name__)
 
 SNIPPET_CHARS: Final = 160
+CANDIDATES: Final = 5000  # see _ranked
 _M_COLUMNS: Final = ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
 
 
@@ -149,10 +152,12 @@ def search(
         sql = (
             f"SELECT {_M_COLUMNS}, bm25(messages_fts, 2.0, 1.0) AS score"
             " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
-            f" WHERE messages_fts MATCH ? AND {' AND '.join(where)}"
+            f" WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND {' AND '.join(where)}"
             " ORDER BY round(score, 1), m.sent DESC, m.id DESC LIMIT ? OFFSET ?"
         )
-        params.insert(0, expression)
+        params[:0] = [expression, 0]
+        params += [limit, offset]
+        return _ranked(archive, query, sql, params, expression, limit, me)
     else:
         negative = query.negative_expression()
         if negative is not None:
@@ -165,13 +170,49 @@ def search(
             " ORDER BY m.sent DESC, m.id DESC LIMIT ? OFFSET ?"
         )
     params += [limit, offset]
+    return _hits(archive, query, _run(archive, sql, params), me)
+
+
+def _run(archive: Archive, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     try:
-        found = archive.query(sql, params)
+        return archive.query(sql, params)
     except sqlite3.OperationalError as exc:
         # Not expected (every word is quoted), but a user's query must never become a
         # traceback: report it as a bad query, with the details in the log.
-        log.exception("search query failed: %r", expression)
+        log.exception("search query failed")
         raise QueryError(f"cannot run this query ({exc})") from None
+
+
+def _ranked(
+    archive: Archive,
+    query: Query,
+    sql: str,
+    params: list[Any],
+    expression: str,
+    limit: int,
+    me: str | None,
+) -> list[Hit]:
+    """Rank only the newest CANDIDATES matches when there are more (a common word in a big
+    archive): ranking every match of a word found in half the archive takes seconds, and
+    for such words the newest matches are what people look for.  When the filters leave too
+    few hits in that window, the whole archive is ranked after all."""
+    (threshold,) = _run(
+        archive,
+        "SELECT coalesce((SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+        " ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)",
+        (expression, CANDIDATES - 1),
+    )[0]
+    params[1] = threshold
+    found = _run(archive, sql, params)
+    if threshold and len(found) < limit:
+        params[1] = 0
+        found = _run(archive, sql, params)
+    return _hits(archive, query, found, me)
+
+
+def _hits(
+    archive: Archive, query: Query, found: list[tuple[Any, ...]], me: str | None
+) -> list[Hit]:
     pattern = _match_pattern(query)
     users = archive.users()
     labels: dict[ConversationKey, str] = {}

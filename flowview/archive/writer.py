@@ -131,6 +131,8 @@ class WriterStats:
     retried: int = 0  # batches that failed whole and were redone one operation at a time
     pruned: int = 0
     blocked: int = 0  # submits that waited for room in the queue
+    busy_seconds: float = 0.0  # wall time spent writing batches
+    cpu_seconds: float = 0.0  # CPU time of the writer thread spent writing batches
 
 
 class ArchiveWriter:
@@ -294,6 +296,7 @@ class ArchiveWriter:
                 log.error("archive writer stopped: an operation was not written")
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        started, cpu_started = time.perf_counter(), time.thread_time()
         futures: list[tuple[Future[Any], Any]] = []
         try:
             self._apply(conn, batch, futures, isolate=False)
@@ -310,6 +313,8 @@ class ArchiveWriter:
                 raise
         self.stats.batches += 1
         self.stats.operations += len(batch)
+        self.stats.busy_seconds += time.perf_counter() - started
+        self.stats.cpu_seconds += time.thread_time() - cpu_started
         for future, result in futures:
             if not future.done():
                 future.set_result(result)

@@ -134,3 +134,20 @@ def test_hostile_stored_text_is_found_and_defused(archive: Archive, wire: Wire) 
 def test_hostile_queries_only_ever_raise_query_error(seeded: Archive, text: str) -> None:
     with contextlib.suppress(QueryError):
         search(seeded, parse_query(text, prefix_last=True))
+
+
+def test_broad_words_rank_their_newest_matches(
+    archive: Archive, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowview.archive import search as search_module
+
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    archive.set_users([User(id="u1", nick="robin"), User(id="u2", nick="sam")])
+    # The oldest message is the best match, but "word" is in more than CANDIDATES messages.
+    archive.ingest(wire(id=1, content="word word word", user="u2"))
+    archive.ingest_many(wire(id=i, content=f"word filler {i}") for i in range(2, 12))
+    archive.ingest_many(wire(id=100 + i, content=f"other {i}") for i in range(30))
+    archive.flush()
+    assert set(_ids(search(archive, "word", limit=3))) == {9, 10, 11}
+    # A filter that leaves too few hits in the window falls back to the whole archive.
+    assert _ids(search(archive, "word from:sam", limit=3)) == [1]
