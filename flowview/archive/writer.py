@@ -164,6 +164,7 @@ class ArchiveWriter:
         # indexed together, see schema.py); rowids only grow, so ">= it" is exactly them.
         self._unindexed_from: int | None = None
         self.stats = WriterStats()
+        self.failure: BaseException | None = None  # why the writer stopped early, if it did
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -186,7 +187,7 @@ class ArchiveWriter:
         self._thread.start()
 
     def close(self, timeout: float | None = 30.0) -> bool:
-        """Write everything queued, then stop.  True when the queue was drained in time."""
+        """Write everything queued, then stop.  True when everything queued was written."""
         if self._state is WriterState.NEW:
             self._move(WriterState.CLOSED)
             return True
@@ -198,7 +199,7 @@ class ArchiveWriter:
             if thread.is_alive():
                 log.error("archive writer did not finish within %s s", timeout)
                 return False
-        return self._state is WriterState.CLOSED
+        return self._state is WriterState.CLOSED and self.failure is None
 
     # ----------------------------------------------------------------- submitting
 
@@ -246,16 +247,18 @@ class ArchiveWriter:
     def _run(self) -> None:
         try:
             conn = self._connect()
-        except Exception:
+        except Exception as exc:
             log.exception("archive writer cannot open the database")
+            self.failure = exc
             self._move(WriterState.FAILED)
             self._fail_queued(ArchiveClosed("archive database cannot be opened"))
             self._move(WriterState.CLOSED)
             return
         try:
             self._loop(conn)
-        except Exception:
+        except Exception as exc:
             log.exception("archive writer failed")
+            self.failure = exc
             self._move(WriterState.FAILED)
             self._fail_queued(ArchiveClosed("archive writer failed"))
         finally:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from flowview.archive import Archive, ArchiveClosed, ArchiveError, archive_path, schema
+from flowview.archive.writer import Flows
 from flowview.protocol.events import parse_event
 from tests.archive.conftest import FLOW, OTHER_FLOW
 
@@ -386,3 +387,36 @@ def test_second_copy_refreshes_text_and_index(archive: Archive, wire: Wire) -> N
         == []
     )
     assert archive.writer is not None and archive.writer.stats.retried == 0
+
+
+def test_writer_lifecycle_follows_its_transition_table(data_dir: Path, wire: Wire) -> None:
+    from flowview.archive import WriterState
+    from flowview.archive.writer import ArchiveWriter
+
+    path = data_dir / "a.sqlite3"
+    Archive.open(path).close()
+    never_started = ArchiveWriter(lambda: sqlite3.connect(path))
+    assert never_started.close() and never_started.state is WriterState.CLOSED
+    with pytest.raises(ArchiveClosed):
+        never_started.start()
+    arc = Archive.open(path)
+    assert arc.writer is not None and arc.writer.state is WriterState.RUNNING
+    with pytest.raises(ArchiveClosed):
+        arc.writer.start()
+    assert arc.close() and arc.writer.state is WriterState.CLOSED
+    assert arc.close()  # closing twice is harmless
+
+
+def test_unopenable_database_fails_the_writer_cleanly(tmp_path: Path) -> None:
+    from flowview.archive import WriterState
+    from flowview.archive.writer import ArchiveWriter
+
+    def broken() -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    writer = ArchiveWriter(broken)
+    writer.start()
+    assert not writer.close(timeout=10)
+    assert writer.state is WriterState.CLOSED
+    with pytest.raises(ArchiveClosed):
+        writer.submit(Flows(()))
