@@ -48,7 +48,8 @@ def vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
     words: set[str] = set()
     while len(words) < size:
         words.add("".join(rng.choices(syllables, k=rng.randint(1, 4))))
-    return sorted(words, key=lambda w: rng.random())
+    # sorted first: set order depends on the per-process string hash seed
+    return sorted(sorted(words), key=lambda w: rng.random())
 
 
 class Corpus:

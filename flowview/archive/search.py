@@ -2,7 +2,7 @@
 
 Ranking is FTS5's bm25 (text weighs twice the tags) rounded to one decimal, then newest first,
 so hits of about equal relevance come in recency order.  A query matching more than CANDIDATES
-messages is ranked among its newest CANDIDATES matches (see `_ranked`).  Snippets are
+messages lists its newest matches first instead (see `_ranked`).  Snippets are
 sanitised text plus (start, end) spans of the matched words: no markup is ever produced, the
 view styles the spans.
 """
@@ -149,15 +149,9 @@ def search(
     where.append("m.deleted = 0")
     expression = query.fts_expression()
     if expression is not None:
-        sql = (
-            f"SELECT {_M_COLUMNS}, bm25(messages_fts, 2.0, 1.0) AS score"
-            " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
-            f" WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND {' AND '.join(where)}"
-            " ORDER BY round(score, 1), m.sent DESC, m.id DESC LIMIT ? OFFSET ?"
-        )
         params[:0] = [expression, 0]
         params += [limit, offset]
-        return _ranked(archive, query, sql, params, expression, limit, me)
+        return _ranked(archive, query, " AND ".join(where), params, expression, limit, me)
     else:
         negative = query.negative_expression()
         if negative is not None:
@@ -183,31 +177,48 @@ def _run(archive: Archive, sql: str, params: Sequence[Any]) -> list[tuple[Any, .
         raise QueryError(f"cannot run this query ({exc})") from None
 
 
+def _fts_sql(where: str, *, by_relevance: bool) -> str:
+    """A full-text query; parameters: MATCH expression, lowest rowid, filters, limit, offset."""
+    score, order = (
+        ("bm25(messages_fts, 2.0, 1.0)", "round(score, 1), m.sent DESC, m.id DESC")
+        if by_relevance
+        else ("0.0", "m.rowid DESC")
+    )
+    return (
+        f"SELECT {_M_COLUMNS}, {score} AS score"
+        " FROM messages_fts JOIN messages m ON m.rowid = messages_fts.rowid"
+        f" WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND {where}"
+        f" ORDER BY {order} LIMIT ? OFFSET ?"
+    )
+
+
 def _ranked(
     archive: Archive,
     query: Query,
-    sql: str,
+    where: str,
     params: list[Any],
     expression: str,
     limit: int,
     me: str | None,
 ) -> list[Hit]:
-    """Rank only the newest CANDIDATES matches when there are more (a common word in a big
-    archive): ranking every match of a word found in half the archive takes seconds, and
-    for such words the newest matches are what people look for.  When the filters leave too
-    few hits in that window, the whole archive is ranked after all."""
+    """bm25 when the query matches at most CANDIDATES messages; newest first when it matches
+    more (a common word in a big archive).  bm25 reads every match of every word to weigh it:
+    for a word in half of a million messages that takes hundreds of milliseconds, and among so
+    many matches the newest are what people look for.  When the filters leave too few hits
+    among the newest CANDIDATES matches, the whole archive is ranked after all."""
     (threshold,) = _run(
         archive,
         "SELECT coalesce((SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
         " ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)",
         (expression, CANDIDATES - 1),
     )[0]
-    params[1] = threshold
-    found = _run(archive, sql, params)
-    if threshold and len(found) < limit:
+    if threshold:
+        params[1] = threshold
+        found = _run(archive, _fts_sql(where, by_relevance=False), params)
+        if len(found) >= limit:
+            return _hits(archive, query, found, me)
         params[1] = 0
-        found = _run(archive, sql, params)
-    return _hits(archive, query, found, me)
+    return _hits(archive, query, _run(archive, _fts_sql(where, by_relevance=True), params), me)
 
 
 def _hits(
