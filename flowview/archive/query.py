@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Final
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS: Final = 1000
 MAX_TERMS: Final = 32
+PREFIX_INDEXED: Final = 3  # the longest prefix length with its own FTS5 index (schema.py)
 
 # What FTS5's unicode61 tokenizer keeps together: letters and digits (underscore separates).
 WORD: Final = re.compile(r"[^\W_]+")
@@ -73,6 +74,14 @@ class Query:
             if term.negated:
                 expr = f"({expr}) NOT {_phrase(term)}"
         return expr
+
+    def without_long_prefixes(self) -> Query:
+        """The query with prefixes longer than the prefix index (3 characters) made exact."""
+        terms = tuple(
+            replace(t, prefix=False) if t.prefix and len(t.words[-1]) > PREFIX_INDEXED else t
+            for t in self.terms
+        )
+        return replace(self, terms=terms)
 
     def negative_expression(self) -> str | None:
         """The excluded words as one FTS5 expression (for a query with filters only)."""

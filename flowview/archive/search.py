@@ -13,7 +13,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from flowview.archive.archive import _COLUMNS, Archive, ArchivedMessage, message_from_row
@@ -182,7 +182,7 @@ def _fts_sql(where: str, *, by_relevance: bool) -> str:
     score, order = (
         ("bm25(messages_fts, 2.0, 1.0)", "round(score, 1), m.sent DESC, m.id DESC")
         if by_relevance
-        else ("0.0", "m.rowid DESC")
+        else ("0.0", "messages_fts.rowid DESC")
     )
     return (
         f"SELECT {_M_COLUMNS}, {score} AS score"
@@ -190,6 +190,20 @@ def _fts_sql(where: str, *, by_relevance: bool) -> str:
         f" WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND {where}"
         f" ORDER BY {order} LIMIT ? OFFSET ?"
     )
+
+
+def _newest_window(archive: Archive, query: Query) -> int:
+    """The rowid of the CANDIDATES-th newest match of `query`, 0 when there are fewer."""
+    expression = query.fts_expression()
+    if expression is None:
+        return 0
+    row = _run(
+        archive,
+        "SELECT coalesce((SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
+        " ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)",
+        (expression, CANDIDATES - 1),
+    )[0]
+    return int(row[0])
 
 
 def _ranked(
@@ -206,18 +220,30 @@ def _ranked(
     for a word in half of a million messages that takes hundreds of milliseconds, and among so
     many matches the newest are what people look for.  When the filters leave too few hits
     among the newest CANDIDATES matches, the whole archive is ranked after all."""
-    (threshold,) = _run(
-        archive,
-        "SELECT coalesce((SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?"
-        " ORDER BY rowid DESC LIMIT 1 OFFSET ?), 0)",
-        (expression, CANDIDATES - 1),
-    )[0]
+    # The window is the newest CANDIDATES messages matching the words that must be there;
+    # excluded words are then checked inside it only (a NOT over two common words otherwise
+    # walks both in full).
+    window_query = replace(query, terms=query.positive)
+    window_expression, threshold = expression, 0
+    exact = query.without_long_prefixes()
+    if exact.fts_expression() != expression:
+        # A long prefix ("deplo*") is merged over every word it starts, which costs as much
+        # as reading all their matches; when the word as typed is common on its own, its
+        # newest matches are the newest matches of the prefix too, near enough, at ~1% of
+        # the cost (prefixes of 2-3 characters have their own index and need none of this).
+        threshold = _newest_window(archive, replace(exact, terms=exact.positive))
+        window_expression = exact.fts_expression() or expression
+    if not threshold:
+        threshold = _newest_window(archive, window_query)
+        window_expression = expression
     if threshold:
-        params[1] = threshold
-        found = _run(archive, _fts_sql(where, by_relevance=False), params)
+        found = _run(
+            archive,
+            _fts_sql(where, by_relevance=False),
+            [window_expression, threshold, *params[2:]],
+        )
         if len(found) >= limit:
             return _hits(archive, query, found, me)
-        params[1] = 0
     return _hits(archive, query, _run(archive, _fts_sql(where, by_relevance=True), params), me)
 
 
