@@ -151,3 +151,23 @@ def test_broad_words_list_their_newest_matches(
     assert _ids(search(archive, "word", limit=3)) == [11, 10, 9]
     # A filter that leaves too few hits in the window falls back to the whole archive.
     assert _ids(search(archive, "word from:sam", limit=3)) == [1]
+
+
+def test_excluded_words_and_prefixes_in_broad_queries(
+    archive: Archive, wire: Wire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowview.archive import search as search_module
+
+    monkeypatch.setattr(search_module, "CANDIDATES", 3)
+    archive.ingest_many(wire(id=i, content=f"wordy old {i}") for i in range(1, 11))
+    archive.ingest_many(wire(id=i, content=f"word new {i}") for i in range(11, 21))
+    archive.ingest(wire(id=21, content="word skip"))
+    archive.ingest_many(wire(id=100 + i, content=f"zebra {i}") for i in range(2))
+    archive.flush()
+    typed = parse_query("word", prefix_last=True)
+    assert _ids(search(archive, typed, limit=3)) == [21, 20, 19]
+    assert _ids(search(archive, "word -skip", limit=3)) == [20, 19, 18]
+    assert _ids(search(archive, parse_query("wordy", prefix_last=True), limit=3)) == [10, 9, 8]
+    assert sorted(_ids(search(archive, parse_query("zeb", prefix_last=True)))) == [100, 101]
+    # Fewer than a page among the newest: everything is ranked.
+    assert len(search(archive, typed, limit=50)) == 21
