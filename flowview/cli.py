@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "serve": "run the bundled Flowdock-compatible server",
     "tail": "print stream events as JSON lines (no TUI)",
     "logout": "forget the saved token",
+    "search": "search the local archive (no TUI)",
+    "export": "write an archived flow as JSON lines or text (no TUI)",
 }
 
 
@@ -95,11 +97,18 @@ def _add_tail_arguments(parser: argparse.ArgumentParser) -> None:
     tail.add_tail_arguments(parser)
 
 
+def _add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    commands = _optional_import("flowview.archive.commands", f"flowview {parser.prog.split()[-1]}")
+    getattr(commands, f"add_{parser.prog.split()[-1]}_arguments")(parser)
+
+
 _ARGUMENT_ADDERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "demo": _add_demo_arguments,
     "serve": _add_serve_arguments,
     "tail": _add_tail_arguments,
     "logout": lambda parser: None,
+    "search": _add_archive_arguments,
+    "export": _add_archive_arguments,
 }
 
 
@@ -181,6 +190,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "tail":
         tail = _optional_import("flowview.tail", "flowview tail")
         return int(tail.main_tail(args))
+    if command in ("search", "export"):
+        commands = _optional_import("flowview.archive.commands", f"flowview {command}")
+        return int(getattr(commands, f"main_{command}")(args))
     if command == "serve":
         server_cli = _optional_import("flowview.server.cli", "flowview serve")
         return int(server_cli.run_serve_command(args))

@@ -1,0 +1,590 @@
+"""The archive's writer: one thread that owns the write connection.
+
+Callers (the Textual loop, `flowview tail`) only enqueue; the thread takes everything queued,
+up to `batch_max` operations, and applies it in one transaction, in the order it was queued.
+A crash loses at most the batch being written; SQLite's WAL makes every committed batch whole.
+
+The queue is bounded.  When it is full, `submit` blocks the caller until there is room rather
+than dropping anything: losing archived messages silently is worse than a short stall, and at
+the measured ingest rate (see bench/bench_archive.py) the queue only fills if the disk stalls.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Final
+
+from flowview.archive import codec, rows
+from flowview.archive.paths import ArchiveError
+from flowview.protocol.events import (
+    EmojiReactionEvent,
+    Event,
+    FlowAddEvent,
+    MessageEditEvent,
+    TagChangeEvent,
+    UserEditEvent,
+    UserJoinEvent,
+    parse_event,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_MAX: Final = 100_000
+DEFAULT_BATCH_MAX: Final = 20_000  # measured: 5,000 -> 20,000 is +15% ingest (fewer FTS segments)
+DEFAULT_MAX_BYTES: Final = 1 << 30  # 1 GiB
+PRUNE_EVERY: Final = 20_000  # operations between two size checks
+
+
+class WriterState(enum.Enum):
+    NEW = "new"
+    RUNNING = "running"
+    CLOSING = "closing"  # no new work accepted; the queue is being drained
+    CLOSED = "closed"
+    FAILED = "failed"  # the database cannot be written; nothing more is accepted
+
+
+_TRANSITIONS: Final[dict[WriterState, frozenset[WriterState]]] = {
+    WriterState.NEW: frozenset({WriterState.RUNNING, WriterState.CLOSED}),
+    WriterState.RUNNING: frozenset({WriterState.CLOSING, WriterState.FAILED}),
+    WriterState.CLOSING: frozenset({WriterState.CLOSED, WriterState.FAILED}),
+    WriterState.FAILED: frozenset({WriterState.CLOSED}),
+    WriterState.CLOSED: frozenset(),
+}
+
+
+class ArchiveClosed(ArchiveError):
+    """Work was submitted to a writer that is not running."""
+
+
+# --------------------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True, slots=True)
+class Users:
+    users: tuple[tuple[str, str, str], ...]  # (id, nick, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Flows:
+    flows: tuple[tuple[str, str, str, str], ...]  # (id, organization, parameterized_name, name)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadPosition:
+    conv: str
+    message_id: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class Barrier:
+    done: Future[None]
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    done: Future[int]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """An arbitrary write in the writer's transaction order (for later tables, e.g. the
+    outbox): `fn(connection)` runs inside the batch's transaction."""
+
+    fn: Callable[[sqlite3.Connection], Any]
+    done: Future[Any]
+
+
+_STOP: Final = object()
+
+Operation = Event | dict[str, Any] | Users | Flows | ReadPosition | Barrier | Prune | Call
+
+_INSERT: Final = """
+INSERT INTO messages (conv, id, kind, user, sent, text, tags, thread_id, uuid, deleted, raw)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+ON CONFLICT (conv, id) DO NOTHING
+"""
+# A second copy of a stored message (REST and stream overlap, a replay) refreshes it, except
+# that an edited or deleted row wins over a copy of the original: edits only move forward.
+_REFRESH: Final = """
+UPDATE messages SET kind = ?, user = ?, sent = ?, text = ?, tags = ?, thread_id = ?, uuid = ?,
+    raw = ?
+WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0 AND raw IS NOT ?
+"""
+
+
+@dataclass
+class WriterStats:
+    batches: int = 0
+    operations: int = 0
+    messages: int = 0
+    skipped: int = 0  # events that are not archived (presence, typing, ... or no id)
+    failed: int = 0  # operations SQLite refused (logged with their traceback)
+    retried: int = 0  # batches that failed whole and were redone one operation at a time
+    pruned: int = 0
+    blocked: int = 0  # submits that waited for room in the queue
+    busy_seconds: float = 0.0  # wall time spent writing batches
+    cpu_seconds: float = 0.0  # CPU time of the writer thread spent writing batches
+
+
+class ArchiveWriter:
+    """Owns the write connection in its own thread.  See the module docstring."""
+
+    def __init__(
+        self,
+        connect: Callable[[], sqlite3.Connection],
+        *,
+        queue_max: int = DEFAULT_QUEUE_MAX,
+        batch_max: int = DEFAULT_BATCH_MAX,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
+        max_age_ms: int | None = None,
+        now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self._connect = connect
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        self._batch_max = batch_max
+        self.max_bytes = max_bytes
+        self.max_age_ms = max_age_ms
+        self._now_ms = now_ms
+        self._on_commit = on_commit
+        self._state = WriterState.NEW
+        self._state_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._since_prune = 0
+        # First rowid inserted in this batch and not yet in the full-text index (new rows are
+        # indexed together, see schema.py); rowids only grow, so ">= it" is exactly them.
+        self._unindexed_from: int | None = None
+        self.stats = WriterStats()
+        self.failure: BaseException | None = None  # why the writer stopped early, if it did
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def state(self) -> WriterState:
+        return self._state
+
+    def _move(self, new: WriterState) -> bool:
+        with self._state_lock:
+            if new not in _TRANSITIONS[self._state]:
+                return False
+            log.debug("archive writer %s -> %s", self._state.value, new.value)
+            self._state = new
+            return True
+
+    def start(self) -> None:
+        if not self._move(WriterState.RUNNING):
+            raise ArchiveClosed(f"archive writer cannot start from {self._state.value}")
+        self._thread = threading.Thread(target=self._run, name="flowview-archive", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float | None = 30.0) -> bool:
+        """Write everything queued, then stop.  True when everything queued was written."""
+        if self._state is WriterState.NEW:
+            self._move(WriterState.CLOSED)
+            return True
+        if self._move(WriterState.CLOSING):
+            self._queue.put(_STOP)
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("archive writer did not finish within %s s", timeout)
+                return False
+        return self._state is WriterState.CLOSED and self.failure is None
+
+    # ----------------------------------------------------------------- submitting
+
+    def submit(self, op: Operation) -> None:
+        """Queue one operation (blocks while the queue is full, see the module docstring)."""
+        if self._state is not WriterState.RUNNING:
+            raise ArchiveClosed(f"archive writer is {self._state.value}")
+        try:
+            self._queue.put_nowait(op)
+        except queue.Full:
+            self.stats.blocked += 1
+            if self.stats.blocked % 1000 == 1:  # once per stall, not once per message
+                log.warning("archive queue full: waiting for the writer")
+            self._queue.put(op)
+
+    def submit_many(self, ops: Sequence[Operation]) -> None:
+        for op in ops:
+            self.submit(op)
+
+    def barrier(self) -> Future[None]:
+        """A future done once everything queued before it is committed."""
+        done: Future[None] = Future()
+        self.submit(Barrier(done))
+        return done
+
+    def flush(self, timeout: float | None = 30.0) -> None:
+        self.barrier().result(timeout)
+
+    def prune(self) -> Future[int]:
+        done: Future[int] = Future()
+        self.submit(Prune(done))
+        return done
+
+    def call(self, fn: Callable[[sqlite3.Connection], Any]) -> Future[Any]:
+        done: Future[Any] = Future()
+        self.submit(Call(fn, done))
+        return done
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # ----------------------------------------------------------------- the thread
+
+    def _run(self) -> None:
+        try:
+            conn = self._connect()
+        except Exception as exc:
+            log.exception("archive writer cannot open the database")
+            self.failure = exc
+            self._move(WriterState.FAILED)
+            self._fail_queued(ArchiveClosed("archive database cannot be opened"))
+            self._move(WriterState.CLOSED)
+            return
+        try:
+            self._loop(conn)
+        except Exception as exc:
+            log.exception("archive writer failed")
+            self.failure = exc
+            self._move(WriterState.FAILED)
+            self._fail_queued(ArchiveClosed("archive writer failed"))
+        finally:
+            try:
+                conn.execute("PRAGMA optimize")
+                conn.close()
+            except sqlite3.Error:
+                log.exception("closing the archive database failed")
+            self._move(WriterState.CLOSED)
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < self._batch_max:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if batch[-1] is _STOP:
+                batch.pop()
+                stop = True
+            elif _STOP in batch:  # only ever last: nothing is accepted after it
+                batch.remove(_STOP)
+                stop = True
+            if batch:
+                self._write_batch(conn, batch)
+
+    def _fail_queued(self, exc: BaseException) -> None:
+        while True:
+            try:
+                op = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(op, Barrier | Prune | Call):
+                op.done.set_exception(exc)
+            elif op is not _STOP:
+                log.error("archive writer stopped: an operation was not written")
+
+    def _write_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        futures: list[tuple[Future[Any], Any]] = []
+        try:
+            self._apply(conn, batch, futures, isolate=False)
+        except sqlite3.Error:
+            log.exception("archive batch failed: retrying it one operation at a time")
+            self.stats.retried += 1
+            futures.clear()
+            try:
+                self._apply(conn, batch, futures, isolate=True)
+            except BaseException as exc:
+                for op in batch:
+                    if isinstance(op, Barrier | Prune | Call) and not op.done.done():
+                        op.done.set_exception(exc)
+                raise
+        self.stats.batches += 1
+        self.stats.operations += len(batch)
+        self.stats.busy_seconds += time.perf_counter() - started
+        self.stats.cpu_seconds += time.thread_time() - cpu_started
+        for future, result in futures:
+            if not future.done():
+                future.set_result(result)
+        if self._on_commit is not None:
+            try:
+                self._on_commit(len(batch))
+            except Exception:
+                log.exception("archive on_commit callback failed")
+        self._since_prune += len(batch)
+        if self._since_prune >= PRUNE_EVERY:
+            self._since_prune = 0
+            self._prune(conn)
+
+    def _apply(
+        self,
+        conn: sqlite3.Connection,
+        batch: list[Any],
+        futures: list[tuple[Future[Any], Any]],
+        *,
+        isolate: bool,
+    ) -> None:
+        # Consecutive messages are inserted together (executemany), in order.
+        pending: list[tuple[Any, ...]] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for op in batch:
+                if isinstance(op, Barrier):
+                    futures.append((op.done, None))
+                    continue
+                if isinstance(op, Prune):
+                    continue  # run after the commit, below
+                if not isolate:
+                    params = self._message_params(op)
+                    if params is not None:
+                        pending.append(params)
+                        continue
+                    self._insert_messages(conn, pending)
+                    self._apply_one(conn, op, futures)
+                    continue
+                conn.execute("SAVEPOINT op")
+                try:
+                    self._apply_one(conn, op, futures)
+                    self._index_new_rows(conn)
+                except sqlite3.Error as exc:
+                    self._unindexed_from = None
+                    log.exception("archive could not store one operation; it is skipped")
+                    self.stats.failed += 1
+                    conn.execute("ROLLBACK TO op")
+                    if isinstance(op, Call):
+                        op.done.set_exception(exc)
+                conn.execute("RELEASE op")
+            self._insert_messages(conn, pending)
+            self._index_new_rows(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._unindexed_from = None
+            conn.execute("ROLLBACK")
+            raise
+        # Prunes run after the batch, each in its own transaction.
+        for op in batch:
+            if isinstance(op, Prune):
+                try:
+                    op.done.set_result(self._prune(conn))
+                except sqlite3.Error as exc:
+                    log.exception("archive prune failed")
+                    op.done.set_exception(exc)
+
+    def _apply_one(
+        self, conn: sqlite3.Connection, op: Any, futures: list[tuple[Future[Any], Any]]
+    ) -> None:
+        if isinstance(op, dict):
+            try:
+                op = parse_event(op)
+            except ValueError:
+                log.warning("archive skipped a value that is not an event")
+                self.stats.skipped += 1
+                return
+        if isinstance(op, Event):
+            self._apply_event(conn, op)
+        elif isinstance(op, Users):
+            conn.executemany(
+                "INSERT INTO users (id, nick, name) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE"
+                " SET nick = excluded.nick, name = excluded.name",
+                op.users,
+            )
+        elif isinstance(op, Flows):
+            conn.executemany(
+                "INSERT INTO flows (id, organization, parameterized_name, name)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " organization = excluded.organization,"
+                " parameterized_name = excluded.parameterized_name, name = excluded.name",
+                op.flows,
+            )
+        elif isinstance(op, ReadPosition):
+            # Read positions only move forward (a late duplicate must not raise the count).
+            conn.execute(
+                "INSERT INTO read_positions (conv, message_id, updated) VALUES (?, ?, ?)"
+                " ON CONFLICT (conv) DO UPDATE SET message_id = excluded.message_id,"
+                " updated = excluded.updated WHERE excluded.message_id > message_id",
+                (op.conv, op.message_id, op.updated),
+            )
+        elif isinstance(op, Call):
+            self._index_new_rows(conn)
+            futures.append((op.done, op.fn(conn)))
+        else:
+            log.error("archive writer got an unknown operation %r", type(op).__name__)
+            self.stats.skipped += 1
+
+    def _apply_event(self, conn: sqlite3.Connection, event: Event) -> None:
+        params = self._message_params(event)
+        if params is not None:
+            self._insert_messages(conn, [params])
+        elif isinstance(event, MessageEditEvent | TagChangeEvent | EmojiReactionEvent):
+            self._apply_change(conn, event)
+        elif isinstance(event, UserEditEvent | UserJoinEvent):
+            user_id = event.user_id
+            if user_id and event.nick:
+                name = event.name if isinstance(event, UserEditEvent) else ""
+                conn.execute(
+                    "INSERT INTO users (id, nick, name) VALUES (?, ?, ?) ON CONFLICT (id)"
+                    " DO UPDATE SET nick = excluded.nick,"
+                    " name = CASE WHEN excluded.name = '' THEN name ELSE excluded.name END",
+                    (user_id, event.nick, name),
+                )
+        elif isinstance(event, FlowAddEvent):
+            if event.flow_id and event.parameterized_name:
+                conn.execute(
+                    "INSERT OR REPLACE INTO flows (id, organization, parameterized_name, name)"
+                    " VALUES (?, ?, ?, ?)",
+                    (event.flow_id, event.organization, event.parameterized_name, event.name),
+                )
+        else:
+            self.stats.skipped += 1
+
+    def _apply_change(
+        self,
+        conn: sqlite3.Connection,
+        event: MessageEditEvent | TagChangeEvent | EmojiReactionEvent,
+    ) -> None:
+        self._index_new_rows(conn)
+        key, target = event.key, event.message_id
+        if key is None or target is None:
+            self.stats.skipped += 1
+            return
+        conv = rows.conv_id(key)
+        found = conn.execute(
+            "SELECT raw, deleted FROM messages WHERE conv = ? AND id = ?", (conv, target)
+        ).fetchone()
+        if found is None:
+            # The message itself was never archived (older than the archive); nothing to change.
+            log.debug("archive: %s for a message it does not hold", event.event)
+            self.stats.skipped += 1
+            return
+        raw_blob, deleted = found
+        if deleted:
+            return
+        raw = codec.loads(raw_blob)
+        now_deleted = False
+        edited = 0
+        if isinstance(event, MessageEditEvent):
+            raw, now_deleted = rows.apply_edit(raw, event)
+            edited = 1
+        elif isinstance(event, TagChangeEvent):
+            raw = rows.apply_tags(raw, event)
+        else:
+            raw = rows.apply_reaction(raw, event)
+        row = rows.rebuild(raw)
+        text = "" if now_deleted or row is None else row.text
+        tags = "" if now_deleted or row is None else row.tags
+        conn.execute(
+            "UPDATE messages SET text = ?, tags = ?, raw = ?, deleted = ?,"
+            " edited = max(edited, ?) WHERE conv = ? AND id = ?",
+            (text, tags, codec.dumps(raw), int(now_deleted), edited, conv, target),
+        )
+
+    def _message_params(self, op: Any) -> tuple[Any, ...] | None:
+        """Insert parameters when `op` is a line event; None for anything else."""
+        if isinstance(op, dict):
+            if op.get("event") not in rows.LINE_KINDS:
+                return None
+            try:
+                op = parse_event(op)
+            except ValueError:
+                return None
+        if not isinstance(op, Event):
+            return None
+        row = rows.message_row(op)
+        if row is None:
+            return None
+        return (
+            row.conv,
+            row.id,
+            row.kind,
+            row.user,
+            row.sent,
+            row.text,
+            row.tags,
+            row.thread_id,
+            row.uuid,
+            codec.dumps(row.raw),
+        )
+
+    def _insert_messages(self, conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> None:
+        """Insert line events (and empty `params`).  When some were already stored, refresh
+        those copies (the update trigger re-indexes them, so index the new rows first)."""
+        if not params:
+            return
+        first = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM messages").fetchone()[0]
+        before = conn.total_changes
+        conn.executemany(_INSERT, params)
+        inserted = conn.total_changes - before
+        if inserted and self._unindexed_from is None:
+            self._unindexed_from = first
+        if inserted < len(params):
+            self._index_new_rows(conn)
+            # Rows inserted just now have the same raw, so the WHERE skips them.
+            conn.executemany(_REFRESH, [(*p[2:], p[0], p[1], p[9]) for p in params])
+        self.stats.messages += len(params)
+        params.clear()
+
+    def _index_new_rows(self, conn: sqlite3.Connection) -> None:
+        if self._unindexed_from is None:
+            return
+        conn.execute(
+            "INSERT INTO messages_fts (rowid, text, tags)"
+            " SELECT rowid, text, tags FROM messages WHERE rowid >= ?",
+            (self._unindexed_from,),
+        )
+        self._unindexed_from = None
+
+    # ----------------------------------------------------------------- pruning
+
+    def _prune(self, conn: sqlite3.Connection) -> int:
+        """Delete the oldest messages beyond the age cap and the size cap (never read
+        positions, users or flows).  Returns how many messages went."""
+        removed = 0
+        if self.max_age_ms is not None:
+            cutoff = self._now_ms() - self.max_age_ms
+            removed += self._delete(conn, "DELETE FROM messages WHERE sent < ?", (cutoff,))
+        if self.max_bytes is not None:
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+            used = (pages - free) * page_size
+            if used > self.max_bytes:
+                (count,) = conn.execute("SELECT count(*) FROM messages").fetchone()
+                # Aim 10% under the cap so pruning does not run on every batch after.
+                share = (used - self.max_bytes * 0.9) / used
+                n = max(1, int(count * share))
+                removed += self._delete(
+                    conn,
+                    "DELETE FROM messages WHERE rowid IN"
+                    " (SELECT rowid FROM messages ORDER BY sent LIMIT ?)",
+                    (n,),
+                )
+        if removed:
+            self.stats.pruned += removed
+            log.info("archive pruned %d old messages", removed)
+        return removed
+
+    @staticmethod
+    def _delete(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> int:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = conn.execute(sql, params)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return max(cursor.rowcount, 0)

@@ -1,0 +1,61 @@
+"""Fixtures of the archive tests: a private data directory and an open archive in it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowview.archive import Archive
+
+FLOW = "f-acme-main"
+OTHER_FLOW = "f-acme-ops"
+DAY_MS = 86_400_000
+BASE_MS = 1_780_000_000_000  # 2026-05-28
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "data"
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(directory))
+    return directory
+
+
+@pytest.fixture
+def archive(data_dir: Path) -> Iterator[Archive]:
+    arc = Archive.open(data_dir / "test.sqlite3")
+    yield arc
+    arc.close()
+
+
+@pytest.fixture
+def wire() -> Callable[..., dict[str, Any]]:
+    """A wire-format event dict, as the stream or REST history delivers it."""
+
+    def make(
+        event: str = "message",
+        id: int | None = 1,
+        content: Any = "hello",
+        *,
+        flow: str | None = FLOW,
+        user: str = "u1",
+        sent: int | None = None,
+        tags: list[str] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        obj: dict[str, Any] = {
+            "event": event,
+            "flow": flow,
+            "user": user,
+            "content": content,
+            "tags": tags or [],
+            "sent": BASE_MS + (id or 0) * 1000 if sent is None else sent,
+        }
+        if id is not None:
+            obj["id"] = id
+        obj.update(extra)
+        return obj
+
+    return make
