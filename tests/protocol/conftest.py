@@ -8,13 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.protocol.sender_testkit import ScriptedApi
 
 from flowview.protocol.auth import Token
 from flowview.protocol.outbox_store import OutboxStore
 from flowview.protocol.rest import RestClient
 from flowview.protocol.sender import Sender, Transport, retry_after_hook
 from flowview.server.runner import RunningServer, ServerOptions, run_server
+from tests.protocol.sender_testkit import ScriptedApi
 
 
 @pytest.fixture

@@ -160,7 +160,9 @@ class ScriptedApi:
     def _route(
         self, method: str, path: str, query: dict[str, str], body: dict[str, Any]
     ) -> tuple[int, Any]:
-        m = re.fullmatch(r"/(flows/[^/]+/[^/]+|private/[^/]+)/messages(?:/(\d+)(/comments)?)?", path)
+        m = re.fullmatch(
+            r"/(flows/[^/]+/[^/]+|private/[^/]+)/messages(?:/(\d+)(/comments)?)?", path
+        )
         if m is None:
             return 404, {"message": "not found"}
         conv, msg_id, comments = m.group(1), m.group(2), m.group(3)
