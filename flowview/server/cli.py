@@ -11,9 +11,10 @@ import os
 import signal
 import sys
 
-from flowview.server.runner import TOKEN_ENV, ServerOptions, run_server
+from flowview.server.logfilter import RepeatFilter
+from flowview.server.runner import CONTROL_TOKEN_KEY, TOKEN_ENV, ServerOptions, run_server
 
-log = logging.getLogger("flowview.server")
+log = logging.getLogger(__name__)
 
 
 def _positive_float(text: str) -> float:
@@ -93,7 +94,8 @@ async def _serve(options: ServerOptions) -> int:
     async with run_server(options) as running:
         print(f"FLOWDOCK_STREAM_URL={running.stream_url}")
         print(f"FLOWDOCK_API_URL={running.api_url}")
-        print(f"FLOWDOCK_TOKEN={running.token}", flush=True)
+        print(f"FLOWDOCK_TOKEN={running.token}")
+        print(f"{CONTROL_TOKEN_KEY}={running.control_token}", flush=True)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, running.stop)
@@ -124,6 +126,8 @@ def run_serve_command(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RepeatFilter())
     try:
         return asyncio.run(_serve(options))
     except OSError as exc:

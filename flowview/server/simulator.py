@@ -15,6 +15,7 @@ nicks and file names turn up later.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import secrets
 import time
@@ -32,6 +33,8 @@ from flowview.server.state import (
     parameterize,
     random_id,
 )
+
+log = logging.getLogger(__name__)
 
 ME = ("Robin Viewer", "robin")
 PEOPLE: list[tuple[str, str]] = [
@@ -245,7 +248,6 @@ class Simulator:
         self._ext_threads: dict[str, deque[str]] = {f.id: deque(maxlen=10) for f in self.flows}
         self._unread_me: deque[tuple[str, int]] = deque(maxlen=40)
         self._reactions: deque[tuple[str, int, str, str]] = deque(maxlen=40)
-        self._counter = 0
         base: list[Action] = [
             self.chat,
             self.chat_mention_me,
