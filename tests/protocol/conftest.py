@@ -70,7 +70,9 @@ async def server_rest(project_server: RunningServer) -> AsyncIterator[RestClient
 @pytest.fixture
 async def add_fault(project_server: RunningServer) -> AsyncIterator[Callable[..., Awaitable[None]]]:
     """Queue a fault on the project server (``POST /_faults``)."""
-    async with httpx.AsyncClient(base_url=project_server.base_url) as http:
+    async with httpx.AsyncClient(
+        base_url=project_server.base_url, headers=project_server.control_headers
+    ) as http:
 
         async def add(**fault: object) -> None:
             r = await http.post("/_faults", json=fault)
