@@ -176,7 +176,7 @@ class InvalidTransition(RuntimeError):
     pass
 
 
-Op = Literal["post", "comment", "edit", "delete", "react"]
+Op = Literal["post", "comment", "edit", "delete", "tags", "react"]
 PostEvent = Literal["message", "status", "line"]
 
 
@@ -236,7 +236,7 @@ class OutboxItem:
         dest = rec["dest"]
         if dest["kind"] not in ("flow", "private") or not isinstance(dest["id"], str):
             raise ValueError("bad destination")
-        if rec["op"] not in ("post", "comment", "edit", "delete", "react"):
+        if rec["op"] not in ("post", "comment", "edit", "delete", "tags", "react"):
             raise ValueError("bad op")
         if rec.get("event", "message") not in ("message", "status", "line"):
             raise ValueError("bad event")
@@ -533,6 +533,21 @@ class Sender:
             OutboxItem(uuid=new_uuid(), dest=dest, op="delete", seq=0, message_id=message_id)
         )
 
+    def submit_tags(self, dest: Destination, message_id: int, tags: Sequence[str]) -> OutboxItem:
+        """Set a message's tags (Flowdock takes the whole list: PUT .../messages/:id)."""
+        if dest.kind != "flow":
+            raise ValueError("RestClient tags flow messages only")
+        return self._add(
+            OutboxItem(
+                uuid=new_uuid(),
+                dest=dest,
+                op="tags",
+                seq=0,
+                message_id=message_id,
+                tags=tuple(tags),
+            )
+        )
+
     def submit_reaction(
         self, dest: Destination, message_id: int, emoji: str, *, add: bool = True
     ) -> OutboxItem:
@@ -737,6 +752,8 @@ class Sender:
         if item.op == "delete":
             await t.delete_message(dest.id, item.message_id)
             return None
+        if item.op == "tags":
+            return await t.edit_message(dest.id, item.message_id, tags=list(item.tags))
         if not isinstance(t, ReactionTransport) or item.emoji is None:
             raise _BadItem("this server connection cannot send reactions")
         await t.react(dest.id, item.message_id, item.emoji, add=item.add)
