@@ -286,6 +286,9 @@ class SenderPolicy:
     rate_limit_delay: float = 30.0  # 429 without Retry-After
     history_pages: int = 20  # at most this many pages of 100 searched for a uuid
     history_slack_ms: int = 10 * 60 * 1000  # server/client clock skew allowed in that search
+    # After a timeout the server may still be working on the request: give it this long to
+    # finish before searching history, or a late store would look like "not posted".
+    timeout_grace: float = 30.0
 
 
 def _cap(value: float, cap: float) -> float:
@@ -610,13 +613,15 @@ class Sender:
         old = item.state
         if new not in TRANSITIONS[old]:
             raise InvalidTransition(f"{old.value} -> {new.value}")
-        item.state = new
+        # Disk first: if the write fails the item keeps its old state, in memory and on disk.
         if new in TERMINAL:
             self._store.remove(item.uuid)
+            item.state = new
             del self._items[item.uuid]
             self._server_hold.discard(item.uuid)
         else:
-            self._store.put(item.to_record())
+            self._store.put({**item.to_record(), "state": new.value})
+            item.state = new
         self._emit(item, old)
         if not any(i.state is not ItemState.FAILED for i in self._items.values()):
             self._idle.set()
@@ -699,6 +704,8 @@ class Sender:
 
     def _schedule(self, item: OutboxItem, state: ItemState, exc: BaseException) -> None:
         delay = self._delay(item, exc)
+        if state is ItemState.UNKNOWN and isinstance(exc.__cause__, httpx.TimeoutException):
+            delay = max(delay, self.policy.timeout_grace)
         item.error = _error_text(exc)
         item.next_attempt_at = asyncio.get_running_loop().time() + delay
         log.info(

@@ -455,3 +455,21 @@ async def test_drain_says_whether_the_outbox_emptied_in_time(
     assert await drain(sender, 120) is True
     assert sender.pending == 0
     await sender.aclose()
+
+
+async def test_a_timeout_waits_for_a_slow_server_before_checking(
+    server_rest: RestClient, make_sender: Callable[..., Sender], add_fault: AddFault
+) -> None:
+    # The server stores the message 15 s after it arrives; RestClient gives up after 10 s.
+    await add_fault(scope="write", kind="delay", delay=15)
+    sender = make_sender(server_rest)
+    journal = Journal(sender)
+    sender.start()
+    item = sender.submit(MAIN, "slow server")
+    await sender.wait_idle()
+    assert journal.states(item.uuid) == ["queued", "sending", "unknown", "checking", "sent"]
+    (checked,) = journal.times(item.uuid, ItemState.CHECKING)
+    (sending,) = journal.times(item.uuid, ItemState.SENDING)
+    assert checked - sending >= 10 + sender.policy.timeout_grace
+    assert len(await copies(server_rest, item.uuid)) == 1
+    await sender.aclose()
