@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,10 +78,10 @@ class ScriptedApi:
     def all_messages(self) -> list[dict[str, Any]]:
         return sorted((m for ms in self.stored.values() for m in ms), key=lambda m: m["id"])
 
-    def add_history(self, conv: str, count: int, **fields: Any) -> None:
-        """Pre-existing messages from someone else (for history paging)."""
+    def add_history(self, conv: str, count: int, *, sent: int | None = None) -> None:
+        """Messages from someone else (for history paging), sent now or at `sent` (ms)."""
         for _ in range(count):
-            self._store(conv, {"event": "message", "content": "old", **fields}, user="2")
+            self._store(conv, {"event": "message", "content": "other"}, user="2", sent=sent)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -140,7 +141,9 @@ class ScriptedApi:
 
     # ------------------------------------------------------------------ the REST subset
 
-    def _store(self, conv: str, body: dict[str, Any], user: str | None = None) -> dict[str, Any]:
+    def _store(
+        self, conv: str, body: dict[str, Any], user: str | None = None, sent: int | None = None
+    ) -> dict[str, Any]:
         msg = {
             "id": self.next_id,
             "event": body.get("event", "message"),
@@ -148,7 +151,7 @@ class ScriptedApi:
             "uuid": body.get("uuid"),
             "tags": body.get("tags", []),
             "user": user or self.me,
-            "sent": 1_700_000_000_000 + self.next_id,
+            "sent": int(time.time() * 1000) if sent is None else sent,
             **({"flow": conv} if conv.startswith("flows/") else {"to": conv}),
         }
         if body.get("thread_id"):
