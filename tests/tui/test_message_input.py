@@ -3,7 +3,10 @@ draft, and Tab completion."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import App, ComposeResult
+from textual.binding import BindingType
 from textual.message import Message
 
 from flowview.tui.widgets.message_input import CompletionSource, MessageInput, clean_paste
@@ -12,15 +15,24 @@ from flowview.tui.widgets.message_input import CompletionSource, MessageInput, c
 class Host(App[None]):
     """Two conversation tabs' input lines; records what they post."""
 
+    BINDINGS: ClassVar[list[BindingType]] = [
+        ("pageup", "log('up')"),
+        ("pagedown", "log('down')"),
+    ]
+
     def __init__(self) -> None:
         super().__init__()
         self.posted: list[Message] = []
+        self.paged: list[str] = []
         self.nicks: tuple[str, ...] = ("alice", "Alan", "alfred", "bob")
 
     def compose(self) -> ComposeResult:
         source = lambda: CompletionSource(nicks=self.nicks, tags=("bug",), flows=("acme/main",))  # noqa: E731
         yield MessageInput("flow:a", completion_source=source, id="a")
         yield MessageInput("flow:b", completion_source=source, id="b")
+
+    def action_log(self, direction: str) -> None:
+        self.paged.append(direction)
 
     def on_message_input_submitted(self, message: MessageInput.Submitted) -> None:
         self.posted.append(message)
@@ -188,3 +200,13 @@ async def test_tab_completes_and_cycles_and_otherwise_moves_focus() -> None:
         await type_text(pilot, "x")
         await pilot.press("tab")  # nothing to complete: focus moves on
         assert app.focused is app.b
+
+
+async def test_page_keys_reach_the_log_while_typing() -> None:
+    app = Host()
+    async with app.run_test() as pilot:
+        app.a.focus()
+        await type_text(pilot, "reading back")
+        await pilot.press("pageup", "pageup", "pagedown")
+        assert app.paged == ["up", "up", "down"]
+        assert app.focused is app.a and app.a.text == "reading back"

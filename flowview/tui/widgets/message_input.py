@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from textual import events
+from textual.actions import SkipAction
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -232,6 +233,14 @@ class MessageInput(TextArea):
         self.remove_class("-editing")
         self.clear()
         self.post_message(self.Submitted(self, self.key, text, edit_of))
+
+    # PgUp/PgDn belong to the log: the input is a few lines at most, and reading back while
+    # typing must not need a focus change.  SkipAction lets the screen's binding run.
+    def action_cursor_page_up(self) -> None:
+        raise SkipAction()
+
+    def action_cursor_page_down(self) -> None:
+        raise SkipAction()
 
     # ------------------------------------------------------------------ history
 
