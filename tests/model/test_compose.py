@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowview.model.compose import (
     COMMANDS,
@@ -136,3 +138,23 @@ def test_nothing_to_complete(text: str) -> None:
 def test_emoji_table_is_shortcodes_to_single_graphemes() -> None:
     assert all(" " not in code and code == code.lower() for code in EMOJI)
     assert all(1 <= len(char) <= 2 for char in EMOJI.values())
+
+
+@given(st.text(max_size=200))
+def test_a_single_leading_slash_is_never_posted_as_plain_text(rest: str) -> None:
+    action = parse("/" + rest.lstrip("/"), flows=FLOWS)
+    assert not (isinstance(action, SendText) and action.event == "message")
+
+
+@given(st.text(max_size=200).filter(lambda t: not t.startswith("/")))
+def test_text_without_a_slash_is_sent_verbatim_or_refused(text: str) -> None:
+    action = parse(text)
+    assert action == SendText(text) or isinstance(action, ComposeError)
+
+
+@given(st.text(max_size=60), st.integers(min_value=0, max_value=60))
+def test_completion_replaces_a_span_that_ends_at_the_cursor(text: str, cursor: int) -> None:
+    got = complete(text, cursor, nicks=NICKS, tags=TAGS, flows=FLOWS)
+    if got is not None:
+        assert 0 <= got.start < got.end == min(cursor, len(text))
+        assert got.candidates
