@@ -1,14 +1,16 @@
 """Mention and private-message alerts: a Textual toast, an optional bell, an optional command.
 
-The desktop command (settings.notify_command) is an argv list run without a shell; the title
-and the message are appended as two separate arguments, so no text from the network is ever
-interpreted by a shell.  The child gets our environment minus anything holding the token.
+The desktop command (settings.notify_command) is an argv list run without a shell; `--` and
+then the title and the message are appended as separate arguments, so no text from the network
+is ever interpreted by a shell, nor taken as an option of the notifier (`--help`, `-u critical`).
+The child gets our environment minus anything holding the token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,8 +19,12 @@ from typing import Any
 from textual.app import App
 
 from flowview.model.sanitize import clean_name, clean_text
+from flowview.protocol.events import ConversationKey
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_CHARS = 200
+MAX_ALERTS_PER_FLUSH = 3
 # Environment variables a child process must never inherit (the token lives in one).
 _SECRET_ENV = ("FLOWDOCK_TOKEN",)
 
@@ -31,6 +37,7 @@ class Alert:
     sender: str
     text: str
     private: bool = False
+    key: ConversationKey | None = None
 
     @property
     def title(self) -> str:
@@ -83,7 +90,15 @@ class Notifier:
         if self.bell:
             self.app.bell()
         if self.command:
-            self._run_command([*self.command, f"flowview: {alert.title}", alert.body])
+            # `--`: what follows came from the network and is never an option.
+            self._run_command([*self.command, "--", f"flowview: {alert.title}", alert.body])
+
+    def raise_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Alerts of one flush: the first few, then one summary for the rest."""
+        for alert in alerts[:MAX_ALERTS_PER_FLUSH]:
+            self.alert(alert)
+        if len(alerts) > MAX_ALERTS_PER_FLUSH:
+            self.summary(len(alerts) - MAX_ALERTS_PER_FLUSH)
 
     def summary(self, extra: int) -> None:
         """One toast for alerts beyond the per-batch limit (a replay must not flood the screen)."""
@@ -106,6 +121,7 @@ class Notifier:
             )
             await proc.wait()
         except OSError as exc:
+            log.warning("notify_command failed: %s", exc)
             if not self.command_failed:
                 # Say it once; a broken command must not turn every mention into an error.
                 self.command_failed = True

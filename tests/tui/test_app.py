@@ -22,6 +22,7 @@ from textual.pilot import Pilot
 from flowview.config import Settings
 from flowview.protocol.auth import Token
 from flowview.protocol.client import StreamClient, StreamConfig
+from flowview.protocol.rest import RestClient
 from flowview.server.runner import ServerOptions, ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.help import HelpScreen
@@ -169,8 +170,8 @@ class Gate:
         await self.event.wait()
         self.event.clear()
 
-    def factory(self) -> Callable[[StreamConfig], StreamClient]:
-        return lambda config: StreamClient(config, sleep=self.sleep)
+    def factory(self) -> Callable[[StreamConfig, RestClient], StreamClient]:
+        return lambda config, rest: StreamClient(config, sleep=self.sleep, rest=rest)
 
 
 @pytest.fixture
@@ -604,7 +605,8 @@ async def test_bell_and_notify_command(server: ServerThread, tmp_path: Path) -> 
         finally:
             del os.environ["FLOWDOCK_TOKEN"]
     lines = out.read_text().splitlines()
-    assert lines == ["flowview: Dev Ops", "fatima: @robin $(rm -rf ~) `id`", "False"]
+    # `--` first: text from the network is never taken as an option of the command.
+    assert lines == ["--", "flowview: Dev Ops", "fatima: @robin $(rm -rf ~) `id`", "False"]
     assert bells == [1]
     assert server.token not in out.read_text()
 
@@ -640,7 +642,7 @@ async def test_settings_change_adds_and_removes_tabs(server: ServerThread, runni
     assert app.session is not None
     new = settings_for(server, flows=["acme/main", "acme/random"])
     app.apply_settings(new)
-    await wait_until(pilot, lambda: labels(app) == ["Main", "Random"])
+    await wait_until(pilot, lambda: labels(app) == ["Main", "Random"], message=str(labels(app)))
     await wait_until(
         pilot, lambda: app.client is not None and app.client.config.flows == tuple(new.flows)
     )

@@ -1,8 +1,10 @@
 """The main screen: one tab per flow and private conversation, the status bar and the footer.
 
 The screen is a view: the app owns the stream, the router and the stores, and calls
-`add_conversation` / `update_label` / `refresh_active`.  Key actions that only move between
-tabs live here; everything that talks to the network lives in the app.
+`add_conversation` / `update_label` / `apply_changes`.  Key actions that only move between
+tabs live here; everything that talks to the network lives in the app.  The screen never
+calls into the app: it posts messages (`Ready`, `MembersToggled`) and its bindings name
+`app.` actions (presence, settings), so it knows no more of the app than Textual's `App`.
 
 Keys.  xterm-like terminals and tmux send alt+digit as ESC followed by the digit.  Textual 8.2.8
 maps those two-byte sequences to the macOS Option characters (`textual/_ansi_sequences.py`:
@@ -15,13 +17,16 @@ as `alt+a`, `alt+left` and `alt+right` and need no alias.  Measured with
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static, TabbedContent, TabPane
@@ -35,7 +40,8 @@ from flowview.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from flowview.model.router import Router
-    from flowview.tui.app import FlowviewApp
+
+log = logging.getLogger(__name__)
 
 MAX_LABEL_CHARS = 24
 # A label that changes width re-lays out the whole screen (10-20 ms here): a hidden tab's
@@ -82,8 +88,8 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+left", "previous_flow", "previous flow", id="previous-flow-alt", show=False),
     # å is Option+a on a macOS keyboard without "Option as Meta".
     Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
-    Binding("f2", "toggle_presence", "presence", id="toggle-presence"),
-    Binding("f3", "settings", "settings", id="settings"),
+    Binding("f2", "app.toggle_presence", "presence", id="toggle-presence"),
+    Binding("f3", "app.settings", "settings", id="settings"),
     # Not in the footer (it is full at 120 columns); listed by f1 and the palette.
     Binding("f4", "toggle_members", "members", id="toggle-members", show=False),
 ]
@@ -153,6 +159,16 @@ class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     BINDINGS = MAIN_BINDINGS
 
+    class Ready(Message):
+        """The screen's widgets exist: the app may connect (or ask for a setup)."""
+
+    class MembersToggled(Message):
+        """The members pane was shown or hidden (f4)."""
+
+        def __init__(self, shown: bool) -> None:
+            super().__init__()
+            self.shown = shown
+
     def __init__(self) -> None:
         super().__init__()
         self._panes: dict[ConversationKey, str] = {}  # key -> pane id, in tab order
@@ -169,10 +185,6 @@ class MainScreen(Screen[None]):
         # alt+a remembers where a run of activity jumps started (WeeChat style).
         self.activity_origin: ConversationKey | None = None
 
-    @property
-    def flow_app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self.app)
-
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
             yield TabbedContent(id="conversations")
@@ -180,11 +192,11 @@ class MainScreen(Screen[None]):
             members.display = False
             yield members
         yield Static(Content("Waiting for flows …"), id="empty")
-        yield StatusBar(id="status", clock=self.flow_app.clock)
+        yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.flow_app.main_ready()
+        self.post_message(self.Ready())
 
     # ------------------------------------------------------------------ tabs
 
@@ -334,10 +346,10 @@ class MainScreen(Screen[None]):
         current = self.active_key
         start = keys.index(current) + 1 if current in keys else 0
         ring = [k for k in keys[start:] + keys[:start] if k != current]
-        stores = self.flow_app.stores()
         for wanted in ("mentions", "unread"):
             for key in ring:
-                store = stores.get(key)
+                log_widget = self._logs.get(key)
+                store = log_widget.store if log_widget is not None else None
                 if store is not None and getattr(store, wanted) > 0:
                     return key
         return None
@@ -356,12 +368,6 @@ class MainScreen(Screen[None]):
             return
         self.notify("No flow with unread messages.", markup=False, timeout=2)
 
-    def action_toggle_presence(self) -> None:
-        self.flow_app.action_toggle_presence()
-
-    def action_settings(self) -> None:
-        self.flow_app.action_settings()
-
     @property
     def members(self) -> MembersPane:
         return self.query_one("#members", MembersPane)
@@ -369,4 +375,18 @@ class MainScreen(Screen[None]):
     def action_toggle_members(self) -> None:
         members = self.members
         members.display = not members.display
-        self.flow_app.refresh_members(force=True)
+        self.post_message(self.MembersToggled(bool(members.display)))
+
+    async def apply_changes(
+        self, stores: Iterable[ConversationStore], router: Router
+    ) -> list[ConversationKey]:
+        """Tabs for stores that have none yet, then their labels; returns the new tabs' keys.
+
+        The shown conversation's log is refreshed by the caller first (see the app)."""
+        added: list[ConversationKey] = []
+        for store in stores:
+            if store.key not in self._panes:
+                # First message of a private conversation (or of a flow REST did not list).
+                await self.add_conversation(store, router)
+                added.append(store.key)
+        return added

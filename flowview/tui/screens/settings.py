@@ -6,10 +6,12 @@ the token) and dismisses with the new Settings; Escape or Cancel dismisses with 
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import replace
 from typing import ClassVar
 
+import httpx
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,16 +25,18 @@ from textual.widgets import (
     Label,
     RadioButton,
     RadioSet,
-    SelectionList,
     Static,
 )
 
 from flowview.config import ConfigError, ContentType, Settings, save_settings
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token
-from flowview.protocol.rest import Flow, RestClient
-from flowview.tui.screens.setup import describe_failure, flow_label, sorted_flows
+from flowview.protocol.rest import ApiError, Flow, RestClient
+from flowview.tui.screens.setup import describe_failure
+from flowview.tui.widgets.flow_picker import FlowPicker
 from flowview.tui.widgets.status_line import StatusKind, StatusLine
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SettingsScreen", "parse_minutes"]
 
@@ -67,6 +71,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
         token: Token | None,
         api_url: str | None = None,
         *,
+        rest: RestClient | None = None,
+        flows: list[Flow] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -76,6 +82,9 @@ class SettingsScreen(ModalScreen[Settings | None]):
         self.token = token
         # The app passes the effective URL (flags/env may override the saved one).
         self.api_url = api_url or settings.api_url
+        # The app's REST client and its /flows answer: nothing is fetched twice.
+        self.rest = rest
+        self.known_flows = flows
         self.flows_loaded = False
 
     def compose(self) -> ComposeResult:
@@ -84,7 +93,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
             yield Static("Settings", id="settings-title")
             yield Label("Flows to show")
             # Until /flows answers, the saved choice is listed by slug, all selected.
-            yield SelectionList[str](
+            yield FlowPicker(
                 *[(Content(clean_name(slug)), slug, True) for slug in s.flows], id="flows"
             )
             yield StatusLine("Loading your flows …", id="settings-status")
@@ -112,6 +121,9 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
+        if self.known_flows is not None:
+            self._flows_arrived(self.known_flows)
+            return
         if self.token is None:
             self.set_status("No token available: showing the saved flow choice only.", "error")
             return
@@ -134,36 +146,32 @@ class SettingsScreen(ModalScreen[Settings | None]):
 
     async def _fetch_flows(self, token: Token) -> None:
         try:
-            async with RestClient(self.api_url, token) as client:
-                flows = await client.flows()
+            if self.rest is not None:
+                flows = await self.rest.flows()
+            else:
+                async with RestClient(self.api_url, token) as client:
+                    flows = await client.flows()
         except Exception as exc:
+            if not isinstance(exc, (ApiError, httpx.HTTPError)):
+                log.exception("loading the flow list failed")
+            else:
+                log.warning("loading the flow list failed: %s", describe_failure(exc, token))
             self.set_status(describe_failure(exc, token), "error")
             return
+        self._flows_arrived(flows)
+
+    def _flows_arrived(self, flows: list[Flow]) -> None:
         self._show_flows(flows)
         self.flows_loaded = True
         self.set_status("Choose the flows to show.")
 
     def _show_flows(self, flows: list[Flow]) -> None:
-        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
+        selection = self.query_one("#flows", FlowPicker)
         chosen = set(selection.selected)  # may differ from the saved choice by now
-        options: list[tuple[Content, str, bool]] = []
-        known: set[str] = set()
-        for flow in sorted_flows(flows):
-            known.update((flow.slug, flow.id))
-            # Saved choices may name a flow by id; it is saved back by slug.
-            options.append((flow_label(flow), flow.slug, bool({flow.slug, flow.id} & chosen)))
-        for slug in self.settings.flows:
-            if slug not in known:
-                label = Content(f"{clean_name(slug)} (not among your flows)")
-                options.append((label, slug, slug in chosen))
-        selection.clear_options()
-        selection.add_options(options)
+        selection.show_flows(flows, chosen, keep=self.settings.flows)
 
     def selected_flows(self) -> list[str]:
-        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
-        chosen = set(selection.selected)
-        values = [selection.get_option_at_index(i).value for i in range(selection.option_count)]
-        return [v for v in values if v in chosen]
+        return self.query_one("#flows", FlowPicker).selected_flows()
 
     def _content_type(self) -> ContentType:
         pressed = self.query_one("#content-type", RadioSet).pressed_button

@@ -7,6 +7,7 @@ plain Content, never parsed as markup.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from flowview.model.sanitize import clean_name
+
+log = logging.getLogger(__name__)
 
 # state -> (symbol, style of the state word)
 _STATE_STYLE: dict[str, tuple[str, str]] = {
@@ -37,6 +40,7 @@ _PRESENCE_STYLE: dict[str, str] = {
 SEPARATOR = ("  │  ", "$text-muted")
 
 MAX_REASON_CHARS = 80
+GAP_TEXT = "messages may be missing — fetching"
 
 
 class StatusBar(Widget):
@@ -59,6 +63,10 @@ class StatusBar(Widget):
     rate: reactive[int] = reactive(0)
     last_event: reactive[str] = reactive("")
     notice: reactive[str] = reactive("")
+    # Conversations with messages that may be missing (the client is fetching them).
+    gaps: reactive[int] = reactive(0)
+    # Events the client skipped plus events the router could not apply (see the log).
+    problems: reactive[int] = reactive(0)
 
     def __init__(
         self,
@@ -69,7 +77,7 @@ class StatusBar(Widget):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._clock = clock
+        self.clock = clock
         self._ticker: Timer | None = None
 
     # Whoever assigns these, what is shown is one sanitised line.
@@ -85,7 +93,7 @@ class StatusBar(Widget):
         """Show a connection state; `delay` starts a visible countdown to the next attempt."""
         self.state = state
         self.reason = reason
-        self.retry_at = self._clock() + delay if delay is not None else None
+        self.retry_at = self.clock() + delay if delay is not None else None
         self._update_ticker()
 
     def _update_ticker(self) -> None:
@@ -108,7 +116,7 @@ class StatusBar(Widget):
         if state == "reconnecting":
             text = "reconnecting"
             if self.retry_at is not None:
-                remaining = max(0, math.ceil(self.retry_at - self._clock()))
+                remaining = max(0, math.ceil(self.retry_at - self.clock()))
                 text += f" in {remaining} s"
             if self.reason:
                 text += f" — {self.reason}"
@@ -130,6 +138,10 @@ class StatusBar(Widget):
         ]
         if self.last_event:
             parts += [SEPARATOR, f"last {self.last_event}"]
+        if self.gaps:
+            parts += [SEPARATOR, (GAP_TEXT, "$text-warning")]
+        if self.problems:
+            parts += [SEPARATOR, (f"{self.problems} events skipped", "$text-warning")]
         if self.notice:
             parts += [SEPARATOR, (self.notice, "$text-warning")]
         return Content.assemble(*parts)

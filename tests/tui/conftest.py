@@ -1,0 +1,16 @@
+"""Fixtures of the viewer's tests (helpers live in test_app.py and screen_host.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from flowview.server.runner import ServerOptions, ServerThread
+
+
+@pytest.fixture
+def live_server() -> Iterator[ServerThread]:
+    """The bundled server on loopback, quiet (rate=0): tests post what they need."""
+    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
+        yield srv

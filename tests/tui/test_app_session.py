@@ -1,0 +1,156 @@
+"""The app's session plumbing: the start-up seam, gaps, error counts, crash reports.
+
+Real HTTP against the bundled server on loopback; items the server cannot be made to produce
+on demand (a client's GapOpened) are fed through the app's pump as the client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from helpers import wait_until
+from textual.widgets import Input
+
+from flowview.protocol.client import StreamClient, StreamConfig
+from flowview.protocol.items import GapClosed, GapOpened, Skipped
+from flowview.protocol.rest import RestClient
+from flowview.server.runner import ServerThread
+from flowview.tui.app import FlowviewApp
+from flowview.tui.screens.setup import SetupScreen
+from flowview.tui.widgets.status_bar import GAP_TEXT
+from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class HeldClient:
+    """A StreamClient whose connection starts only when the test says so."""
+
+    def __init__(self, inner: StreamClient, gate: asyncio.Event) -> None:
+        self.inner = inner
+        self.gate = gate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def batches(self) -> AsyncIterator[list[Any]]:
+        await self.gate.wait()
+        async for batch in self.inner.batches():
+            yield batch
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def stored_ids(app: FlowviewApp, index: int = 0) -> set[int]:
+    key = app.main.keys_in_order()[index]
+    return {m.id for m in app.stores()[key] if m.id is not None}
+
+
+async def test_messages_posted_while_the_stream_connects_are_not_lost(
+    live_server: ServerThread,
+) -> None:
+    gate = asyncio.Event()
+
+    def factory(config: StreamConfig, rest: RestClient) -> Any:
+        return HeldClient(StreamClient(config, rest=rest), gate)
+
+    before = [post(live_server, "acme/main", f"history {i}") for i in range(3)]
+    app = make_app(live_server, stream_factory=factory)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.main.keys_in_order())
+            key = app.main.keys_in_order()[0]
+            await wait_until(pilot, lambda: key in app._history_loaded)
+            assert set(before) <= stored_ids(app)
+            # The seam: history is loaded, the stream is not live yet.
+            seam = [post(live_server, "acme/main", f"in the seam {i}") for i in range(20)]
+            gate.set()
+            await wait_live(pilot, app)
+            after = post(live_server, "acme/main", "once live")
+            await wait_until(pilot, lambda: after in stored_ids(app))
+            await wait_until(pilot, lambda: set(seam) <= stored_ids(app), message="seam lost")
+            ids = [m.id for m in app.stores()[key] if m.id is not None]
+            assert ids == sorted(ids) and len(ids) == len(set(ids))  # ordered, no duplicates
+    finally:
+        close_http(live_server)
+
+
+async def test_gap_is_shown_in_the_conversation_and_the_status_bar(
+    live_server: ServerThread,
+) -> None:
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            key = app.main.keys_in_order()[1]
+            app.handle_item(GapOpened(key, 41, "history request failed (503)"))
+            app.handle_item(GapOpened(key, 41, "still failing"))  # the same gap again
+            await app.flush_now()
+            texts = [m.text for m in app.stores()[key] if m.kind == "gap"]
+            assert texts == ["messages may be missing — fetching"]
+            assert app.main.status.gaps == 1
+            assert GAP_TEXT in str(app.main.status.render())
+            app.handle_item(GapClosed(key, 41, 7))
+            await app.flush_now()
+            texts = [m.text for m in app.stores()[key] if m.kind == "gap"]
+            assert texts == ["7 missing messages recovered"]
+            assert app.main.status.gaps == 0
+            assert GAP_TEXT not in str(app.main.status.render())
+    finally:
+        close_http(live_server)
+
+
+async def test_skipped_and_unroutable_events_are_counted_in_the_status_bar(
+    live_server: ServerThread,
+) -> None:
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            assert "skipped" not in str(app.main.status.render())
+            app.handle_item(Skipped("malformed record"))
+            assert app.session is not None
+            app.session.router.errors += 2  # as Router.route counts an event it could not apply
+            await app.flush_now()
+            assert app.main.status.problems == 3
+            assert "3 events skipped" in str(app.main.status.render())
+    finally:
+        close_http(live_server)
+
+
+async def test_a_crash_during_setup_never_prints_the_token(
+    live_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "crash-secret-" + live_server.token
+
+    def crashing_check(self: SetupScreen) -> None:
+        raw = self.query_one("#token", Input).value  # a local holding the token
+        raise RuntimeError(f"forced crash while checking {raw[:0]}")
+
+    monkeypatch.setattr(SetupScreen, "start_check", crashing_check)
+    app = FlowviewApp(None, None)
+    rendered: list[str] = []
+    with pytest.raises(RuntimeError, match="forced crash"):
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: isinstance(app.screen, SetupScreen))
+            app.screen.query_one("#token", Input).value = secret
+            await pilot.click("#check")
+            await pilot.pause(0.2)
+            rendered.extend(_render(r, app) for r in app._exit_renderables)
+    if not rendered:
+        rendered.extend(_render(r, app) for r in app._exit_renderables)
+    text = "\n".join(rendered)
+    assert "forced crash" in text  # the crash is reported ...
+    assert secret not in text and live_server.token not in text  # ... without the token
+
+
+def _render(renderable: Any, app: FlowviewApp) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
