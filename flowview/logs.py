@@ -25,6 +25,7 @@ __all__ = [
     "ENV_LOG",
     "RedactingFilter",
     "log_path_from",
+    "redact_known",
     "register_secret",
     "setup_logging",
 ]
@@ -49,7 +50,8 @@ def register_secret(secret: str | Token | None) -> None:
             _secrets.append(value)
 
 
-def _redact(text: str) -> str:
+def redact_known(text: str) -> str:
+    """`text` without any registered secret nor Authorization-looking value."""
     with _lock:
         secrets = tuple(_secrets)
     text = redact(text, *secrets)
@@ -64,16 +66,16 @@ class RedactingFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string must not lose the line
             message = f"{record.msg!r} {record.args!r}"
-        record.msg = _redact(message)
+        record.msg = redact_known(message)
         record.args = None
         if record.exc_info:
             formatter = logging.Formatter()
-            record.exc_text = _redact(formatter.formatException(record.exc_info))
+            record.exc_text = redact_known(formatter.formatException(record.exc_info))
             record.exc_info = None
         elif record.exc_text:
-            record.exc_text = _redact(record.exc_text)
+            record.exc_text = redact_known(record.exc_text)
         if record.stack_info:
-            record.stack_info = _redact(record.stack_info)
+            record.stack_info = redact_known(record.stack_info)
         return True
 
 

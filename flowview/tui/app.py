@@ -131,7 +131,9 @@ class FlowviewApp(App[None]):
         # Recent connection states, newest last (diagnostics; tests read the sequence).
         self.state_log: deque[StateChange] = deque(maxlen=100)
         # Every token this app has held: a crash report is redacted with all of them.
-        self._secrets: list[Token] = [token] if token is not None else []
+        self._secrets: list[Token] = []
+        if token is not None:
+            self.remember_secret(token)
         self._crash: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -211,7 +213,7 @@ class FlowviewApp(App[None]):
 
     def start_session(self, settings: Settings, token: Token) -> None:
         """Connect with `settings`: REST bootstrap first (names, me), then the stream."""
-        self._secrets.append(token)
+        self.remember_secret(token)
         self.set_keymap(dict(settings.keymap))
         self.notifier.configure(bell=settings.bell, command=settings.notify_command)
         session = self.session = Session.create(settings, token)
@@ -622,27 +624,34 @@ class FlowviewApp(App[None]):
             done,
         )
 
+    # Exclusive: a second Save cancels the first mid-way.  So nothing here diffs against the
+    # previous settings (the first Save may have replaced them and then been cancelled before
+    # reconfiguring): tabs are diffed against the tabs shown, the stream against what the
+    # client is actually streaming.
     @work(group="settings", exclusive=True, exit_on_error=False)
     async def apply_settings(self, new: Settings) -> None:
         session = self.session
         if session is None:
             return
-        old, session.settings = session.settings, new
+        session.settings = new
         self.set_keymap(dict(new.keymap))
         self.notifier.configure(bell=new.bell, command=new.notify_command)
         router = session.router
+        main = self.main
+        wanted: set[ConversationKey] = set()
         for slug in new.flows:
             flow = await session.flow(slug)
             if flow is not None:
-                await self.main.add_conversation(router.open_flow(flow.id), router)
-        for slug in old.flows:
-            flow = session.flows_by_slug.get(slug)
-            if slug not in new.flows and flow is not None:
-                await self.main.remove_conversation(("flow", flow.id))
-        if new.content_type != old.content_type or self.client is None:
+                wanted.add(("flow", flow.id))
+                await main.add_conversation(router.open_flow(flow.id), router)
+        for key in main.keys_in_order():
+            if key[0] == "flow" and key not in wanted and key[1] in session.flows_by_id:
+                await main.remove_conversation(key)
+        client = self.client
+        if client is None or client.config.content_type != new.content_type:
             self.run_stream(self.stream_config(new, session.token))
-        elif new.flows != old.flows or new.private != old.private:
-            await self.client.reconfigure(flows=tuple(new.flows), private=new.private)
+        elif client.config.flows != tuple(new.flows) or client.config.private != new.private:
+            await client.reconfigure(flows=tuple(new.flows), private=new.private)
 
     def palette_entries(self) -> list[PaletteEntry]:
         entries: list[PaletteEntry] = []
@@ -703,13 +712,18 @@ class FlowviewApp(App[None]):
             self.main.status.notice = f"{group}: {what}"
 
     def remember_secret(self, token: Token) -> None:
-        """A token the user typed (setup, settings): a crash report never shows it."""
+        """A token this app holds: no crash report and no log line ever shows it."""
+        from flowview.logs import register_secret
+
         self._secrets.append(token)
+        register_secret(token)
 
     def crash_report(self, error: BaseException) -> str:
         """The traceback of `error` as plain text: no local variables, every token redacted."""
+        from flowview.logs import redact_known
+
         text = "".join(traceback.format_exception(error))
-        return redact(text, *self._secrets)
+        return redact_known(redact(text, *self._secrets))
 
     # Textual renders an unhandled exception with rich's Traceback(show_locals=True): a token
     # in any frame's locals would be printed in clear.  These two private hooks (named by the

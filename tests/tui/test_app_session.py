@@ -14,6 +14,7 @@ import pytest
 from helpers import wait_until
 from textual.widgets import Input
 
+from flowview.config import Settings
 from flowview.protocol.client import StreamClient, StreamConfig
 from flowview.protocol.items import GapClosed, GapOpened, Skipped
 from flowview.protocol.rest import RestClient
@@ -21,7 +22,7 @@ from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.setup import SetupScreen
 from flowview.tui.widgets.status_bar import GAP_TEXT
-from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
+from tests.tui.test_app import SIZE, close_http, make_app, post, settings_for, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -154,3 +155,68 @@ def _render(renderable: Any, app: FlowviewApp) -> str:
     console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
     console.print(renderable)
     return console.export_text()
+
+
+async def test_a_second_save_cancelling_the_first_still_reconfigures_the_stream(
+    live_server: ServerThread,
+) -> None:
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            session = app.session
+            assert session is not None and app.client is not None
+            held = asyncio.Event()
+            real_flow = session.rest.flow
+
+            async def held_flow(slug: str) -> Any:
+                await held.wait()  # the first save is still applying when the second comes
+                return await real_flow(slug)
+
+            session.rest.flow = held_flow  # type: ignore[method-assign]
+            del session.flows_by_slug["acme/random"]  # so applying needs /flows/acme/random
+            new = settings_for(live_server, flows=["acme/main", "acme/random"])
+            app.apply_settings(new)
+            await wait_until(pilot, lambda: session.settings is new)
+            app.apply_settings(new)  # the same Save again: cancels the first one
+            held.set()
+            await wait_until(
+                pilot,
+                lambda: app.client is not None and app.client.config.flows == tuple(new.flows),
+                message="the stream still has the old flows",
+            )
+            await wait_until(pilot, lambda: len(app.main.keys_in_order()) == 2)
+    finally:
+        close_http(live_server)
+
+
+async def test_settings_are_written_off_the_event_loop(
+    live_server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flowview.tui.screens import settings as settings_module
+    from flowview.tui.screens.settings import SettingsScreen
+
+    threads: list[bool] = []
+    real_save = settings_module.save_settings
+
+    def recording_save(new: Settings) -> Any:
+        threads.append(threading.current_thread() is threading.main_thread())
+        return real_save(new)
+
+    monkeypatch.setattr(settings_module, "save_settings", recording_save)
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            await pilot.press("f3")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            screen = app.screen
+            assert isinstance(screen, SettingsScreen)
+            await wait_until(pilot, lambda: screen.flows_loaded)
+            screen.action_save()
+            await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen))
+    finally:
+        close_http(live_server)
+    assert threads == [False]  # saved once, in a worker thread

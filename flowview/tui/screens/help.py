@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,6 +13,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from flowview.tui.screens.main import APP_BINDINGS, HELP_TEXT, MAIN_BINDINGS
+
+log = logging.getLogger(__name__)
 
 NOTES = (
     "Real terminals send alt+digit as ESC and the digit; flowview accepts both forms.\n"

@@ -6,6 +6,7 @@ the token) and dismisses with the new Settings; Escape or Cancel dismisses with 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from dataclasses import replace
@@ -198,12 +199,17 @@ class SettingsScreen(ModalScreen[Settings | None]):
             auto_idle_minutes=minutes,
             bell=self.query_one("#bell", Checkbox).value,
         )
+        self.workers.cancel_group(self, "settings")
+        self.run_worker(self._save(new), group="settings-save", exclusive=True)
+
+    async def _save(self, new: Settings) -> None:
+        # Writing and fsyncing the file blocks: never on the event loop.
         try:
-            save_settings(new)
+            await asyncio.to_thread(save_settings, new)
         except ConfigError as exc:
+            log.warning("settings not saved: %s", exc)
             self.set_status(f"Could not save: {exc}", "error")
             return
-        self.workers.cancel_group(self, "settings")
         self.dismiss(new)
 
     @on(Button.Pressed, "#cancel")

@@ -6,6 +6,7 @@ Every string that comes from the server (names, nicks, error text) is sanitised 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import logging
 from dataclasses import dataclass, replace
@@ -245,6 +246,9 @@ class SetupScreen(Screen[SetupOutcome]):
             if problem:
                 self.set_status(problem, "error")
                 return
+        from flowview.logs import register_secret
+
+        register_secret(token)  # typed here: never in a log line from now on
         self.set_status(f"Checking the token with {api} …")
         self.query_one("#check", Button).disabled = True
         self.run_worker(
@@ -320,10 +324,18 @@ class SetupScreen(Screen[SetupOutcome]):
             me_id=user.id,
             me_nick=user.nick,
         )
-        try:
+        self.run_worker(self._save(settings, token), group="setup-save", exclusive=True)
+
+    async def _save(self, settings: Settings, token: Token) -> None:
+        # Writing and fsyncing the files blocks: never on the event loop.
+        def write() -> None:
             save_settings(settings)
             save_token(token)
+
+        try:
+            await asyncio.to_thread(write)
         except ConfigError as exc:
+            log.warning("setup not saved: %s", exc)
             self.set_status(f"Could not save: {exc}", "error")
             return
         self.dismiss(SetupResult(settings, token))
