@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
+import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +15,14 @@ import pytest
 from flowview import config
 from flowview.config import (
     ConfigError,
+    EnvConnection,
     Settings,
+    check_keymap,
     config_dir,
+    env_connection,
     forget_token,
     load_settings,
+    load_settings_report,
     load_token,
     resolve_connection,
     save_settings,
@@ -72,11 +78,14 @@ def test_token_dir_0700_file_0600_with_permissive_umask(
     assert path.read_text() == SECRET + "\n"
 
 
-def test_existing_loose_directory_is_tightened(isolated_config: Path) -> None:
+def test_an_existing_directory_is_never_chmodded(isolated_config: Path) -> None:
+    # Readable by others is the user's choice (the token file itself is 0600); flowview only
+    # sets the mode of directories it creates.
     isolated_config.mkdir(mode=0o755)
     isolated_config.chmod(0o755)
     save_token(Token(SECRET))
-    assert mode(isolated_config) == 0o700
+    assert mode(isolated_config) == 0o755
+    assert load_token() == Token(SECRET)
 
 
 def test_replacing_a_loose_token_file_makes_it_0600(isolated_config: Path) -> None:
@@ -104,7 +113,7 @@ def test_failed_write_keeps_old_file_and_removes_temp(
     def broken_fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(config.os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, "fsync", broken_fsync)
     with pytest.raises(ConfigError, match="cannot write"):
         save_token(Token("second-token"))
     monkeypatch.undo()
@@ -198,9 +207,14 @@ def test_settings_round_trip(isolated_config: Path) -> None:
         keymap={"next_flow": "ctrl+n,alt+right"},
         me_id="42",
         me_nick="ann",
+        theme="textual-light",
+        notify=False,
+        muted=("acme/noisy", "private:42"),
     )
-    path = save_settings(original)
+    saved = save_settings(original)
+    path = saved.path
     assert path == isolated_config / "settings.toml"
+    assert saved.backup is None and saved.notice is None
     assert mode(path) == 0o600
     assert load_settings() == original
 
@@ -260,24 +274,15 @@ def test_unreadable_settings_is_a_config_error(isolated_config: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "key"),
     [
-        ('flows = "acme/main"', "flows"),
-        ("flows = [1, 2]", "flows"),
-        ('private = "yes"', "private"),
-        ('content_type = "xml"', "content_type"),
-        ('token_kind = "basic"', "token_kind"),
-        ("auto_idle_minutes = -1", "auto_idle_minutes"),
-        ("auto_idle_minutes = true", "auto_idle_minutes"),
-        ("auto_idle_minutes = nan", "auto_idle_minutes"),
-        ("scrollback = 0", "scrollback"),
-        ("scrollback = 1.5", "scrollback"),
-        ('notify_command = "notify-send"', "notify_command"),
-        ("notify_command = []", "notify_command"),
-        ("keymap = { quit = 1 }", "keymap"),
         ('stream_url = ""', "stream_url"),
-        ("bell = 1", "bell"),
+        ("api_url = 3", "api_url"),
+        ('token_kind = "basic"', "token_kind"),
     ],
 )
-def test_wrong_types_name_file_and_key(isolated_config: Path, line: str, key: str) -> None:
+def test_a_bad_url_or_token_kind_makes_the_file_unusable(
+    isolated_config: Path, line: str, key: str
+) -> None:
+    # Falling back to a default here could send the token to the public hosts.
     isolated_config.mkdir(exist_ok=True)
     path = isolated_config / "settings.toml"
     path.write_text(line + "\n")
@@ -286,6 +291,81 @@ def test_wrong_types_name_file_and_key(isolated_config: Path, line: str, key: st
     message = str(info.value)
     assert str(path) in message
     assert f"'{key}'" in message
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ('flows = "acme/main"', "flows"),
+        ("flows = [1, 2]", "flows"),
+        ('private = "yes"', "private"),
+        ('content_type = "xml"', "content_type"),
+        ("auto_idle_minutes = -1", "auto_idle_minutes"),
+        ("auto_idle_minutes = true", "auto_idle_minutes"),
+        ("auto_idle_minutes = nan", "auto_idle_minutes"),
+        ("scrollback = 0", "scrollback"),
+        ("scrollback = 1.5", "scrollback"),
+        ('notify_command = "notify-send"', "notify_command"),
+        ("notify_command = []", "notify_command"),
+        ('keymap = "quit=q"', "keymap"),
+        ("bell = 1", "bell"),
+        ("theme = 7", "theme"),
+        ('notify = "no"', "notify"),
+        ('muted = "acme/noisy"', "muted"),
+    ],
+)
+def test_a_bad_entry_is_reported_by_name_and_skipped(
+    isolated_config: Path, line: str, key: str
+) -> None:
+    isolated_config.mkdir(exist_ok=True)
+    path = isolated_config / "settings.toml"
+    path.write_text(f'api_url = "http://127.0.0.1:9/api"\n{line}\nme_nick = "ann"\n')
+    report = load_settings_report()
+    assert report.settings == Settings(api_url="http://127.0.0.1:9/api", me_nick="ann")
+    [problem] = report.problems
+    assert str(path) in problem and f"'{key}'" in problem and "skipped" in problem
+
+
+def test_one_keymap_mistake_is_skipped_and_everything_else_loads(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    path = isolated_config / "settings.toml"
+    path.write_text(
+        'stream_url = "http://127.0.0.1:9/stream"\n'
+        'flows = ["acme/main"]\n'
+        "[keymap]\n"
+        'next_flow = "ctrl+n"\n'
+        'app.quit = "ctrl+q"\n'  # TOML: a nested table {"app": {"quit": ...}}
+        "help = 1\n"
+        'mark_read = "  "\n'
+        'prev_flow = "ctrl+p"\n'
+    )
+    report = load_settings_report()
+    assert report.settings is not None
+    assert report.settings.stream_url == "http://127.0.0.1:9/stream"
+    assert report.settings.flows == ["acme/main"]
+    assert report.settings.keymap == {"next_flow": "ctrl+n", "prev_flow": "ctrl+p"}
+    problems = "\n".join(report.problems)
+    assert len(report.problems) == 3
+    assert "'app'" in problems and "app.quit" in problems and "quoted" in problems
+    assert "'help'" in problems and "an integer" in problems
+    assert "'mark_read'" in problems
+    # load_settings keeps working for callers that only want the settings.
+    assert load_settings() == report.settings
+
+
+def test_unknown_binding_ids_are_reported(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    (isolated_config / "settings.toml").write_text(
+        '[keymap]\nnext_flow = "ctrl+n"\nnext_flwo = "ctrl+m"\n'
+    )
+    report = load_settings_report(known_bindings={"next_flow", "quit"})
+    assert report.settings is not None
+    assert report.settings.keymap == {"next_flow": "ctrl+n", "next_flwo": "ctrl+m"}
+    [problem] = report.problems
+    assert "'next_flwo'" in problem and "not a binding id" in problem
+    assert check_keymap({"quit": "q", "nope": "x"}, ["quit"]) == [
+        "keymap entry 'nope' is not a binding id (see the help screen, F1); ignored"
+    ]
 
 
 def test_saved_toml_is_plain_and_readable(isolated_config: Path) -> None:
@@ -387,3 +467,207 @@ def test_token_never_in_repr_str_or_errors(isolated_config: Path) -> None:
     assert SECRET not in str(info.value) and SECRET not in repr(info.value)
     # Nothing but the token file holds it.
     assert SECRET not in (isolated_config / "settings.toml").read_text()
+
+
+# ---------------------------------------------------------------- trust (ssh's StrictModes)
+
+OTHER_UID = 4242
+
+
+@pytest.fixture
+def make_foreign(monkeypatch: pytest.MonkeyPatch) -> Callable[[Path], None]:
+    """Make a path belong to another user: really (chown) when root, else by changing who
+    flowview thinks the user is."""
+
+    def foreign(path: Path) -> None:
+        if os.geteuid() == 0:
+            os.chown(path, OTHER_UID, OTHER_UID, follow_symlinks=False)
+        else:
+            real = os.getuid()
+            monkeypatch.setattr(os, "getuid", lambda: real + 1)
+
+    return foreign
+
+
+def test_a_directory_of_another_user_is_refused(
+    isolated_config: Path, make_foreign: Callable[[Path], None]
+) -> None:
+    save_settings(Settings(stream_url="http://127.0.0.1:9/stream"))
+    save_token(Token(SECRET))
+    make_foreign(isolated_config)
+    for call in (load_settings, load_token, lambda: save_settings(Settings())):
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert "another user" in str(info.value) and str(isolated_config) in str(info.value)
+    with pytest.raises(ConfigError, match="another user"):
+        save_token(Token(SECRET))
+
+
+def test_a_settings_file_of_another_user_is_refused(
+    isolated_config: Path, make_foreign: Callable[[Path], None]
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give one file to another user")
+    path = save_settings(Settings(notify_command=["touch", "/tmp/pwned"])).path
+    make_foreign(path)
+    with pytest.raises(ConfigError, match="another user"):
+        load_settings()
+    token_file = save_token(Token(SECRET))
+    make_foreign(token_file)
+    with pytest.raises(ConfigError, match="another user"):
+        load_token()
+
+
+@pytest.mark.parametrize("loose", [0o662, 0o646, 0o666])
+def test_a_settings_file_others_can_change_is_refused(isolated_config: Path, loose: int) -> None:
+    path = save_settings(Settings()).path
+    path.chmod(loose)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert f"chmod go-w {path}" in str(info.value)
+
+
+def test_a_world_writable_config_dir_is_refused_not_chmodded(
+    isolated_config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    monkeypatch.setenv("FLOWVIEW_CONFIG_DIR", str(shared))
+    assert config_dir() == shared
+    for call in (lambda: save_settings(Settings()), lambda: save_token(Token(SECRET))):
+        with pytest.raises(ConfigError) as info:
+            call()
+        assert f"chmod go-w {shared}" in str(info.value)
+    with pytest.raises(ConfigError, match="other users can change"):
+        load_settings()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert list(shared.iterdir()) == []
+
+
+def test_created_directories_are_0700_even_nested(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, permissive_umask: None
+) -> None:
+    nested = tmp_path / "a" / "b" / "flowview"
+    monkeypatch.setenv("FLOWVIEW_CONFIG_DIR", str(nested))
+    save_settings(Settings())
+    for directory in (nested, nested.parent, nested.parent.parent):
+        assert mode(directory) == 0o700
+
+
+def test_a_symlinked_settings_file_of_the_user_is_followed(
+    isolated_config: Path, tmp_path: Path
+) -> None:
+    # Dotfile managers link settings in; what the link points at is what gets checked.
+    target = tmp_path / "dotfiles-settings.toml"
+    target.write_text('flows = ["acme/main"]\n')
+    isolated_config.mkdir(mode=0o700)
+    (isolated_config / "settings.toml").symlink_to(target)
+    assert load_settings() == Settings(flows=["acme/main"])
+    target.chmod(0o666)
+    with pytest.raises(ConfigError, match="chmod go-w"):
+        load_settings()
+
+
+# ---------------------------------------------------------------- never overwrite silently
+
+
+def test_saving_over_a_corrupt_file_keeps_it_and_says_so(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    path = isolated_config / "settings.toml"
+    corrupt = 'notify_command = ["notify-send"]\nbell = true\n[keymap\nquit = "q"\n'
+    path.write_text(corrupt)
+    with pytest.raises(ConfigError):
+        load_settings()
+    saved = save_settings(Settings(flows=["acme/main"]))
+    assert saved.backup is not None
+    assert saved.backup.parent == isolated_config
+    assert saved.backup.name.startswith("settings.toml.bad-")
+    assert saved.backup.read_text() == corrupt
+    assert saved.notice is not None
+    assert str(saved.backup) in saved.notice and "not valid TOML" in saved.notice
+    assert load_settings() == Settings(flows=["acme/main"])
+    # The next save has nothing to keep aside.
+    again = save_settings(Settings())
+    assert again.backup is None and again.notice is None
+    assert len(list(isolated_config.glob("settings.toml.bad-*"))) == 1
+
+
+def test_saving_over_a_file_with_skipped_entries_keeps_it(isolated_config: Path) -> None:
+    isolated_config.mkdir()
+    path = isolated_config / "settings.toml"
+    path.write_text('[keymap]\napp.quit = "ctrl+q"\nnext_flow = "ctrl+n"\n')
+    loaded = load_settings()
+    assert loaded is not None
+    saved = save_settings(loaded)
+    assert saved.backup is not None and "app.quit" in saved.backup.read_text()
+    assert saved.notice is not None and "'app'" in saved.notice
+
+
+def test_a_clean_file_is_replaced_without_backup(isolated_config: Path) -> None:
+    save_settings(Settings(flows=["a/b"]))
+    saved = save_settings(Settings(flows=["c/d"]))
+    assert saved.backup is None
+    assert sorted(p.name for p in isolated_config.iterdir()) == ["settings.toml"]
+
+
+async def test_concurrent_saves_from_worker_threads(
+    isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolated_config.mkdir()
+    (isolated_config / "settings.toml").write_text("[[[ not toml")
+    # Widen the window between "look at the old file" and "write the new one", and count how
+    # many threads are inside it at once: saves must be serialised.
+    inside: list[int] = [0, 0]  # now, most ever
+    real_write = config._write_atomic
+
+    def slow_write(path: Path, data: bytes, mode: int = 0o600) -> None:
+        inside[0] += 1
+        inside[1] = max(inside)
+        time.sleep(0.01)
+        real_write(path, data, mode)
+        inside[0] -= 1
+
+    monkeypatch.setattr(config, "_write_atomic", slow_write)
+    results = await asyncio.gather(
+        *(asyncio.to_thread(save_settings, Settings(flows=[f"org/f{i}"])) for i in range(8)),
+        asyncio.to_thread(save_token, Token(SECRET)),
+    )
+    backups = [r.backup for r in results if isinstance(r, config.SavedSettings) and r.backup]
+    assert len(backups) == 1 and backups[0].read_text() == "[[[ not toml"
+    loaded = load_settings()
+    assert loaded is not None and loaded.flows[0].startswith("org/f")
+    names = sorted(p.name for p in isolated_config.iterdir())
+    assert names == sorted(["settings.toml", "token", backups[0].name])
+    assert inside[1] == 1
+
+
+# ---------------------------------------------------------------- environment on first run
+
+
+def test_env_connection_pre_fills_first_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert env_connection() == EnvConnection()
+    assert not env_connection().complete
+    monkeypatch.setenv("FLOWDOCK_TOKEN", SECRET)
+    monkeypatch.setenv("FLOWDOCK_STREAM_URL", " http://127.0.0.1:9/stream ")
+    monkeypatch.setenv("FLOWDOCK_API_URL", "http://127.0.0.1:9/api")
+    env = env_connection()
+    assert env.token == Token(SECRET)
+    assert (env.stream_url, env.api_url) == ("http://127.0.0.1:9/stream", "http://127.0.0.1:9/api")
+    assert env.complete and env.problem is None
+    assert SECRET not in repr(env)
+    assert load_settings() is None  # first run: nothing read from or written to disk
+
+
+def test_env_connection_reports_a_bad_token_without_showing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FLOWDOCK_TOKEN", f"{SECRET} {SECRET}")
+    monkeypatch.setenv("FLOWDOCK_API_URL", "http://127.0.0.1:9/api")
+    env = env_connection()
+    assert env.token is None and env.api_url == "http://127.0.0.1:9/api"
+    assert env.problem is not None and "FLOWDOCK_TOKEN" in env.problem
+    assert SECRET not in env.problem and SECRET not in repr(env)
+    monkeypatch.setenv("FLOWDOCK_TOKEN", SECRET)
+    monkeypatch.setenv("FLOWDOCK_TOKEN_KIND", "password")
+    assert "FLOWDOCK_TOKEN_KIND" in (env_connection().problem or "")

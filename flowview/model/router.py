@@ -11,14 +11,15 @@ O(1); views watch ``users_version`` to drop cached lines.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from flowview.model.render import first_url, html_to_text, human_size, mentions_nick
-from flowview.model.sanitize import clean_name, clean_text
+from flowview.model.sanitize import clean_name, clean_text, printable
 from flowview.model.store import UNREAD_KINDS, ConversationStore, Kind, StoredMessage
 from flowview.protocol.events import (
     ActionEvent,
@@ -44,12 +45,19 @@ from flowview.protocol.events import (
     UserJoinEvent,
 )
 
-__all__ = ["Effect", "FlowInfo", "Presence", "RouteResult", "Router", "UserInfo"]
+if TYPE_CHECKING:
+    # The one definition; only for annotations, since protocol.urls imports httpx (~0.15 s),
+    # which the viewer's start-up path must not load.
+    from flowview.protocol.urls import Presence
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Effect", "FlowInfo", "RouteResult", "Router", "UserInfo"]
 
 Effect = Literal["appended", "updated", "state", "ignored"]
-Presence = Literal["active", "idle", "offline"]
 
 MAX_TEXT_CHARS: Final = 16_000  # Flowdock caps chat at 8096; integrations can send more
+GAP_TEXT: Final = "messages may be missing — fetching"
 IDLE_AFTER_MS: Final = 5 * 60 * 1000  # activity.user older than this counts as idle
 INTEGRATION_USER: Final = "0"
 
@@ -172,9 +180,11 @@ class Router:
         """Bumps when someone's presence or a flow's members change."""
         self.flows_version = 0
         """Bumps when the flow directory changes (flow-add/flow-remove/add_flows)."""
-        self.routed = 0
+        self._gaps: dict[tuple[ConversationKey, int | None], int] = {}  # -> marker seq
         self.errors = 0
+        """Events that failed to route (skipped); the app shows this count."""
         self.last_error: str | None = None
+        """The latest failure as one sanitised line, for the status bar."""
 
     # ------------------------------------------------------------------ directories
 
@@ -286,11 +296,6 @@ class Router:
 
     # ------------------------------------------------------------------ stores
 
-    def private_key(self, user_id: str) -> ConversationKey:
-        """The key of the private conversation between the user and ``user_id``."""
-        low, high = sorted((self.me_id or "", user_id))
-        return ("private", f"{low}:{high}")
-
     def _other_of(self, key: ConversationKey) -> str | None:
         if key[0] != "private":
             return None
@@ -308,9 +313,6 @@ class Router:
         other = self._other_of(key)
         return self.nick_of(other) if other else clean_name(key[1])
 
-    def store_for(self, key: ConversationKey) -> ConversationStore | None:
-        return self.stores.get(key)
-
     def open(self, key: ConversationKey) -> tuple[ConversationStore, bool]:
         """The store for ``key``, created if needed; the bool says whether it was created."""
         store = self.stores.get(key)
@@ -323,9 +325,6 @@ class Router:
     def open_flow(self, flow_id: str) -> ConversationStore:
         return self.open(("flow", flow_id))[0]
 
-    def open_private(self, user_id: str) -> ConversationStore:
-        return self.open(self.private_key(user_id))[0]
-
     def _renamed(self) -> None:
         self.users_version += 1
         for key, store in self.stores.items():
@@ -334,18 +333,19 @@ class Router:
 
     # ------------------------------------------------------------------ routing
 
+    def _failed(self, event: object, exc: Exception) -> str:
+        self.errors += 1
+        self.last_error = printable(f"{type(exc).__name__}: {exc}", 200)
+        log.exception("could not route a %s (skipped)", type(event).__name__)
+        return self.last_error
+
     def route(self, event: Event) -> RouteResult:
         """Apply one streamed event. Never raises: a failure is counted in ``errors``."""
-        self.routed += 1
         try:
             return self._route(event, history=False, key=event.key)
         except Exception as exc:  # one bad event must not stop the stream
-            self.errors += 1
-            self.last_error = clean_name(f"{type(exc).__name__}: {exc}", max_chars=200)
-            return RouteResult(getattr(event, "key", None), "ignored", error=self.last_error)
-
-    def route_many(self, events: Iterable[Event]) -> list[RouteResult]:
-        return [self.route(e) for e in events]
+            error = self._failed(event, exc)
+            return RouteResult(getattr(event, "key", None), "ignored", error=error)
 
     def merge_history(self, key: ConversationKey, events: Iterable[Event]) -> int:
         """Merge REST history into ``key``'s store: ordered by id, no duplicates, never
@@ -354,13 +354,55 @@ class Router:
         for event in events:
             try:
                 result = self._route(event, history=True, key=key)
-            except Exception as exc:
-                self.errors += 1
-                self.last_error = clean_name(f"{type(exc).__name__}: {exc}", max_chars=200)
+            except Exception as exc:  # one bad history item must not lose the rest
+                self._failed(event, exc)
                 continue
             if result.effect == "appended":
                 added += 1
         return added
+
+    def open_gap(self, key: ConversationKey, after_id: int | None, reason: str = "") -> RouteResult:
+        """Show "messages may be missing — fetching" right after `after_id` in `key`.
+
+        For the stream client's GapOpened: the hole stays until `close_gap` with the same
+        (key, after_id); opening it again (the client re-announces after a reconnect) changes
+        nothing.  Back-filled events are placed by id below the marker as they arrive.  The
+        conversation is created if new (a first private message lost in an outage).
+        """
+        store, opened = self.open(key)
+        seq = self._gaps.get((key, after_id))
+        if seq is not None and store.by_seq(seq) is not None:
+            return RouteResult(key, "ignored")
+        text = GAP_TEXT
+        why = printable(reason, 200)
+        if why:
+            text = f"{GAP_TEXT} ({why})"
+        message = StoredMessage(store.new_seq(), None, "gap", None, None, text)
+        store.add_after(message, after_id)
+        self._gaps[(key, after_id)] = message.seq
+        log.info("gap opened in %s after id %s: %s", key[0], after_id, why)
+        if store.by_seq(message.seq) is None:
+            # older than everything a full store keeps: nothing to show it next to
+            return RouteResult(key, "ignored", opened_conversation=opened)
+        return RouteResult(key, "appended", opened, message=message)
+
+    def close_gap(self, key: ConversationKey, after_id: int | None, recovered: int) -> RouteResult:
+        """The hole of `open_gap(key, after_id)` is filled: its marker goes away (the
+        `recovered` events were routed before this call, placed by id)."""
+        seq = self._gaps.pop((key, after_id), None)
+        store = self.stores.get(key)
+        log.info("gap closed in %s after id %s: %d recovered", key[0], after_id, recovered)
+        if seq is None or store is None:
+            return RouteResult(key, "ignored")
+        removed = store.remove(seq)
+        if removed is None:
+            return RouteResult(key, "ignored")
+        return RouteResult(key, "updated", message=removed)
+
+    @property
+    def open_gaps(self) -> list[tuple[ConversationKey, int | None]]:
+        """(key, after_id) of every hole still being fetched, for the status bar."""
+        return list(self._gaps)
 
     def insert_gap(self, key: ConversationKey, backfilled: int = 0) -> StoredMessage:
         """Add a gap marker line (messages after it were back-filled after a reconnect)."""
@@ -369,13 +411,6 @@ class Router:
         if backfilled:
             text = f"{backfilled} messages back-filled after reconnect"
         message = StoredMessage(store.new_seq(), None, "gap", None, None, text)
-        store.add(message)
-        return message
-
-    def add_system_line(self, key: ConversationKey, text: str) -> StoredMessage:
-        """A local system line (e.g. an error the app wants to show in a conversation)."""
-        store, _ = self.open(key)
-        message = StoredMessage(store.new_seq(), None, "system", None, None, clean_text(text))
         store.add(message)
         return message
 

@@ -16,12 +16,15 @@ Change tracking for views (see ``FlowLog.refresh_from_store``):
 * ``changed_since(version)`` lists the seqs of messages changed in place since ``version``.
 
 Messages without a Flowdock id (system lines, gap markers) sort right after the last message
-that was present when they were added, so a gap marker stays above back-filled history.
+that was present when they were added, so a gap marker stays above back-filled history;
+`add_after` places one right after a given id instead ("messages after this one may be
+missing"), and `remove` takes such an entry out again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -29,6 +32,8 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from flowview.protocol.events import ConversationKey
+
+log = logging.getLogger(__name__)
 
 __all__ = ["ConversationStore", "Kind", "StoredMessage", "ThreadStore"]
 
@@ -221,7 +226,36 @@ class ConversationStore:
         """
         if message.id is not None and message.id in self._by_id:
             return False
-        key = self._sort_key(message)
+        self._insert(message, self._sort_key(message))
+        return True
+
+    def add_after(self, message: StoredMessage, after_id: int | None) -> None:
+        """Insert an id-less entry right after the message with id `after_id` (whether or not
+        it is stored), before every later id; None: before every id.  Later entries placed
+        after the same id follow it."""
+        if message.id is not None:
+            raise ValueError("add_after is for entries without a Flowdock id")
+        base = after_id if after_id is not None else -1
+        self._insert(message, (base << _SEQ_BITS) + 1 + (message.seq % _SEQ_SPAN))
+
+    def remove(self, seq: int) -> StoredMessage | None:
+        """Take the entry with `seq` out (a gap marker whose hole is filled); None if absent.
+
+        Positions change, so ``epoch`` bumps and views rebuild their index."""
+        message = self._by_seq.get(seq)
+        if message is None:
+            return None
+        index = self.index_of(seq)
+        assert index is not None  # stored, so it has a position
+        del self._messages[index]
+        del self._keys[index]
+        self._forget(message)
+        self._pos = None
+        self.epoch += 1
+        self.version += 1
+        return message
+
+    def _insert(self, message: StoredMessage, key: int) -> None:
         keys = self._keys
         at_end = not keys or keys[-1] <= key
         if at_end:
@@ -253,7 +287,6 @@ class ConversationStore:
                     seqs.sort(key=self._seq_order)
         self.version += 1
         self._prune()
-        return True
 
     def _seq_order(self, seq: int) -> tuple[int, int]:
         message = self._by_seq.get(seq)
@@ -378,10 +411,6 @@ class ConversationStore:
         """Journal a change of a message whose object was already updated elsewhere."""
         self.version += 1
         self._journal.append((self.version, seq))
-
-    def touch(self, message: StoredMessage) -> None:
-        """Record an in-place change made by the caller (e.g. a rename of the author)."""
-        self._touch(message)
 
     def edit(
         self,

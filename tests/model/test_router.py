@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 import pytest
@@ -33,30 +34,6 @@ def msg(
         "tags": [],
         **kw,
     }
-
-
-@pytest.fixture
-def router() -> Router:
-    r = Router(me_id="263186", me_nick="testbot")
-    r.add_users(
-        [
-            {"id": "345062", "nick": "Marc"},
-            {"id": "263186", "nick": "testbot"},
-            {"id": "1", "nick": "otto"},
-            {"id": "50000", "nick": "ville"},
-        ]
-    )
-    r.add_flows(
-        [
-            {
-                "id": FLOW,
-                "name": "Sandbox",
-                "organization": "rulemotion",
-                "parameterized_name": "sandbox",
-            }
-        ]
-    )
-    return r
 
 
 def test_every_verbatim_sample_routes_without_error(router: Router) -> None:
@@ -339,6 +316,34 @@ def test_a_failing_handler_is_counted_and_skipped(
     assert r.error is not None and "\x1b" not in r.error
     monkeypatch.undo()
     assert route(router, S.JF_MESSAGE).effect == "appended"
+
+
+def test_failures_are_counted_once_each_logged_and_never_for_ignored_events(
+    router: Router, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real_build = router._build
+
+    def sometimes(event: Any, key: Any) -> Any:
+        if event.id in (101, 103):
+            raise ValueError(f"bad item {event.id}\u202e\x07")
+        return real_build(event, key)
+
+    monkeypatch.setattr(router, "_build", sometimes)
+    # Ignored events (duplicates, unknown targets, malformed) are not failures.
+    route(router, msg(100))
+    route(router, msg(100))
+    route(router, {"event": "message-edit", "flow": FLOW, "content": {"message": 999}})
+    assert router.errors == 0 and router.last_error is None
+    with caplog.at_level(logging.ERROR, logger="flowview.model.router"):
+        assert route(router, msg(101)).error is not None
+        added = router.merge_history(JF, [parse_event(msg(i)) for i in (102, 103, 104)])
+    assert added == 2  # the bad item is skipped, the rest merged
+    assert [m.id for m in router.stores[JF]] == [100, 102, 104]
+    assert router.errors == 2
+    assert router.last_error == "ValueError: bad item 103\ufffd"  # one printable line
+    failures = [r for r in caplog.records if r.exc_info]
+    assert len(failures) == 2
+    assert all("skipped" in r.getMessage() for r in failures)
 
 
 def test_duplicates_by_id_are_ignored(router: Router) -> None:

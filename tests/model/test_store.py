@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
+
 from flowview.model.store import ConversationStore, StoredMessage, ThreadStore
 
 KEY = ("flow", "f1")
@@ -205,3 +207,37 @@ def test_stored_message_memory_is_small() -> None:
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     assert used / 10_000 < 600, used / 10_000
+
+
+def test_add_after_places_an_idless_entry_after_an_id_and_remove_takes_it_out() -> None:
+    store = ConversationStore(KEY, "Main")
+    for i in (10, 20, 30):
+        store.add(msg(store, i, thread_id="t"))
+    marker = StoredMessage(store.new_seq(), None, "gap", None, None, "gap")
+    store.add_after(marker, 20)
+    late = StoredMessage(store.new_seq(), None, "gap", None, None, "second after 20")
+    store.add_after(late, 20)
+    store.add(msg(store, 21))
+    store.add(msg(store, 19))
+    assert ids(store) == [10, 19, 20, None, None, 21, 30]
+    assert store.index_of(marker.seq) == 3 and store.index_of(late.seq) == 4
+    epoch, version = store.epoch, store.version
+    assert store.remove(marker.seq) is marker
+    assert ids(store) == [10, 19, 20, None, 21, 30]
+    assert store.by_seq(marker.seq) is None and store.index_of(marker.seq) is None
+    assert [store.index_of(m.seq) for m in store] == list(range(6))
+    assert store.epoch > epoch and store.version > version
+    assert store.remove(marker.seq) is None
+    # Removing a message keeps the id and thread indexes true.
+    thirty = store.get(30)
+    assert thirty is not None and store.remove(thirty.seq) is thirty
+    assert store.get(30) is None and len(store.thread_seqs("t")) == 2
+    first = StoredMessage(store.new_seq(), None, "gap", None, None, "before all")
+    store.add_after(first, None)
+    assert store[0] is first
+
+
+def test_add_after_refuses_a_message_with_an_id() -> None:
+    store = ConversationStore(KEY, "Main")
+    with pytest.raises(ValueError, match="without a Flowdock id"):
+        store.add_after(msg(store, 5), 4)
