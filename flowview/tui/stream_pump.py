@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,6 @@ from typing import Any, Protocol
 
 from flowview.model.rate import RateCounter
 from flowview.model.router import Router
-from flowview.model.store import StoredMessage
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, GapClosed, GapOpened, Skipped, StateChange
 from flowview.tui.notifier import Alert
@@ -38,8 +36,6 @@ ROUTE_SLICE_SECONDS = 0.02
 BURST_EVENTS = 300
 BURST_FLUSH_SECONDS = 0.25
 BURST_QUIET_SECONDS = 0.02
-
-GAP_OPEN_TEXT = "messages may be missing — fetching"
 
 
 class _Client(Protocol):
@@ -91,10 +87,6 @@ class StreamPump:
         self.events_routed = 0
         self.skipped = 0
         self.rate = RateCounter(60.0)
-        # Recent connection states, newest last (diagnostics; tests read the sequence).
-        self.state_log: deque[StateChange] = deque(maxlen=100)
-        # Open gaps: (key, after_id) -> the marker line shown in the conversation.
-        self.gaps: dict[tuple[ConversationKey, int | None], StoredMessage] = {}
         self._dirty: set[ConversationKey] = set()
         self._alerts: list[Alert] = []
         self._timer: _TimerHandle | None = None
@@ -132,7 +124,6 @@ class StreamPump:
         if isinstance(item, Event):
             self._route(item)
         elif isinstance(item, StateChange):
-            self.state_log.append(item)
             log.info("stream %s %s", item.state, item.reason)
             self.on_state(item)
         elif isinstance(item, GapOpened):
@@ -177,35 +168,14 @@ class StreamPump:
     # ------------------------------------------------------------------ gaps
 
     def _gap_opened(self, item: GapOpened) -> None:
-        gap_key = (item.key, item.after_id)
         log.warning("gap opened in %s after %s: %s", item.key, item.after_id, item.reason)
-        if gap_key in self.gaps:
-            return
-        # The router has no "open gap" line yet: its gap marker, with our text.
-        marker = self.router.insert_gap(item.key)
-        self._set_text(item.key, marker, GAP_OPEN_TEXT)
-        self.gaps[gap_key] = marker
+        self.router.open_gap(item.key, item.after_id, item.reason)
         self.mark_dirty(item.key)
 
     def _gap_closed(self, item: GapClosed) -> None:
         log.info("gap closed in %s after %s: %d recovered", item.key, item.after_id, item.recovered)
-        marker = self.gaps.pop((item.key, item.after_id), None)
-        if marker is None:
-            return
-        text = (
-            f"{item.recovered} missing messages recovered"
-            if item.recovered
-            else "no messages were missing"
-        )
-        self._set_text(item.key, marker, text)
+        self.router.close_gap(item.key, item.after_id, item.recovered)
         self.mark_dirty(item.key)
-
-    def _set_text(self, key: ConversationKey, marker: StoredMessage, text: str) -> None:
-        marker.text = text
-        store = self.router.stores.get(key)
-        touch = getattr(store, "touch", None)
-        if callable(touch):
-            touch(marker)
 
     # ------------------------------------------------------------------ flushing
 
@@ -267,7 +237,7 @@ class StreamPump:
             rate=self.rate.total(now),
             last_event=self._last_event_wall,
             problems=self.skipped + self.router.errors,
-            gaps_open=len(self.gaps),
+            gaps_open=len(self.router.open_gaps),
         )
         await self.on_flush(batch)
 

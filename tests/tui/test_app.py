@@ -128,6 +128,7 @@ async def wait_live(pilot: Pilot[Any], app: FlowviewApp, tabs: int = 4) -> None:
     await wait_until(
         pilot,
         lambda: app.main.status.state == "live" and len(app.main.keys_in_order()) >= tabs,
+        timeout=15.0,
         message="app did not go live",
     )
 

@@ -92,13 +92,12 @@ async def test_gap_is_shown_in_the_conversation_and_the_status_bar(
             app.handle_item(GapOpened(key, 41, "still failing"))  # the same gap again
             await app.flush_now()
             texts = [m.text for m in app.stores()[key] if m.kind == "gap"]
-            assert texts == ["messages may be missing — fetching"]
+            assert len(texts) == 1 and texts[0].startswith("messages may be missing — fetching")
             assert app.main.status.gaps == 1
             assert GAP_TEXT in str(app.main.status.render())
             app.handle_item(GapClosed(key, 41, 7))
             await app.flush_now()
-            texts = [m.text for m in app.stores()[key] if m.kind == "gap"]
-            assert texts == ["7 missing messages recovered"]
+            assert [m for m in app.stores()[key] if m.kind == "gap"] == []  # replaced
             assert app.main.status.gaps == 0
             assert GAP_TEXT not in str(app.main.status.render())
     finally:
