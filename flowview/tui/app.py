@@ -120,7 +120,7 @@ class FlowviewApp(App[None]):
         self.pump: StreamPump | None = None
         self.history: HistoryLoader | None = None
         self.members_loader: MembersLoader | None = None
-        self.notifier = Notifier(self)
+        self.notifier = Notifier(self, show=self._show_alert)
         self.presence_mode: PresenceMode = "active"
         self.last_input = clock()
         self._members_shown: tuple[object, ...] | None = None
@@ -215,7 +215,7 @@ class FlowviewApp(App[None]):
         """Connect with `settings`: REST bootstrap first (names, me), then the stream."""
         self.remember_secret(token)
         self.set_keymap(dict(settings.keymap))
-        self.notifier.configure(bell=settings.bell, command=settings.notify_command)
+        self._configure_notifier(settings)
         session = self.session = Session.create(settings, token)
         self.history = HistoryLoader(session, self._mark_dirty)
         self.members_loader = MembersLoader(session)
@@ -332,6 +332,23 @@ class FlowviewApp(App[None]):
         chosen = session.settings.flows
         return flow is None or not chosen or flow.slug in chosen or flow.id in chosen
 
+    def _configure_notifier(self, settings: Settings) -> None:
+        self.notifier.configure(
+            bell=settings.bell,
+            command=settings.notify_command,
+            enabled=settings.notify,
+            muted=settings.muted,
+        )
+
+    def _show_alert(self, text: str) -> None:
+        with contextlib.suppress(LookupError):
+            self.main.status.alert = text
+
+    def _slug_of(self, key: ConversationKey) -> str:
+        session = self.session
+        flow = session.flows_by_id.get(key[1]) if session is not None else None
+        return flow.slug if flow is not None and key[0] == "flow" else ""
+
     def _wants_alert(self, key: ConversationKey) -> bool:
         try:
             shown = self.main.active_key
@@ -377,7 +394,7 @@ class FlowviewApp(App[None]):
             status.last_event = batch.last_event.strftime("%H:%M:%S")
         status.gaps = batch.gaps_open
         status.problems = batch.problems
-        self.notifier.raise_alerts(batch.alerts)
+        self.notifier.raise_alerts(batch.alerts, shown=active, slug_of=self._slug_of)
 
     async def flush_now(self) -> None:
         """Apply pending updates immediately (tests, and before a snapshot)."""
@@ -423,6 +440,8 @@ class FlowviewApp(App[None]):
                 history.busy.discard(previous)
         if key is None:
             return
+        if self.notifier.latest_key == key:
+            self.notifier.clear()  # the user went where the alert pointed
         store = session.router.stores.get(key)
         if store is not None and not store.unread:
             # Nothing unread: no "new" line now, and none for lines arriving while shown.
@@ -635,7 +654,7 @@ class FlowviewApp(App[None]):
             return
         session.settings = new
         self.set_keymap(dict(new.keymap))
-        self.notifier.configure(bell=new.bell, command=new.notify_command)
+        self._configure_notifier(new)
         router = session.router
         main = self.main
         wanted: set[ConversationKey] = set()

@@ -40,6 +40,7 @@ _PRESENCE_STYLE: dict[str, str] = {
 SEPARATOR = ("  │  ", "$text-muted")
 
 MAX_REASON_CHARS = 80
+MAX_ALERT_CHARS = 120
 GAP_TEXT = "messages may be missing — fetching"
 
 
@@ -63,6 +64,8 @@ class StatusBar(Widget):
     rate: reactive[int] = reactive(0)
     last_event: reactive[str] = reactive("")
     notice: reactive[str] = reactive("")
+    # The newest mention or private message elsewhere (the notifier clears it after a while).
+    alert: reactive[str] = reactive("")
     # Conversations with messages that may be missing (the client is fetching them).
     gaps: reactive[int] = reactive(0)
     # Events the client skipped plus events the router could not apply (see the log).
@@ -86,6 +89,9 @@ class StatusBar(Widget):
 
     def validate_notice(self, value: str) -> str:
         return clean_name(value)[:MAX_REASON_CHARS]
+
+    def validate_alert(self, value: str) -> str:
+        return clean_name(value)[:MAX_ALERT_CHARS]
 
     # ------------------------------------------------------------------ updates
 
@@ -134,6 +140,11 @@ class StatusBar(Widget):
             SEPARATOR,
             (self.presence, _PRESENCE_STYLE.get(self.presence, "")),
             SEPARATOR,
+        ]
+        if self.alert:
+            # Before the rate: at 80 columns the end of the line is what gets cut.
+            parts += [("✉ " + self.alert, "$text-accent bold"), SEPARATOR]
+        parts += [
             f"{self.rate} msg/min",
         ]
         if self.last_event:
