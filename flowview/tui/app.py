@@ -562,8 +562,19 @@ class FlowviewApp(App[None]):
 
     # ------------------------------------------------------------------ presence
 
+    # What counts as the user being there (auto-idle): keys, clicks and the wheel; not a
+    # mouse that merely passes over the terminal.
+    _ACTIVITY_EVENTS = (
+        events.Key,
+        events.MouseDown,
+        events.MouseScrollDown,
+        events.MouseScrollUp,
+        events.MouseScrollLeft,
+        events.MouseScrollRight,
+    )
+
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
+        if isinstance(event, self._ACTIVITY_EVENTS):
             self.note_input()
         await super().on_event(event)
 
@@ -577,7 +588,7 @@ class FlowviewApp(App[None]):
         self.gc_policy.tick()
 
     def check_auto_idle(self) -> None:
-        """Go auto-idle after settings.auto_idle_minutes without a key press."""
+        """Go auto-idle after settings.auto_idle_minutes without a key, click or wheel."""
         session = self.session
         if session is None or self.presence_mode != "active":
             return

@@ -219,3 +219,31 @@ async def test_settings_are_written_off_the_event_loop(
     finally:
         close_http(live_server)
     assert threads == [False]  # saved once, in a worker thread
+
+
+@pytest.mark.parametrize("gesture", ["click", "wheel"])
+async def test_mouse_activity_ends_auto_idle(live_server: ServerThread, gesture: str) -> None:
+    from textual import events
+
+    now = [1000.0]
+    settings = settings_for(live_server, auto_idle_minutes=10)
+    app = make_app(live_server, settings=settings, clock=lambda: now[0])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            now[0] += 11 * 60
+            app.check_auto_idle()
+            assert app.main.status.presence == "auto-idle"
+            if gesture == "click":
+                await pilot.click("#status")
+            else:
+                log = app.main.active_log
+                assert log is not None
+                # What the driver delivers for a wheel turn over the log.
+                app.post_message(events.MouseScrollUp(log, 5, 5, 0, -1, 0, False, False, False))
+                await pilot.pause(0.1)
+            assert app.presence_mode == "active"
+            assert app.main.status.presence == "active"
+            assert app.last_input == now[0]
+    finally:
+        close_http(live_server)
