@@ -619,15 +619,23 @@ class FlowviewApp(App[None]):
                     "active" if self.presence_mode == "active" else "idle"
                 )
                 if client is None or client.config.presence == wanted:
+                    self.main.status.notice = ""  # whatever failed before, this is settled
                     return
                 try:
                     await client.reconfigure(presence=wanted)
                 except ReconfigureError as exc:
-                    # The old connection (old presence) is still streaming: say so, calmly.
+                    # The old connection (old presence) is still streaming: show what the
+                    # server has, and say calmly that the switch did not happen.
                     log.warning("presence not changed: %s", exc)
+                    self._show_server_presence(client.config.presence)
                     self.main.status.notice = f"presence not changed: {exc}"
                     return
                 self.main.status.notice = ""
+
+    def _show_server_presence(self, presence: str) -> None:
+        mode: PresenceMode = "active" if presence == "active" else "idle"
+        self.presence_mode = mode
+        self.main.status.presence = mode
 
     # ------------------------------------------------------------------ screens & palette
 

@@ -22,7 +22,16 @@ from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.setup import SetupScreen
 from flowview.tui.widgets.status_bar import GAP_TEXT
-from tests.tui.test_app import SIZE, close_http, make_app, post, settings_for, wait_live
+from tests.tui.test_app import (
+    SIZE,
+    close_http,
+    connections,
+    fault,
+    make_app,
+    post,
+    settings_for,
+    wait_live,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -245,5 +254,27 @@ async def test_mouse_activity_ends_auto_idle(live_server: ServerThread, gesture:
             assert app.presence_mode == "active"
             assert app.main.status.presence == "active"
             assert app.last_input == now[0]
+    finally:
+        close_http(live_server)
+
+
+async def test_a_failed_presence_switch_shows_what_the_server_has(
+    live_server: ServerThread,
+) -> None:
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            fault(live_server, kind="status", status=503, count=1)  # the switch's connection
+            await pilot.press("f2")
+            await wait_until(pilot, lambda: "presence not changed" in app.main.status.notice)
+            assert [c["active"] for c in connections(live_server)] == ["active"]
+            assert app.main.status.presence == "active"  # what the server has, not the wish
+            await pilot.press("f2")  # again, with the server answering
+            await wait_until(
+                pilot, lambda: [c["active"] for c in connections(live_server)] == ["idle"]
+            )
+            await wait_until(pilot, lambda: app.main.status.notice == "")
+            assert app.main.status.presence == "idle"
     finally:
         close_http(live_server)
