@@ -259,6 +259,7 @@ class FlowviewApp(App[None]):
         self.gc_policy.freeze_now()
         problems = await session.load_identity_and_flows()
         router = session.router
+        self.main.set_flow_order(self._chosen_flow_keys(session))
         # Tabs for the chosen flows, in the chosen order, before any event arrives.
         for slug in session.settings.flows:
             flow = session.flows_by_slug.get(slug)
@@ -320,6 +321,16 @@ class FlowviewApp(App[None]):
                     exit_on_error=False,
                     description="history since the stream went live",
                 )
+
+    @staticmethod
+    def _chosen_flow_keys(session: Session) -> list[ConversationKey]:
+        """The chosen flows that exist, in the saved order (the tab order of flows)."""
+        keys: list[ConversationKey] = []
+        for slug in session.settings.flows:
+            flow = session.flows_by_slug.get(slug) or session.flows_by_id.get(slug)
+            if flow is not None and ("flow", flow.id) not in keys:
+                keys.append(("flow", flow.id))
+        return keys
 
     @staticmethod
     def _wants_tab(session: Session, key: ConversationKey) -> bool:
@@ -681,7 +692,9 @@ class FlowviewApp(App[None]):
             flow = await session.flow(slug)
             if flow is not None:
                 wanted.add(("flow", flow.id))
-                await main.add_conversation(router.open_flow(flow.id), router)
+        main.set_flow_order(self._chosen_flow_keys(session))
+        for key in self._chosen_flow_keys(session):
+            await main.add_conversation(router.open_flow(key[1]), router)
         for key in main.keys_in_order():
             if key[0] == "flow" and key not in wanted and key[1] in session.flows_by_id:
                 await main.remove_conversation(key)

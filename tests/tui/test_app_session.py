@@ -278,3 +278,30 @@ async def test_a_failed_presence_switch_shows_what_the_server_has(
             assert app.main.status.presence == "idle"
     finally:
         close_http(live_server)
+
+
+async def test_a_flow_ticked_again_returns_to_its_saved_place_before_private_tabs(
+    live_server: ServerThread,
+) -> None:
+    from tests.tui.test_app import FLOW_SLUGS, labels, post_private
+
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            post_private(live_server, "hello there", as_nick="ngozi")
+            await wait_until(pilot, lambda: len(app.main.keys_in_order()) == 5)
+            without = [s for s in FLOW_SLUGS if s != "acme/random"]
+            app.apply_settings(settings_for(live_server, flows=without))
+            await wait_until(pilot, lambda: len(app.main.keys_in_order()) == 4)
+            app.apply_settings(settings_for(live_server, flows=list(FLOW_SLUGS)))
+            await wait_until(pilot, lambda: len(app.main.keys_in_order()) == 5)
+            names = [name.split(" ")[0] for name in labels(app)]
+            assert names == ["Main", "Dev", "Random", "Releases", "ngozi"]
+            kinds = [key[0] for key in app.main.keys_in_order()]
+            assert kinds == ["flow", "flow", "flow", "flow", "private"]
+            # The tab bar itself shows the same order (not only the screen's bookkeeping).
+            tabs = app.main.tabbed.query("ContentTab")
+            assert [t.label.plain.split(" ")[0] for t in tabs] == names
+    finally:
+        close_http(live_server)

@@ -184,6 +184,10 @@ class MainScreen(Screen[None]):
         self._relabel_timer: Timer | None = None
         # alt+a remembers where a run of activity jumps started (WeeChat style).
         self.activity_origin: ConversationKey | None = None
+        # Tab order: the chosen flows in their saved order, then other flows, then private
+        # conversations; within the last two, the order they appeared (see `_rank`).
+        self._flow_order: dict[ConversationKey, int] = {}
+        self._arrival: dict[ConversationKey, int] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -237,18 +241,40 @@ class MainScreen(Screen[None]):
         key = self.active_key
         return self.log_for(key) if key is not None else None
 
+    def set_flow_order(self, keys: Iterable[ConversationKey]) -> None:
+        """The chosen flows in their saved order: tabs added later take their place."""
+        self._flow_order = {key: i for i, key in enumerate(keys)}
+
+    def _rank(self, key: ConversationKey) -> tuple[int, int]:
+        if key[0] != "flow":
+            return (2, self._arrival[key])
+        if key in self._flow_order:
+            return (0, self._flow_order[key])
+        return (1, self._arrival[key])
+
     async def add_conversation(self, store: ConversationStore, router: Router) -> None:
-        """A tab for `store` at the end (flows come first because the app adds them first)."""
-        if store.key in self._panes:
+        """A tab for `store`, at its place in the tab order (see `set_flow_order`)."""
+        key = store.key
+        if key in self._panes:
             return
         self._serial += 1
+        self._arrival.setdefault(key, self._serial)
         pane_id = f"conv-{self._serial}"  # ours, never derived from server ids
-        self._panes[store.key] = pane_id
-        self._keys[pane_id] = store.key
+        rank = self._rank(key)
+        before = next((k for k in self._panes if self._rank(k) > rank), None)
+        keys = list(self._panes)
+        keys.insert(keys.index(before) if before is not None else len(keys), key)
+        self._panes[key] = pane_id
+        self._panes = {k: self._panes[k] for k in keys}
+        self._keys[pane_id] = key
         log = FlowLog(store, router, id=f"{pane_id}-log")
-        self._logs[store.key] = log
+        self._logs[key] = log
         self._label_state[pane_id] = (store.title, store.unread, store.mentions)
-        await self.tabbed.add_pane(TabPane(tab_label(store), log, id=pane_id))
+        pane = TabPane(tab_label(store), log, id=pane_id)
+        if before is None:
+            await self.tabbed.add_pane(pane)
+        else:
+            await self.tabbed.add_pane(pane, before=self._panes[before])
         self.query_one("#empty").display = False
 
     async def remove_conversation(self, key: ConversationKey) -> None:
