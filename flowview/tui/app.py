@@ -47,7 +47,7 @@ from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
-from flowview.tui.session import Session, describe_error, load_network
+from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
 from flowview.tui.widgets.flow_log import FlowLog
 
@@ -310,8 +310,11 @@ class FlowviewApp(App[None]):
 
     def _stream_state(self, item: StateChange) -> None:
         self.state_log.append(item)
+        reason = item.reason
+        if item.state == "failed" and item.status == 401:
+            reason = TOKEN_REJECTED
         with contextlib.suppress(LookupError):
-            self.main.status.set_connection(item.state, item.reason, item.delay)
+            self.main.status.set_connection(item.state, reason, item.delay)
         history = self.history
         if item.state == "live" and history is not None and not history.live:
             for key, since_id in history.went_live().items():
@@ -664,14 +667,29 @@ class FlowviewApp(App[None]):
         if session is None or isinstance(self.screen, SettingsScreen):
             return
 
+        screen = SettingsScreen(
+            session.settings, session.token, rest=session.rest, flows=session.flows
+        )
+
         def done(new: Settings | None) -> None:
-            if new is not None:
+            if new is None:
+                return
+            if screen.new_token is not None:
+                self.restart_session(new, screen.new_token)
+            else:
                 self.apply_settings(new)
 
-        self.push_screen(
-            SettingsScreen(session.settings, session.token, rest=session.rest, flows=session.flows),
-            done,
-        )
+        self.push_screen(screen, done)
+
+    @work(group="settings", exclusive=True, exit_on_error=False)
+    async def restart_session(self, settings: Settings, token: Token) -> None:
+        """A new token: everything made with the old one goes, and the session starts over."""
+        await self._stop_session()
+        main = self.main
+        for key in main.keys_in_order():
+            await main.remove_conversation(key)
+        main.status.notice = ""
+        self.start_session(settings, token)
 
     # Exclusive: a second Save cancels the first mid-way.  So nothing here diffs against the
     # previous settings (the first Save may have replaced them and then been cancelled before

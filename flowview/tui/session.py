@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "NETWORK_MODULES",
+    "TOKEN_REJECTED",
     "Session",
     "describe_error",
     "load_network",
@@ -50,6 +51,10 @@ async def load_network() -> None:
         await asyncio.to_thread(_import_network)
 
 
+# What a 401 tells the user, in one line that fits the status bar (issue 10 item 8).
+TOKEN_REJECTED = "token rejected: f3 to change it, or `flowview logout`"
+
+
 def network_error_types() -> tuple[type[BaseException], ...]:
     """The errors a REST call raises (ApiError, httpx.HTTPError), for `except` clauses."""
     import httpx
@@ -66,7 +71,7 @@ def describe_error(exc: BaseException, token: Token | None) -> str:
     from flowview.protocol.rest import ApiError, AuthError
 
     if isinstance(exc, AuthError):
-        return "token rejected: fix it in settings (f3), or run `flowview logout`"
+        return TOKEN_REJECTED
     if isinstance(exc, ApiError):
         text = f"HTTP {exc.status}: {exc.message}" if exc.status else str(exc.message)
     elif isinstance(exc, httpx.HTTPError):

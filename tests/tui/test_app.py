@@ -383,7 +383,7 @@ async def test_status_bar_through_a_drop(server: ServerThread) -> None:
     fault(server, kind="drop_after_bytes", n=40)
     app = make_app(server, stream_factory=gate.factory())
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.main.status.state == "reconnecting")
+        await wait_until(pilot, lambda: app.main.status.state == "reconnecting", timeout=15.0)
         text = app.main.status.connection_text()
         assert text.startswith("reconnecting in ") and " s — " in text
         gate.event.set()

@@ -305,3 +305,39 @@ async def test_a_flow_ticked_again_returns_to_its_saved_place_before_private_tab
             assert [t.label.plain.split(" ")[0] for t in tabs] == names
     finally:
         close_http(live_server)
+
+
+async def test_a_rejected_token_says_what_to_do_and_settings_can_replace_it(
+    live_server: ServerThread, isolated_config: Any
+) -> None:
+    from textual.widgets import Input
+
+    from flowview.config import load_token
+    from flowview.tui.screens.settings import SettingsScreen
+
+    app = make_app(live_server, token="not-a-valid-token")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, lambda: app.main.status.state == "failed")
+            line = app.main.status.connection_text()
+            assert "token rejected" in line and "flowview logout" in line and "f3" in line
+            await pilot.press("f3")
+            await wait_until(pilot, lambda: isinstance(app.screen, SettingsScreen))
+            screen = app.screen
+            assert isinstance(screen, SettingsScreen)
+            token_input = screen.query_one("#token", Input)
+            assert token_input.password
+            token_input.value = "still-not-a-valid-token"
+            screen.action_save()
+            await wait_until(pilot, lambda: "rejected" in screen.status_text)
+            assert app.screen is screen  # not saved, not closed
+            assert load_token() is None
+            token_input.value = live_server.token
+            screen.action_save()
+            await wait_until(pilot, lambda: not isinstance(app.screen, SettingsScreen))
+            await wait_live(pilot, app)
+            assert app.session is not None and app.session.token.value == live_server.token
+            saved = load_token()
+            assert saved is not None and saved.value == live_server.token
+    finally:
+        close_http(live_server)

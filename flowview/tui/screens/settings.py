@@ -29,7 +29,7 @@ from textual.widgets import (
     Static,
 )
 
-from flowview.config import ConfigError, ContentType, Settings, save_settings
+from flowview.config import ConfigError, ContentType, Settings, save_settings, save_token
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token
 from flowview.protocol.rest import ApiError, Flow, RestClient
@@ -87,6 +87,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
         self.rest = rest
         self.known_flows = flows
         self.flows_loaded = False
+        # A new token typed here, checked through /user and saved (None: unchanged).
+        self.new_token: Token | None = None
 
     def compose(self) -> ComposeResult:
         s = self.settings
@@ -116,6 +118,13 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 yield Label("minutes without a key press (0: never)")
             yield Checkbox(
                 "Ring the terminal bell on mentions", value=s.bell, id="bell", compact=True
+            )
+            yield Label("New API token (leave empty to keep the current one)")
+            yield Input(
+                password=True,
+                placeholder="checked with the server before saving",
+                id="token",
+                compact=True,
             )
             with Horizontal(id="settings-buttons"):
                 yield Button("Save", id="save", variant="success")
@@ -199,17 +208,52 @@ class SettingsScreen(ModalScreen[Settings | None]):
             auto_idle_minutes=minutes,
             bell=self.query_one("#bell", Checkbox).value,
         )
+        token: Token | None = None
+        raw = self.query_one("#token", Input).value.strip()
+        if raw:
+            try:
+                token = Token(raw, self.settings.token_kind)
+            except ValueError as exc:
+                self.set_status(f"That does not look like a token: {exc}.", "error")
+                return
         self.workers.cancel_group(self, "settings")
-        self.run_worker(self._save(new), group="settings-save", exclusive=True)
+        self.run_worker(self._save(new, token), group="settings-save", exclusive=True)
 
-    async def _save(self, new: Settings) -> None:
-        # Writing and fsyncing the file blocks: never on the event loop.
+    async def _check_token(self, token: Token) -> bool:
+        """The new token works (`/user` answers); says why not in the status line."""
+        from flowview.logs import register_secret
+
+        register_secret(token)
+        self.set_status("Checking the new token …")
         try:
-            await asyncio.to_thread(save_settings, new)
+            async with RestClient(self.api_url, token) as client:
+                await client.user()
+        except Exception as exc:
+            if not isinstance(exc, (ApiError, httpx.HTTPError)):
+                log.exception("checking the new token failed")
+            else:
+                log.warning("new token refused: %s", describe_failure(exc, token))
+            self.set_status(describe_failure(exc, token), "error")
+            return False
+        return True
+
+    async def _save(self, new: Settings, token: Token | None) -> None:
+        if token is not None and not await self._check_token(token):
+            return
+
+        # Writing and fsyncing the files blocks: never on the event loop.
+        def write() -> None:
+            save_settings(new)
+            if token is not None:
+                save_token(token)
+
+        try:
+            await asyncio.to_thread(write)
         except ConfigError as exc:
             log.warning("settings not saved: %s", exc)
             self.set_status(f"Could not save: {exc}", "error")
             return
+        self.new_token = token
         self.dismiss(new)
 
     @on(Button.Pressed, "#cancel")
