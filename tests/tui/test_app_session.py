@@ -341,3 +341,24 @@ async def test_a_rejected_token_says_what_to_do_and_settings_can_replace_it(
             assert saved is not None and saved.value == live_server.token
     finally:
         close_http(live_server)
+
+
+async def test_help_lists_the_conversation_keys_and_fits_80_columns(
+    live_server: ServerThread,
+) -> None:
+    from flowview.tui.screens.help import HelpScreen
+
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_live(pilot, app)
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            keys = str(app.screen.query_one("#help-keys").render())
+            for key, words in (("t", "thread"), ("o", "link"), ("end", "newest")):
+                line = next((ln for ln in keys.splitlines() if ln.startswith(key + " ")), "")
+                assert words in line, (key, keys)
+            box = app.screen.query_one("VerticalScroll").region
+            assert box.x >= 0 and box.right <= 80  # nothing runs off the right edge
+    finally:
+        close_http(live_server)
