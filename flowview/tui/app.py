@@ -63,6 +63,7 @@ StreamFactory = Callable[["StreamConfig", "RestClient"], "StreamClient"]
 # bench/bench_app.py measures startup with this: when it names a file, the wall-clock time
 # (time.time()) of the main screen's first painted frame is written there.  Nothing else.
 FIRST_FRAME_ENV = "FLOWVIEW_BENCH_FIRST_FRAME"
+RATE_REFRESH_SECONDS = 5.0
 
 
 def _note_first_frame(path: str) -> None:
@@ -155,6 +156,8 @@ class FlowviewApp(App[None]):
     def on_mount(self) -> None:
         self.last_input = self.clock()
         self._idle_timer = self.set_interval(self.idle_check_interval, self._idle_tick)
+        # msg/min falls to 0 when nothing arrives (flushes only happen when something does).
+        self.set_interval(RATE_REFRESH_SECONDS, self.refresh_rate)
         self.gc_policy.install()
 
     @on(MainScreen.Ready)
@@ -416,6 +419,12 @@ class FlowviewApp(App[None]):
             await self.pump.flush_now()
         with contextlib.suppress(LookupError):
             self.main.flush_labels()
+
+    def refresh_rate(self) -> None:
+        pump = self.pump
+        if pump is not None:
+            with contextlib.suppress(LookupError):
+                self.main.status.rate = pump.rate.total(self.clock())
 
     def _refresh_shown(self, key: ConversationKey) -> None:
         """Repaint the shown conversation; it counts as read when scrolled to the bottom."""

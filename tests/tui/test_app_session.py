@@ -362,3 +362,25 @@ async def test_help_lists_the_conversation_keys_and_fits_80_columns(
             assert box.x >= 0 and box.right <= 80  # nothing runs off the right edge
     finally:
         close_http(live_server)
+
+
+async def test_status_bar_rate_decays_and_presence_is_offline_when_not_connected(
+    live_server: ServerThread,
+) -> None:
+    now = [5000.0]
+    app = make_app(live_server, clock=lambda: now[0])
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            ids = [post(live_server, "acme/random", f"line {i}") for i in range(3)]
+            await wait_until(pilot, lambda: app.main.status.rate >= 3)
+            assert ids
+            now[0] += 61  # a quiet minute: no event, so no flush
+            app.refresh_rate()
+            assert app.main.status.rate == 0
+            assert app.main.status.shown_presence() == "active"
+            app.main.status.set_connection("failed", "token rejected")
+            assert app.main.status.shown_presence() == "offline"
+            assert "active" not in str(app.main.status.render())
+    finally:
+        close_http(live_server)

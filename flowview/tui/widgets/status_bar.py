@@ -133,12 +133,22 @@ class StatusBar(Widget):
             return f"connecting — {self.reason}"
         return state
 
+    def shown_presence(self) -> str:
+        """What the server has: nothing is streamed while not connected, so "offline"."""
+        if self.state in ("reconnecting", "failed", "stopped"):
+            return "offline"
+        return self.presence
+
+    def _presence_part(self) -> tuple[str, str]:
+        shown = self.shown_presence()
+        return (shown, _PRESENCE_STYLE.get(shown, "$text-muted"))
+
     def render(self) -> RenderResult:
         symbol, style = _STATE_STYLE.get(self.state, ("?", ""))
         parts: list[str | tuple[str, str]] = [
             (f"{symbol} {self.connection_text()}", style),
             SEPARATOR,
-            (self.presence, _PRESENCE_STYLE.get(self.presence, "")),
+            self._presence_part(),
             SEPARATOR,
         ]
         if self.alert:
