@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
@@ -23,12 +22,15 @@ from flowview.config import Settings
 from flowview.protocol.auth import Token
 from flowview.protocol.client import StreamClient, StreamConfig
 from flowview.protocol.rest import RestClient
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.help import HelpScreen
 from flowview.tui.screens.main import MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
+from tests.tui.apphttp import close_http, http
+
+__all__ = ["close_http", "http"]  # the other app tests import these from here
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -38,30 +40,6 @@ FLOW_NAMES = ["Main", "Dev Ops", "Random", "Releases"]
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-_clients: dict[str, httpx.Client] = {}
-
-
-def http(srv: ServerThread) -> httpx.Client:
-    """One keep-alive client per server: posting hundreds of messages stays quick."""
-    client = _clients.get(srv.base_url)
-    if client is None:
-        client = _clients[srv.base_url] = httpx.Client(timeout=10)
-    return client
-
-
-def close_http(srv: ServerThread) -> None:
-    client = _clients.pop(srv.base_url, None)
-    if client is not None:
-        client.close()
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv
-        close_http(srv)
 
 
 def user_token(srv: ServerThread, nick: str) -> str:
