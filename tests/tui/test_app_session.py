@@ -384,3 +384,25 @@ async def test_status_bar_rate_decays_and_presence_is_offline_when_not_connected
             assert "active" not in str(app.main.status.render())
     finally:
         close_http(live_server)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_footer_keeps_presence_settings_quit_and_help_in_view(
+    live_server: ServerThread, width: int
+) -> None:
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=(width, 24)) as pilot:
+            await wait_live(pilot, app)
+            await pilot.pause(0.3)
+            shown = {
+                key.key: key.region
+                for key in app.screen.query("FooterKey")
+                if key.display and key.region.width
+            }
+            for key in ("f2", "f3", "ctrl+q", "f1", "ctrl+k"):
+                assert key in shown, (key, sorted(shown))
+                assert shown[key].right <= width, (key, shown[key])
+            assert all(region.right <= width for region in shown.values())
+    finally:
+        close_http(live_server)

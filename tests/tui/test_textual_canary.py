@@ -8,6 +8,8 @@ one, this test fails loudly here instead of the viewer misbehaving quietly:
   screen out again (10-20 ms a change).  ``Tab.label`` must keep reading ``_label``.
 - ``Footer._bindings_ready`` (screens/main.py ``FlowFooter``): skip the footer's rebuild when
   the shown bindings did not change (a rebuild costs ~0.13 s a tab switch).
+- ``FooterKey`` (textual.widgets._footer) and its ``key_display``/``description``/``action``
+  (screens/main.py ``FlowFooter.fit_keys``): hide the least needed keys when narrow.
 - ``App._handle_exception`` / ``App._fatal_error`` / ``App._exit_renderables`` /
   ``App._close_messages_no_wait`` (app.py): a fatal error is rendered without local
   variables and redacted of tokens (Textual's own rendering shows locals).
@@ -47,3 +49,15 @@ def test_app_fatal_error_hooks_exist_with_the_expected_shape() -> None:
     assert "_exit_renderables" in inspect.getsource(App.__init__)
     # Textual's own rendering shows locals: the reason app.py overrides _fatal_error.
     assert "show_locals=True" in inspect.getsource(App._fatal_error)
+
+
+def test_footer_key_keeps_its_public_looking_attributes() -> None:
+    # screens/main.py FlowFooter.fit_keys reads these (set in FooterKey.__init__).
+    from textual.widgets._footer import FooterKey
+
+    key = FooterKey("f2", "f2", "presence", "app.toggle_presence")
+    assert (key.key_display, key.description, key.action) == (
+        "f2",
+        "presence",
+        "app.toggle_presence",
+    )

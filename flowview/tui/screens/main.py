@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
@@ -29,6 +30,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from flowview.model.sanitize import clean_name
@@ -130,8 +132,29 @@ def tab_label(store: ConversationStore) -> Content:
     return Content.assemble(*parts)
 
 
+# When the footer is too narrow for every key, these go first (in this order), so presence,
+# settings, quit, help and the palette stay visible at 80 columns (issue 10).
+HIDE_FIRST = (
+    "goto_flow(1)",
+    "next_activity",
+    "previous_flow",
+    "open_link",
+    "open_thread",
+    "last",
+    "next_flow",
+)
+
+
+def _key_width(key: Widget) -> int:
+    """The cells a compact FooterKey takes: "key description" (measured in Textual 8.2.8)."""
+    display = Content(str(getattr(key, "key_display", ""))).cell_length
+    description = Content(str(getattr(key, "description", ""))).cell_length
+    return display + (1 + description if description else 0)
+
+
 class FlowFooter(Footer):
-    """A Footer that rebuilds only when what it shows changes.
+    """A Footer that rebuilds only when what it shows changes, and drops the least needed
+    keys first when the terminal is narrow.
 
     Every tab switch moves focus to another FlowLog, which signals "bindings updated"; the
     stock Footer then recomposes all its keys (measured ~0.13 s a switch here) although the
@@ -139,6 +162,28 @@ class FlowFooter(Footer):
     """
 
     _signature: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        widgets = list(super().compose())
+        self.fit_keys(widgets, self.size.width or self.app.size.width)
+        yield from widgets
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_keys(list(self.query("FooterKey")), event.size.width)
+
+    @staticmethod
+    def fit_keys(widgets: list[Widget], width: int) -> None:
+        keys = [w for w in widgets if type(w).__name__ == "FooterKey"]
+        for key in keys:
+            key.display = True
+        need = sum(_key_width(key) + 1 for key in keys)
+        for action in HIDE_FIRST:
+            if need <= width:
+                return
+            for key in keys:
+                if getattr(key, "action", None) == action and key.display:
+                    key.display = False
+                    need -= _key_width(key) + 1
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         signature = tuple(
