@@ -121,13 +121,17 @@ class Probe:
         self.spent = {"route": 0.0, "flush": 0.0, "paint": 0.0}
         self.counts = {"flushes": 0, "frames": 0}
         counts = self.counts
-        original = app.handle_item
+        # The app's stream pump routes and flushes; one app per child process, so the pump's
+        # class is instrumented (the pump itself is made when the session starts).
+        from flowview.tui.stream_pump import StreamPump
+
+        original = StreamPump.handle_item
         spent = self.spent
         clock = time.perf_counter
 
-        def handle_item(item: object) -> None:
+        def handle_item(pump: StreamPump, item: object) -> None:
             start = clock()
-            original(item)
+            original(pump, item)
             spent["route"] += clock() - start
             if (
                 type(item) is MessageEvent
@@ -141,16 +145,16 @@ class Probe:
                 if self.burst_seen == self.expect:
                     self.all_routed = now
 
-        app.handle_item = handle_item
-        flush = app._flush_updates
+        StreamPump.handle_item = handle_item  # type: ignore[method-assign]
+        flush = StreamPump.flush_now
 
-        async def flush_updates(*args: Any, **kwargs: Any) -> None:
+        async def flush_updates(pump: StreamPump) -> None:
             start = clock()
-            await flush(*args, **kwargs)
+            await flush(pump)
             spent["flush"] += clock() - start
             counts["flushes"] += 1
 
-        app._flush_updates = flush_updates
+        StreamPump.flush_now = flush_updates  # type: ignore[method-assign]
         from textual.screen import Screen
 
         depth = [0]  # _refresh_layout calls _compositor_refresh: count the outer call only
@@ -418,7 +422,54 @@ async def child_store(app: Any, probe: Probe, args: argparse.Namespace) -> dict[
     }
 
 
-CHILD_SCENARIOS = {"burst": child_burst, "sustained": child_sustained, "store": child_store}
+# The key cycle of issue 8's memory report: thread view, help, palette, presence, next flow,
+# members; each opened thing is closed again.
+SOAK_KEYS = ("t", "escape", "f1", "escape", "ctrl+k", "escape", "f2", "ctrl+n", "f4", "f4")
+
+
+async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[str, Any]:
+    """The server's simulator at `--rate` for `args.seconds`, the key cycle every `--cycle`
+    seconds, RSS sampled every 10 s (with toasts shown: run_test(notifications=True))."""
+    from textual import events
+
+    emit({"ready": True, "pid": os.getpid()})
+    samples: list[dict[str, float]] = []
+    start = time.monotonic()
+    next_sample = start
+    next_cycle = start + 5.0
+    cycles = 0
+    while (now := time.monotonic()) - start < args.seconds:
+        if now >= next_cycle:
+            next_cycle += args.cycle
+            cycles += 1
+            for key in SOAK_KEYS:
+                event = events.Key(key, None)
+                event.set_sender(app)
+                app._driver.send_message(event)
+                await asyncio.sleep(0.3)
+        if now >= next_sample:
+            next_sample += 10.0
+            status = proc_status()
+            samples.append(
+                {
+                    "t": now - start,
+                    "rss_mb": status["VmRSS"],
+                    "stored": float(sum(len(s) for s in app.stores().values())),
+                    "toasts": float(len(app.screen.query("Toast"))),
+                    "screens": float(len(app.screen_stack)),
+                    "routed": float(app.events_routed),
+                }
+            )
+        await asyncio.sleep(0.2)
+    return {"samples": samples, "cycles": cycles, "hwm_mb": proc_status()["VmHWM"]}
+
+
+CHILD_SCENARIOS = {
+    "burst": child_burst,
+    "sustained": child_sustained,
+    "store": child_store,
+    "soak": child_soak,
+}
 
 
 async def child_main(args: argparse.Namespace) -> None:
@@ -436,7 +487,8 @@ async def child_main(args: argparse.Namespace) -> None:
     app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
     probe = Probe(app)
     profiler = None
-    async with app.run_test(size=SIZE) as pilot:
+    # Toasts are part of what the soak measures; the other scenarios run without them.
+    async with app.run_test(size=SIZE, notifications=args.child == "soak") as pilot:
         await wait_for(
             lambda: (
                 app.session is not None
@@ -977,6 +1029,67 @@ def bench_store(runs: int, profile: str = "") -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------------- 6. soak
+
+
+def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, float]:
+    """RSS once the stores are full (`capacity` messages): its spread (max/min - 1) over the
+    samples after that; NaN when they never filled.  Also MB per 10k stored messages (the
+    slope while filling) and the spread over the last half, for context."""
+    full = [s for s in samples if s["stored"] >= 0.98 * capacity]
+    after = full[1:] if len(full) > 1 else []
+    half = samples[len(samples) // 2 :] or samples
+    first, last = samples[0], samples[-1]
+    grown = last["stored"] - first["stored"]
+
+    def spread(rows: list[dict[str, float]]) -> float:
+        rss = [r["rss_mb"] for r in rows]
+        return (max(rss) / min(rss) - 1) * 100 if rss else float("nan")
+
+    return {
+        "capacity": capacity,
+        "filled_at_s": full[0]["t"] if full else float("nan"),
+        "full_spread_percent": spread(after),
+        "tail_spread_percent": spread(half),
+        "mb_per_10k_stored": (last["rss_mb"] - first["rss_mb"]) / grown * 10_000
+        if grown
+        else float("nan"),
+        "final_stored": last["stored"],
+        "max_toasts": max(s["toasts"] for s in samples),
+    }
+
+
+def bench_soak(seconds: float, rate: float, cycle: float) -> dict[str, Any]:
+    server = Server(flows=10, rate=rate)
+    try:
+        child = Child(
+            "soak", server, "--seconds", str(seconds), "--rate", str(rate), "--cycle", str(cycle)
+        )
+        try:
+            child.read()
+            result = child.read()["result"]
+        finally:
+            child.close()
+    finally:
+        server.stop()
+    samples = result["samples"]
+    for sample in samples:
+        print(
+            f"  t={sample['t']:5.0f} s  RSS {sample['rss_mb']:6.1f} MB  stored "
+            f"{sample['stored']:7.0f}  toasts {sample['toasts']:.0f}  screens "
+            f"{sample['screens']:.0f}"
+        )
+    summary = soak_summary(samples, capacity=10 * 10_000)  # 10 flows x default scrollback
+    print(
+        f"  stores full at {summary['filled_at_s']:.0f} s, RSS spread after that "
+        f"{summary['full_spread_percent']:.1f} % (last half {summary['tail_spread_percent']:.1f}"
+        f" %); {summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
+        f"{summary['final_stored']:.0f} stored, peak {result['hwm_mb']:.0f} MB, "
+        f"{result['cycles']} key cycles, at most {summary['max_toasts']:.0f} toasts"
+    )
+    return {"seconds": seconds, "rate": rate, "cycle": cycle, **summary, **result}
+
+
 # ---------------------------------------------------------------------------- report
 
 
@@ -1033,6 +1146,15 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             TARGETS["switch_ms"],
             "ms",
         )
+    soak = results.get("soak")
+    if soak:
+        rate = f"{soak['rate']:.0f} msg/s + key cycle"
+        if soak.get("full_spread_percent", float("nan")) == soak.get("full_spread_percent"):
+            add(f"soak {rate}: RSS spread once full", soak["full_spread_percent"], 10.0, "%")
+        else:
+            rows.append((f"soak {rate}: RSS spread once full", "stores never full", "< 10 %", "-"))
+        add(f"soak {rate}: MB per 10k stored", soak["mb_per_10k_stored"], None, "MB")
+        add(f"soak {rate}: peak RSS", soak["hwm_mb"], TARGETS["rss_mb"], "MB")
     return rows
 
 
@@ -1096,6 +1218,9 @@ def parent_main(args: argparse.Namespace) -> None:
     if "store" in only:
         with section("100,000 stored messages, tab switches"):
             results["store"] = bench_store(args.runs, args.profile)
+    if "soak" in only:
+        with section(f"soak: {args.rate:.0f} msg/s, key cycle every {args.cycle:.0f} s"):
+            results["soak"] = bench_soak(args.soak_seconds, args.rate, args.cycle)
     results["calibration_loop_ms_after"] = calibrate()
     rows = table(results)
     results["table"] = [
@@ -1120,7 +1245,12 @@ def parent_main(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--only", default="", help="comma list of startup,burst,sustained,store")
+    parser.add_argument(
+        "--only", default="", help="comma list of startup,burst,sustained,store,soak"
+    )
+    parser.add_argument("--soak-seconds", type=float, default=600.0, help="soak duration")
+    parser.add_argument("--rate", type=float, default=200.0, help="soak: simulator msg/s")
+    parser.add_argument("--cycle", type=float, default=20.0, help="soak: key cycle period (s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="sustained duration")
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--profile", default="", help="cProfile the app: path prefix of .prof")

@@ -112,14 +112,34 @@ _ARGUMENT_ADDERS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
 }
 
 
+# Top-level options that take a value (the next word is not the command).
+_VALUE_OPTIONS = ("--log",)
+
+
 def _find_command(argv: Sequence[str]) -> tuple[str | None, int]:
-    """The subcommand (first non-option word) and its index; top-level options take no value."""
+    """The subcommand (first non-option word) and its index."""
+    skip = False
     for index, word in enumerate(argv):
+        if skip:
+            skip = False
+            continue
         if word == "--":
             return None, -1
+        if word in _VALUE_OPTIONS:
+            skip = True
+            continue
         if not word.startswith("-"):
             return (word if word in COMMANDS else None), index
     return None, -1
+
+
+def _add_log_argument(parser: argparse.ArgumentParser, default: Any = None) -> None:
+    parser.add_argument(
+        "--log",
+        metavar="FILE",
+        default=default,
+        help="append a log to FILE (no token is ever written; default: $FLOWVIEW_LOG, or none)",
+    )
 
 
 def build_parser(
@@ -132,12 +152,15 @@ def build_parser(
         "Without a command, opens the viewer (and its first-run setup when nothing is saved).",
     )
     parser.add_argument("--version", action=_VersionAction, help="show the version number and exit")
+    _add_log_argument(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers: dict[str, argparse.ArgumentParser] = {}
     for name, help_text in COMMANDS.items():
         subparsers[name] = sub.add_parser(name, help=help_text, description=help_text)
     if command is not None:
         _ARGUMENT_ADDERS[command](subparsers[command])
+        if command in ("tail", "demo"):
+            _add_log_argument(subparsers[command], default=argparse.SUPPRESS)
     return parser, subparsers
 
 
@@ -150,8 +173,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args = parser.parse_args(argv)
         args.command = None
         return args
-    # Top-level options before the command (only --help/--version exist) are handled here.
-    parser.parse_args(argv[:index])
+    # Top-level options before the command (--help, --version, --log) are handled here.
+    top = parser.parse_args(argv[:index])
     subparser = subparsers[command]
     rest = argv[index + 1 :]
     if command == "tail":
@@ -159,6 +182,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args = subparser.parse_intermixed_args(rest)
     else:
         args = subparser.parse_args(rest)
+    if getattr(args, "log", None) is None:
+        args.log = top.log
     args.command = command
     return args
 
@@ -185,6 +210,13 @@ def _logout() -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     command: str | None = args.command
+    if command in (None, "demo", "tail"):
+        from flowview.logs import log_path_from, setup_logging
+
+        try:
+            setup_logging(log_path_from(getattr(args, "log", None)))
+        except OSError as exc:
+            return _report(f"cannot open the log file: {exc.strerror or exc}")
     if command == "logout":
         return _logout()
     if command == "tail":

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -232,3 +233,81 @@ def test_keyboard_interrupt_exits_130(
 def test_missing_subcommand_module_is_a_clear_error() -> None:
     with pytest.raises(cli._MissingFeature, match=r"flowview\.nonexistent is missing"):
         cli._optional_import("flowview.nonexistent", "something")
+
+
+# ---------------------------------------------------------------------------- --log
+
+
+@pytest.fixture
+def flowview_logging() -> Any:
+    """Detach whatever handler a test installed on the `flowview` logger."""
+    import logging
+
+    logger = logging.getLogger("flowview")
+    before = list(logger.handlers), logger.level
+    yield logger
+    for handler in logger.handlers[:]:
+        if handler not in before[0]:
+            logger.removeHandler(handler)
+            handler.close()
+    logger.setLevel(before[1])
+
+
+def test_log_option_before_or_after_the_command() -> None:
+    assert cli.parse_args(["--log", "a.log"]).log == "a.log"
+    assert cli.parse_args(["--log", "a.log", "tail", "acme/main"]).log == "a.log"
+    args = cli.parse_args(["tail", "acme/main", "--log", "b.log"])
+    assert (args.log, args.flows) == ("b.log", ["acme/main"])
+    assert cli.parse_args(["demo", "--log", "c.log"]).log == "c.log"
+    assert cli.parse_args([]).log is None
+
+
+def test_log_path_from_option_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowview.logs import ENV_LOG, log_path_from
+
+    monkeypatch.delenv(ENV_LOG, raising=False)
+    assert log_path_from(None) is None
+    monkeypatch.setenv(ENV_LOG, "/tmp/from-env.log")
+    assert log_path_from(None) == "/tmp/from-env.log"
+    assert log_path_from("given.log") == "given.log"
+
+
+def test_no_token_reaches_a_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flowview_logging: Any
+) -> None:
+    import base64
+    import logging
+
+    from flowview.logs import register_secret, setup_logging
+
+    saved = "f" * 32
+    save_token(Token(saved))  # the saved token is known from the start
+    monkeypatch.setenv("FLOWDOCK_TOKEN", SECRET)
+    later = "later-typed-token-0123456789"
+    path = tmp_path / "flowview.log"
+    assert setup_logging(str(path)) is not None
+    register_secret(Token(later))
+    log = logging.getLogger("flowview.test")
+    basic = base64.b64encode(f"{SECRET}:".encode()).decode()
+    log.info("token %s in args", SECRET)
+    log.warning("saved %s, typed %s", saved, later)
+    log.info("header Authorization: Basic %s", basic)
+    log.info("other Bearer abcdefghijklmnop1234 seen")
+    try:
+        raise RuntimeError(f"failed with {SECRET}")
+    except RuntimeError:
+        log.exception("crash")
+    text = path.read_text()
+    for secret in (SECRET, saved, later, basic, "abcdefghijklmnop1234"):
+        assert secret not in text
+    assert text.count("****") >= 6
+    assert "RuntimeError" in text and "Traceback" in text  # the traceback itself is kept
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_log_file_that_cannot_be_opened_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir" / "x.log"
+    done = run_flowview("--log", str(missing), "logout")
+    assert done.returncode == 0  # logout does not log
+    done = run_flowview("--log", str(missing), "tail", "--count", "1", "acme/main")
+    assert done.returncode == 2 and "cannot open the log file" in done.stderr

@@ -1,218 +1,80 @@
-"""FlowviewApp: the one stream connection, the router, and the main screen that shows it.
+"""FlowviewApp: composes the screens, owns the bindings and the top-level actions.
 
-Data flow: a single background worker iterates the StreamClient and routes every item into
-the Router (cheap and UI-free).  It only marks conversations dirty; a flush scheduled at most
-`flush_interval` apart then adds tabs, updates labels and refreshes the one FlowLog that is
-shown.  Hidden tabs only get their labels (counters) updated, so a replay of thousands of
-events costs a handful of redraws.
+The jobs live elsewhere, one module each:
+- `session.py`: one connected run (settings, token, router, flows, the one REST client) and
+  its bootstrap calls (`/user`, `/flows`, `/users`);
+- `stream_pump.py`: runs the StreamClient, routes every item, paces the repaints;
+- `loaders.py`: history pages (and the start-up seam) and flow members;
+- `gc_policy.py`: the garbage collector's schedule;
+- `model/rate.py`: the messages-per-minute counter.
 
-Everything else that touches the network runs in named, exclusive workers: "bootstrap"
-(REST user/flows/users), "history-<pane>" (lazy per tab, cancelled when the tab is left),
-"presence" (make-before-break reconfigure).  One `on_worker_state_changed` reports failures
-in the status bar; nothing here raises a dialog for a network problem.
+Everything that touches the network runs in named workers: "bootstrap", "stream",
+"history-<pane>" (lazy per tab, cancelled when the tab is left), "presence" (one switch at a
+time).  `on_worker_state_changed` reports failures in the status bar and the log; nothing
+here raises a dialog for a network problem.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
-import importlib
+import logging
 import os
-import sys
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import App
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import TabbedContent
+from textual.widgets._toast import Toast
 from textual.worker import Worker, WorkerState
 
 from flowview.config import Settings
-from flowview.model.router import Router
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.auth import Token, redact
-from flowview.protocol.events import ConversationKey, Event
+from flowview.protocol.events import ConversationKey
+from flowview.protocol.items import StateChange
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
-from flowview.tui.notifier import Alert, Notifier
+from flowview.tui.gc_policy import GcPolicy
+from flowview.tui.loaders import HistoryLoader, MembersLoader
+from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
+from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
+from flowview.tui.stream_pump import FlushBatch, StreamPump
 from flowview.tui.widgets.flow_log import FlowLog
 
 if TYPE_CHECKING:
-    from flowview.protocol.client import StateChange, StreamClient, StreamConfig
-    from flowview.protocol.rest import Flow, RestClient
+    from flowview.protocol.client import StreamClient, StreamConfig
+    from flowview.protocol.rest import RestClient
+
+log = logging.getLogger(__name__)
 
 PresenceMode = Literal["active", "idle", "auto-idle"]
+StreamFactory = Callable[["StreamConfig", "RestClient"], "StreamClient"]
 
-HISTORY_PAGE = 100
-MAX_ALERTS_PER_FLUSH = 3
-# Give the event loop back this often while routing a burst, so keys stay responsive.
-ROUTE_SLICE_SECONDS = 0.02
-# A replay burst (this many events routed since the last repaint, and more still coming):
-# repaint at most every BURST_FLUSH_SECONDS, and as soon as the stream has paused for
-# BURST_QUIET_SECONDS, instead of every flush_interval: each repaint costs the routing time
-# of hundreds of events, so a 10,000-event replay reaches its last line sooner.
-BURST_EVENTS = 300
-BURST_FLUSH_SECONDS = 0.25
-BURST_QUIET_SECONDS = 0.02
 # bench/bench_app.py measures startup with this: when it names a file, the wall-clock time
 # (time.time()) of the main screen's first painted frame is written there.  Nothing else.
 FIRST_FRAME_ENV = "FLOWVIEW_BENCH_FIRST_FRAME"
-
-# What talks to the server.  Importing these costs ~0.15 s (httpx also loads its command-line
-# interface: click, pygments), so they are not imported with this module: the first frame
-# does not wait for them.  Once it is painted, the bootstrap worker imports them in a
-# thread (`load_network`) before it connects; everything else imports them where used.
-NETWORK_MODULES = ("httpx", "flowview.protocol.rest", "flowview.protocol.client")
-
-
-def _import_network() -> None:
-    for name in NETWORK_MODULES:
-        importlib.import_module(name)
-
-
-async def load_network() -> None:
-    """Import NETWORK_MODULES without blocking the event loop (a no-op once loaded)."""
-    if not all(name in sys.modules for name in NETWORK_MODULES):
-        await asyncio.to_thread(_import_network)
-
-
-@dataclass
-class Session:
-    """What one connected run needs: settings, token and the clients made from them."""
-
-    settings: Settings
-    token: Token
-    router: Router
-    flows_by_slug: dict[str, Flow]
-    flows_by_id: dict[str, Flow]
-    api_url: str = ""
-    _rest: RestClient | None = field(default=None, repr=False)
-
-    @property
-    def rest(self) -> RestClient:
-        """The REST client, made on first use (see NETWORK_MODULES)."""
-        if self._rest is None:
-            from flowview.protocol.rest import RestClient
-
-            self._rest = RestClient(self.api_url or self.settings.api_url, self.token)
-        return self._rest
-
-    async def aclose(self) -> None:
-        if self._rest is not None:
-            await self._rest.aclose()
-
-
-def _network_error_types() -> tuple[type[BaseException], ...]:
-    """The errors a REST call raises (ApiError, httpx.HTTPError), for `except` clauses."""
-    import httpx
-
-    from flowview.protocol.rest import ApiError
-
-    return (ApiError, httpx.HTTPError)
-
-
-def _describe_error(exc: BaseException, token: Token | None) -> str:
-    import httpx
-
-    from flowview.protocol.rest import ApiError, AuthError
-
-    if isinstance(exc, AuthError):
-        return "token rejected"
-    if isinstance(exc, ApiError):
-        text = f"HTTP {exc.status}: {exc.message}" if exc.status else str(exc.message)
-    elif isinstance(exc, httpx.HTTPError):
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    else:
-        text = f"{type(exc).__name__}: {exc}"
-    return clean_name(redact(text, token) if token is not None else text)
-
-
-class GcPolicy:
-    """Keeps the cyclic garbage collector's full collections short.
-
-    A full (generation 2) collection walks every tracked object, and every stored message is
-    one: with the stores filling up, Python's automatic full collections paused the app for
-    60-110 ms (tens of thousands of messages) and more with 100,000, several times a minute
-    under a busy stream.  Right after a full collection every object still tracked is
-    reachable, so freezing them (``gc.freeze``) loses nothing, and the next automatic full
-    collection walks only what was allocated since.  A frozen object that later becomes part
-    of an unreachable cycle (a closed screen, say) is reclaimed by an occasional complete
-    collection (``unfreeze`` + ``collect``), done only while no key has been pressed for a
-    while, when a pause goes unnoticed.
-
-    Also: what start-up built (Textual, the screens, the imported network stack) is frozen
-    once connected (`freeze_now`), so the first full collection is not a long one; and the
-    youngest generation is collected every GEN0_THRESHOLD allocations instead of 700, so the
-    short-lived objects of a replay burst (parsed JSON) mostly die before a collection and
-    are never promoted (measured: 20-60 ms of collections per 10,000-event burst -> 5-10 ms).
-    """
-
-    GEN0_THRESHOLD = 10_000
-
-    def __init__(
-        self,
-        clock: Callable[[], float],
-        *,
-        full_every: float = 600.0,
-        idle_for: float = 60.0,
-    ) -> None:
-        self.clock = clock
-        self.full_every = full_every
-        self.idle_for = idle_for
-        self.last_full = clock()
-        self.freezes = 0
-        self.installed = False
-        self._thresholds: tuple[int, int, int] | None = None
-
-    def install(self) -> None:
-        if not self.installed:
-            gc.callbacks.append(self._after_collection)
-            self._thresholds = gc.get_threshold()
-            gc.set_threshold(self.GEN0_THRESHOLD, *self._thresholds[1:])
-            self.installed = True
-
-    def uninstall(self) -> None:
-        if self.installed:
-            gc.callbacks.remove(self._after_collection)
-            if self._thresholds is not None:
-                gc.set_threshold(*self._thresholds)
-            self.installed = False
-            gc.unfreeze()  # hand everything back to the collector
-
-    def freeze_now(self) -> None:
-        """Freeze what exists now (start-up's long-lived objects); see the class doc."""
-        if self.installed:
-            gc.freeze()
-
-    def _after_collection(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "stop" and info.get("generation") == 2:
-            gc.freeze()
-            self.freezes += 1
-
-    def maybe_collect_all(self, idle_seconds: float) -> bool:
-        """The complete collection, when due and the user has been away from the keys."""
-        if not self.installed:
-            return False
-        now = self.clock()
-        if now - self.last_full < self.full_every or idle_seconds < self.idle_for:
-            return False
-        self.last_full = now
-        gc.unfreeze()
-        gc.collect()  # the callback freezes the survivors again
-        return True
+RATE_REFRESH_SECONDS = 5.0
 
 
 def _note_first_frame(path: str) -> None:
     with open(path, "w", encoding="ascii") as out:
         out.write(repr(time.time()))
+
+
+def _default_stream_factory(config: StreamConfig, rest: RestClient) -> StreamClient:
+    from flowview.protocol.client import StreamClient
+
+    return StreamClient(config, rest=rest)
 
 
 class FlowviewApp(App[None]):
@@ -238,7 +100,7 @@ class FlowviewApp(App[None]):
         wall_clock: Callable[[], datetime] = datetime.now,
         flush_interval: float = 1 / 15,
         idle_check_interval: float = 15.0,
-        stream_factory: Callable[[StreamConfig], StreamClient] | None = None,
+        stream_factory: StreamFactory | None = None,
     ) -> None:
         super().__init__()
         self.initial_settings = settings
@@ -251,42 +113,29 @@ class FlowviewApp(App[None]):
         self.wall_clock = wall_clock
         self.flush_interval = flush_interval
         self.idle_check_interval = idle_check_interval
-        # None: flowview.protocol.client.StreamClient (imported when the stream starts).
-        self.stream_factory = stream_factory
+        self.stream_factory: StreamFactory = stream_factory or _default_stream_factory
         self._first_frame = asyncio.Event()
 
         self.session: Session | None = None
         self.client: StreamClient | None = None
-        self.notifier = Notifier(self)
+        self.pump: StreamPump | None = None
+        self.history: HistoryLoader | None = None
+        self.members_loader: MembersLoader | None = None
+        self.notifier = Notifier(self, show=self._show_alert)
         self.presence_mode: PresenceMode = "active"
         self.last_input = clock()
-
-        self._dirty: set[ConversationKey] = set()
-        self._alerts: list[Alert] = []
-        self._flush_timer: Timer | None = None
-        self._last_flush = 0.0
-        # Burst pacing uses real time (tests may freeze `clock`); see BURST_EVENTS.
-        self._last_flush_real = 0.0
-        self._last_batch_real = 0.0
-        self._routed_at_flush = 0  # events_routed at the last flush
-        # New lines per second of the last minute, [second, count] (messages per minute):
-        # a timestamp per line would be 100,000 floats after a big replay.
-        self._line_seconds: deque[list[int]] = deque()
-        # Per event only counters; the status bar's clock readings happen once per flush.
-        self._lines_pending = 0
-        self._routed_at_status = 0
-        self._history_loaded: set[ConversationKey] = set()
-        self._members_loaded: set[ConversationKey] = set()
         self._members_shown: tuple[object, ...] | None = None
-        self._history_busy: set[ConversationKey] = set()
         self._shown_key: ConversationKey | None = None
         self._idle_timer: Timer | None = None
-        self.events_routed = 0
-        self.skipped = 0
-        self.gc_policy = GcPolicy(clock)
+        self.gc_policy = GcPolicy(clock, can_freeze=self.nothing_transient)
         self._presence_lock = asyncio.Lock()
         # Recent connection states, newest last (diagnostics; tests read the sequence).
         self.state_log: deque[StateChange] = deque(maxlen=100)
+        # Every token this app has held: a crash report is redacted with all of them.
+        self._secrets: list[Token] = []
+        if token is not None:
+            self.remember_secret(token)
+        self._crash: BaseException | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,13 +146,24 @@ class FlowviewApp(App[None]):
                 return candidate
         raise LookupError("main screen not mounted")
 
+    def stores(self) -> dict[ConversationKey, ConversationStore]:
+        return self.session.router.stores if self.session is not None else {}
+
+    @property
+    def events_routed(self) -> int:
+        return self.pump.events_routed if self.pump is not None else 0
+
     def on_mount(self) -> None:
         self.last_input = self.clock()
         self._idle_timer = self.set_interval(self.idle_check_interval, self._idle_tick)
+        # msg/min falls to 0 when nothing arrives (flushes only happen when something does).
+        self.set_interval(RATE_REFRESH_SECONDS, self.refresh_rate)
         self.gc_policy.install()
 
-    def main_ready(self) -> None:
-        """Called by MainScreen once its widgets exist: connect, or ask for a setup."""
+    @on(MainScreen.Ready)
+    def _main_ready(self) -> None:
+        """The main screen's widgets exist: connect, or ask for a setup."""
+        self.main.status.clock = self.clock
         self.call_after_refresh(self._first_frame.set)
         first_frame = os.environ.get(FIRST_FRAME_ENV)
         if first_frame:
@@ -323,16 +183,22 @@ class FlowviewApp(App[None]):
             demo, self.demo = self.demo, None
             await asyncio.to_thread(demo.stop)
 
+    def nothing_transient(self) -> bool:
+        """True when only the main screen is up and no toast is shown (see GcPolicy)."""
+        if len(self.screen_stack) > 1 or not isinstance(self.screen, MainScreen):
+            return False
+        return not self.screen.query(Toast)
+
     def show_setup(self, notice: str | None = None) -> None:
-        from flowview.tui.screens.setup import DEMO, SetupScreen
+        from flowview.tui.screens.setup import DEMO, SetupResult, SetupScreen
 
         def done(outcome: object) -> None:
             if outcome is DEMO:
                 from flowview.tui.launch import DemoOptions
 
                 self.start_demo(DemoOptions())
-            elif outcome is not None:
-                self.start_session(outcome.settings, outcome.token)  # type: ignore[attr-defined]
+            elif isinstance(outcome, SetupResult):
+                self.start_session(outcome.settings, outcome.token)
 
         self.main.status.set_connection("stopped", "not configured")
         self._first_frame.set()  # nothing to hold back: the network waits for the user
@@ -350,22 +216,31 @@ class FlowviewApp(App[None]):
 
     def start_session(self, settings: Settings, token: Token) -> None:
         """Connect with `settings`: REST bootstrap first (names, me), then the stream."""
+        self.remember_secret(token)
         self.set_keymap(dict(settings.keymap))
-        self.notifier.configure(bell=settings.bell, command=settings.notify_command)
-        router = Router(settings.me_id or "", settings.me_nick or "", settings.scrollback)
-        self.session = Session(
-            settings=settings,
-            token=token,
-            router=router,
-            flows_by_slug={},
-            flows_by_id={},
-            api_url=settings.api_url,
+        self._configure_notifier(settings)
+        session = self.session = Session.create(settings, token)
+        self.history = HistoryLoader(session, self._mark_dirty)
+        self.members_loader = MembersLoader(session)
+        if self.pump is not None:
+            self.pump.close()
+        self.pump = StreamPump(
+            session.router,
+            clock=self.clock,
+            wall_clock=self.wall_clock,
+            set_timer=lambda delay, callback: self.set_timer(delay, callback, name="flush"),
+            on_flush=self._apply_flush,
+            wants_alert=self._wants_alert,
+            on_state=self._stream_state,
+            flush_interval=self.flush_interval,
         )
         self.main.status.set_connection("connecting")
         self.bootstrap()
 
     async def _stop_session(self) -> None:
         self.workers.cancel_group(self, "stream")
+        if self.pump is not None:
+            self.pump.close()
         client, self.client = self.client, None
         if client is not None:
             await client.aclose()
@@ -385,38 +260,18 @@ class FlowviewApp(App[None]):
             await asyncio.wait_for(self._first_frame.wait(), 1.0)
         await load_network()
         self.gc_policy.freeze_now()
-        network_errors = _network_error_types()
-        rest, router, settings = session.rest, session.router, session.settings
-        problems: list[str] = []
-        try:
-            me = await rest.user()
-            router.set_me(me.id, me.nick)
-        except network_errors as exc:
-            problems.append(f"user: {_describe_error(exc, session.token)}")
-        flows: list[Flow] = []
-        try:
-            flows = await rest.flows()
-        except network_errors as exc:
-            problems.append(f"flows: {_describe_error(exc, session.token)}")
-        router.add_flows(flows)
-        session.flows_by_slug = {f.slug: f for f in flows}
-        session.flows_by_id = {f.id: f for f in flows}
-        if not settings.flows and flows:
-            # No choice saved (the demo): every joined flow.
-            settings = replace(settings, flows=[f.slug for f in flows if f.joined])
-            session.settings = settings
+        problems = await session.load_identity_and_flows()
+        router = session.router
+        self.main.set_flow_order(self._chosen_flow_keys(session))
         # Tabs for the chosen flows, in the chosen order, before any event arrives.
-        for slug in settings.flows:
+        for slug in session.settings.flows:
             flow = session.flows_by_slug.get(slug)
             if flow is not None:
                 await self.main.add_conversation(router.open_flow(flow.id), router)
-        try:
-            router.add_users(await rest.users())
-        except network_errors as exc:
-            problems.append(f"users: {_describe_error(exc, session.token)}")
+        problems += await session.load_users()
         if problems:
             self.main.status.notice = "REST " + "; ".join(problems)
-        self.run_stream(self.stream_config(settings, session.token))
+        self.run_stream(self.stream_config(session.settings, session.token))
         self._on_tab_shown(self.main.active_key)
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:
@@ -436,107 +291,94 @@ class FlowviewApp(App[None]):
 
     @work(group="stream", exclusive=True, exit_on_error=False)
     async def run_stream(self, config: StreamConfig) -> None:
-        factory = self.stream_factory
-        if factory is None:
-            await load_network()
-            from flowview.protocol.client import StreamClient
-
-            factory = StreamClient
-        client = factory(config)
+        session, pump, history = self.session, self.pump, self.history
+        if session is None or pump is None or history is None:
+            return
+        await load_network()
+        client = self.stream_factory(config, session.rest)
         old, self.client = self.client, client
         if old is not None:
+            history.stream_restarted()
             await old.aclose()
         try:
-            # batches() hands over everything already queued at once: route it all, then
-            # let the (rate-limited) flush repaint.
-            async for batch in client.batches():
-                slice_start = self.clock()
-                for item in batch:
-                    self.handle_item(item)
-                    if self.clock() - slice_start > ROUTE_SLICE_SECONDS:
-                        self._last_batch_real = time.monotonic()
-                        await asyncio.sleep(0)  # keep keys responsive during a replay
-                        slice_start = self.clock()
-                self._last_batch_real = time.monotonic()
+            await pump.run(client)
         finally:
             if self.client is client:
                 self.client = None
-            await client.aclose()
 
     def handle_item(self, item: object) -> None:
-        """Route one stream item; UI work is deferred to the next flush."""
-        session = self.session
-        if session is None:
-            return
-        if isinstance(item, Event):
-            self._route(session, item)
-            return
-        from flowview.protocol.client import Gap, Skipped, StateChange
+        """Route one stream item (tests and the bench feed items through here)."""
+        if self.pump is not None:
+            self.pump.handle_item(item)
 
-        if isinstance(item, StateChange):
-            self.state_log.append(item)
-            self.main.status.set_connection(item.state, item.reason, item.delay)
-        elif isinstance(item, Gap):
-            session.router.insert_gap(item.key, item.backfilled)
-            self._mark_dirty(item.key)
-        elif isinstance(item, Skipped):
-            self.skipped += 1
+    def _stream_state(self, item: StateChange) -> None:
+        self.state_log.append(item)
+        reason = item.reason
+        if item.state == "failed" and item.status == 401:
+            reason = TOKEN_REJECTED
+        with contextlib.suppress(LookupError):
+            self.main.status.set_connection(item.state, reason, item.delay)
+        history = self.history
+        if item.state == "live" and history is not None and not history.live:
+            for key, since_id in history.went_live().items():
+                self.run_worker(
+                    history.close_seam(key, since_id),
+                    group="seam",
+                    exit_on_error=False,
+                    description="history since the stream went live",
+                )
 
-    def _route(self, session: Session, event: Event) -> None:
-        result = session.router.route(event)
-        self.events_routed += 1
-        if result.effect == "appended":
-            self._lines_pending += 1  # messages per minute: new lines only
-        key = result.key
-        if key is None or result.effect == "ignored":
-            self._schedule_flush()
-            return
-        self._mark_dirty(key)
-        message = result.message
-        if message is None or result.effect != "appended":
-            return
-        private = key[0] == "private"
-        from_other = message.user_id is not None and message.user_id != session.router.me_id
-        if (result.mention or (private and from_other)) and (
-            key != self.main.active_key or not self.app_focus
-        ):
-            store = session.router.stores.get(key)
-            where = store.title if store is not None else "?"
-            sender = session.router.sender_of(message)
-            self._alerts.append(Alert(where, sender, message.text, private=private))
+    @staticmethod
+    def _chosen_flow_keys(session: Session) -> list[ConversationKey]:
+        """The chosen flows that exist, in the saved order (the tab order of flows)."""
+        keys: list[ConversationKey] = []
+        for slug in session.settings.flows:
+            flow = session.flows_by_slug.get(slug) or session.flows_by_id.get(slug)
+            if flow is not None and ("flow", flow.id) not in keys:
+                keys.append(("flow", flow.id))
+        return keys
 
-    def _mark_dirty(self, key: ConversationKey) -> None:
-        self._dirty.add(key)
-        self._schedule_flush()
+    @staticmethod
+    def _wants_tab(session: Session, key: ConversationKey) -> bool:
+        """Whether events of `key` may open a tab: private conversations, and flows that are
+        chosen or that /flows did not list (a flow just joined).  A flow just unticked in
+        settings may still have events in flight: they must not bring its tab back."""
+        if key[0] != "flow":
+            return True
+        flow = session.flows_by_id.get(key[1])
+        chosen = session.settings.flows
+        return flow is None or not chosen or flow.slug in chosen or flow.id in chosen
 
-    def _schedule_flush(self) -> None:
-        if self._flush_timer is not None:
-            return
-        # Textual timers cannot have a zero interval; 5 ms is "as soon as possible".
-        delay = max(0.005, self._last_flush + self.flush_interval - self.clock())
-        self._flush_timer = self.set_timer(delay, self._flush_updates, name="flush")
-
-    def _in_burst(self) -> bool:
-        if self.events_routed - self._routed_at_flush < BURST_EVENTS:
-            return False
-        now = time.monotonic()
-        return (
-            now - self._last_batch_real < BURST_QUIET_SECONDS
-            and now - self._last_flush_real < BURST_FLUSH_SECONDS
+    def _configure_notifier(self, settings: Settings) -> None:
+        self.notifier.configure(
+            bell=settings.bell,
+            command=settings.notify_command,
+            enabled=settings.notify,
+            muted=settings.muted,
         )
 
-    async def _flush_updates(self, force: bool = False) -> None:
-        """Apply everything routed since the last flush to the screen (batched)."""
-        self._flush_timer = None
-        if not force and self._in_burst():
-            # Check again shortly: the burst may be over by then.
-            self._flush_timer = self.set_timer(
-                BURST_QUIET_SECONDS, self._flush_updates, name="flush"
-            )
-            return
-        self._last_flush = self.clock()
-        self._last_flush_real = time.monotonic()
-        self._routed_at_flush = self.events_routed
+    def _show_alert(self, text: str) -> None:
+        with contextlib.suppress(LookupError):
+            self.main.status.alert = text
+
+    def _slug_of(self, key: ConversationKey) -> str:
+        session = self.session
+        flow = session.flows_by_id.get(key[1]) if session is not None else None
+        return flow.slug if flow is not None and key[0] == "flow" else ""
+
+    def _wants_alert(self, key: ConversationKey) -> bool:
+        try:
+            shown = self.main.active_key
+        except LookupError:
+            shown = None
+        return key != shown or not self.app_focus
+
+    def _mark_dirty(self, key: ConversationKey) -> None:
+        if self.pump is not None:
+            self.pump.mark_dirty(key)
+
+    async def _apply_flush(self, batch: FlushBatch) -> None:
+        """Apply what the pump routed since its last flush to the screen."""
         session = self.session
         if session is None or not self.is_running:
             return
@@ -544,20 +386,18 @@ class FlowviewApp(App[None]):
             main = self.main
         except LookupError:  # shutting down
             return
-        dirty, self._dirty = self._dirty, set()
         router = session.router
-        stores: list[ConversationStore] = []
-        for key in sorted(dirty, key=lambda k: (k[0] != "flow", k)):
-            store = router.stores.get(key)
-            if store is None:
-                continue
-            if not main.has(key):
-                # First message of a private conversation (or of a flow REST did not list).
-                await main.add_conversation(store, router)
-                if main.active_key == key:
-                    self._on_tab_shown(key)
-            stores.append(store)
+        dirty = batch.dirty
+        stores = [
+            store
+            for key in sorted(dirty, key=lambda k: (k[0] != "flow", k))
+            if (store := router.stores.get(key)) is not None
+            and (main.has(key) or self._wants_tab(session, key))
+        ]
+        added = await main.apply_changes(stores, router)
         active = main.active_key
+        if active is not None and active in added:
+            self._on_tab_shown(active)
         if active is not None and active in dirty:
             # Before the labels: when the shown flow is read, its label never flickers
             # through an unread count (each label change of width re-lays out the screen).
@@ -565,54 +405,37 @@ class FlowviewApp(App[None]):
         for store in stores:
             main.update_label(store)
         self.refresh_members()
-        self._update_status()
-        alerts, self._alerts = self._alerts, []
-        for alert in alerts[:MAX_ALERTS_PER_FLUSH]:
-            self.notifier.alert(alert)
-        if len(alerts) > MAX_ALERTS_PER_FLUSH:
-            self.notifier.summary(len(alerts) - MAX_ALERTS_PER_FLUSH)
+        status = main.status
+        status.rate = batch.rate
+        if batch.last_event is not None:
+            status.last_event = batch.last_event.strftime("%H:%M:%S")
+        status.gaps = batch.gaps_open
+        status.problems = batch.problems
+        self.notifier.raise_alerts(batch.alerts, shown=active, slug_of=self._slug_of)
 
     async def flush_now(self) -> None:
         """Apply pending updates immediately (tests, and before a snapshot)."""
-        if self._flush_timer is not None:
-            self._flush_timer.stop()
-            self._flush_timer = None
-        await self._flush_updates(force=True)
+        if self.pump is not None:
+            await self.pump.flush_now()
         with contextlib.suppress(LookupError):
             self.main.flush_labels()
 
-    def _update_status(self) -> None:
-        now = self.clock()
-        seconds = self._line_seconds
-        if self._lines_pending:
-            second = int(now)
-            if seconds and seconds[-1][0] == second:
-                seconds[-1][1] += self._lines_pending
-            else:
-                seconds.append([second, self._lines_pending])
-            self._lines_pending = 0
-        if self.events_routed != self._routed_at_status:
-            # the time of the last event, to the flush (at most BURST_FLUSH_SECONDS later)
-            self._routed_at_status = self.events_routed
-            self._last_event_wall = self.wall_clock()
-        while seconds and now - seconds[0][0] > 60:
-            seconds.popleft()
-        status = self.main.status
-        status.rate = sum(count for _, count in seconds)
-        last = getattr(self, "_last_event_wall", None)
-        if last is not None:
-            status.last_event = last.strftime("%H:%M:%S")
+    def refresh_rate(self) -> None:
+        pump = self.pump
+        if pump is not None:
+            with contextlib.suppress(LookupError):
+                self.main.status.rate = pump.rate.total(self.clock())
 
     def _refresh_shown(self, key: ConversationKey) -> None:
         """Repaint the shown conversation; it counts as read when scrolled to the bottom."""
         main = self.main
-        log = main.log_for(key)
+        log_widget = main.log_for(key)
         session = self.session
-        if log is None or session is None:
+        if log_widget is None or session is None:
             return
-        log.refresh_from_store()
+        log_widget.refresh_from_store()
         store = session.router.stores.get(key)
-        if store is not None and log.at_bottom and self._is_reading(key):
+        if store is not None and log_widget.at_bottom and self._is_reading(key):
             store.mark_read()
             main.update_label(store)
 
@@ -621,17 +444,14 @@ class FlowviewApp(App[None]):
 
     # ------------------------------------------------------------------ tabs & history
 
-    def stores(self) -> dict[ConversationKey, ConversationStore]:
-        return self.session.router.stores if self.session is not None else {}
-
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, message: TabbedContent.TabActivated) -> None:
         self._on_tab_shown(self.main.key_of(message.pane.id))
 
     def _on_tab_shown(self, key: ConversationKey | None) -> None:
         previous, self._shown_key = self._shown_key, key
-        session = self.session
-        if session is None:
+        session, history = self.session, self.history
+        if session is None or history is None:
             return
         if previous is not None and previous != key:
             old = session.router.stores.get(previous)
@@ -640,117 +460,46 @@ class FlowviewApp(App[None]):
             pane = self.main.pane_id(previous)
             if pane is not None:
                 self.workers.cancel_group(self, f"history-{pane}")
-                self._history_busy.discard(previous)
+                history.busy.discard(previous)
         if key is None:
             return
+        if self.notifier.latest_key == key:
+            self.notifier.clear()  # the user went where the alert pointed
         store = session.router.stores.get(key)
         if store is not None and not store.unread:
             # Nothing unread: no "new" line now, and none for lines arriving while shown.
             store.clear_marker()
-        log = self.main.log_for(key)
-        if log is not None and self.screen is self.main:
-            log.focus()  # its keys (scrolling, t, o) work straight away
+        log_widget = self.main.log_for(key)
+        if log_widget is not None and self.screen is self.main:
+            log_widget.focus()  # its keys (scrolling, t, o) work straight away
         self._refresh_shown(key)
         self.refresh_members()
-        if key not in self._history_loaded:
+        if key not in history.loaded:
             self.load_history(key)
 
-    # ------------------------------------------------------------------ members pane
-
-    def refresh_members(self, force: bool = False) -> None:
-        """Show who is in the shown conversation, when the pane is open (f4). Cheap when
-        nothing changed: activity.user/presence events bump the router's presence_version."""
-        session = self.session
-        if session is None:
-            return
-        try:
-            main = self.main
-        except LookupError:
-            return
-        pane = main.members
-        key = main.active_key
-        if not pane.display or key is None:
-            return
-        router = session.router
-        shown = (key, router.presence_version, router.users_version)
-        if not force and shown == self._members_shown:
-            return
-        self._members_shown = shown
-        store = router.stores.get(key)
-        pane.show(store.title if store is not None else "Members", router.members_for(key))
-        if key[0] == "flow" and key not in self._members_loaded:
-            self._members_loaded.add(key)
-            self.run_worker(
-                self._load_members(key),
-                group="members",
-                exit_on_error=False,
-                description="flow members",
-            )
-
-    async def _load_members(self, key: ConversationKey) -> None:
-        session = self.session
-        flow = session.flows_by_id.get(key[1]) if session is not None else None
-        if session is None or flow is None:
-            return
-        try:
-            users = await session.rest.flow_users(flow.slug)
-        except _network_error_types():
-            self._members_loaded.discard(key)  # try again next time the tab is shown
-            raise
-        session.router.add_users(users, flow_id=key[1])
-        self.refresh_members(force=True)
+    @property
+    def _history_loaded(self) -> set[ConversationKey]:
+        return self.history.loaded if self.history is not None else set()
 
     def load_history(self, key: ConversationKey, older: bool = False) -> None:
+        history = self.history
         pane = self.main.pane_id(key)
-        if pane is None or key in self._history_busy:
+        if history is None or pane is None or key in history.busy:
             return
-        self._history_busy.add(key)
+        history.busy.add(key)
+
+        async def load() -> None:
+            try:
+                await history.load(key, older)
+            finally:
+                history.busy.discard(key)
+
         self.run_worker(
-            self._load_history(key, older),
+            load(),
             group=f"history-{pane}",
             exclusive=True,
             exit_on_error=False,
             description=f"history {'older' if older else 'latest'}",
-        )
-
-    async def _load_history(self, key: ConversationKey, older: bool) -> None:
-        session = self.session
-        if session is None:
-            return
-        try:
-            store = session.router.stores.get(key)
-            until_id = store.oldest_id if (older and store is not None) else None
-            if older and until_id is None:
-                return
-            events = await self._fetch_history(session, key, until_id)
-            if events is None:
-                return
-            session.router.merge_history(key, events)
-            if not older:
-                self._history_loaded.add(key)
-            elif not events and store is not None:
-                store.history_complete = True
-            self._mark_dirty(key)
-        finally:
-            self._history_busy.discard(key)
-
-    async def _fetch_history(
-        self, session: Session, key: ConversationKey, until_id: int | None
-    ) -> list[Event] | None:
-        kind, ident = key
-        if kind == "flow":
-            flow = session.flows_by_id.get(ident)
-            if flow is None:
-                return None
-            return await session.rest.messages(
-                flow.slug, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
-            )
-        me = session.router.me_id
-        others = [part for part in ident.split(":") if part != me]
-        if not others:
-            return None
-        return await session.rest.private_messages(
-            others[0], until_id=until_id, limit=HISTORY_PAGE, sort="desc"
         )
 
     @on(FlowLog.ReachedTop)
@@ -772,9 +521,9 @@ class FlowviewApp(App[None]):
                 self.main.update_label(store)
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
-        log = getattr(message, "flow_log", None) or getattr(message, "control", None)
-        if isinstance(log, FlowLog):
-            return log.store.key
+        log_widget = getattr(message, "flow_log", None) or getattr(message, "control", None)
+        if isinstance(log_widget, FlowLog):
+            return log_widget.store.key
         return self.main.active_key
 
     @on(FlowLog.ThreadRequested)
@@ -795,10 +544,60 @@ class FlowviewApp(App[None]):
         self.notify(f"Opening {clean_name(url)[:200]}", markup=False, timeout=4)
         self.open_url(url)
 
+    # ------------------------------------------------------------------ members pane
+
+    @on(MainScreen.MembersToggled)
+    def _members_toggled(self) -> None:
+        self.refresh_members(force=True)
+
+    def refresh_members(self, force: bool = False) -> None:
+        """Show who is in the shown conversation, when the pane is open (f4). Cheap when
+        nothing changed: activity.user/presence events bump the router's presence_version."""
+        session, loader = self.session, self.members_loader
+        if session is None or loader is None:
+            return
+        try:
+            main = self.main
+        except LookupError:
+            return
+        pane = main.members
+        key = main.active_key
+        if not pane.display or key is None:
+            return
+        router = session.router
+        shown = (key, router.presence_version, router.users_version)
+        if not force and shown == self._members_shown:
+            return
+        self._members_shown = shown
+        store = router.stores.get(key)
+        pane.show(store.title if store is not None else "Members", router.members_for(key))
+        if loader.wants(key):
+            self.run_worker(
+                self._load_members(loader, key),
+                group="members",
+                exit_on_error=False,
+                description="flow members",
+            )
+
+    async def _load_members(self, loader: MembersLoader, key: ConversationKey) -> None:
+        if await loader.load(key):
+            self.refresh_members(force=True)
+
     # ------------------------------------------------------------------ presence
 
+    # What counts as the user being there (auto-idle): keys, clicks and the wheel; not a
+    # mouse that merely passes over the terminal.
+    _ACTIVITY_EVENTS = (
+        events.Key,
+        events.MouseDown,
+        events.MouseScrollDown,
+        events.MouseScrollUp,
+        events.MouseScrollLeft,
+        events.MouseScrollRight,
+    )
+
     async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key):
+        if isinstance(event, self._ACTIVITY_EVENTS):
             self.note_input()
         await super().on_event(event)
 
@@ -809,10 +608,10 @@ class FlowviewApp(App[None]):
 
     def _idle_tick(self) -> None:
         self.check_auto_idle()
-        self.gc_policy.maybe_collect_all(self.clock() - self.last_input)
+        self.gc_policy.tick()
 
     def check_auto_idle(self) -> None:
-        """Go auto-idle after settings.auto_idle_minutes without a key press."""
+        """Go auto-idle after settings.auto_idle_minutes without a key, click or wheel."""
         session = self.session
         if session is None or self.presence_mode != "active":
             return
@@ -843,14 +642,23 @@ class FlowviewApp(App[None]):
                     "active" if self.presence_mode == "active" else "idle"
                 )
                 if client is None or client.config.presence == wanted:
+                    self.main.status.notice = ""  # whatever failed before, this is settled
                     return
                 try:
                     await client.reconfigure(presence=wanted)
                 except ReconfigureError as exc:
-                    # The old connection (old presence) is still streaming: say so, calmly.
+                    # The old connection (old presence) is still streaming: show what the
+                    # server has, and say calmly that the switch did not happen.
+                    log.warning("presence not changed: %s", exc)
+                    self._show_server_presence(client.config.presence)
                     self.main.status.notice = f"presence not changed: {exc}"
                     return
                 self.main.status.notice = ""
+
+    def _show_server_presence(self, presence: str) -> None:
+        mode: PresenceMode = "active" if presence == "active" else "idle"
+        self.presence_mode = mode
+        self.main.status.presence = mode
 
     # ------------------------------------------------------------------ screens & palette
 
@@ -868,42 +676,60 @@ class FlowviewApp(App[None]):
         if session is None or isinstance(self.screen, SettingsScreen):
             return
 
-        def done(new: Settings | None) -> None:
-            if new is not None:
-                self.apply_settings(new)
-
-        self.push_screen(
-            SettingsScreen(session.settings, session.token, session.settings.api_url), done
+        screen = SettingsScreen(
+            session.settings, session.token, rest=session.rest, flows=session.flows
         )
 
+        def done(new: Settings | None) -> None:
+            if new is None:
+                return
+            if screen.new_token is not None:
+                self.restart_session(new, screen.new_token)
+            else:
+                self.apply_settings(new)
+
+        self.push_screen(screen, done)
+
+    @work(group="settings", exclusive=True, exit_on_error=False)
+    async def restart_session(self, settings: Settings, token: Token) -> None:
+        """A new token: everything made with the old one goes, and the session starts over."""
+        await self._stop_session()
+        main = self.main
+        for key in main.keys_in_order():
+            await main.remove_conversation(key)
+        main.status.notice = ""
+        self.start_session(settings, token)
+
+    # Exclusive: a second Save cancels the first mid-way.  So nothing here diffs against the
+    # previous settings (the first Save may have replaced them and then been cancelled before
+    # reconfiguring): tabs are diffed against the tabs shown, the stream against what the
+    # client is actually streaming.
     @work(group="settings", exclusive=True, exit_on_error=False)
     async def apply_settings(self, new: Settings) -> None:
         session = self.session
         if session is None:
             return
-        old, session.settings = session.settings, new
+        session.settings = new
         self.set_keymap(dict(new.keymap))
-        self.notifier.configure(bell=new.bell, command=new.notify_command)
+        self._configure_notifier(new)
         router = session.router
+        main = self.main
+        wanted: set[ConversationKey] = set()
         for slug in new.flows:
-            flow = session.flows_by_slug.get(slug)
-            if flow is None:
-                try:
-                    flow = await session.rest.flow(slug)
-                except _network_error_types():
-                    continue
-                session.flows_by_slug[slug] = flow
-                session.flows_by_id[flow.id] = flow
-                router.add_flows([flow])
-            await self.main.add_conversation(router.open_flow(flow.id), router)
-        for slug in old.flows:
-            flow = session.flows_by_slug.get(slug)
-            if slug not in new.flows and flow is not None:
-                await self.main.remove_conversation(("flow", flow.id))
-        if new.content_type != old.content_type or self.client is None:
+            flow = await session.flow(slug)
+            if flow is not None:
+                wanted.add(("flow", flow.id))
+        main.set_flow_order(self._chosen_flow_keys(session))
+        for key in self._chosen_flow_keys(session):
+            await main.add_conversation(router.open_flow(key[1]), router)
+        for key in main.keys_in_order():
+            if key[0] == "flow" and key not in wanted and key[1] in session.flows_by_id:
+                await main.remove_conversation(key)
+        client = self.client
+        if client is None or client.config.content_type != new.content_type:
             self.run_stream(self.stream_config(new, session.token))
-        elif new.flows != old.flows or new.private != old.private:
-            await self.client.reconfigure(flows=tuple(new.flows), private=new.private)
+        elif client.config.flows != tuple(new.flows) or client.config.private != new.private:
+            await client.reconfigure(flows=tuple(new.flows), private=new.private)
 
     def palette_entries(self) -> list[PaletteEntry]:
         entries: list[PaletteEntry] = []
@@ -947,13 +773,14 @@ class FlowviewApp(App[None]):
     # ------------------------------------------------------------------ errors
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """The one place worker failures end up: a calm line in the status bar."""
+        """The one place worker failures end up: a calm line in the status bar, and the log."""
         if event.state != WorkerState.ERROR:
             return
         worker = event.worker
         error = worker.error
         token = self.session.token if self.session is not None else None
-        what = _describe_error(error, token) if error is not None else "unknown error"
+        what = describe_error(error, token) if error is not None else "unknown error"
+        log.error("worker %s (%s) failed: %s", worker.group, worker.description, what)
         group = worker.group
         if group == "stream":
             self.main.status.set_connection("failed", what)
@@ -961,3 +788,32 @@ class FlowviewApp(App[None]):
             self.main.status.set_connection("failed", f"demo server: {what}")
         else:
             self.main.status.notice = f"{group}: {what}"
+
+    def remember_secret(self, token: Token) -> None:
+        """A token this app holds: no crash report and no log line ever shows it."""
+        from flowview.logs import register_secret
+
+        self._secrets.append(token)
+        register_secret(token)
+
+    def crash_report(self, error: BaseException) -> str:
+        """The traceback of `error` as plain text: no local variables, every token redacted."""
+        from flowview.logs import redact_known
+
+        text = "".join(traceback.format_exception(error))
+        return redact_known(redact(text, *self._secrets))
+
+    # Textual renders an unhandled exception with rich's Traceback(show_locals=True): a token
+    # in any frame's locals would be printed in clear.  These two private hooks (named by the
+    # canary test) replace that rendering with `crash_report`.
+    def _handle_exception(self, error: Exception) -> None:
+        self._crash = error
+        log.critical("unhandled error", exc_info=error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        self.bell()
+        error = self._crash
+        report = self.crash_report(error) if error is not None else "flowview: unknown error"
+        self._exit_renderables.append(Text(report))
+        self._close_messages_no_wait()

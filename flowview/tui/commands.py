@@ -7,16 +7,16 @@ characters styled by offset.  Help strings are fixed text of ours.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.style import Style
 
-if TYPE_CHECKING:
-    from flowview.tui.app import FlowviewApp
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,12 @@ class PaletteEntry:
     text: str  # sanitised plain text
     help: str  # fixed text of ours (the palette parses help as markup)
     run: Callable[[], object]
+
+
+class PaletteSource(Protocol):
+    """What the app offers the palette (the provider needs no more of the app)."""
+
+    def palette_entries(self) -> list[PaletteEntry]: ...
 
 
 def highlighted(text: str, offsets: list[int] | tuple[int, ...], style: Style) -> Content:
@@ -41,8 +47,7 @@ class FlowviewCommands(Provider):
     """Every open flow and conversation, then Settings, Toggle presence and Help."""
 
     def _entries(self) -> list[PaletteEntry]:
-        app = cast("FlowviewApp", self.app)
-        return app.palette_entries()
+        return cast(PaletteSource, self.app).palette_entries()
 
     async def discover(self) -> Hits:
         for entry in self._entries():

@@ -1,4 +1,5 @@
-"""Fixtures of the TUI tests: deterministic display (UTC times, emoji on) and a FlowLog host."""
+"""Fixtures of the viewer's tests: deterministic display (UTC times, emoji on), a FlowLog
+router, and the bundled server on loopback (helpers live in apphttp.py and screen_host.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from flowview.model import render
 from flowview.model.router import Router
+from flowview.server.runner import ServerOptions, ServerThread
+from tests.tui.apphttp import close_http
 from tests.tui.flowlog_builders import make_router
 
 
@@ -30,3 +33,17 @@ def utc() -> Iterator[None]:
 def router() -> Router:
     """A router with four users and the flow KEY open (see flowlog_builders)."""
     return make_router()
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    """The bundled server on loopback, quiet (rate=0): tests post what they need."""
+    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
+        yield srv
+        close_http(srv)
+
+
+@pytest.fixture
+def live_server(server: ServerThread) -> ServerThread:
+    """The same server (the name the session tests use)."""
+    return server

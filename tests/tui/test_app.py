@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
@@ -22,12 +21,16 @@ from textual.pilot import Pilot
 from flowview.config import Settings
 from flowview.protocol.auth import Token
 from flowview.protocol.client import StreamClient, StreamConfig
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.protocol.rest import RestClient
+from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.help import HelpScreen
 from flowview.tui.screens.main import MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
+from tests.tui.apphttp import close_http, http
+
+__all__ = ["close_http", "http"]  # the other app tests import these from here
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -37,30 +40,6 @@ FLOW_NAMES = ["Main", "Dev Ops", "Random", "Releases"]
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-_clients: dict[str, httpx.Client] = {}
-
-
-def http(srv: ServerThread) -> httpx.Client:
-    """One keep-alive client per server: posting hundreds of messages stays quick."""
-    client = _clients.get(srv.base_url)
-    if client is None:
-        client = _clients[srv.base_url] = httpx.Client(timeout=10)
-    return client
-
-
-def close_http(srv: ServerThread) -> None:
-    client = _clients.pop(srv.base_url, None)
-    if client is not None:
-        client.close()
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv
-        close_http(srv)
 
 
 def user_token(srv: ServerThread, nick: str) -> str:
@@ -127,6 +106,7 @@ async def wait_live(pilot: Pilot[Any], app: FlowviewApp, tabs: int = 4) -> None:
     await wait_until(
         pilot,
         lambda: app.main.status.state == "live" and len(app.main.keys_in_order()) >= tabs,
+        timeout=15.0,
         message="app did not go live",
     )
 
@@ -169,8 +149,8 @@ class Gate:
         await self.event.wait()
         self.event.clear()
 
-    def factory(self) -> Callable[[StreamConfig], StreamClient]:
-        return lambda config: StreamClient(config, sleep=self.sleep)
+    def factory(self) -> Callable[[StreamConfig, RestClient], StreamClient]:
+        return lambda config, rest: StreamClient(config, sleep=self.sleep, rest=rest)
 
 
 @pytest.fixture
@@ -381,7 +361,7 @@ async def test_status_bar_through_a_drop(server: ServerThread) -> None:
     fault(server, kind="drop_after_bytes", n=40)
     app = make_app(server, stream_factory=gate.factory())
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.main.status.state == "reconnecting")
+        await wait_until(pilot, lambda: app.main.status.state == "reconnecting", timeout=15.0)
         text = app.main.status.connection_text()
         assert text.startswith("reconnecting in ") and " s — " in text
         gate.event.set()
@@ -604,7 +584,8 @@ async def test_bell_and_notify_command(server: ServerThread, tmp_path: Path) -> 
         finally:
             del os.environ["FLOWDOCK_TOKEN"]
     lines = out.read_text().splitlines()
-    assert lines == ["flowview: Dev Ops", "fatima: @robin $(rm -rf ~) `id`", "False"]
+    # `--` first: text from the network is never taken as an option of the command.
+    assert lines == ["--", "flowview: Dev Ops", "fatima: @robin $(rm -rf ~) `id`", "False"]
     assert bells == [1]
     assert server.token not in out.read_text()
 
@@ -640,7 +621,7 @@ async def test_settings_change_adds_and_removes_tabs(server: ServerThread, runni
     assert app.session is not None
     new = settings_for(server, flows=["acme/main", "acme/random"])
     app.apply_settings(new)
-    await wait_until(pilot, lambda: labels(app) == ["Main", "Random"])
+    await wait_until(pilot, lambda: labels(app) == ["Main", "Random"], message=str(labels(app)))
     await wait_until(
         pilot, lambda: app.client is not None and app.client.config.flows == tuple(new.flows)
     )

@@ -155,10 +155,10 @@ class _Node:
         self.other: Any = self  # a reference cycle: only the cyclic collector frees it
 
 
-def test_gc_policy_freezes_survivors_and_reclaims_them_when_idle() -> None:
+def test_gc_policy_reclaims_frozen_garbage_on_schedule_even_while_typing() -> None:
     now = [0.0]
     thresholds = gc.get_threshold()
-    policy = GcPolicy(lambda: now[0], full_every=600.0, idle_for=60.0)
+    policy = GcPolicy(lambda: now[0], full_every=120.0)
     policy.install()
     try:
         assert gc.get_threshold()[0] == GcPolicy.GEN0_THRESHOLD
@@ -169,13 +169,32 @@ def test_gc_policy_freezes_survivors_and_reclaims_them_when_idle() -> None:
         del node
         gc.collect()
         assert alive() is not None  # frozen: full collections no longer walk it
-        assert not policy.maybe_collect_all(idle_seconds=3600)  # not due yet
-        now[0] += 600
-        assert not policy.maybe_collect_all(idle_seconds=10)  # the user is typing
-        assert policy.maybe_collect_all(idle_seconds=61)
+        assert not policy.tick()  # not due yet
+        now[0] += 120
+        # Due: runs whatever the user does (the old policy waited for 60 s without a key).
+        assert policy.tick()
         assert alive() is None  # the complete collection reclaimed it
         assert gc.get_freeze_count() > 0  # and froze the survivors again
     finally:
         policy.uninstall()
     assert gc.get_freeze_count() == 0
     assert gc.get_threshold() == thresholds
+
+
+def test_gc_policy_never_freezes_while_something_transient_is_alive() -> None:
+    transient = [True]
+    policy = GcPolicy(lambda: 0.0, can_freeze=lambda: not transient[0])
+    policy.install()
+    try:
+        toast = _Node()  # stands for a toast or a dialog that is shown now
+        alive = weakref.ref(toast)
+        gc.collect()
+        assert gc.get_freeze_count() == 0 and policy.freezes == 0
+        assert not policy.freeze_now()
+        del toast  # dismissed
+        transient[0] = False
+        gc.collect()
+        assert alive() is None  # never frozen, so collected as soon as it is garbage
+        assert policy.freezes >= 1  # with nothing transient left, survivors are frozen
+    finally:
+        policy.uninstall()

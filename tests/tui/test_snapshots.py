@@ -19,6 +19,7 @@ from textual.pilot import Pilot
 from flowview.model import render
 from flowview.protocol.auth import Token
 from flowview.protocol.client import StreamClient, StreamConfig
+from flowview.protocol.rest import RestClient
 from flowview.server.hostile import ESCAPE_PAYLOADS, MARKUP_PAYLOADS, UNICODE_PAYLOADS
 from flowview.server.runner import ServerOptions, ServerThread
 from flowview.tui.app import FlowviewApp
@@ -97,8 +98,8 @@ def test_reconnecting_state(frozen_server: ServerThread, snap_compare: Any) -> N
     async def never(_delay: float) -> None:
         await gate.wait()
 
-    def factory(config: StreamConfig) -> StreamClient:
-        return StreamClient(config, sleep=never, rng=lambda: 0.5)
+    def factory(config: StreamConfig, rest: RestClient) -> StreamClient:
+        return StreamClient(config, sleep=never, rng=lambda: 0.5, rest=rest)
 
     # History is there (REST); the stream itself is refused with a 503 and waits to retry.
     for nick, text in [("kenji", "before the outage"), ("priya", "anyone else seeing 503s?")]:

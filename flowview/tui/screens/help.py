@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,6 +13,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from flowview.tui.screens.main import APP_BINDINGS, HELP_TEXT, MAIN_BINDINGS
+from flowview.tui.widgets.flow_log import FlowLog
+
+log = logging.getLogger(__name__)
 
 NOTES = (
     "Real terminals send alt+digit as ESC and the digit; flowview accepts both forms.\n"
@@ -22,9 +26,22 @@ NOTES = (
 )
 
 
+# What the help says about the conversation's own keys (the footer's words are shorter).
+LOG_HELP_TEXT: dict[str, str] = {
+    "flow_log.open_thread": "open the thread of the selected message",
+    "flow_log.open_link": "open the link of the selected message in the browser",
+    "flow_log.end": "jump to the newest message",
+    "flow_log.home": "jump to the oldest loaded message (loads older history)",
+}
+
+
 def key_rows(keymap: dict[str, str]) -> list[tuple[str, str, str]]:
     """(keys, what it does, binding id) for every binding, with `keymap` applied."""
     rows: list[tuple[str, str, str]] = []
+    for binding in FlowLog.BINDINGS:
+        if isinstance(binding, Binding) and binding.id in LOG_HELP_TEXT:
+            keys = keymap.get(binding.id, binding.key)
+            rows.append((keys, LOG_HELP_TEXT[binding.id], binding.id))
     for binding in [*MAIN_BINDINGS, *APP_BINDINGS]:
         if not isinstance(binding, Binding):
             continue
@@ -66,7 +83,8 @@ class HelpScreen(ModalScreen[None]):
         align: center middle;
     }
     HelpScreen > VerticalScroll {
-        width: 96;
+        width: 100%;
+        max-width: 96;
         height: auto;
         max-height: 90%;
         border: round $primary;

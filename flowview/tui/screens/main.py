@@ -1,8 +1,10 @@
 """The main screen: one tab per flow and private conversation, the status bar and the footer.
 
 The screen is a view: the app owns the stream, the router and the stores, and calls
-`add_conversation` / `update_label` / `refresh_active`.  Key actions that only move between
-tabs live here; everything that talks to the network lives in the app.
+`add_conversation` / `update_label` / `apply_changes`.  Key actions that only move between
+tabs live here; everything that talks to the network lives in the app.  The screen never
+calls into the app: it posts messages (`Ready`, `MembersToggled`) and its bindings name
+`app.` actions (presence, settings), so it knows no more of the app than Textual's `App`.
 
 Keys.  xterm-like terminals and tmux send alt+digit as ESC followed by the digit.  Textual 8.2.8
 maps those two-byte sequences to the macOS Option characters (`textual/_ansi_sequences.py`:
@@ -15,15 +17,20 @@ as `alt+a`, `alt+left` and `alt+right` and need no alias.  Measured with
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import TYPE_CHECKING, cast
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from flowview.model.sanitize import clean_name
@@ -35,7 +42,8 @@ from flowview.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from flowview.model.router import Router
-    from flowview.tui.app import FlowviewApp
+
+log = logging.getLogger(__name__)
 
 MAX_LABEL_CHARS = 24
 # A label that changes width re-lays out the whole screen (10-20 ms here): a hidden tab's
@@ -82,8 +90,8 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+left", "previous_flow", "previous flow", id="previous-flow-alt", show=False),
     # å is Option+a on a macOS keyboard without "Option as Meta".
     Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
-    Binding("f2", "toggle_presence", "presence", id="toggle-presence"),
-    Binding("f3", "settings", "settings", id="settings"),
+    Binding("f2", "app.toggle_presence", "presence", id="toggle-presence"),
+    Binding("f3", "app.settings", "settings", id="settings"),
     # Not in the footer (it is full at 120 columns); listed by f1 and the palette.
     Binding("f4", "toggle_members", "members", id="toggle-members", show=False),
 ]
@@ -124,8 +132,29 @@ def tab_label(store: ConversationStore) -> Content:
     return Content.assemble(*parts)
 
 
+# When the footer is too narrow for every key, these go first (in this order), so presence,
+# settings, quit, help and the palette stay visible at 80 columns (issue 10).
+HIDE_FIRST = (
+    "goto_flow(1)",
+    "next_activity",
+    "previous_flow",
+    "open_link",
+    "open_thread",
+    "last",
+    "next_flow",
+)
+
+
+def _key_width(key: Widget) -> int:
+    """The cells a compact FooterKey takes: "key description" (measured in Textual 8.2.8)."""
+    display = Content(str(getattr(key, "key_display", ""))).cell_length
+    description = Content(str(getattr(key, "description", ""))).cell_length
+    return display + (1 + description if description else 0)
+
+
 class FlowFooter(Footer):
-    """A Footer that rebuilds only when what it shows changes.
+    """A Footer that rebuilds only when what it shows changes, and drops the least needed
+    keys first when the terminal is narrow.
 
     Every tab switch moves focus to another FlowLog, which signals "bindings updated"; the
     stock Footer then recomposes all its keys (measured ~0.13 s a switch here) although the
@@ -133,6 +162,28 @@ class FlowFooter(Footer):
     """
 
     _signature: tuple[object, ...] | None = None
+
+    def compose(self) -> ComposeResult:
+        widgets = list(super().compose())
+        self.fit_keys(widgets, self.size.width or self.app.size.width)
+        yield from widgets
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_keys(list(self.query("FooterKey")), event.size.width)
+
+    @staticmethod
+    def fit_keys(widgets: list[Widget], width: int) -> None:
+        keys = [w for w in widgets if type(w).__name__ == "FooterKey"]
+        for key in keys:
+            key.display = True
+        need = sum(_key_width(key) + 1 for key in keys)
+        for action in HIDE_FIRST:
+            if need <= width:
+                return
+            for key in keys:
+                if getattr(key, "action", None) == action and key.display:
+                    key.display = False
+                    need -= _key_width(key) + 1
 
     def bindings_changed(self, screen: Screen[object]) -> None:
         signature = tuple(
@@ -153,6 +204,16 @@ class MainScreen(Screen[None]):
     CSS_PATH = "main.tcss"
     BINDINGS = MAIN_BINDINGS
 
+    class Ready(Message):
+        """The screen's widgets exist: the app may connect (or ask for a setup)."""
+
+    class MembersToggled(Message):
+        """The members pane was shown or hidden (f4)."""
+
+        def __init__(self, shown: bool) -> None:
+            super().__init__()
+            self.shown = shown
+
     def __init__(self) -> None:
         super().__init__()
         self._panes: dict[ConversationKey, str] = {}  # key -> pane id, in tab order
@@ -168,10 +229,10 @@ class MainScreen(Screen[None]):
         self._relabel_timer: Timer | None = None
         # alt+a remembers where a run of activity jumps started (WeeChat style).
         self.activity_origin: ConversationKey | None = None
-
-    @property
-    def flow_app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self.app)
+        # Tab order: the chosen flows in their saved order, then other flows, then private
+        # conversations; within the last two, the order they appeared (see `_rank`).
+        self._flow_order: dict[ConversationKey, int] = {}
+        self._arrival: dict[ConversationKey, int] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -180,11 +241,11 @@ class MainScreen(Screen[None]):
             members.display = False
             yield members
         yield Static(Content("Waiting for flows …"), id="empty")
-        yield StatusBar(id="status", clock=self.flow_app.clock)
+        yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.flow_app.main_ready()
+        self.post_message(self.Ready())
 
     # ------------------------------------------------------------------ tabs
 
@@ -225,18 +286,40 @@ class MainScreen(Screen[None]):
         key = self.active_key
         return self.log_for(key) if key is not None else None
 
+    def set_flow_order(self, keys: Iterable[ConversationKey]) -> None:
+        """The chosen flows in their saved order: tabs added later take their place."""
+        self._flow_order = {key: i for i, key in enumerate(keys)}
+
+    def _rank(self, key: ConversationKey) -> tuple[int, int]:
+        if key[0] != "flow":
+            return (2, self._arrival[key])
+        if key in self._flow_order:
+            return (0, self._flow_order[key])
+        return (1, self._arrival[key])
+
     async def add_conversation(self, store: ConversationStore, router: Router) -> None:
-        """A tab for `store` at the end (flows come first because the app adds them first)."""
-        if store.key in self._panes:
+        """A tab for `store`, at its place in the tab order (see `set_flow_order`)."""
+        key = store.key
+        if key in self._panes:
             return
         self._serial += 1
+        self._arrival.setdefault(key, self._serial)
         pane_id = f"conv-{self._serial}"  # ours, never derived from server ids
-        self._panes[store.key] = pane_id
-        self._keys[pane_id] = store.key
+        rank = self._rank(key)
+        before = next((k for k in self._panes if self._rank(k) > rank), None)
+        keys = list(self._panes)
+        keys.insert(keys.index(before) if before is not None else len(keys), key)
+        self._panes[key] = pane_id
+        self._panes = {k: self._panes[k] for k in keys}
+        self._keys[pane_id] = key
         log = FlowLog(store, router, id=f"{pane_id}-log")
-        self._logs[store.key] = log
+        self._logs[key] = log
         self._label_state[pane_id] = (store.title, store.unread, store.mentions)
-        await self.tabbed.add_pane(TabPane(tab_label(store), log, id=pane_id))
+        pane = TabPane(tab_label(store), log, id=pane_id)
+        if before is None:
+            await self.tabbed.add_pane(pane)
+        else:
+            await self.tabbed.add_pane(pane, before=self._panes[before])
         self.query_one("#empty").display = False
 
     async def remove_conversation(self, key: ConversationKey) -> None:
@@ -334,10 +417,10 @@ class MainScreen(Screen[None]):
         current = self.active_key
         start = keys.index(current) + 1 if current in keys else 0
         ring = [k for k in keys[start:] + keys[:start] if k != current]
-        stores = self.flow_app.stores()
         for wanted in ("mentions", "unread"):
             for key in ring:
-                store = stores.get(key)
+                log_widget = self._logs.get(key)
+                store = log_widget.store if log_widget is not None else None
                 if store is not None and getattr(store, wanted) > 0:
                     return key
         return None
@@ -356,12 +439,6 @@ class MainScreen(Screen[None]):
             return
         self.notify("No flow with unread messages.", markup=False, timeout=2)
 
-    def action_toggle_presence(self) -> None:
-        self.flow_app.action_toggle_presence()
-
-    def action_settings(self) -> None:
-        self.flow_app.action_settings()
-
     @property
     def members(self) -> MembersPane:
         return self.query_one("#members", MembersPane)
@@ -369,4 +446,18 @@ class MainScreen(Screen[None]):
     def action_toggle_members(self) -> None:
         members = self.members
         members.display = not members.display
-        self.flow_app.refresh_members(force=True)
+        self.post_message(self.MembersToggled(bool(members.display)))
+
+    async def apply_changes(
+        self, stores: Iterable[ConversationStore], router: Router
+    ) -> list[ConversationKey]:
+        """Tabs for stores that have none yet, then their labels; returns the new tabs' keys.
+
+        The shown conversation's log is refreshed by the caller first (see the app)."""
+        added: list[ConversationKey] = []
+        for store in stores:
+            if store.key not in self._panes:
+                # First message of a private conversation (or of a flow REST did not list).
+                await self.add_conversation(store, router)
+                added.append(store.key)
+        return added

@@ -6,10 +6,13 @@ the token) and dismisses with the new Settings; Escape or Cancel dismisses with 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from dataclasses import replace
 from typing import ClassVar
 
+import httpx
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -23,16 +26,18 @@ from textual.widgets import (
     Label,
     RadioButton,
     RadioSet,
-    SelectionList,
     Static,
 )
 
-from flowview.config import ConfigError, ContentType, Settings, save_settings
+from flowview.config import ConfigError, ContentType, Settings, save_settings, save_token
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token
-from flowview.protocol.rest import Flow, RestClient
-from flowview.tui.screens.setup import describe_failure, flow_label, sorted_flows
+from flowview.protocol.rest import ApiError, Flow, RestClient
+from flowview.tui.screens.setup import describe_failure
+from flowview.tui.widgets.flow_picker import FlowPicker
 from flowview.tui.widgets.status_line import StatusKind, StatusLine
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SettingsScreen", "parse_minutes"]
 
@@ -67,6 +72,8 @@ class SettingsScreen(ModalScreen[Settings | None]):
         token: Token | None,
         api_url: str | None = None,
         *,
+        rest: RestClient | None = None,
+        flows: list[Flow] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -76,7 +83,12 @@ class SettingsScreen(ModalScreen[Settings | None]):
         self.token = token
         # The app passes the effective URL (flags/env may override the saved one).
         self.api_url = api_url or settings.api_url
+        # The app's REST client and its /flows answer: nothing is fetched twice.
+        self.rest = rest
+        self.known_flows = flows
         self.flows_loaded = False
+        # A new token typed here, checked through /user and saved (None: unchanged).
+        self.new_token: Token | None = None
 
     def compose(self) -> ComposeResult:
         s = self.settings
@@ -84,7 +96,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
             yield Static("Settings", id="settings-title")
             yield Label("Flows to show")
             # Until /flows answers, the saved choice is listed by slug, all selected.
-            yield SelectionList[str](
+            yield FlowPicker(
                 *[(Content(clean_name(slug)), slug, True) for slug in s.flows], id="flows"
             )
             yield StatusLine("Loading your flows …", id="settings-status")
@@ -107,11 +119,21 @@ class SettingsScreen(ModalScreen[Settings | None]):
             yield Checkbox(
                 "Ring the terminal bell on mentions", value=s.bell, id="bell", compact=True
             )
+            yield Label("New API token (leave empty to keep the current one)")
+            yield Input(
+                password=True,
+                placeholder="checked with the server before saving",
+                id="token",
+                compact=True,
+            )
             with Horizontal(id="settings-buttons"):
                 yield Button("Save", id="save", variant="success")
                 yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
+        if self.known_flows is not None:
+            self._flows_arrived(self.known_flows)
+            return
         if self.token is None:
             self.set_status("No token available: showing the saved flow choice only.", "error")
             return
@@ -134,36 +156,32 @@ class SettingsScreen(ModalScreen[Settings | None]):
 
     async def _fetch_flows(self, token: Token) -> None:
         try:
-            async with RestClient(self.api_url, token) as client:
-                flows = await client.flows()
+            if self.rest is not None:
+                flows = await self.rest.flows()
+            else:
+                async with RestClient(self.api_url, token) as client:
+                    flows = await client.flows()
         except Exception as exc:
+            if not isinstance(exc, (ApiError, httpx.HTTPError)):
+                log.exception("loading the flow list failed")
+            else:
+                log.warning("loading the flow list failed: %s", describe_failure(exc, token))
             self.set_status(describe_failure(exc, token), "error")
             return
+        self._flows_arrived(flows)
+
+    def _flows_arrived(self, flows: list[Flow]) -> None:
         self._show_flows(flows)
         self.flows_loaded = True
         self.set_status("Choose the flows to show.")
 
     def _show_flows(self, flows: list[Flow]) -> None:
-        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
+        selection = self.query_one("#flows", FlowPicker)
         chosen = set(selection.selected)  # may differ from the saved choice by now
-        options: list[tuple[Content, str, bool]] = []
-        known: set[str] = set()
-        for flow in sorted_flows(flows):
-            known.update((flow.slug, flow.id))
-            # Saved choices may name a flow by id; it is saved back by slug.
-            options.append((flow_label(flow), flow.slug, bool({flow.slug, flow.id} & chosen)))
-        for slug in self.settings.flows:
-            if slug not in known:
-                label = Content(f"{clean_name(slug)} (not among your flows)")
-                options.append((label, slug, slug in chosen))
-        selection.clear_options()
-        selection.add_options(options)
+        selection.show_flows(flows, chosen, keep=self.settings.flows)
 
     def selected_flows(self) -> list[str]:
-        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
-        chosen = set(selection.selected)
-        values = [selection.get_option_at_index(i).value for i in range(selection.option_count)]
-        return [v for v in values if v in chosen]
+        return self.query_one("#flows", FlowPicker).selected_flows()
 
     def _content_type(self) -> ContentType:
         pressed = self.query_one("#content-type", RadioSet).pressed_button
@@ -190,12 +208,52 @@ class SettingsScreen(ModalScreen[Settings | None]):
             auto_idle_minutes=minutes,
             bell=self.query_one("#bell", Checkbox).value,
         )
+        token: Token | None = None
+        raw = self.query_one("#token", Input).value.strip()
+        if raw:
+            try:
+                token = Token(raw, self.settings.token_kind)
+            except ValueError as exc:
+                self.set_status(f"That does not look like a token: {exc}.", "error")
+                return
+        self.workers.cancel_group(self, "settings")
+        self.run_worker(self._save(new, token), group="settings-save", exclusive=True)
+
+    async def _check_token(self, token: Token) -> bool:
+        """The new token works (`/user` answers); says why not in the status line."""
+        from flowview.logs import register_secret
+
+        register_secret(token)
+        self.set_status("Checking the new token …")
         try:
+            async with RestClient(self.api_url, token) as client:
+                await client.user()
+        except Exception as exc:
+            if not isinstance(exc, (ApiError, httpx.HTTPError)):
+                log.exception("checking the new token failed")
+            else:
+                log.warning("new token refused: %s", describe_failure(exc, token))
+            self.set_status(describe_failure(exc, token), "error")
+            return False
+        return True
+
+    async def _save(self, new: Settings, token: Token | None) -> None:
+        if token is not None and not await self._check_token(token):
+            return
+
+        # Writing and fsyncing the files blocks: never on the event loop.
+        def write() -> None:
             save_settings(new)
+            if token is not None:
+                save_token(token)
+
+        try:
+            await asyncio.to_thread(write)
         except ConfigError as exc:
+            log.warning("settings not saved: %s", exc)
             self.set_status(f"Could not save: {exc}", "error")
             return
-        self.workers.cancel_group(self, "settings")
+        self.new_token = token
         self.dismiss(new)
 
     @on(Button.Pressed, "#cancel")

@@ -6,7 +6,9 @@ Every string that comes from the server (names, nicks, error text) is sanitised 
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import logging
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
 
@@ -14,7 +16,6 @@ import httpx
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -22,7 +23,6 @@ from textual.widgets import (
     Collapsible,
     Input,
     Label,
-    SelectionList,
     Static,
 )
 
@@ -31,7 +31,10 @@ from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token, TokenKind, redact
 from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient, User
 from flowview.protocol.urls import DEFAULT_API_URL, DEFAULT_STREAM_URL
+from flowview.tui.widgets.flow_picker import FlowPicker, flow_label, sorted_flows
 from flowview.tui.widgets.status_line import StatusKind, StatusLine, status_content
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEMO",
@@ -41,6 +44,7 @@ __all__ = [
     "SetupScreen",
     "check_base_url",
     "flow_label",
+    "sorted_flows",
     "status_content",
 ]
 
@@ -63,23 +67,6 @@ class SetupResult:
 
 
 SetupOutcome: TypeAlias = SetupResult | Literal[SetupChoice.DEMO]
-
-
-def flow_label(flow: Flow) -> Content:
-    """ "Org / Flow name" for the flow list (names, not ids), safe to render."""
-    org = clean_name(flow.organization_name or flow.organization)
-    name = clean_name(flow.name or flow.parameterized_name)
-    return Content(f"{org} / {name}")
-
-
-def sorted_flows(flows: list[Flow]) -> list[Flow]:
-    return sorted(
-        flows,
-        key=lambda f: (
-            (f.organization_name or f.organization).casefold(),
-            (f.name or f.parameterized_name).casefold(),
-        ),
-    )
 
 
 def check_base_url(text: str, what: str) -> str | None:
@@ -182,7 +169,7 @@ class SetupScreen(Screen[SetupOutcome]):
                     "Enter a token, then check it to choose your flows.", id="setup-status"
                 )
             yield Label("Flows to show", id="flows-label")
-            yield SelectionList[str](id="flows", disabled=True)
+            yield FlowPicker(id="flows", disabled=True)
             yield Checkbox(
                 "Show private messages", value=initial.private, id="private", compact=True
             )
@@ -259,6 +246,9 @@ class SetupScreen(Screen[SetupOutcome]):
             if problem:
                 self.set_status(problem, "error")
                 return
+        from flowview.logs import register_secret
+
+        register_secret(token)  # typed here: never in a log line from now on
         self.set_status(f"Checking the token with {api} …")
         self.query_one("#check", Button).disabled = True
         self.run_worker(
@@ -275,6 +265,11 @@ class SetupScreen(Screen[SetupOutcome]):
                 user = await client.user()
                 flows = await client.flows()
         except Exception as exc:
+            # ApiError/httpx errors are expected; anything else is a bug: keep its traceback.
+            if not isinstance(exc, (ApiError, httpx.HTTPError, ValueError)):
+                log.exception("token check failed")
+            else:
+                log.warning("token check failed: %s", describe_failure(exc, token))
             self.set_status(describe_failure(exc, token), "error")
             return
         finally:
@@ -295,26 +290,17 @@ class SetupScreen(Screen[SetupOutcome]):
         self.query_one("#save", Button).disabled = False
 
     def _show_flows(self, flows: list[Flow]) -> None:
-        selection = self.query_one("#flows", SelectionList)
+        selection = self.query_one("#flows", FlowPicker)
         # Keep what the user (or saved settings) had chosen across a re-check.
         chosen = set(selection.selected) or set(self.initial.flows if self.initial else [])
-        selection.clear_options()
-        selection.add_options(
-            [(flow_label(f), f.slug, f.slug in chosen) for f in sorted_flows(flows)]
-        )
+        selection.show_flows(flows, chosen)
         selection.disabled = False
         if flows:
             selection.focus()
 
     def selected_flows(self) -> list[str]:
         """Chosen slugs in the order shown."""
-        selection: SelectionList[str] = self.query_one("#flows", SelectionList)
-        chosen = set(selection.selected)
-        return [
-            opt.value
-            for opt in (selection.get_option_at_index(i) for i in range(selection.option_count))
-            if opt.value in chosen
-        ]
+        return self.query_one("#flows", FlowPicker).selected_flows()
 
     def save(self) -> None:
         """Save settings and token, then dismiss with them."""
@@ -338,10 +324,18 @@ class SetupScreen(Screen[SetupOutcome]):
             me_id=user.id,
             me_nick=user.nick,
         )
-        try:
+        self.run_worker(self._save(settings, token), group="setup-save", exclusive=True)
+
+    async def _save(self, settings: Settings, token: Token) -> None:
+        # Writing and fsyncing the files blocks: never on the event loop.
+        def write() -> None:
             save_settings(settings)
             save_token(token)
+
+        try:
+            await asyncio.to_thread(write)
         except ConfigError as exc:
+            log.warning("setup not saved: %s", exc)
             self.set_status(f"Could not save: {exc}", "error")
             return
         self.dismiss(SetupResult(settings, token))

@@ -7,6 +7,7 @@ and it picks up new replies on refresh). ``escape`` closes it.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -21,6 +22,8 @@ from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore, ThreadStore
 from flowview.protocol.events import ConversationKey
 from flowview.tui.widgets.flow_log import FlowLog
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from flowview.model.router import Router

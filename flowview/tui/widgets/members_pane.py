@@ -6,6 +6,7 @@ change `Router.presence_version`, and the app calls `show()` again when it moves
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from textual.widget import Widget
 
 if TYPE_CHECKING:
     from flowview.model.router import UserInfo
+
+log = logging.getLogger(__name__)
 
 # (marker, style) per presence; active first, then idle, then offline.
 PRESENCE_LOOK: dict[str, tuple[str, str]] = {

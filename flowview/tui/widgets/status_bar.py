@@ -7,6 +7,7 @@ plain Content, never parsed as markup.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from flowview.model.sanitize import clean_name
+
+log = logging.getLogger(__name__)
 
 # state -> (symbol, style of the state word)
 _STATE_STYLE: dict[str, tuple[str, str]] = {
@@ -37,6 +40,8 @@ _PRESENCE_STYLE: dict[str, str] = {
 SEPARATOR = ("  │  ", "$text-muted")
 
 MAX_REASON_CHARS = 80
+MAX_ALERT_CHARS = 120
+GAP_TEXT = "messages may be missing — fetching"
 
 
 class StatusBar(Widget):
@@ -59,6 +64,12 @@ class StatusBar(Widget):
     rate: reactive[int] = reactive(0)
     last_event: reactive[str] = reactive("")
     notice: reactive[str] = reactive("")
+    # The newest mention or private message elsewhere (the notifier clears it after a while).
+    alert: reactive[str] = reactive("")
+    # Conversations with messages that may be missing (the client is fetching them).
+    gaps: reactive[int] = reactive(0)
+    # Events the client skipped plus events the router could not apply (see the log).
+    problems: reactive[int] = reactive(0)
 
     def __init__(
         self,
@@ -69,7 +80,7 @@ class StatusBar(Widget):
         classes: str | None = None,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
-        self._clock = clock
+        self.clock = clock
         self._ticker: Timer | None = None
 
     # Whoever assigns these, what is shown is one sanitised line.
@@ -79,13 +90,16 @@ class StatusBar(Widget):
     def validate_notice(self, value: str) -> str:
         return clean_name(value)[:MAX_REASON_CHARS]
 
+    def validate_alert(self, value: str) -> str:
+        return clean_name(value)[:MAX_ALERT_CHARS]
+
     # ------------------------------------------------------------------ updates
 
     def set_connection(self, state: str, reason: str = "", delay: float | None = None) -> None:
         """Show a connection state; `delay` starts a visible countdown to the next attempt."""
         self.state = state
         self.reason = reason
-        self.retry_at = self._clock() + delay if delay is not None else None
+        self.retry_at = self.clock() + delay if delay is not None else None
         self._update_ticker()
 
     def _update_ticker(self) -> None:
@@ -108,7 +122,7 @@ class StatusBar(Widget):
         if state == "reconnecting":
             text = "reconnecting"
             if self.retry_at is not None:
-                remaining = max(0, math.ceil(self.retry_at - self._clock()))
+                remaining = max(0, math.ceil(self.retry_at - self.clock()))
                 text += f" in {remaining} s"
             if self.reason:
                 text += f" — {self.reason}"
@@ -119,17 +133,36 @@ class StatusBar(Widget):
             return f"connecting — {self.reason}"
         return state
 
+    def shown_presence(self) -> str:
+        """What the server has: nothing is streamed while not connected, so "offline"."""
+        if self.state in ("reconnecting", "failed", "stopped"):
+            return "offline"
+        return self.presence
+
+    def _presence_part(self) -> tuple[str, str]:
+        shown = self.shown_presence()
+        return (shown, _PRESENCE_STYLE.get(shown, "$text-muted"))
+
     def render(self) -> RenderResult:
         symbol, style = _STATE_STYLE.get(self.state, ("?", ""))
         parts: list[str | tuple[str, str]] = [
             (f"{symbol} {self.connection_text()}", style),
             SEPARATOR,
-            (self.presence, _PRESENCE_STYLE.get(self.presence, "")),
+            self._presence_part(),
             SEPARATOR,
+        ]
+        if self.alert:
+            # Before the rate: at 80 columns the end of the line is what gets cut.
+            parts += [("✉ " + self.alert, "$text-accent bold"), SEPARATOR]
+        parts += [
             f"{self.rate} msg/min",
         ]
         if self.last_event:
             parts += [SEPARATOR, f"last {self.last_event}"]
+        if self.gaps:
+            parts += [SEPARATOR, (GAP_TEXT, "$text-warning")]
+        if self.problems:
+            parts += [SEPARATOR, (f"{self.problems} events skipped", "$text-warning")]
         if self.notice:
             parts += [SEPARATOR, (self.notice, "$text-warning")]
         return Content.assemble(*parts)

@@ -1,0 +1,149 @@
+"""REST loaders of the viewer: a conversation's history (latest page, older pages, the
+start-up seam) and a flow's members.  UI-free: the app runs these in workers and repaints.
+
+The start-up seam (issue 8): the history of the shown tab is loaded while the stream is still
+connecting, so a message posted in between is in neither.  A history page fetched before the
+stream was live is remembered with its newest id; once the stream is live, everything after
+that id is fetched and merged (the store drops duplicates by id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flowview.protocol.events import ConversationKey, Event
+from flowview.tui.session import Session, describe_error, network_error_types
+
+log = logging.getLogger(__name__)
+
+__all__ = ["HISTORY_PAGE", "HistoryLoader", "MembersLoader"]
+
+HISTORY_PAGE = 100
+
+
+def _newest(events: list[Event]) -> int | None:
+    ids = [e.id for e in events if e.id is not None]
+    return max(ids) if ids else None
+
+
+class HistoryLoader:
+    """Pages of REST history into the router's stores; remembers what is loaded."""
+
+    def __init__(self, session: Session, on_changed: Callable[[ConversationKey], None]) -> None:
+        self.session = session
+        self.on_changed = on_changed
+        self.loaded: set[ConversationKey] = set()
+        self.busy: set[ConversationKey] = set()
+        # Whether the stream is live now (set by the app from the stream's state changes).
+        self.live = False
+        # key -> newest id of a history page fetched before the stream was live.
+        self.seams: dict[ConversationKey, int | None] = {}
+
+    async def load(self, key: ConversationKey, older: bool = False) -> None:
+        """The latest page (or the page before the oldest loaded message, `older`)."""
+        session = self.session
+        store = session.router.stores.get(key)
+        until_id = store.oldest_id if (older and store is not None) else None
+        if older and until_id is None:
+            return
+        before_live = not self.live
+        events = await self.fetch(key, until_id)
+        if events is None:
+            return
+        session.router.merge_history(key, events)
+        if not older:
+            self.loaded.add(key)
+            if before_live:
+                newest = _newest(events)
+                if self.live:
+                    await self.close_seam(key, newest)  # went live while we fetched
+                else:
+                    self.seams[key] = newest
+        elif not events and store is not None:
+            store.history_complete = True
+        self.on_changed(key)
+
+    def went_live(self) -> dict[ConversationKey, int | None]:
+        """The stream is live: the seams to close now (the caller runs `close_seam`s)."""
+        self.live = True
+        seams, self.seams = self.seams, {}
+        return seams
+
+    def stream_restarted(self) -> None:
+        """A new stream connection starts from "now": every loaded store has a seam again."""
+        self.live = False
+        for key in self.loaded:
+            store = self.session.router.stores.get(key)
+            self.seams[key] = store.newest_id if store is not None else None
+
+    async def close_seam(self, key: ConversationKey, since_id: int | None) -> None:
+        """Fetch and merge what was posted after `since_id` (all of the latest page if None)."""
+        session = self.session
+        if since_id is None:
+            events = await self.fetch(key, None)
+        else:
+            events = await self._since(key, since_id)
+        if events:
+            added = session.router.merge_history(key, events)
+            log.info("start-up seam of %s: %d messages added", key, added)
+            self.on_changed(key)
+
+    async def _since(self, key: ConversationKey, since_id: int) -> list[Event] | None:
+        session = self.session
+        kind, ident = key
+        rest = session.rest
+        if kind == "flow":
+            flow = session.flows_by_id.get(ident)
+            return None if flow is None else await rest.history_since(flow.slug, since_id)
+        other = self._other_party(ident)
+        return None if other is None else await rest.private_history_since(other, since_id)
+
+    def _other_party(self, ident: str) -> str | None:
+        me = self.session.router.me_id
+        others = [part for part in ident.split(":") if part != me]
+        return others[0] if others else None
+
+    async def fetch(self, key: ConversationKey, until_id: int | None) -> list[Event] | None:
+        session = self.session
+        kind, ident = key
+        if kind == "flow":
+            flow = session.flows_by_id.get(ident)
+            if flow is None:
+                return None
+            return await session.rest.messages(
+                flow.slug, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
+            )
+        other = self._other_party(ident)
+        if other is None:
+            return None
+        return await session.rest.private_messages(
+            other, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
+        )
+
+
+class MembersLoader:
+    """A flow's members from `/flows/:org/:flow/users`, once per flow (again after a failure)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.loaded: set[ConversationKey] = set()
+
+    def wants(self, key: ConversationKey) -> bool:
+        return key[0] == "flow" and key not in self.loaded
+
+    async def load(self, key: ConversationKey) -> bool:
+        """True when members were added to the router."""
+        session = self.session
+        flow = session.flows_by_id.get(key[1])
+        if flow is None:
+            return False
+        self.loaded.add(key)
+        try:
+            users = await session.rest.flow_users(flow.slug)
+        except network_error_types() as exc:
+            self.loaded.discard(key)  # try again next time the tab is shown
+            log.warning("members of %s: %s", flow.slug, describe_error(exc, session.token))
+            raise
+        session.router.add_users(users, flow_id=key[1])
+        return True

@@ -1,0 +1,248 @@
+"""The stream pump: runs the StreamClient, routes every item into the Router, and decides
+when the screen is repainted.
+
+Routing is cheap and UI-free: it only marks conversations dirty and collects alerts.  A flush
+scheduled at most `flush_interval` apart hands them to the app (`on_flush`), which adds tabs,
+updates labels and refreshes the one FlowLog that is shown.  During a replay burst the pump
+repaints less often (see BURST_EVENTS) so the last line arrives sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from flowview.model.rate import RateCounter
+from flowview.model.router import Router
+from flowview.protocol.events import ConversationKey, Event
+from flowview.protocol.items import Gap, GapClosed, GapOpened, Skipped, StateChange
+from flowview.tui.notifier import Alert
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FlushBatch", "StreamPump"]
+
+# Give the event loop back this often while routing a burst, so keys stay responsive.
+ROUTE_SLICE_SECONDS = 0.02
+# A replay burst (this many events routed since the last repaint, and more still coming):
+# repaint at most every BURST_FLUSH_SECONDS, and as soon as the stream has paused for
+# BURST_QUIET_SECONDS, instead of every flush_interval: each repaint costs the routing time
+# of hundreds of events, so a 10,000-event replay reaches its last line sooner.
+BURST_EVENTS = 300
+BURST_FLUSH_SECONDS = 0.25
+BURST_QUIET_SECONDS = 0.02
+
+
+class _Client(Protocol):
+    def batches(self) -> AsyncIterator[list[Any]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _TimerHandle(Protocol):
+    def stop(self) -> None: ...
+
+
+SetTimer = Callable[[float, Callable[[], Awaitable[None]]], _TimerHandle]
+
+
+@dataclass
+class FlushBatch:
+    """What changed since the last flush."""
+
+    dirty: set[ConversationKey]
+    alerts: list[Alert]
+    rate: int  # new lines in the last minute
+    last_event: datetime | None
+    problems: int  # events skipped by the client plus events the router failed to apply
+    gaps_open: int
+
+
+class StreamPump:
+    def __init__(
+        self,
+        router: Router,
+        *,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        set_timer: SetTimer,
+        on_flush: Callable[[FlushBatch], Awaitable[None]],
+        wants_alert: Callable[[ConversationKey], bool],
+        on_state: Callable[[StateChange], None],
+        flush_interval: float = 1 / 15,
+    ) -> None:
+        self.router = router
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.set_timer = set_timer
+        self.on_flush = on_flush
+        self.wants_alert = wants_alert
+        self.on_state = on_state
+        self.flush_interval = flush_interval
+        self.events_routed = 0
+        self.skipped = 0
+        self.rate = RateCounter(60.0)
+        self._dirty: set[ConversationKey] = set()
+        self._alerts: list[Alert] = []
+        self._timer: _TimerHandle | None = None
+        self._last_flush = 0.0
+        # Burst pacing uses real time (tests may freeze `clock`); see BURST_EVENTS.
+        self._last_flush_real = 0.0
+        self._last_batch_real = 0.0
+        self._routed_at_flush = 0
+        self._lines_pending = 0
+        self._routed_at_status = 0
+        self._last_event_wall: datetime | None = None
+        self.closed = False
+
+    # ------------------------------------------------------------------ running
+
+    async def run(self, client: _Client) -> None:
+        """Route everything `client` yields until it ends or this task is cancelled."""
+        try:
+            # batches() hands over everything already queued at once: route it all, then
+            # let the (rate-limited) flush repaint.
+            async for batch in client.batches():
+                slice_start = self.clock()
+                for item in batch:
+                    self.handle_item(item)
+                    if self.clock() - slice_start > ROUTE_SLICE_SECONDS:
+                        self._last_batch_real = time.monotonic()
+                        await asyncio.sleep(0)  # keep keys responsive during a replay
+                        slice_start = self.clock()
+                self._last_batch_real = time.monotonic()
+        finally:
+            await client.aclose()
+
+    def handle_item(self, item: object) -> None:
+        """Route one stream item; UI work is deferred to the next flush."""
+        if isinstance(item, Event):
+            self._route(item)
+        elif isinstance(item, StateChange):
+            log.info("stream %s %s", item.state, item.reason)
+            self.on_state(item)
+        elif isinstance(item, GapOpened):
+            self._gap_opened(item)
+        elif isinstance(item, GapClosed):
+            self._gap_closed(item)
+        elif isinstance(item, Gap):
+            self.router.insert_gap(item.key, item.backfilled)
+            self.mark_dirty(item.key)
+        elif isinstance(item, Skipped):
+            self.skipped += 1
+            log.warning("stream input skipped: %s", item.reason)
+            self._schedule()
+        else:
+            log.warning("unknown stream item %s", type(item).__name__)
+
+    def _route(self, event: Event) -> None:
+        router = self.router
+        errors = router.errors
+        result = router.route(event)
+        self.events_routed += 1
+        if router.errors != errors:
+            log.error("event %s not routed: %s", getattr(event, "id", None), router.last_error)
+        if result.effect == "appended":
+            self._lines_pending += 1  # messages per minute: new lines only
+        key = result.key
+        if key is None or result.effect == "ignored":
+            self._schedule()
+            return
+        self.mark_dirty(key)
+        message = result.message
+        if message is None or result.effect != "appended":
+            return
+        private = key[0] == "private"
+        from_other = message.user_id is not None and message.user_id != router.me_id
+        if (result.mention or (private and from_other)) and self.wants_alert(key):
+            store = router.stores.get(key)
+            where = store.title if store is not None else "?"
+            sender = router.sender_of(message)
+            self._alerts.append(Alert(where, sender, message.text, private=private, key=key))
+
+    # ------------------------------------------------------------------ gaps
+
+    def _gap_opened(self, item: GapOpened) -> None:
+        log.warning("gap opened in %s after %s: %s", item.key, item.after_id, item.reason)
+        self.router.open_gap(item.key, item.after_id, item.reason)
+        self.mark_dirty(item.key)
+
+    def _gap_closed(self, item: GapClosed) -> None:
+        log.info("gap closed in %s after %s: %d recovered", item.key, item.after_id, item.recovered)
+        self.router.close_gap(item.key, item.after_id, item.recovered)
+        self.mark_dirty(item.key)
+
+    # ------------------------------------------------------------------ flushing
+
+    def mark_dirty(self, key: ConversationKey) -> None:
+        self._dirty.add(key)
+        self._schedule()
+
+    def mark_all_dirty(self, keys: Iterable[ConversationKey]) -> None:
+        self._dirty.update(keys)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None or self.closed:
+            return
+        # Textual timers cannot have a zero interval; 5 ms is "as soon as possible".
+        delay = max(0.005, self._last_flush + self.flush_interval - self.clock())
+        self._timer = self.set_timer(delay, self._flush)
+
+    def _in_burst(self) -> bool:
+        if self.events_routed - self._routed_at_flush < BURST_EVENTS:
+            return False
+        now = time.monotonic()
+        return (
+            now - self._last_batch_real < BURST_QUIET_SECONDS
+            and now - self._last_flush_real < BURST_FLUSH_SECONDS
+        )
+
+    async def _flush(self) -> None:
+        self._timer = None
+        if self._in_burst():
+            # Check again shortly: the burst may be over by then.
+            self._timer = self.set_timer(BURST_QUIET_SECONDS, self._flush)
+            return
+        await self.flush_now()
+
+    async def flush_now(self) -> None:
+        """Hand everything routed since the last flush to `on_flush` now."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if self.closed:
+            return
+        now = self.clock()
+        self._last_flush = now
+        self._last_flush_real = time.monotonic()
+        self._routed_at_flush = self.events_routed
+        if self._lines_pending:
+            self.rate.add(now, self._lines_pending)
+            self._lines_pending = 0
+        if self.events_routed != self._routed_at_status:
+            # the time of the last event, to the flush (at most BURST_FLUSH_SECONDS later)
+            self._routed_at_status = self.events_routed
+            self._last_event_wall = self.wall_clock()
+        dirty, self._dirty = self._dirty, set()
+        alerts, self._alerts = self._alerts, []
+        batch = FlushBatch(
+            dirty=dirty,
+            alerts=alerts,
+            rate=self.rate.total(now),
+            last_event=self._last_event_wall,
+            problems=self.skipped + self.router.errors,
+            gaps_open=len(self.router.open_gaps),
+        )
+        await self.on_flush(batch)
+
+    def close(self) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None

@@ -1,0 +1,63 @@
+"""Canary: the private Textual APIs the viewer still relies on (issue 9 §6).
+
+Each of these has no public equivalent in Textual 8.2.8.  If an upgrade renames or changes
+one, this test fails loudly here instead of the viewer misbehaving quietly:
+
+- ``Tab._label`` (screens/main.py ``update_label``): a same-width label change repaints one
+  tab (``Static.update(..., layout=False)``); the public ``Tab.label`` setter lays the whole
+  screen out again (10-20 ms a change).  ``Tab.label`` must keep reading ``_label``.
+- ``Footer._bindings_ready`` (screens/main.py ``FlowFooter``): skip the footer's rebuild when
+  the shown bindings did not change (a rebuild costs ~0.13 s a tab switch).
+- ``FooterKey`` (textual.widgets._footer) and its ``key_display``/``description``/``action``
+  (screens/main.py ``FlowFooter.fit_keys``): hide the least needed keys when narrow.
+- ``App._handle_exception`` / ``App._fatal_error`` / ``App._exit_renderables`` /
+  ``App._close_messages_no_wait`` (app.py): a fatal error is rendered without local
+  variables and redacted of tokens (Textual's own rendering shows locals).
+"""
+
+from __future__ import annotations
+
+import inspect
+from importlib.metadata import version
+
+from textual.app import App
+from textual.widgets import Footer, Tab
+
+
+def test_textual_is_the_pinned_version() -> None:
+    assert version("textual") == "8.2.8", "re-check every private API listed in this module"
+
+
+def test_tab_label_reads_the_private_label() -> None:
+    tab = Tab("one")
+    assert hasattr(tab, "_label")
+    tab._label = tab._label  # the attribute is assignable
+    source = inspect.getsource(Tab.label.fget)  # type: ignore[attr-defined]
+    assert "self._label" in source
+
+
+def test_footer_has_bindings_ready() -> None:
+    assert "_bindings_ready" in inspect.getsource(Footer)
+
+
+def test_app_fatal_error_hooks_exist_with_the_expected_shape() -> None:
+    handle = inspect.signature(App._handle_exception)
+    assert list(handle.parameters) == ["self", "error"]
+    assert list(inspect.signature(App._fatal_error).parameters) == ["self"]
+    assert "_fatal_error" in inspect.getsource(App._handle_exception)
+    assert callable(App._close_messages_no_wait)
+    assert "_exit_renderables" in inspect.getsource(App.__init__)
+    # Textual's own rendering shows locals: the reason app.py overrides _fatal_error.
+    assert "show_locals=True" in inspect.getsource(App._fatal_error)
+
+
+def test_footer_key_keeps_its_public_looking_attributes() -> None:
+    # screens/main.py FlowFooter.fit_keys reads these (set in FooterKey.__init__).
+    from textual.widgets._footer import FooterKey
+
+    key = FooterKey("f2", "f2", "presence", "app.toggle_presence")
+    assert (key.key_display, key.description, key.action) == (
+        "f2",
+        "presence",
+        "app.toggle_presence",
+    )
