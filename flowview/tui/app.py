@@ -181,6 +181,7 @@ class FlowviewApp(App[None]):
         await self.notifier.aclose()
         if self.demo is not None:
             demo, self.demo = self.demo, None
+            demo.deactivate()
             await asyncio.to_thread(demo.stop)
 
     def nothing_transient(self) -> bool:
@@ -211,6 +212,7 @@ class FlowviewApp(App[None]):
 
         self.main.status.set_connection("connecting", "starting the demo server")
         demo = await asyncio.to_thread(DemoSession.start, options)
+        demo.activate()  # here, on the event loop's thread: the environment is process-wide
         self.demo = demo
         self.start_session(demo.settings, demo.token)
 
@@ -220,6 +222,7 @@ class FlowviewApp(App[None]):
         self.set_keymap(dict(settings.keymap))
         self._configure_notifier(settings)
         session = self.session = Session.create(settings, token)
+        self.main.api_url = settings.api_url
         self.history = HistoryLoader(session, self._mark_dirty)
         self.members_loader = MembersLoader(session)
         if self.pump is not None:

@@ -51,6 +51,11 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
         "--rate", type=float, default=2.0, help="simulated messages per second (default 2)"
     )
     parser.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    parser.add_argument(
+        "--faults",
+        action="store_true",
+        help="enable the server's fault-injection endpoint (off by default)",
+    )
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class DemoOptions:
     hostile: bool = False
     rate: float = 2.0
     seed: int = 1
+    faults: bool = False  # the server's /_faults endpoint: only when asked for
 
 
 @dataclass
@@ -76,8 +82,6 @@ class DemoSession:
         from flowview.server.runner import ServerOptions, spawn_server_process
 
         profile_dir = tempfile.mkdtemp(prefix="flowview-demo-")
-        previous = os.environ.get(CONFIG_DIR_ENV)
-        os.environ[CONFIG_DIR_ENV] = profile_dir
         try:
             process = spawn_server_process(
                 ServerOptions(
@@ -89,12 +93,12 @@ class DemoSession:
                     users=DEMO_USERS,
                     hostile=options.hostile,
                     backlog=DEMO_BACKLOG,
+                    faults=options.faults,
                 ),
                 # Its log lines would land on top of the TUI.
                 stderr=subprocess.DEVNULL,
             )
         except BaseException:
-            _restore_env(previous)
             shutil.rmtree(profile_dir, ignore_errors=True)
             raise
         settings = Settings(
@@ -104,7 +108,7 @@ class DemoSession:
             private=True,
             auto_idle_minutes=10,
         )
-        session = cls(process, settings, Token(process.token), profile_dir, previous)
+        session = cls(process, settings, Token(process.token), profile_dir, None)
         # The app's worker awaiting this thread may be cancelled while the server starts (the
         # app is exiting): a session started then is stopped here, never orphaned.
         with _live_lock:
@@ -116,15 +120,26 @@ class DemoSession:
             raise RuntimeError("flowview is exiting: demo server stopped")
         return session
 
+    def activate(self) -> None:
+        """Point the config directory at the throwaway profile.  Call on the main thread (the
+        environment is process-wide; ``start`` runs in a worker thread and must not touch it)."""
+        self.previous_config_dir = os.environ.get(CONFIG_DIR_ENV)
+        os.environ[CONFIG_DIR_ENV] = self.profile_dir
+
+    def deactivate(self) -> None:
+        """Undo :meth:`activate` (main thread)."""
+        _restore_env(self.previous_config_dir)
+
     def stop(self, within: float = 10.0) -> None:
-        """Stop the server (killed if not gone ``within`` seconds) and drop the profile."""
+        """Stop the server (killed if not gone ``within`` seconds) and drop the profile.
+
+        Safe from any thread: the environment is left to :meth:`deactivate`."""
         with _live_lock:
             _live.sessions = [other for other in _live.sessions if other is not self]
         try:
             self.process.terminate(within)
         except Exception:
             log.exception("stopping the demo server failed")
-        _restore_env(self.previous_config_dir)
         shutil.rmtree(self.profile_dir, ignore_errors=True)
 
 
@@ -192,6 +207,7 @@ def main_demo(args: argparse.Namespace) -> int:
         hostile=bool(getattr(args, "hostile", False)),
         rate=float(getattr(args, "rate", 2.0)),
         seed=int(getattr(args, "seed", 1)),
+        faults=bool(getattr(args, "faults", False)),
     )
     # The server starts inside the app (a worker), so the first frame does not wait for it.
     return _run(FlowviewApp(None, None, demo_options=options))

@@ -227,6 +227,8 @@ class MainScreen(Screen[None]):
         self._deferred_labels: dict[str, ConversationStore] = {}  # pane id -> store
         self._last_relabel = 0.0
         self._relabel_timer: Timer | None = None
+        # REST base of the session: file attachments are shown and opened as full URLs.
+        self.api_url: str | None = None
         # alt+a remembers where a run of activity jumps started (WeeChat style).
         self.activity_origin: ConversationKey | None = None
         # Tab order: the chosen flows in their saved order, then other flows, then private
@@ -312,7 +314,7 @@ class MainScreen(Screen[None]):
         self._panes[key] = pane_id
         self._panes = {k: self._panes[k] for k in keys}
         self._keys[pane_id] = key
-        log = FlowLog(store, router, id=f"{pane_id}-log")
+        log = FlowLog(store, router, id=f"{pane_id}-log", api_url=self.api_url)
         self._logs[key] = log
         self._label_state[pane_id] = (store.title, store.unread, store.mentions)
         pane = TabPane(tab_label(store), log, id=pane_id)
