@@ -148,15 +148,16 @@ async def run_tail(args: argparse.Namespace) -> int:
 
     import json
 
-    from flowview.protocol.client import (
+    from flowview.protocol.client import StreamClient, StreamConfig
+    from flowview.protocol.events import Event
+    from flowview.protocol.items import (
         Gap,
+        GapClosed,
+        GapOpened,
         RawEvent,
         Skipped,
         StateChange,
-        StreamClient,
-        StreamConfig,
     )
-    from flowview.protocol.events import Event
     from flowview.protocol.urls import stream_url
 
     try:
@@ -214,6 +215,13 @@ async def run_tail(args: argparse.Namespace) -> int:
                         kind, ident = item.key
                         _say(f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
                              "from history")
+                    elif isinstance(item, GapOpened):
+                        _say(f"gap: {_conversation(item.key)}: messages after id "
+                             f"{_after(item.after_id)} may be missing ({item.reason}); "
+                             "still fetching them")
+                    elif isinstance(item, GapClosed):
+                        _say(f"gap filled: {_conversation(item.key)}: after id "
+                             f"{_after(item.after_id)}, {item.recovered} message(s) recovered")
                     continue
                 printed += 1
                 if printed >= limit:
@@ -224,6 +232,15 @@ async def run_tail(args: argparse.Namespace) -> int:
             if result is not None:
                 return result
     return EXIT_OK
+
+
+def _conversation(key: tuple[str, str]) -> str:
+    kind, ident = key
+    return f"flow {ident}" if kind == "flow" else f"private conversation {ident}"
+
+
+def _after(after_id: int | None) -> str:
+    return "(start)" if after_id is None else str(after_id)
 
 
 def _write(out: Any, lines: list[bytes]) -> bool:

@@ -248,3 +248,38 @@ def test_hostile_content_is_printed_ascii_escaped(srv: ServerProcess) -> None:
     assert out.isascii()
     assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out
     assert json.loads(out) == obj
+
+
+def test_gap_line_then_recovered_events_then_gap_filled(srv: ServerProcess) -> None:
+    """Issue 8 loss path 2 through `tail`: the back-fill fails once, tail says so on stderr,
+    then prints the recovered events and a "gap filled" line."""
+    flow = flows(srv)[2]
+    slug = slug_of(flow)
+    # The first connection goes silent after one event; what is posted meanwhile is lost
+    # to it, and the stall timeout (2 s) reconnects.
+    httpx.post(srv.base_url + "/_faults", json={"kind": "stall", "after": 1}).raise_for_status()
+    proc = start_tail(srv, slug, "--count", "7", "--presence", "offline", "--stall-timeout", "2")
+    assert proc.stdout is not None
+    wait_live(srv)
+    first = post(srv, slug, "before the stall")
+    assert json.loads(proc.stdout.readline())["id"] == first["id"]
+    lost = [post(srv, slug, f"during the stall {i}") for i in range(5)]
+    # Queued within the stall timeout, so tail's back-fill is the next REST request.
+    httpx.post(srv.base_url + "/_faults",
+               json={"kind": "status", "status": 500, "count": 1, "scope": "rest"}
+               ).raise_for_status()
+    assert proc.stderr is not None
+    err_lines: list[str] = []
+    while not err_lines or "gap filled" not in err_lines[-1]:
+        line = proc.stderr.readline()
+        assert line, "".join(err_lines)
+        err_lines.append(line)
+    last = post(srv, slug, "after the gap")
+    code, out, rest = finish(proc, timeout=30)
+    err = "".join(err_lines) + rest
+    assert code == 0, err
+    assert sorted(m[2] for m in printed(out)) == [m["id"] for m in [*lost, last]]
+    gap_line = f"flowview: gap: flow {flow['id']}: messages after id {first['id']} may be missing"
+    filled = f"flowview: gap filled: flow {flow['id']}: after id {first['id']}, 5 message(s)"
+    assert gap_line in err and filled in err
+    assert err.index(gap_line) < err.index(filled)

@@ -21,20 +21,23 @@ import asyncio
 import contextlib
 import json
 import json.scanner
+import logging
 import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal
 
 import httpx
 
-from flowview.protocol.auth import Token, TokenAuth, redact
+from flowview.protocol.auth import Token, redact
+from flowview.protocol.backfill import Backfiller
 from flowview.protocol.backoff import Backoff, BackoffPolicy, parse_retry_after
 from flowview.protocol.dedupe import Deduper
 from flowview.protocol.events import ConversationKey, Event, parse_event
+from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.items import (
     Gap,
     GapClosed,
@@ -45,11 +48,11 @@ from flowview.protocol.items import (
     StreamItem,
 )
 from flowview.protocol.jsonstream import JsonStreamDecoder
+from flowview.protocol.rest import RestClient
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.urls import Presence, stream_url
 
-if TYPE_CHECKING:
-    from flowview.protocol.rest import RestClient
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Gap",
@@ -102,6 +105,14 @@ class _Outcome:
     status: int | None = None
     retry_after: float | None = None
     bounded: bool = False  # counts towards the "give up after N" limit
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except Exception:
+        log.exception("cannot parse the stream URL's host")
+        return ""
 
 
 def _always() -> bool:
@@ -175,7 +186,8 @@ class _Connection:
                  candidate: bool) -> None:
         self.client = client
         self.config = config
-        self.resume = resume  # a reconnect after a live connection: JSON needs a back-fill
+        self.resume = resume  # a reconnect after a live connection: check for gaps
+        self.replay_complete = False  # SSE: the server said its replay covered the outage
         self.candidate = candidate  # opened by reconfigure(), not yet switched to
         self.live = asyncio.Event()
         self.new_events = 0
@@ -229,6 +241,10 @@ class _Connection:
             outcome = self._check(response)
             if outcome is not None:
                 return outcome
+            self.replay_complete = (
+                self.config.content_type == "sse"
+                and response.headers.get("flowview-replay", "").strip().lower() == "complete"
+            )
             self.live.set()
             if not self.candidate:
                 await c._went_live(self)
@@ -264,12 +280,6 @@ class _Connection:
 
     async def _read(self, response: httpx.Response) -> _Outcome:
         c = self.client
-        if self.resume and self.config.content_type == "json":
-            self.waiting = self.emitting = True
-            try:
-                await c._backfill(self.config, self)
-            finally:
-                self.waiting = self.emitting = False
         self.last_byte = c._clock()
         loop = asyncio.get_running_loop()
         reader = loop.create_task(self._pump(response))
@@ -482,6 +492,11 @@ class StreamClient:
         self._rest = rest
         self._owns_rest = False
         self._rest_failed = False
+        self._stream_host = _host(config.stream_url)
+        if rest is not None:
+            rest.on_success.append(self._rest_succeeded)
+        self._wake = asyncio.Event()  # ends a reconnect wait early
+        self._not_before = 0.0  # clock(): a Retry-After still to be honoured
         self._auth = TokenAuth(config.token)
         self._backoff = Backoff(policy, rng)
         self._dedupe = Deduper()
@@ -500,8 +515,10 @@ class StreamClient:
         self._unexpected = 0
         self._attempt = 0  # consecutive reconnects since the last live connection
         self._candidate: _Connection | None = None
-        self._me_id: str | None = None
-        self._flow_slugs: dict[str, str] | None = None
+        self._had_live = False
+        self._backfiller = Backfiller(
+            get_rest=self._get_rest, emit=self._emit, dedupe=self._dedupe, token=config.token,
+            sleep=sleep, rng=rng, raw_events=raw_events, policy=policy)
         self.skipped = 0
         self.connections = 0  # connection attempts made (for tests and diagnostics)
 
@@ -536,6 +553,16 @@ class StreamClient:
     def queued_items(self) -> int:
         """Items waiting for the consumer (bounded by about `queue_size`)."""
         return self._queue.items
+
+    @property
+    def open_gaps(self) -> dict[ConversationKey, int | None]:
+        """Announced gaps not yet filled (conversation -> after_id), for a status line."""
+        return self._backfiller.open_gaps
+
+    @property
+    def history_busy(self) -> bool:
+        """True while baselines or back-fills are pending (REST work to do)."""
+        return self._backfiller.busy
 
     @property
     def live(self) -> bool:
@@ -590,13 +617,21 @@ class StreamClient:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._backfiller.aclose()
         self._current = None
-        if self._owns_rest and self._rest is not None:
-            with contextlib.suppress(Exception):
-                await self._rest.aclose()
+        if self._rest is not None:
+            with contextlib.suppress(ValueError):
+                self._rest.on_success.remove(self._rest_succeeded)
+            if self._owns_rest:
+                try:
+                    await self._rest.aclose()
+                except Exception:
+                    log.exception("closing the REST client failed")
         if self._owns_http:
-            with contextlib.suppress(Exception):
+            try:
                 await self._http.aclose()
+            except Exception:
+                log.exception("closing the HTTP client failed")
         if not self._ended:
             self._ended = True
             # Whatever was still queued is moot now; make room for the final state.
@@ -773,16 +808,11 @@ class StreamClient:
         conn.new_events += new
         return out
 
-    def _accept_events(self, events: list[Event]) -> list[Event]:
-        out: list[Event] = []
-        for ev in events:
-            key, ident = ev.key, ev.id
-            if key is not None and ident is not None and not self._dedupe.first_time(key, ident):
-                continue
-            out.append(ev)
-        return out
-
     async def _went_live(self, conn: _Connection) -> None:
+        # Before anything of the new connection is accepted: the gap cursors are now.
+        self._backfiller.went_live(conn.config.flows, conn.config.private,
+                                   reconnect=conn.resume,
+                                   replay_complete=conn.replay_complete)
         self._backoff.on_live(self._clock())
         self._unexpected = 0
         await self._emit([StateChange("live", attempt=self._attempt)], conn)
@@ -790,13 +820,12 @@ class StreamClient:
 
     async def _supervise(self) -> None:
         final: StateChange | None = None
-        had_live = False
         try:
             while True:
                 conn = self._current
                 if conn is None:
                     await self._emit([StateChange("connecting", attempt=self._attempt)])
-                    conn = _Connection(self, self.config, resume=had_live, candidate=False)
+                    conn = _Connection(self, self.config, resume=self._had_live, candidate=False)
                     self._current = conn
                     conn.start()
                 assert conn.task is not None
@@ -810,7 +839,7 @@ class StreamClient:
                     continue  # reconfigure() while connecting: go again with the new config
                 outcome = conn.task.result()
                 if conn.live.is_set():
-                    had_live = True
+                    self._had_live = True
                     self._backoff.on_end(self._clock())
                 final = self._final_state(outcome)
                 if final is not None:
@@ -823,11 +852,28 @@ class StreamClient:
                 self._attempt += 1
                 await self._emit([StateChange("reconnecting", outcome.reason, delay,
                                               self._attempt, outcome.status)])
-                await self._sleep(delay)
+                await self._wait(delay, outcome.retry_after or 0.0)
         finally:
             if final is not None and not self._ended:
                 await self._emit([final])
                 self._ended = True
+
+    async def _wait(self, delay: float, floor: float) -> None:
+        """Sleep `delay` on the injected clock, or less when a REST call to the same host
+        succeeded meanwhile (never less than the server's Retry-After `floor`)."""
+        self._wake.clear()
+        start = self._clock()
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        left = start + min(floor, delay) - self._clock()  # delay holds the capped floor
+        if left > 0:
+            await self._sleep(left)
 
     def _final_state(self, outcome: _Outcome) -> StateChange | None:
         if outcome.kind == "fatal":
@@ -887,6 +933,9 @@ class StreamClient:
             # Forced: the consumer itself may be the one awaiting reconfigure().
             await self._emit(items, force=True)
             cand.go.set()
+            # New flows get their baseline (nothing was missed: make-before-break).
+            self._backfiller.went_live(new.flows, new.private, reconnect=False,
+                                       replay_complete=False)
         except BaseException:
             old.draining = False
             if cand.task is not None:
@@ -952,94 +1001,28 @@ class StreamClient:
                 task.cancel()  # idle: waiting for bytes, nothing decoded is pending
         await asyncio.gather(task, return_exceptions=True)
 
-    # ------------------------------------------------------------------ back-fill
+    # ------------------------------------------------------------------ REST
 
-    async def _get_rest(self) -> RestClient | None:
+    def _get_rest(self) -> RestClient | None:
         if self._rest is None and self.config.api_url and not self._rest_failed:
             try:
-                from flowview.protocol.rest import RestClient
-                self._rest = RestClient(self.config.api_url, self.config.token)
-                self._owns_rest = True
-            except (ValueError, ImportError):
+                self._rest = RestClient(self.config.api_url, self.config.token,
+                                        deadline=self._backfill_timeout)
+            except ValueError:
+                log.warning("no history back-fill: the API URL is not usable")
                 self._rest_failed = True
+                return None
+            self._owns_rest = True
+            self._rest.on_success.append(self._rest_succeeded)
         return self._rest
 
-    async def _backfill(self, config: StreamConfig, conn: _Connection) -> None:
-        """Fetch what the JSON stream missed while disconnected, time-boxed."""
-        rest = await self._get_rest()
-        if rest is None or not self._dedupe.latest():
+    def _rest_succeeded(self, host: str) -> None:
+        """A REST call to the stream's host got an answer: the host is up again, so a
+        reconnect back-off grown by a burst of errors restarts from the bottom, and the
+        current wait ends now (a server's Retry-After is still honoured)."""
+        if host != self._stream_host:
             return
-        try:
-            await asyncio.wait_for(self._backfill_all(rest, config, conn),
-                                   self._backfill_timeout)
-        except TimeoutError:
-            await self._emit([Skipped(
-                f"history back-fill timed out after {self._backfill_timeout:g} s; "
-                "messages sent while disconnected may be missing")], conn)
-
-    async def _backfill_all(self, rest: RestClient, config: StreamConfig,
-                            conn: _Connection) -> None:
-        from flowview.protocol.rest import ApiError
-
-        targets: list[tuple[ConversationKey, int]] = []
-        wanted = set(config.flows)
-        # Back-fill cursors: the newest id delivered per conversation.
-        latest = cast(dict[ConversationKey, int], self._dedupe.latest())
-        has_flows = any(key[0] == "flow" for key in latest)
-        slugs = await self._slugs(rest) if wanted and has_flows else {}
-        for key, since in latest.items():
-            kind, ident = key
-            if kind == "flow":
-                # Without the id -> slug map we cannot tell; fetching one flow too many is
-                # harmless (the user sees a flow they just left), missing one is not.
-                if ident in wanted or slugs.get(ident) in wanted or (wanted and not slugs):
-                    targets.append((key, since))
-            elif config.private:
-                targets.append((key, since))
-        if not targets:
-            return
-        limit = asyncio.Semaphore(4)
-
-        async def one(key: ConversationKey, since: int) -> None:
-            async with limit:
-                try:
-                    if key[0] == "flow":
-                        flow = slugs.get(key[1], key[1])
-                        events = await rest.history_since(flow, since)
-                    else:
-                        other = await self._other_party(rest, key[1])
-                        if other is None:
-                            return
-                        events = await rest.private_history_since(other, since)
-                except ApiError as exc:
-                    await self._emit([Skipped(_printable(
-                        redact(f"history back-fill failed: {exc}", self.config.token)))], conn)
-                    return
-            fresh: list[StreamItem] = list(
-                self._accept_events([ev for ev in events if ev.key == key]))
-            if self._raw_events:
-                fresh = [RawEvent(ev.raw, None, ev.key, ev.id)
-                         for ev in fresh if isinstance(ev, Event)]
-            if fresh:
-                await self._emit([Gap(key, len(fresh)), *fresh], conn)
-
-        await asyncio.gather(*(one(k, s) for k, s in targets))
-
-    async def _slugs(self, rest: RestClient) -> dict[str, str]:
-        """Flow id -> "org/flow", fetched once."""
-        if self._flow_slugs is None:
-            from flowview.protocol.rest import ApiError
-            try:
-                self._flow_slugs = {f.id: f.slug for f in await rest.flows()}
-            except ApiError:
-                return {}
-        return self._flow_slugs
-
-    async def _other_party(self, rest: RestClient, pair: str) -> str | None:
-        if self._me_id is None:
-            self._me_id = rest.me_id
-        if self._me_id is None:
-            self._me_id = (await rest.user()).id
-        low, _, high = pair.partition(":")
-        return high if low == self._me_id else low if high == self._me_id else None
-
+        if self._backoff.http_attempts or self._backoff.transport_attempts:
+            log.info("REST call to %s succeeded: reconnect back-off reset", host)
+            self._backoff.reset()
+            self._wake.set()

@@ -33,7 +33,9 @@ from flowview.protocol.client import (
     StreamItem,
 )
 from flowview.protocol.events import Event, parse_event
-from flowview.protocol.rest import ApiError
+from flowview.protocol.items import GapOpened, RawEvent
+from flowview.protocol.rest import ApiError, HistoryPage
+from tests.protocol.harness import ScaledTime
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -41,22 +43,6 @@ TOKEN = Token("s3cr3t-token-value")
 
 
 # ----------------------------------------------------------------------------- time
-
-
-class ScaledTime:
-    """Monotonic clock running `scale`x real time; sleep records what was asked for."""
-
-    def __init__(self, scale: float = 1000.0) -> None:
-        self.scale = scale
-        self.t0 = time.monotonic()
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return (time.monotonic() - self.t0) * self.scale
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        await asyncio.sleep(delay / self.scale)
 
 
 # ----------------------------------------------------------------------------- server
@@ -270,12 +256,21 @@ async def run_client(cfg: StreamConfig, *, scale: float = 1000.0, rng: float = 0
 def check_invariants(run: Run) -> None:
     seen: set[tuple[Any, int]] = set()
     last: dict[Any, int] = {}
-    for ev in run.events:
-        key = ev.dedupe_key
+    backfilled = 0  # events announced by the last Gap: they may be older than live ones
+    for item in run.items:
+        if isinstance(item, Gap):
+            backfilled = item.backfilled
+            continue
+        if not isinstance(item, Event):
+            continue
+        key = item.dedupe_key
         if key is None:
             continue
         assert key not in seen, f"duplicate {key}"
         seen.add(key)
+        if backfilled:
+            backfilled -= 1
+            continue
         conv, ident = key
         assert ident > last.get(conv, -1), f"order broken at {key}"
         last[conv] = ident
@@ -816,15 +811,16 @@ async def test_reconfigure_before_start_just_changes_config() -> None:
 
 
 class FakeRest:
-    """Duck-typed stand-in for RestClient's history calls."""
+    """Duck-typed stand-in for the RestClient calls the back-fill makes (no sockets)."""
 
     def __init__(self, history: dict[str, list[dict[str, Any]]], *, delay: float = 0.0,
                  fail: bool = False) -> None:
         self.history = history
         self.delay = delay
         self.fail = fail
-        self.calls: list[tuple[str, int]] = []
+        self.calls: list[tuple[str, int]] = []  # history pages asked for: (target, since)
         self.me_id: str | None = "7"
+        self.on_success: list[Callable[[str], None]] = []
 
     async def flows(self) -> list[Any]:
         @dataclass
@@ -833,18 +829,26 @@ class FakeRest:
             slug: str
         return [F("f1", "org/f1"), F("f2", "org/f2")]
 
-    async def history_since(self, flow: str, since_id: int) -> list[Event]:
-        self.calls.append((flow, since_id))
+    async def private(self) -> list[dict[str, Any]]:
+        return [{"id": key.split(":", 1)[1]} for key in self.history if key.startswith("priv")]
+
+    async def newest_id(self, slug: str | None = None, *, user_id: str | None = None) -> int:
+        return 0  # only baselines for conversations never seen: none in these tests
+
+    async def _page(self, target: str, since_id: int) -> HistoryPage:
+        self.calls.append((target, since_id))
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.fail:
             raise ApiError(500, f"boom {TOKEN.value}")
-        return [parse_event(o) for o in self.history.get(flow, []) if o["id"] > since_id]
+        events = [parse_event(o) for o in self.history.get(target, []) if o["id"] > since_id]
+        return HistoryPage(events, max((e.id or 0 for e in events), default=since_id), True)
 
-    async def private_history_since(self, user_id: str, since_id: int) -> list[Event]:
-        self.calls.append((f"private:{user_id}", since_id))
-        return [parse_event(o) for o in self.history.get(f"private:{user_id}", [])
-                if o["id"] > since_id]
+    async def flow_page(self, slug: str, since_id: int) -> HistoryPage:
+        return await self._page(slug, since_id)
+
+    async def private_page(self, user_id: str, since_id: int) -> HistoryPage:
+        return await self._page(f"private:{user_id}", since_id)
 
     async def aclose(self) -> None:
         return None
@@ -854,10 +858,18 @@ def pm(i: int, frm: str, to: str) -> dict[str, Any]:
     return {"event": "message", "id": i, "user": frm, "to": to, "content": f"pm{i}"}
 
 
+def has(*wanted: int) -> Callable[[list[StreamItem]], bool]:
+    """`until` for run_client: every id in `wanted` has been delivered."""
+    def check(items: list[StreamItem]) -> bool:
+        got = {getattr(i, "id", None) for i in items if isinstance(i, Event | RawEvent)}
+        return set(wanted) <= got
+    return check
+
+
 async def test_json_reconnect_backfills_via_rest_with_gap() -> None:
     first = body([rec(msg(1)) + rec(msg(10, flow="f2")) + rec(pm(100, "9", "7"))],
                  ctype="application/json", end="truncate")
-    second = body([rec(msg(4)) + rec(msg(5))], ctype="application/json")
+    second = body([rec(msg(4)) + rec(msg(5))], ctype="application/json", end="hold")
     history = {
         "org/f1": [msg(i) for i in range(1, 5)],  # 2, 3, 4 missed; 4 also arrives live
         "org/f2": [msg(10, flow="f2")],  # nothing missed here
@@ -866,45 +878,60 @@ async def test_json_reconnect_backfills_via_rest_with_gap() -> None:
     rest = FakeRest(history)
     async with ScriptedServer(first, second) as srv:
         run = await run_client(config(srv.url, content_type="json", flows=("org/f1", "org/f2"),
-                                      private=True), rest=rest)
+                                      private=True), rest=rest, until=has(2, 3, 5, 101))
     assert sorted(rest.calls) == [("org/f1", 1), ("org/f2", 10), ("private:9", 100)]
     gaps = [i for i in run.items if isinstance(i, Gap)]
-    assert sorted(gaps, key=str) == sorted([Gap(("flow", "f1"), 3),
+    assert sorted(gaps, key=str) == sorted([Gap(("flow", "f1"), 2),
                                             Gap(("private", "7:9"), 1)], key=str)
+    # Placed by id, f1 is complete and has no duplicate (4 came live and from history).
     f1 = [e.id for e in run.events if e.flow == "f1"]
-    assert f1 == [1, 2, 3, 4, 5]
-    # The Gap comes right before its back-filled events, and after "live".
-    idx = run.items.index(Gap(("flow", "f1"), 3))
-    assert [getattr(i, "id", None) for i in run.items[idx + 1: idx + 4]] == [2, 3, 4]
+    assert sorted(f1) == [1, 2, 3, 4, 5] and len(f1) == 5
+    # The Gap comes right before its back-filled events, and after the second "live".
+    idx = run.items.index(Gap(("flow", "f1"), 2))
+    assert [getattr(i, "id", None) for i in run.items[idx + 1: idx + 3]] == [2, 3]
     live = [k for k, i in enumerate(run.items) if isinstance(i, StateChange)
             and i.state == "live"]
     assert live[1] < idx
 
 
-async def test_sse_reconnect_does_not_backfill() -> None:
-    rest = FakeRest({"org/f1": [msg(1), msg(2)]})
-    async with ScriptedServer(body([sse(1)]), body([sse(3)])) as srv:
-        run = await run_client(config(srv.url, content_type="sse"),
-                               rest=rest)
-    assert rest.calls == []
-    assert run.ids == [1, 3]
+@pytest.mark.parametrize("replay", ["", "truncated", "complete"])
+async def test_sse_reconnect_backfills_unless_the_replay_was_complete(replay: str) -> None:
+    rest = FakeRest({"org/f1": [msg(1), msg(2), msg(3)]})
+    extra = (f"Flowview-Replay: {replay}",) if replay else ()
+    async with ScriptedServer(body([sse(1)], end="truncate"),
+                              body([sse(3)], extra=extra, end="hold")) as srv:
+        run = await run_client(config(srv.url, content_type="sse"), rest=rest,
+                               until=has(3) if replay == "complete" else has(2, 3))
+    if replay == "complete":
+        assert rest.calls == []
+        assert run.ids == [1, 3]
+    else:
+        # No header (a real Flowdock) or a truncated replay: history fills the hole.
+        assert rest.calls == [("org/f1", 1)]
+        assert sorted(run.ids) == [1, 2, 3]
 
 
 @pytest.mark.parametrize("mode", ["slow", "failing"])
 async def test_backfill_problems_never_block_the_stream(mode: str) -> None:
     rest = FakeRest({}, delay=5.0 if mode == "slow" else 0.0, fail=mode == "failing")
     first = body([rec(msg(1))], ctype="application/json")
-    second = body([rec(msg(5))], ctype="application/json")
+    second = body([rec(msg(5))], ctype="application/json", end="hold")
+
+    def done(items: list[StreamItem]) -> bool:
+        return has(5)(items) and (mode == "slow" or any(isinstance(i, GapOpened) for i in items))
+
     async with ScriptedServer(first, second) as srv:
         started = time.monotonic()
-        run = await run_client(config(srv.url, content_type="json"),
-                               rest=rest, backfill_timeout=0.2)
+        run = await run_client(config(srv.url, content_type="json"), rest=rest, until=done)
     assert run.ids == [1, 5]
     assert time.monotonic() - started < 3
-    assert len(run.skipped) == 1
-    reason = run.skipped[0].reason
-    assert ("timed out" in reason) if mode == "slow" else ("back-fill failed" in reason)
-    assert TOKEN.value not in reason
+    opened = [i for i in run.items if isinstance(i, GapOpened)]
+    if mode == "failing":
+        assert [(g.key, g.after_id) for g in opened] == [(("flow", "f1"), 1)]
+        assert "back-fill failed" in opened[0].reason
+        assert TOKEN.value not in opened[0].reason
+    else:
+        assert opened == []  # still waiting on a slow answer: the stream went on meanwhile
 
 
 # ----------------------------------------------------------------------------- raw mode
@@ -952,14 +979,15 @@ async def test_raw_mode_backfill_yields_raw_events() -> None:
     from flowview.protocol.client import RawEvent
 
     first = body([rec(msg(1))], ctype="application/json", end="truncate")
-    second = body([rec(msg(4))], ctype="application/json")
+    second = body([rec(msg(4))], ctype="application/json", end="hold")
     rest = FakeRest({"org/f1": [msg(i) for i in range(1, 4)]})
     async with ScriptedServer(first, second) as srv:
         run = await run_client(config(srv.url, content_type="json"), rest=rest,
-                               raw_events=True)
-    raws = [i for i in run.items if isinstance(i, RawEvent)]
-    assert [e.id for e in raws] == [1, 2, 3, 4]
-    assert [e.text is None for e in raws] == [False, True, True, False]
+                               raw_events=True, until=has(2, 3, 4))
+    raws = {e.id: e for e in run.items if isinstance(e, RawEvent)}
+    assert sorted(raws) == [1, 2, 3, 4]
+    # Streamed records keep their bytes; back-filled ones have none to keep.
+    assert [raws[i].text is None for i in (1, 2, 3, 4)] == [False, True, True, False]
     assert Gap(("flow", "f1"), 2) in run.items
 
 
