@@ -12,10 +12,13 @@ from `content`/`raw` on demand instead of being stored.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+
+log = logging.getLogger(__name__)
 
 ConversationKey = tuple[str, str]
 PresenceState = Literal["offline", "idle", "active"]
@@ -103,13 +106,13 @@ def timestamp_ms(value: Any) -> int | None:
 def _str_tuple(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
         return ()
-    return tuple(item for item in value if isinstance(item, str))
+    return tuple([item for item in value if isinstance(item, str)])
 
 
 def _dict_tuple(value: Any) -> tuple[dict[str, Any], ...]:
     if not isinstance(value, list | tuple):
         return ()
-    return tuple(item for item in value if isinstance(item, dict))
+    return tuple([item for item in value if isinstance(item, dict)])
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -539,30 +542,48 @@ def parse_event(obj: Any) -> Event:
     """Build a typed event.  Raises ValueError only if `obj` is not a dict with a str "event"."""
     if not isinstance(obj, dict):
         raise ValueError("event is not a JSON object")
-    kind = obj.get("event")
+    get = obj.get
+    kind = get("event")
     if not isinstance(kind, str):
         raise ValueError("event has no string 'event' field")
-    cls = EVENT_TYPES.get(kind, UnknownEvent)
-    sent = timestamp_ms(obj.get("sent"))
-    if sent is None:
-        sent = timestamp_ms(obj.get("created_at"))
-    thread = obj.get("thread")
-    return cls(
-        event=kind,
-        id=_as_int(obj.get("id")),
-        flow=_entity_id(obj.get("flow")),
-        to=_entity_id(obj.get("to")),
-        # presence events carry only a top-level user_id
-        user=_entity_id(obj.get("user")) or _as_id(obj.get("user_id")),
-        sent=sent,
-        content=obj.get("content"),
-        tags=_str_tuple(obj.get("tags")),
-        uuid=_as_str(obj.get("uuid")),
-        thread_id=_as_id(obj.get("thread_id")),
-        thread=thread if isinstance(thread, dict) else None,
-        attachments=_dict_tuple(obj.get("attachments")),
-        raw=obj,
-    )
+    # The hot path (every streamed event): each field is tested first for the shape real
+    # events have (`type(x) is int` also excludes bool) and only anything else goes through
+    # the general normaliser, so the result is the same as always normalising.
+    sent = get("sent")
+    if type(sent) is not int or not 0 <= sent <= _MAX_MS:
+        sent = timestamp_ms(sent)
+        if sent is None:
+            sent = timestamp_ms(get("created_at"))
+    event_id = get("id")
+    if type(event_id) is not int:
+        event_id = _as_int(event_id)
+    flow = get("flow")
+    if type(flow) is not str or not flow:
+        flow = _entity_id(flow)
+    to = get("to")
+    if to is not None and (type(to) is not str or not to):
+        to = _entity_id(to)
+    user = get("user")
+    if type(user) is not str or not user:
+        user = _entity_id(user) or _as_id(get("user_id"))
+    tags = get("tags")
+    tags = _str_tuple(tags) if tags else ()  # any falsy value gives () either way
+    uuid = get("uuid")
+    if uuid is not None and not isinstance(uuid, str):
+        uuid = None
+    thread_id = get("thread_id")
+    if thread_id is not None and (type(thread_id) is not str or not thread_id):
+        thread_id = _as_id(thread_id)
+    thread = get("thread")
+    if thread is not None and not isinstance(thread, dict):
+        thread = None
+    attachments = get("attachments")
+    attachments = _dict_tuple(attachments) if attachments else ()
+    # Positional: the order of Event's fields.
+    return EVENT_TYPES.get(kind, UnknownEvent)(
+        kind, event_id, flow, to, user, sent, get("content"), tags, uuid, thread_id, thread,
+        attachments, obj,
+    )  # fmt: skip
 
 
 def event_to_json(ev: Event) -> dict[str, Any]:

@@ -11,21 +11,80 @@ survive and U+2028/U+2029/U+0085 are never treated as line breaks (unlike ``aite
 from __future__ import annotations
 
 import json
-import json.scanner
+import logging
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JsonStreamDecoder"]
+import orjson
+
+__all__ = ["JsonStreamDecoder", "excerpt", "loads"]
+
+log = logging.getLogger(__name__)
 
 _CR = b"\r"
 _JSON_WS = b" \t\n\r"  # RFC 8259 insignificant whitespace (bytes.strip() would also eat VT/FF)
-# Calling the C scanner directly skips json.loads' per-call regex work (~2x faster on small
-# records); we check for trailing garbage ourselves.
-# (typeshed types the duck-typed context argument as make_scanner itself, hence the ignore.)
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]
-)
 _EXCERPT_CHARS = 60
+
+# orjson is the fast path. It differs from the stdlib in two ways that matter here:
+# - it rejects what the stdlib accepts: lone surrogates, NaN/Infinity, numbers that overflow a
+#   double, invalid UTF-8 (which we decode with U+FFFD replacement), nesting past 1024;
+# - it silently turns an integer outside [-2**63, 2**64) into a float, where the stdlib keeps an
+#   exact int. Such an integer has at least 19 digits, so data without a run of 19 digits cannot
+#   hold one (a run inside a string gives a harmless false alarm: the stdlib path is exact).
+# Everything orjson rejects or might have altered goes through the stdlib, so the accepted set
+# and every value are exactly the stdlib's.
+_orjson_loads = orjson.loads
+_OrjsonError = orjson.JSONDecodeError
+_DIGITS_TO_0 = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def _may_hold_big_int(data: bytes | bytearray) -> bool:
+    return _LONG_RUN in data.translate(_DIGITS_TO_0)
+
+
+def _str_may_hold_big_int(text: str) -> bool:
+    # Non-ASCII text: UTF-8 keeps ASCII digits as they are, and digits are all we look at.
+    return _may_hold_big_int(text.encode("utf-8", "surrogatepass"))
+
+
+def _stdlib_loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError as exc:  # "[[[[...": valid JSON we cannot hold; treat as invalid
+        raise ValueError("JSON nested too deeply") from exc
+
+
+def loads(data: str | bytes | bytearray | memoryview) -> Any:
+    """Parse one JSON document, exactly as ``json.loads`` accepts and returns it.
+
+    Bytes are UTF-8; invalid sequences become U+FFFD (as the stream decoders always did).
+    Surrounding JSON whitespace is allowed. Raises ValueError (json.JSONDecodeError for
+    syntax errors) on anything the stdlib rejects, including nesting too deep to parse.
+    """
+    if isinstance(data, str):
+        try:
+            value = _orjson_loads(data)
+        except _OrjsonError:
+            return _stdlib_loads(data)
+        if _str_may_hold_big_int(data):
+            return _stdlib_loads(data)
+        return value
+    if isinstance(data, memoryview):
+        data = data.tobytes()
+    return _loads_bytes(data, True)
+
+
+def _loads_bytes(data: bytes | bytearray, digits_possible: bool) -> Any:
+    """loads() for bytes; ``digits_possible=False`` when the caller already knows ``data`` has
+    no run of 19 digits (the stream decoder checks a whole chunk at once)."""
+    try:
+        value = _orjson_loads(data)
+    except _OrjsonError:
+        return _stdlib_loads(data.decode("utf-8", "replace"))
+    if digits_possible and _may_hold_big_int(data):
+        return _stdlib_loads(data.decode("utf-8", "replace"))
+    return value
 
 
 def excerpt(text: str, limit: int = _EXCERPT_CHARS) -> str:
@@ -43,32 +102,62 @@ class JsonStreamDecoder:
     Memory stays bounded by about ``max_record_bytes`` plus the size of the chunk being fed:
     a record that grows past the cap is dropped on the spot and the decoder skips ahead to the
     next ``\\r`` without buffering anything in between.
+
+    With ``keep_records=True`` the decoder also keeps each decoded record's bytes (stripped of
+    surrounding whitespace), for consumers that pass the original text on: see take_records().
     """
 
-    __slots__ = ("_buf", "_discarding", "max_record_bytes", "on_skip", "oversized", "skipped")
+    __slots__ = (
+        "_buf",
+        "_digits_possible",
+        "_discarding",
+        "_records",
+        "keep_records",
+        "max_record_bytes",
+        "on_skip",
+        "oversized",
+        "skipped",
+    )
 
     def __init__(
         self,
         max_record_bytes: int = 1 << 20,
         on_skip: Callable[[str], None] | None = None,
+        keep_records: bool = False,
     ) -> None:
         if max_record_bytes < 1:
             raise ValueError("max_record_bytes must be positive")
         self.max_record_bytes = max_record_bytes
         self.on_skip = on_skip
+        self.keep_records = keep_records
         self.skipped = 0  # malformed records
         self.oversized = 0  # records over the cap
         self._buf = bytearray()  # bytes of the record in progress (never holds a \r)
         self._discarding = False  # inside an oversized record: drop bytes up to the next \r
+        self._digits_possible = True  # the region being decoded may hold a 19-digit run
+        # keep_records: bytes of the records decoded since the last take_records(), one per
+        # value returned; None once a record was rejected in that span (alignment lost).
+        self._records: list[bytes] | None = [] if keep_records else None
 
     @property
     def buffered(self) -> int:
         """Bytes currently held for an incomplete record (for tests and diagnostics)."""
         return len(self._buf)
 
+    def take_records(self) -> list[bytes] | None:
+        """The records behind the values feed() returned since the last call, in order.
+
+        One ``bytes`` per value, or None when a malformed or oversized record was dropped in
+        that span: the caller then cannot tell which text goes with which value.
+        """
+        if not self.keep_records:
+            raise RuntimeError("take_records() needs JsonStreamDecoder(keep_records=True)")
+        records, self._records = self._records, []
+        return records
+
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         if isinstance(data, memoryview):
-            data = bytes(data)
+            data = data.tobytes()
         if not data:
             return []
         if self._discarding:
@@ -87,6 +176,8 @@ class JsonStreamDecoder:
             region: bytes | bytearray = buf
         else:
             region = data[:last]
+        # One scan of the whole region instead of one per record (see _may_hold_big_int).
+        self._digits_possible = _may_hold_big_int(region)
         records = region.split(_CR)
         buf.clear()
         out = self._decode_records(records)
@@ -115,42 +206,47 @@ class JsonStreamDecoder:
         buf += data
 
     def _decode_records(self, records: list[bytes] | list[bytearray]) -> list[Any]:
+        # (Signature kept while client.py's record-keeping subclass still overrides this.)
+        digits_possible = self._digits_possible
         out: list[Any] = []
         append = out.append
-        scan = _scan_once
+        parse = _loads_bytes
         cap = self.max_record_bytes
+        kept = self._records
         for raw in records:
             rec = raw.strip(_JSON_WS)
             if not rec:
                 continue
             if len(rec) > cap:
                 self._report_oversized(f"record exceeds {cap} bytes ({len(rec)} bytes)")
+                kept = self._records
                 continue
-            text = rec.decode("utf-8", "replace")
             try:
-                value, end = scan(text, 0)
-            except StopIteration:
-                self._report_malformed("malformed JSON record (expecting value)", text)
-                continue
+                value = parse(rec, digits_possible)
             except json.JSONDecodeError as exc:
-                self._report_malformed(f"malformed JSON record ({exc.msg} at {exc.pos})", text)
+                msg = exc.msg[:1].lower() + exc.msg[1:]
+                self._report_malformed(f"malformed JSON record ({msg} at {exc.pos})", rec)
+                kept = self._records
                 continue
-            except (ValueError, RecursionError) as exc:
-                # ValueError: e.g. integers over the str-digits limit; RecursionError: "[[[[...".
-                self._report_malformed(f"malformed JSON record ({type(exc).__name__})", text)
-                continue
-            if end != len(text):
-                self._report_malformed(f"malformed JSON record (extra data at {end})", text)
+            except ValueError as exc:
+                # e.g. integers over the str-digits limit, nesting too deep.
+                self._report_malformed(f"malformed JSON record ({exc})", rec)
+                kept = self._records
                 continue
             append(value)
+            if kept is not None:
+                kept.append(bytes(rec))
         return out
 
-    def _report_malformed(self, reason: str, text: str) -> None:
+    def _report_malformed(self, reason: str, rec: bytes | bytearray) -> None:
         self.skipped += 1
+        self._records = None
         if self.on_skip is not None:
+            text = bytes(rec[: _EXCERPT_CHARS * 4]).decode("utf-8", "replace")
             self.on_skip(f"{reason}: {excerpt(text)}")
 
     def _report_oversized(self, reason: str) -> None:
         self.oversized += 1
+        self._records = None
         if self.on_skip is not None:
             self.on_skip(reason)

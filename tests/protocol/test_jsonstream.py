@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from flowview.protocol.jsonstream import JsonStreamDecoder
+from flowview.protocol.jsonstream import JsonStreamDecoder, loads
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -285,3 +285,94 @@ def test_many_records_across_realistic_chunks() -> None:
 def test_invalid_cap_rejected() -> None:
     with pytest.raises(ValueError):
         JsonStreamDecoder(max_record_bytes=0)
+
+
+# loads(): orjson fast path, stdlib acceptance rules and values
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        '{"a": [1, 2.5, true, null, "x"]}',
+        "12345678901234567890123",  # past 64 bits: orjson would give a float
+        "-9223372036854775809",
+        "18446744073709551616",
+        '{"id": 99999999999999999999}',
+        "NaN",
+        "[Infinity, -Infinity]",
+        "1e400",
+        '"\\ud800 lone surrogate"',
+        '"\\udc00"',
+        " \t\n\r[1]\r\n ",
+        '{"a": 1, "a": 2}',
+        "-0",
+        "0.1e-400",
+        '"\\u0000"',
+    ],
+)
+def test_loads_matches_stdlib(doc: str) -> None:
+    expected = json.loads(doc)
+    for data in (doc, doc.encode()):
+        got = loads(data)
+        assert repr(got) == repr(expected)  # repr: nan != nan, and int vs float matters
+        assert type(got) is type(expected)
+
+
+def test_loads_invalid_utf8_is_replaced() -> None:
+    assert loads(b'["a\xff\xfeb"]') == ["a\ufffd\ufffdb"]
+    assert loads(bytearray(b'"\xed\xa0\x80"')) == "\ufffd\ufffd\ufffd"
+    assert loads(memoryview(b"[1]")) == [1]
+
+
+def test_loads_lone_surrogate_in_str_input() -> None:
+    assert loads('"\ud800"') == "\ud800"
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ["", " ", "[1,]", "01", "{'a': 1}", '"a\x01"', "\ufeff1", "1 2", "\x0c1", "[" * 100_000],
+)
+def test_loads_rejects_what_stdlib_rejects(doc: str) -> None:
+    with pytest.raises(ValueError):
+        loads(doc)
+    with pytest.raises(ValueError):
+        loads(doc.encode())
+
+
+# keep_records: the bytes behind each value
+
+
+def test_keep_records_aligned_with_values_across_feeds() -> None:
+    dec = JsonStreamDecoder(keep_records=True)
+    assert dec.feed(b'\n{"a": 1}\r\n [2] \r\n{"b"') == [{"a": 1}, [2]]
+    assert dec.feed(b": 3}\r\n") == [{"b": 3}]
+    assert dec.take_records() == [b'{"a": 1}', b"[2]", b'{"b": 3}']
+    assert dec.take_records() == []
+    assert dec.feed(b"7\r\n") == [7]
+    assert dec.take_records() == [b"7"]
+
+
+def test_keep_records_lost_alignment_is_none_until_taken() -> None:
+    skips: list[str] = []
+    dec = JsonStreamDecoder(keep_records=True, on_skip=skips.append)
+    assert dec.feed(b"1\r\n{bad}\r\n2\r\n") == [1, 2]
+    assert dec.feed(b"3\r\n") == [3]
+    assert dec.take_records() is None
+    assert dec.feed(b"4\r\n") == [4]
+    assert dec.take_records() == [b"4"]
+    assert len(skips) == 1
+
+
+def test_keep_records_oversized_loses_alignment() -> None:
+    dec = JsonStreamDecoder(max_record_bytes=8, keep_records=True)
+    assert dec.feed(b"1\r\n[1111111111]\r\n2\r\n") == [1, 2]
+    assert dec.take_records() is None
+    assert dec.feed(b"[11111") == []
+    assert dec.feed(b"11111]\r\n3\r\n") == [3]
+    assert dec.take_records() is None
+    assert dec.oversized == 2
+
+
+def test_take_records_needs_keep_records() -> None:
+    with pytest.raises(RuntimeError):
+        JsonStreamDecoder().take_records()
