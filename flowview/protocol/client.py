@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import json.scanner
 import logging
 import random
 import time
@@ -47,7 +45,7 @@ from flowview.protocol.items import (
     StateChange,
     StreamItem,
 )
-from flowview.protocol.jsonstream import JsonStreamDecoder
+from flowview.protocol.jsonstream import JsonStreamDecoder, loads
 from flowview.protocol.rest import RestClient
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.urls import Presence, stream_url
@@ -74,11 +72,6 @@ _BATCH = 512  # items per queue entry; queue capacity is counted in items via th
 _MAX_UNEXPECTED = 5  # consecutive 3xx/4xx/wrong-content-type answers before giving up
 _MAX_REASON = 160
 _TERMINAL = ("failed", "stopped")
-# The C scanner without json.loads' per-call whitespace regexes (~2 µs per event); anything it
-# does not take whole goes through json.loads for the exact same acceptance rules.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]
-)
 
 
 @dataclass(frozen=True)
@@ -143,40 +136,6 @@ def _status_reason(status: int) -> str:
     if status >= 500:
         return f"server error ({status})"
     return f"unexpected HTTP status {status}"
-
-
-class _RecordKeepingDecoder(JsonStreamDecoder):
-    """JsonStreamDecoder that also keeps the bytes of each record it decoded (raw mode).
-
-    Workaround: the decoder's public feed() returns parsed values only.  This reuses its
-    framing, caps and error reporting unchanged and pairs each value with the record it came
-    from.  When a batch had a malformed or oversized record the pairing is unknown, and that
-    batch's events simply carry no text (consumers then re-serialise them).
-    """
-
-    def __init__(self, max_record_bytes: int, on_skip: Callable[[str], None]) -> None:
-        super().__init__(max_record_bytes, on_skip)
-        self.records: list[bytes] | None = []
-
-    def _decode_records(self, records: list[bytes] | list[bytearray]) -> list[Any]:
-        rejected = self.skipped + self.oversized
-        values = super()._decode_records(records)
-        if self.skipped + self.oversized == rejected:
-            # Every non-blank record became exactly one value, in order.
-            kept = [bytes(r) for r in (raw.strip(b" \t\n\r") for raw in records) if r]
-            if len(kept) == len(values) and self.records is not None:
-                self.records.extend(kept)
-                return values
-        self.records = None  # alignment lost for this feed
-        return values
-
-    def take_records(self) -> list[bytes] | None:
-        records, self.records = self.records, []
-        return records
-
-
-# The workaround needs the decoder's per-record hook; without it raw mode re-serialises.
-_CAN_KEEP_RECORDS = callable(getattr(JsonStreamDecoder, "_decode_records", None))
 
 
 class _Connection:
@@ -323,8 +282,8 @@ class _Connection:
 
             def feed(chunk: bytes) -> list[Any]:
                 return self._from_sse(decoder.feed(chunk), decoder)
-        elif raw and _CAN_KEEP_RECORDS:
-            keeper = _RecordKeepingDecoder(self.config.max_record_bytes, on_skip)
+        elif raw:
+            keeper = JsonStreamDecoder(self.config.max_record_bytes, on_skip, keep_records=True)
             self.take_texts = keeper.take_records
             feed = keeper.feed
         else:
@@ -376,16 +335,7 @@ class _Connection:
             if not data:
                 continue
             try:
-                value, end = _scan_once(data, 0)
-                if end != len(data):
-                    value = json.loads(data)  # trailing whitespace is fine, garbage is not
-            except StopIteration:
-                try:
-                    value = json.loads(data)  # leading whitespace
-                except (ValueError, RecursionError):
-                    self.skips.append(
-                        f"malformed JSON in event-stream data ({len(data)} chars)")
-                    continue
+                value = loads(data)
             except (ValueError, RecursionError):
                 self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")
                 continue
