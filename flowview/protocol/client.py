@@ -459,6 +459,7 @@ class StreamClient:
         self._current: _Connection | None = None
         self._switching: asyncio.Future[None] | None = None
         self._reconf_lock = asyncio.Lock()
+        self._handovers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._ended = False  # the final state change has been queued
         self._closed = False
@@ -543,6 +544,22 @@ class StreamClient:
         if presence is not None:
             changes["presence"] = presence
         new = replace(self.config, **changes)
+        # The hand-over runs in its own task: a caller cancelled half-way (a worker replaced
+        # by a newer one) must not leave the old connection retired with no successor.
+        task = asyncio.get_running_loop().create_task(self._reconfigure(new))
+        self._handovers.add(task)
+        task.add_done_callback(self._handover_done)
+        await asyncio.shield(task)
+
+    def _handover_done(self, task: asyncio.Task[None]) -> None:
+        self._handovers.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here too: its caller may be gone
+        if exc is not None and not isinstance(exc, ReconfigureError):
+            log.error("reconfigure failed", exc_info=exc)
+
+    async def _reconfigure(self, new: StreamConfig) -> None:
         async with self._reconf_lock:
             old = self._current
             if self._supervisor is None or self._ended or old is None or not old.live.is_set():
@@ -563,6 +580,7 @@ class StreamClient:
         for conn in (self._current, self._candidate):
             if conn is not None and conn.task is not None:
                 tasks.append(conn.task)
+        tasks.extend(self._handovers)
         for task in tasks:
             task.cancel()
         if tasks:

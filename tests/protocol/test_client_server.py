@@ -163,3 +163,41 @@ async def test_reconfigure_flows_adds_a_flow(env: Env) -> None:
     await col.close()
     assert info["open_connections"] == 1
     assert col.client.config.flows == (a, b)
+
+
+async def test_reconfigure_cancelled_during_the_hand_over_still_switches(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 §2: cancelling the caller of reconfigure() in the middle of the hand-over
+    (old connection already retired) must neither drop the switch nor cause a reconnect:
+    exactly 2 stream requests, the second one with the new parameters."""
+    col = Collector(StreamClient(env.config("json"))).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    client = col.client
+    retired = asyncio.Event()
+    retire = client._retire
+
+    async def retire_then_pause(old: Any) -> None:
+        await retire(old)
+        retired.set()
+        await asyncio.sleep(0.05)  # still inside the hand-over when the caller is cancelled
+
+    monkeypatch.setattr(client, "_retire", retire_then_pause)
+    caller = asyncio.create_task(client.reconfigure(presence="idle"))
+    await asyncio.wait_for(retired.wait(), 10)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    async with asyncio.timeout(5):
+        while not any(i.reason == "switched to new parameters" for i in col.items
+                      if isinstance(i, StateChange)):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # a needless reconnect would happen now
+    slug = env.slugs[0]
+    ids = [await env.post(slug, "after the switch")]
+    await col.wait_for(ids, await env.flow_id(slug))
+    info = await env.connections()
+    await col.close()
+    assert [c["active"] for c in info["connections"]] == ["active", "idle"]
+    assert client.config.presence == "idle"
+    assert not col.reconnects()
