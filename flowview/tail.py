@@ -13,12 +13,15 @@ CLI's parser setup stay fast.  The heavy imports happen inside run_tail().
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flowview.protocol.auth import Token
+
+log = logging.getLogger(__name__)
 
 PROG = "flowview"
 EXIT_OK = 0
@@ -115,19 +118,9 @@ def _skip_httpx_cli() -> None:
 
 def _resolve(args: argparse.Namespace) -> tuple[Token | None, str, str]:
     """(token, stream URL, API URL): flag > environment > saved configuration > public."""
-    try:
-        from flowview.config import resolve_connection
-    except ImportError:  # a build without saved configuration: flags and environment only
-        pass
-    else:
-        return resolve_connection(args.token, args.stream_url, args.api_url)
-    from flowview.protocol.auth import Token
+    from flowview.config import resolve_connection
 
-    raw = (args.token or os.environ.get(_ENV_TOKEN, "")).strip()
-    token = Token(raw) if raw else None
-    stream = args.stream_url or os.environ.get(_ENV_STREAM, "").strip() or _DEFAULT_STREAM
-    api = args.api_url or os.environ.get(_ENV_API, "").strip() or _DEFAULT_API
-    return token, stream, api
+    return resolve_connection(args.token, args.stream_url, args.api_url)
 
 
 async def run_tail(args: argparse.Namespace) -> int:
@@ -139,6 +132,7 @@ async def run_tail(args: argparse.Namespace) -> int:
     try:
         token, stream_base, api_base = _resolve(args)
     except Exception as exc:  # ConfigError or a bad --token: one line, never a traceback
+        log.exception("tail: resolving the connection settings failed")
         _say(f"tail: error: {exc}")
         return EXIT_USAGE
     if token is None:

@@ -283,3 +283,11 @@ def test_gap_line_then_recovered_events_then_gap_filled(srv: ServerProcess) -> N
     filled = f"flowview: gap filled: flow {flow['id']}: after id {first['id']}, 5 message(s)"
     assert gap_line in err and filled in err
     assert err.index(gap_line) < err.index(filled)
+
+
+def test_404_for_a_named_flow_exits_non_zero_naming_it(srv: ServerProcess) -> None:
+    """Issue 10 item 12: not retried forever."""
+    code, out, err = finish(start_tail(srv, "acme/nope", "--presence", "offline"))
+    assert code == 1
+    assert "acme/nope" in err and "not found (404)" in err
+    assert out == ""

@@ -17,10 +17,13 @@ follow reliability-and-security.md §3:
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Backoff", "BackoffPolicy", "parse_retry_after"]
 

@@ -121,11 +121,44 @@ def _printable(text: str, limit: int = _MAX_REASON) -> str:
 _STATUS_REASONS = {
     401: "token rejected (401)",
     403: "access denied (403)",
-    404: "not found (404): check the flow names",
     408: "server timed out the request (408)",
     409: "server reported a conflict (409)",
     429: "rate limited (429)",
 }
+
+
+async def _read_some(response: httpx.Response, limit: int = 4096) -> bytes:
+    """The start of an error body (enough for a message), never the whole of a huge one."""
+    data = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            data += chunk
+            if len(data) >= limit:
+                break
+    except httpx.HTTPError as exc:
+        log.info("could not read the error body: %s", type(exc).__name__)
+    return bytes(data[:limit])
+
+
+def _not_found(config: StreamConfig, body: bytes) -> _Outcome:
+    """A 404 does not fix itself: say what is wrong (a flow, or the URL) and stop."""
+    message = body.decode("utf-8", "replace")
+    with contextlib.suppress(ValueError, RecursionError):
+        obj = loads(body)
+        if isinstance(obj, dict) and isinstance(obj.get("message"), str):
+            message = obj["message"]
+    named = [f for f in config.flows if f and f in message]
+    flows = [f for f in config.flows if f.strip()]
+    if not named and "flow" in message.lower() and len(flows) == 1:
+        named = flows
+    if named:
+        which = ", ".join(named)
+        reason = f"flow not found (404): {which}: check the flow name"
+    elif "flow" in message.lower() and flows:
+        reason = f"a flow was not found (404): check the flow names ({', '.join(flows)})"
+    else:
+        reason = f"not found (404): the stream URL {config.stream_url} looks wrong"
+    return _Outcome("fatal", _printable(redact(reason, config.token), 300), status=404)
 
 
 def _status_reason(status: int) -> str:
@@ -181,7 +214,10 @@ class _Connection:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug or an odd library error must not end the stream
-            return _Outcome("transport", self.client._describe(exc))
+            # Not a network fault: leave the traceback in the log and say so in the reason.
+            log.exception("stream connection failed unexpectedly")
+            self.client.internal_errors += 1
+            return _Outcome("transport", "internal error: " + self.client._describe(exc))
 
     async def _connect_and_read(self) -> _Outcome:
         c = self.client
@@ -197,6 +233,8 @@ class _Connection:
         except httpx.HTTPError as exc:
             return _Outcome("transport", c._describe(exc))
         try:
+            if response.status_code == 404:
+                return _not_found(self.config, await _read_some(response))
             outcome = self._check(response)
             if outcome is not None:
                 return outcome
@@ -471,6 +509,7 @@ class StreamClient:
             get_rest=self._get_rest, emit=self._emit, dedupe=self._dedupe, token=config.token,
             sleep=sleep, rng=rng, raw_events=raw_events, policy=policy)
         self.skipped = 0
+        self.internal_errors = 0  # bugs caught by a connection (each one is logged)
         self.connections = 0  # connection attempts made (for tests and diagnostics)
 
     # ------------------------------------------------------------------ public API

@@ -136,6 +136,7 @@ def _slug_from_url(url: str) -> tuple[str, str]:
     try:
         parts = httpx.URL(url).path.rstrip("/").split("/")
     except Exception:  # a hostile "url" field must not break flow parsing
+        log.debug("unusable flow url field", exc_info=True)
         return "", ""
     if len(parts) >= 3 and parts[-3] == "flows":
         return parts[-2], parts[-1]

@@ -50,7 +50,8 @@ class Env:
             "api_url": self.server.api_url,
         }
         base.update(kw)
-        return StreamConfig(self.server.stream_url, self.token, content_type=content_type, **base)
+        url = base.pop("stream_url", self.server.stream_url)
+        return StreamConfig(url, self.token, content_type=content_type, **base)
 
     async def fault(self, **spec: Any) -> None:
         """The one place that posts faults (the control endpoint may start wanting a token)."""

@@ -201,3 +201,26 @@ async def test_reconfigure_cancelled_during_the_hand_over_still_switches(
     assert [c["active"] for c in info["connections"]] == ["active", "idle"]
     assert client.config.presence == "idle"
     assert not col.reconnects()
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+async def test_404_for_a_named_flow_fails_naming_it(env: Env, content_type: ContentType) -> None:
+    col = Collector(StreamClient(env.config(content_type, flows=("acme/nope",),
+                                            private=False))).start()
+    assert col.task is not None
+    await asyncio.wait_for(col.task, 10)
+    final = col.items[-1]
+    assert isinstance(final, StateChange) and final.state == "failed"
+    assert final.status == 404
+    assert "acme/nope" in final.reason and "flow" in final.reason
+    assert col.client.connections == 1  # a 404 is not retried
+
+
+async def test_404_for_the_base_path_says_the_url_is_wrong(env: Env) -> None:
+    wrong = env.server.stream_url + "/oops"
+    col = Collector(StreamClient(env.config("sse", stream_url=wrong))).start()
+    assert col.task is not None
+    await asyncio.wait_for(col.task, 10)
+    final = col.items[-1]
+    assert isinstance(final, StateChange) and final.state == "failed"
+    assert final.reason == f"not found (404): the stream URL {wrong} looks wrong"
