@@ -132,7 +132,6 @@ class Backfiller:
     ) -> None:
         """A connection went live.  Call before it delivers anything (the cursors are now)."""
         if reconnect:
-            self._generation += 1
             if not replay_complete:
                 log.info(
                     "reconnected: checking %d flow(s)%s for missed messages",
@@ -152,6 +151,10 @@ class Backfiller:
         if new_flows or want_private:
             self._baseline_jobs.append(_Baseline(new_flows, want_private, self._generation))
         self._kick()
+
+    def connection_lost(self) -> None:
+        """A live connection ended: baselines still being fetched may now be too new."""
+        self._generation += 1
 
     def _gaps_known_now(self, scan: _Scan) -> None:
         """Gaps that need no REST call to name: conversations seen before the break, and
@@ -301,17 +304,22 @@ class Backfiller:
         return high if low == me else low if high == me else None
 
     async def _take_baseline(self, rest: RestClient, job: _Baseline) -> None:
-        late = job.generation != self._generation  # a reconnect came first: not usable
+        """Newest ids at the time the stream went live.  An answer that arrives after the
+        stream broke may include messages the stream never delivered: such a baseline is
+        not usable, and 0 (the whole history) is taken instead."""
         for name in job.flows:
             fid, slug = await self._flow(rest, name)
             key = ("flow", fid)
             if key not in self._baselines:
-                self._baselines[key] = 0 if late else await rest.newest_id(slug)
+                newest = await rest.newest_id(slug)
+                self._baselines[key] = newest if job.generation == self._generation else 0
         if job.private and self._private_listed is None:
             listed = await self._private_list(rest)
+            late = job.generation != self._generation
             for key, other in listed.items():
                 if key not in self._baselines:
-                    self._baselines[key] = 0 if late else await rest.newest_id(user_id=other)
+                    newest = 0 if late else await rest.newest_id(user_id=other)
+                    self._baselines[key] = newest if job.generation == self._generation else 0
             self._private_listed = set(listed)
 
     async def _resolve(self, rest: RestClient, scan: _Scan) -> None:

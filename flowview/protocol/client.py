@@ -847,6 +847,7 @@ class StreamClient:
                 outcome = conn.task.result()
                 if conn.live.is_set():
                     self._had_live = True
+                    self._backfiller.connection_lost()
                     self._backoff.on_end(self._clock())
                 final = self._final_state(outcome)
                 if final is not None:

@@ -24,8 +24,12 @@ async def test_no_log_line_ever_contains_the_token(
         slug = env.slugs[0]
         secret = env.token.value
         col = Collector(
-            StreamClient(env.config("json", flows=(slug,)), clock=scaled.clock,
-                         sleep=scaled.sleep, rng=lambda: 0.5)
+            StreamClient(
+                env.config("json", flows=(slug,)),
+                clock=scaled.clock,
+                sleep=scaled.sleep,
+                rng=lambda: 0.5,
+            )
         ).start()
         await asyncio.wait_for(col.live.wait(), 10)
         fid = await env.flow_id(slug)
@@ -35,8 +39,7 @@ async def test_no_log_line_ever_contains_the_token(
             while col.client.history_busy:
                 await asyncio.sleep(0.01)
         # Errors that quote the request back: 500s on REST, 503 on the stream, a cut.
-        await env.fault(kind="status", status=500, count=2, scope="rest",
-                        message=f"echo {secret}")
+        await env.fault(kind="status", status=500, count=2, scope="rest", message=f"echo {secret}")
         await env.fault(kind="status", status=503, count=1, message=f"echo {secret}")
         env.cut_streams()
         env.say(slug, "lost")
@@ -53,13 +56,16 @@ async def test_no_log_line_ever_contains_the_token(
 
 
 async def test_a_bug_in_a_connection_is_logged_and_surfaced(
-    make_env: EnvFactory, scaled: ScaledTime, caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch
+    make_env: EnvFactory,
+    scaled: ScaledTime,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`_Connection._run` must not turn a bug into a silent "transport" reconnect."""
     async with make_env() as env:
-        client = StreamClient(env.config("json"), clock=scaled.clock, sleep=scaled.sleep,
-                              rng=lambda: 0.5)
+        client = StreamClient(
+            env.config("json"), clock=scaled.clock, sleep=scaled.sleep, rng=lambda: 0.5
+        )
         calls = 0
         build = client._build_request
 
