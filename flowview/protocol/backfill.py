@@ -131,16 +131,15 @@ class Backfiller:
         self, flows: tuple[str, ...], private: bool, *, reconnect: bool, replay_complete: bool
     ) -> None:
         """A connection went live.  Call before it delivers anything (the cursors are now)."""
-        if reconnect:
-            if not replay_complete:
-                log.info(
-                    "reconnected: checking %d flow(s)%s for missed messages",
-                    len(flows),
-                    " and private conversations" if private else "",
-                )
-                scan = _Scan(flows, private, dict(self._latest()))
-                self._gaps_known_now(scan)
-                self._scans.append(scan)
+        if reconnect and not replay_complete:
+            log.info(
+                "reconnected: checking %d flow(s)%s for missed messages",
+                len(flows),
+                " and private conversations" if private else "",
+            )
+            scan = _Scan(flows, private, dict(self._latest()))
+            self._gaps_known_now(scan)
+            self._scans.append(scan)
         new_flows = tuple(
             f
             for f in flows
