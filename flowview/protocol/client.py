@@ -22,7 +22,6 @@ import contextlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from types import TracebackType
@@ -30,11 +29,12 @@ from typing import Any, Literal
 
 import httpx
 
+from flowview.protocol.accept import Acceptor, Held
 from flowview.protocol.auth import Token, redact
 from flowview.protocol.backfill import Backfiller
 from flowview.protocol.backoff import Backoff, BackoffPolicy, parse_retry_after
 from flowview.protocol.dedupe import Deduper
-from flowview.protocol.events import ConversationKey, Event, parse_event
+from flowview.protocol.events import ConversationKey
 from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.items import (
     Gap,
@@ -46,6 +46,7 @@ from flowview.protocol.items import (
     StreamItem,
 )
 from flowview.protocol.jsonstream import JsonStreamDecoder, loads
+from flowview.protocol.outbox import Outbox
 from flowview.protocol.rest import RestClient
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.urls import Presence, stream_url
@@ -199,8 +200,8 @@ class _Connection:
         # here, not delivered, until the old connection has caught up with it.
         self.probation = candidate
         self.pending: list[StreamItem] = []
-        self.pending_keys: set[tuple[ConversationKey, int]] = set()
         self.converged = asyncio.Event()
+        self.held = Held(converged=self.converged.set)  # what probation holds back
 
     def is_retiring(self) -> bool:
         return self.retire or self.draining
@@ -326,14 +327,14 @@ class _Connection:
             feed = keeper.feed
         else:
             feed = JsonStreamDecoder(self.config.max_record_bytes, on_skip).feed
-        accept = c._accept_raw if raw else c._accept_values
+        accept = self._accept
         try:
             async for chunk in response.aiter_bytes():
                 self.last_byte = clock()
                 values = feed(chunk)
                 if values or self.skips:
                     self.last_values = self.last_byte
-                    items = accept(values, self)
+                    items = accept(values)
                     if items and self.probation:
                         self.pending.extend(items)
                         if len(self.pending) >= c._queue.max_items:
@@ -358,6 +359,19 @@ class _Connection:
                 sse_decoder.end()
         return _Outcome("break", "server closed the stream")
 
+    def _accept(self, values: list[Any]) -> list[StreamItem]:
+        c = self.client
+        texts = self.take_texts() if self.take_texts is not None else self.texts
+        cand = c._candidate
+        items, new = c._acceptor.accept(
+            values, texts, self.skips,
+            probation=self.held if self.probation else None,
+            watch=cand.held if cand is not None and cand is not self else None)
+        if self.texts is not None:
+            self.texts.clear()
+        self.new_events += new
+        return items
+
     def _from_sse(self, events: list[Any], decoder: SSEDecoder) -> list[Any]:
         c = self.client
         if decoder.reconnection_time_ms is not None:
@@ -381,66 +395,6 @@ class _Connection:
             if texts is not None:
                 texts.append(data.encode("utf-8", "surrogatepass"))
         return values
-
-
-class _Outbox:
-    """Bounded hand-off from the connection tasks to the consumer, counted in items.
-
-    Like a bounded asyncio.Queue of batches, except that a producer may be let through
-    when full (`urgent`): a connection being retired must finish its chunk even when the
-    consumer is the very task waiting for reconfigure() to return.
-    """
-
-    def __init__(self, max_items: int) -> None:
-        self.max_items = max(1, max_items)
-        self.items = 0
-        self._batches: deque[list[StreamItem]] = deque()
-        self._readable = asyncio.Event()
-        self._cond = asyncio.Condition()
-        self._waiters = 0
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def _fits(self, size: int) -> bool:
-        return self.items == 0 or self.items + size <= self.max_items
-
-    def put_nowait(self, batch: list[StreamItem]) -> None:
-        self._batches.append(batch)
-        self.items += len(batch)
-        self._readable.set()
-
-    async def put(self, batch: list[StreamItem],
-                  urgent: Callable[[], bool] | None = None) -> None:
-        if not self._fits(len(batch)) and not (urgent is not None and urgent()):
-            self._waiters += 1
-            try:
-                async with self._cond:
-                    await self._cond.wait_for(
-                        lambda: self._fits(len(batch)) or (urgent is not None and urgent())
-                    )
-            finally:
-                self._waiters -= 1
-        self.put_nowait(batch)
-
-    async def get(self) -> list[StreamItem]:
-        while not self._batches:
-            self._readable.clear()
-            await self._readable.wait()
-        batch = self._batches.popleft()
-        self.items -= len(batch)
-        if self._waiters:
-            await self.kick()
-        return batch
-
-    async def kick(self) -> None:
-        """Make blocked producers re-check whether they may go on."""
-        async with self._cond:
-            self._cond.notify_all()
-
-    def clear(self) -> None:
-        self._batches.clear()
-        self.items = 0
 
 
 class StreamClient:
@@ -489,7 +443,7 @@ class StreamClient:
         self._backoff = Backoff(policy, rng)
         self._dedupe = Deduper()
         self._last_event_id = ""
-        self._queue = _Outbox(queue_size)
+        self._queue = Outbox(queue_size)
         self._raw_events = raw_events
         self._backfill_timeout = backfill_timeout
         self._switch_timeout = switch_timeout
@@ -508,7 +462,7 @@ class StreamClient:
         self._backfiller = Backfiller(
             get_rest=self._get_rest, emit=self._emit, dedupe=self._dedupe, token=config.token,
             sleep=sleep, rng=rng, raw_events=raw_events, policy=policy)
-        self.skipped = 0
+        self._acceptor = Acceptor(self._dedupe, raw=raw_events)
         self.internal_errors = 0  # bugs caught by a connection (each one is logged)
         self.connections = 0  # connection attempts made (for tests and diagnostics)
 
@@ -534,6 +488,11 @@ class StreamClient:
             last = batch[-1]
             if isinstance(last, StateChange) and last.state in _TERMINAL:
                 return
+
+    @property
+    def skipped(self) -> int:
+        """Records and values that could not be used (each also emitted as Skipped)."""
+        return self._acceptor.skipped
 
     @property
     def last_event_id(self) -> str:
@@ -691,7 +650,7 @@ class StreamClient:
             urgent = conn.is_retiring
         for start in range(0, len(items), _BATCH):
             batch = items if len(items) <= _BATCH else items[start:start + _BATCH]
-            if queue._fits(len(batch)):
+            if queue.fits(len(batch)):
                 queue.put_nowait(batch)
                 continue
             if conn is not None:
@@ -702,118 +661,6 @@ class StreamClient:
                 if conn is not None:
                     conn.waiting = False
                     conn.last_byte = self._clock()
-
-    def _accept_values(self, values: list[Any], conn: _Connection) -> list[StreamItem]:
-        out: list[StreamItem] = []
-        if conn.skips:
-            self.skipped += len(conn.skips)
-            out.extend(Skipped(_printable(r)) for r in conn.skips)
-            conn.skips.clear()
-        if conn.probation or self._candidate is not None:
-            return self._accept_switching(
-                [(v, None) for v in values], conn, out, raw=False)
-        first_time = self._dedupe.first_time
-        new = 0
-        for value in values:
-            try:
-                ev = parse_event(value)
-            except ValueError as exc:
-                self.skipped += 1
-                out.append(Skipped(f"not a Flowdock event: {exc}"))
-                continue
-            ident = ev.id
-            if ident is not None:
-                key = ev.key
-                if key is not None:
-                    if not first_time(key, ident):
-                        continue
-                    new += 1
-            out.append(ev)
-        conn.new_events += new
-        return out
-
-    def _accept_switching(self, pairs: list[tuple[Any, bytes | None]], conn: _Connection,
-                          out: list[StreamItem], *, raw: bool) -> list[StreamItem]:
-        """The accept step while a make-before-break switch is in progress (not hot).
-
-        The candidate records nothing: it notes which (conversation, id) it holds, and has
-        converged as soon as it holds one that was already delivered.  The old connection
-        delivers as usual and marks the candidate converged when it delivers something the
-        candidate holds: both streams then overlap, so the old one has passed the moment the
-        candidate subscribed and can be closed without losing anything.
-        """
-        cand = self._candidate
-        watch = cand.pending_keys if cand is not None and cand is not conn else None
-        dedupe = self._dedupe
-        new = 0
-        for value, text in pairs:
-            try:
-                ev = parse_event(value)
-            except ValueError as exc:
-                self.skipped += 1
-                out.append(Skipped(f"not a Flowdock event: {exc}"))
-                continue
-            key, ident = ev.key, ev.id
-            if key is not None and ident is not None:
-                if conn.probation:
-                    if dedupe.seen(key, ident):
-                        conn.converged.set()
-                        continue
-                    conn.pending_keys.add((key, ident))
-                else:
-                    if not dedupe.first_time(key, ident):
-                        continue
-                    new += 1
-                    if watch is not None and cand is not None and (key, ident) in watch:
-                        cand.converged.set()
-            out.append(RawEvent(value, text, key, ident) if raw else ev)
-        conn.new_events += new
-        return out
-
-    def _accept_raw(self, values: list[Any], conn: _Connection) -> list[StreamItem]:
-        """Raw mode: like _accept_values without building typed events (the hot path of
-        `flowview tail`).  Keys and ids are taken straight from the common shapes; anything
-        unusual goes through parse_event so the semantics stay identical."""
-        out: list[StreamItem] = []
-        if conn.skips:
-            self.skipped += len(conn.skips)
-            out.extend(Skipped(_printable(r)) for r in conn.skips)
-            conn.skips.clear()
-        aligned: list[bytes | None]
-        texts = conn.take_texts() if conn.take_texts is not None else conn.texts
-        if texts is not None and len(texts) == len(values):
-            aligned = list(texts)
-        else:
-            aligned = [None] * len(values)
-        if conn.texts is not None:
-            conn.texts.clear()
-        if conn.probation or self._candidate is not None:
-            return self._accept_switching(list(zip(values, aligned, strict=True)), conn, out,
-                                          raw=True)
-        first_time = self._dedupe.first_time
-        new = 0
-        for value, text in zip(values, aligned, strict=True):
-            if type(value) is not dict or type(value.get("event")) is not str:
-                self.skipped += 1
-                out.append(Skipped("not a Flowdock event: " + (
-                    "event is not a JSON object" if type(value) is not dict
-                    else "event has no string 'event' field")))
-                continue
-            flow = value.get("flow")
-            ident = value.get("id")
-            key: ConversationKey | None
-            if type(flow) is str and flow and (ident is None or type(ident) is int):
-                key = ("flow", flow)
-            else:
-                ev = parse_event(value)
-                key, ident = ev.key, ev.id
-            if ident is not None and key is not None:
-                if not first_time(key, ident):
-                    continue
-                new += 1
-            out.append(RawEvent(value, text, key, ident))
-        conn.new_events += new
-        return out
 
     async def _went_live(self, conn: _Connection) -> None:
         # Before anything of the new connection is accepted: the gap cursors are now.
@@ -934,7 +781,9 @@ class StreamClient:
             cand.candidate = False
             held, cand.pending = cand.pending, []
             items: list[StreamItem] = [StateChange("live", "switched to new parameters")]
-            items.extend(self._admit(held, cand))
+            admitted, new_events = self._acceptor.admit(held)
+            cand.new_events += new_events
+            items.extend(admitted)
             self._current = cand
             self._backoff.on_live(self._clock())
             self._unexpected = 0
@@ -982,18 +831,6 @@ class StreamClient:
                                    return_when=asyncio.FIRST_COMPLETED)
         finally:
             converged.cancel()
-
-    def _admit(self, held: list[StreamItem], conn: _Connection) -> list[StreamItem]:
-        out: list[StreamItem] = []
-        for item in held:
-            if isinstance(item, Event | RawEvent):
-                key, ident = item.key, item.id
-                if key is not None and ident is not None:
-                    if not self._dedupe.first_time(key, ident):
-                        continue
-                    conn.new_events += 1
-            out.append(item)
-        return out
 
     async def _retire(self, old: _Connection) -> None:
         """Stop `old` at a chunk boundary: nothing it decoded may be lost."""
