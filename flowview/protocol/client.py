@@ -23,16 +23,17 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
 from flowview.protocol.accept import Acceptor, Held
-from flowview.protocol.auth import Token, redact
+from flowview.protocol.auth import redact
 from flowview.protocol.backfill import Backfiller
-from flowview.protocol.backoff import Backoff, BackoffPolicy, parse_retry_after
+from flowview.protocol.backoff import Backoff, BackoffPolicy
+from flowview.protocol.connection import Activity, Connection, Outcome, Phase, Wiring
 from flowview.protocol.dedupe import Deduper
 from flowview.protocol.events import ConversationKey
 from flowview.protocol.httpauth import TokenAuth
@@ -45,15 +46,16 @@ from flowview.protocol.items import (
     StateChange,
     StreamItem,
 )
-from flowview.protocol.jsonstream import JsonStreamDecoder, loads
 from flowview.protocol.outbox import Outbox
 from flowview.protocol.rest import RestClient
-from flowview.protocol.sse import SSEDecoder
+from flowview.protocol.streamconfig import ACCEPT, ContentType, StreamConfig
+from flowview.protocol.text import printable
 from flowview.protocol.urls import Presence, stream_url
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "ContentType",
     "Gap",
     "GapClosed",
     "GapOpened",
@@ -66,39 +68,13 @@ __all__ = [
     "StreamItem",
 ]
 
-ContentType = Literal["json", "sse"]
-
-_ACCEPT = {"json": "application/json", "sse": "text/event-stream"}
 _BATCH = 512  # items per queue entry; queue capacity is counted in items via this
 _MAX_UNEXPECTED = 5  # consecutive 3xx/4xx/wrong-content-type answers before giving up
-_MAX_REASON = 160
 _TERMINAL = ("failed", "stopped")
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    stream_url: str
-    token: Token
-    flows: tuple[str, ...] = ()
-    private: bool = True
-    presence: Presence = "active"
-    content_type: ContentType = "sse"
-    api_url: str | None = None
-    stall_timeout: float = 90.0
-    max_record_bytes: int = 1 << 20
 
 
 class ReconfigureError(Exception):
     """reconfigure() could not bring the new connection up; the old one is still in use."""
-
-
-@dataclass
-class _Outcome:
-    kind: Literal["break", "transport", "status", "fatal", "stop", "replaced"]
-    reason: str
-    status: int | None = None
-    retry_after: float | None = None
-    bounded: bool = False  # counts towards the "give up after N" limit
 
 
 def _host(url: str) -> str:
@@ -111,290 +87,6 @@ def _host(url: str) -> str:
 
 def _always() -> bool:
     return True
-
-
-def _printable(text: str, limit: int = _MAX_REASON) -> str:
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_STATUS_REASONS = {
-    401: "token rejected (401)",
-    403: "access denied (403)",
-    408: "server timed out the request (408)",
-    409: "server reported a conflict (409)",
-    429: "rate limited (429)",
-}
-
-
-async def _read_some(response: httpx.Response, limit: int = 4096) -> bytes:
-    """The start of an error body (enough for a message), never the whole of a huge one."""
-    data = bytearray()
-    try:
-        async for chunk in response.aiter_bytes():
-            data += chunk
-            if len(data) >= limit:
-                break
-    except httpx.HTTPError as exc:
-        log.info("could not read the error body: %s", type(exc).__name__)
-    return bytes(data[:limit])
-
-
-def _not_found(config: StreamConfig, body: bytes) -> _Outcome:
-    """A 404 does not fix itself: say what is wrong (a flow, or the URL) and stop."""
-    message = body.decode("utf-8", "replace")
-    with contextlib.suppress(ValueError, RecursionError):
-        obj = loads(body)
-        if isinstance(obj, dict) and isinstance(obj.get("message"), str):
-            message = obj["message"]
-    named = [f for f in config.flows if f and f in message]
-    flows = [f for f in config.flows if f.strip()]
-    if not named and "flow" in message.lower() and len(flows) == 1:
-        named = flows
-    if named:
-        which = ", ".join(named)
-        reason = f"flow not found (404): {which}: check the flow name"
-    elif "flow" in message.lower() and flows:
-        reason = f"a flow was not found (404): check the flow names ({', '.join(flows)})"
-    else:
-        reason = f"not found (404): the stream URL {config.stream_url} looks wrong"
-    return _Outcome("fatal", _printable(redact(reason, config.token), 300), status=404)
-
-
-def _status_reason(status: int) -> str:
-    if status in _STATUS_REASONS:
-        return _STATUS_REASONS[status]
-    if 300 <= status < 400:
-        return f"redirected ({status}); redirects are not followed"
-    if status >= 500:
-        return f"server error ({status})"
-    return f"unexpected HTTP status {status}"
-
-
-class _Connection:
-    """One streaming HTTP request: connect, check the answer, read and decode the body."""
-
-    def __init__(self, client: StreamClient, config: StreamConfig, *, resume: bool,
-                 candidate: bool) -> None:
-        self.client = client
-        self.config = config
-        self.resume = resume  # a reconnect after a live connection: check for gaps
-        self.replay_complete = False  # SSE: the server said its replay covered the outage
-        self.candidate = candidate  # opened by reconfigure(), not yet switched to
-        self.live = asyncio.Event()
-        self.new_events = 0
-        self.last_byte = 0.0
-        self.waiting = False  # blocked on our own consumer (or back-fill): not a stall
-        self.skips: list[str] = []
-        self.texts: list[bytes] | None = None  # raw mode: record bytes aligned with values
-        self.take_texts: Callable[[], list[bytes] | None] | None = None
-        self.task: asyncio.Task[_Outcome] | None = None
-        self.go = asyncio.Event()  # candidate: set once switched to
-        self.emitting = False  # inside _emit: cancelling now could drop decoded events
-        self.retire = False  # replaced: stop after the chunk being delivered
-        self.draining = False  # a switch waits for this connection: never block on output
-        self.retired = asyncio.Event()
-        self.last_values = 0.0  # clock() when this connection last decoded something
-        # Make-before-break probation (candidate, before the switch): what it reads is held
-        # here, not delivered, until the old connection has caught up with it.
-        self.probation = candidate
-        self.pending: list[StreamItem] = []
-        self.converged = asyncio.Event()
-        self.held = Held(converged=self.converged.set)  # what probation holds back
-
-    def is_retiring(self) -> bool:
-        return self.retire or self.draining
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> _Outcome:
-        try:
-            return await self._connect_and_read()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug or an odd library error must not end the stream
-            # Not a network fault: leave the traceback in the log and say so in the reason.
-            log.exception("stream connection failed unexpectedly")
-            self.client.internal_errors += 1
-            return _Outcome("transport", "internal error: " + self.client._describe(exc))
-
-    async def _connect_and_read(self) -> _Outcome:
-        c = self.client
-        try:
-            request = c._build_request(self.config)
-        except ValueError as exc:
-            return _Outcome("fatal", _printable(f"bad stream parameters: {exc}"))
-        try:
-            response = await c._http.send(request, auth=c._auth, stream=True,
-                                          follow_redirects=False)
-        except httpx.TimeoutException:
-            return _Outcome("transport", "connection timed out")
-        except httpx.HTTPError as exc:
-            return _Outcome("transport", c._describe(exc))
-        try:
-            if response.status_code == 404:
-                return _not_found(self.config, await _read_some(response))
-            outcome = self._check(response)
-            if outcome is not None:
-                return outcome
-            self.replay_complete = (
-                self.config.content_type == "sse"
-                and response.headers.get("flowview-replay", "").strip().lower() == "complete"
-            )
-            self.live.set()
-            if not self.candidate:
-                await c._went_live(self)
-            return await self._read(response)
-        finally:
-            # Shielded so that a cancel (switch, aclose) still closes the socket.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(response.aclose())
-
-    def _check(self, response: httpx.Response) -> _Outcome | None:
-        status = response.status_code
-        if status == 200:
-            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype == _ACCEPT[self.config.content_type]:
-                return None
-            shown = _printable(ctype, 60) or "none"
-            return _Outcome("status", f"not a stream: content type {shown}", status=status,
-                            bounded=True)
-        if status in (401, 403):
-            return _Outcome("fatal", _status_reason(status), status=status)
-        if status == 204:
-            return _Outcome("stop", "server asked to stop (204)", status=status)
-        retry_after = None
-        if status in (429, 503) or status >= 500:
-            retry_after = parse_retry_after(
-                response.headers.get("retry-after"),
-                date=response.headers.get("date"),
-                now=self.client._wall(),
-            )
-        retryable = status >= 500 or status in (408, 409, 429)
-        return _Outcome("status", _status_reason(status), status=status,
-                        retry_after=retry_after, bounded=not retryable)
-
-    async def _read(self, response: httpx.Response) -> _Outcome:
-        c = self.client
-        self.last_byte = c._clock()
-        loop = asyncio.get_running_loop()
-        reader = loop.create_task(self._pump(response))
-        watchdog = loop.create_task(self._watch())
-        try:
-            done, _ = await asyncio.wait({reader, watchdog},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                return reader.result()
-            return _Outcome("break", f"no data for {self.config.stall_timeout:g} s")
-        finally:
-            for task in (reader, watchdog):
-                task.cancel()
-            await asyncio.gather(reader, watchdog, return_exceptions=True)
-
-    async def _watch(self) -> None:
-        """Return when no byte arrived for stall_timeout (waiting on our consumer excepted)."""
-        c = self.client
-        stall = self.config.stall_timeout
-        while True:
-            if self.waiting:
-                await c._sleep(stall)
-                continue
-            remaining = self.last_byte + stall - c._clock()
-            if remaining <= 0:
-                return
-            await c._sleep(remaining)
-
-    async def _pump(self, response: httpx.Response) -> _Outcome:
-        c = self.client
-        clock = c._clock
-        on_skip = self.skips.append
-        sse_decoder: SSEDecoder | None = None
-        raw = c._raw_events
-        feed: Callable[[bytes], list[Any]]
-        if self.config.content_type == "sse":
-            sse_decoder = SSEDecoder(c._last_event_id, self.config.max_record_bytes, on_skip)
-            decoder = sse_decoder
-            if raw:
-                self.texts = []
-
-            def feed(chunk: bytes) -> list[Any]:
-                return self._from_sse(decoder.feed(chunk), decoder)
-        elif raw:
-            keeper = JsonStreamDecoder(self.config.max_record_bytes, on_skip, keep_records=True)
-            self.take_texts = keeper.take_records
-            feed = keeper.feed
-        else:
-            feed = JsonStreamDecoder(self.config.max_record_bytes, on_skip).feed
-        accept = self._accept
-        try:
-            async for chunk in response.aiter_bytes():
-                self.last_byte = clock()
-                values = feed(chunk)
-                if values or self.skips:
-                    self.last_values = self.last_byte
-                    items = accept(values)
-                    if items and self.probation:
-                        self.pending.extend(items)
-                        if len(self.pending) >= c._queue.max_items:
-                            await self.go.wait()  # full: let the socket hold the rest
-                    elif items:
-                        self.emitting = True
-                        try:
-                            await c._emit(items, self)
-                        finally:
-                            self.emitting = False
-                if self.retire:
-                    self.retired.set()
-                    return _Outcome("replaced", "switched to a new connection")
-        except httpx.RemoteProtocolError:
-            return _Outcome("break", "the stream was cut off")
-        except httpx.ReadTimeout:
-            return _Outcome("break", f"no data for {self.config.stall_timeout:g} s")
-        except httpx.HTTPError as exc:
-            return _Outcome("break", c._describe(exc))
-        finally:
-            if sse_decoder is not None:
-                sse_decoder.end()
-        return _Outcome("break", "server closed the stream")
-
-    def _accept(self, values: list[Any]) -> list[StreamItem]:
-        c = self.client
-        texts = self.take_texts() if self.take_texts is not None else self.texts
-        cand = c._candidate
-        items, new = c._acceptor.accept(
-            values, texts, self.skips,
-            probation=self.held if self.probation else None,
-            watch=cand.held if cand is not None and cand is not self else None)
-        if self.texts is not None:
-            self.texts.clear()
-        self.new_events += new
-        return items
-
-    def _from_sse(self, events: list[Any], decoder: SSEDecoder) -> list[Any]:
-        c = self.client
-        if decoder.reconnection_time_ms is not None:
-            c._backoff.set_retry_ms(decoder.reconnection_time_ms)
-        # Before the early return: an id-only block (no data) still moves the resume point.
-        c._last_event_id = decoder.last_event_id
-        if not events:
-            return events
-        values: list[Any] = []
-        texts = self.texts
-        for ev in events:
-            data = ev.data
-            if not data:
-                continue
-            try:
-                value = loads(data)
-            except (ValueError, RecursionError):
-                self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")
-                continue
-            values.append(value)
-            if texts is not None:
-                texts.append(data.encode("utf-8", "surrogatepass"))
-        return values
 
 
 class StreamClient:
@@ -421,7 +113,7 @@ class StreamClient:
         policy: BackoffPolicy | None = None,
         raw_events: bool = False,
     ) -> None:
-        if config.content_type not in _ACCEPT:
+        if config.content_type not in ACCEPT:
             raise ValueError("content_type must be 'json' or 'sse'")
         self.config = config
         self._clock = clock
@@ -448,7 +140,7 @@ class StreamClient:
         self._backfill_timeout = backfill_timeout
         self._switch_timeout = switch_timeout
         self._switch_grace = switch_grace
-        self._current: _Connection | None = None
+        self._current: Connection | None = None
         self._switching: asyncio.Future[None] | None = None
         self._reconf_lock = asyncio.Lock()
         self._handovers: set[asyncio.Task[None]] = set()
@@ -457,12 +149,20 @@ class StreamClient:
         self._closed = False
         self._unexpected = 0
         self._attempt = 0  # consecutive reconnects since the last live connection
-        self._candidate: _Connection | None = None
+        self._candidate: Connection | None = None
         self._had_live = False
         self._backfiller = Backfiller(
             get_rest=self._get_rest, emit=self._emit, dedupe=self._dedupe, token=config.token,
             sleep=sleep, rng=rng, raw_events=raw_events, policy=policy)
         self._acceptor = Acceptor(self._dedupe, raw=raw_events)
+        self._wiring = Wiring(
+            http=self._http, auth=self._auth, build_request=self._build_request,
+            describe=self._describe, went_live=self._went_live, emit=self._emit,
+            acceptor=self._acceptor, watched=self._watched,
+            resume_id=lambda: self._last_event_id, set_resume_id=self._set_resume_id,
+            on_retry_ms=self._backoff.set_retry_ms, on_internal_error=self._internal_error,
+            clock=clock, sleep=sleep, wall=wall, raw=raw_events,
+            hold_limit=self._queue.max_items)
         self.internal_errors = 0  # bugs caught by a connection (each one is logged)
         self.connections = 0  # connection attempts made (for tests and diagnostics)
 
@@ -618,13 +318,13 @@ class StreamClient:
             text = f"network error ({detail})"
         else:
             text = f"unexpected error ({type(exc).__name__}: {detail})"
-        return _printable(redact(text, self.config.token))
+        return printable(redact(text, self.config.token))
 
     def _build_request(self, config: StreamConfig) -> httpx.Request:
         url = stream_url(config.stream_url, config.flows, private=config.private,
                          presence=config.presence)
         headers = httpx.Headers({
-            "Accept": _ACCEPT[config.content_type],
+            "Accept": ACCEPT[config.content_type],
             "Cache-Control": "no-cache",
             # Compression would make the decoder wait for a compressor's block boundaries.
             "Accept-Encoding": "identity",
@@ -640,7 +340,7 @@ class StreamClient:
         if self._supervisor is None and not self._ended:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
-    async def _emit(self, items: list[StreamItem], conn: _Connection | None = None,
+    async def _emit(self, items: list[StreamItem], conn: Connection | None = None,
                     *, force: bool = False) -> None:
         queue = self._queue
         urgent: Callable[[], bool] | None = None
@@ -653,16 +353,29 @@ class StreamClient:
             if queue.fits(len(batch)):
                 queue.put_nowait(batch)
                 continue
-            if conn is not None:
-                conn.waiting = True
+            blocking = conn is not None and conn.activity is Activity.EMITTING
+            if blocking:
+                assert conn is not None
+                conn.doing(Activity.BLOCKED)
             try:
                 await queue.put(batch, urgent)
             finally:
                 if conn is not None:
-                    conn.waiting = False
+                    if blocking:
+                        conn.doing(Activity.EMITTING)
                     conn.last_byte = self._clock()
 
-    async def _went_live(self, conn: _Connection) -> None:
+    def _watched(self) -> Held | None:
+        cand = self._candidate
+        return cand.held if cand is not None else None
+
+    def _set_resume_id(self, value: str) -> None:
+        self._last_event_id = value
+
+    def _internal_error(self) -> None:
+        self.internal_errors += 1
+
+    async def _went_live(self, conn: Connection) -> None:
         # Before anything of the new connection is accepted: the gap cursors are now.
         self._backfiller.went_live(conn.config.flows, conn.config.private,
                                    reconnect=conn.resume,
@@ -679,7 +392,8 @@ class StreamClient:
                 conn = self._current
                 if conn is None:
                     await self._emit([StateChange("connecting", attempt=self._attempt)])
-                    conn = _Connection(self, self.config, resume=self._had_live, candidate=False)
+                    conn = Connection(self._wiring, self.config, resume=self._had_live,
+                                      candidate=False)
                     self._current = conn
                     conn.start()
                 assert conn.task is not None
@@ -730,14 +444,14 @@ class StreamClient:
         if left > 0:
             await self._sleep(left)
 
-    def _final_state(self, outcome: _Outcome) -> StateChange | None:
+    def _final_state(self, outcome: Outcome) -> StateChange | None:
         if outcome.kind == "fatal":
             return StateChange("failed", outcome.reason, status=outcome.status)
         if outcome.kind == "stop":
             return StateChange("stopped", outcome.reason, status=outcome.status)
         return None
 
-    def _delay(self, outcome: _Outcome, conn: _Connection) -> float | None:
+    def _delay(self, outcome: Outcome, conn: Connection) -> float | None:
         b = self._backoff
         if outcome.kind == "break":
             return b.after_break(conn.new_events > 0)
@@ -749,9 +463,9 @@ class StreamClient:
             return b.after_status(outcome.status or 0, outcome.retry_after)
         return b.after_transport_error()
 
-    async def _switch(self, old: _Connection, new: StreamConfig) -> None:
+    async def _switch(self, old: Connection, new: StreamConfig) -> None:
         loop = asyncio.get_running_loop()
-        cand = _Connection(self, new, resume=False, candidate=True)
+        cand = Connection(self._wiring, new, resume=False, candidate=True)
         self._switching = loop.create_future()
         self._candidate = cand
         try:
@@ -777,8 +491,7 @@ class StreamClient:
             self.config = new
             await self._retire(old)
             # Hand over: everything the candidate held, minus what the old one delivered.
-            cand.probation = False
-            cand.candidate = False
+            cand.to(Phase.LIVE)  # ends probation: what it reads is delivered from now on
             held, cand.pending = cand.pending, []
             items: list[StreamItem] = [StateChange("live", "switched to new parameters")]
             admitted, new_events = self._acceptor.admit(held)
@@ -789,12 +502,12 @@ class StreamClient:
             self._unexpected = 0
             # Forced: the consumer itself may be the one awaiting reconfigure().
             await self._emit(items, force=True)
-            cand.go.set()
             # New flows get their baseline (nothing was missed: make-before-break).
             self._backfiller.went_live(new.flows, new.private, reconnect=False,
                                        replay_complete=False)
         except BaseException:
-            old.draining = False
+            if old.phase is Phase.DRAINING:
+                old.to(Phase.LIVE)  # the switch failed: the old connection stays in use
             if cand.task is not None:
                 cand.task.cancel()
                 await asyncio.gather(cand.task, return_exceptions=True)
@@ -805,7 +518,7 @@ class StreamClient:
             if fut is not None and not fut.done():
                 fut.set_result(None)
 
-    async def _converge(self, old: _Connection, cand: _Connection) -> None:
+    async def _converge(self, old: Connection, cand: Connection) -> None:
         """Wait until `old` has delivered everything sent before `cand` subscribed.
 
         Done when the two streams overlap (see _accept_switching), when the old connection
@@ -813,7 +526,9 @@ class StreamClient:
         connection ends, or after `switch_timeout`.
         """
         assert old.task is not None and cand.task is not None
-        old.draining = True  # the consumer may be the caller: old must never block on output
+        if old.phase is not Phase.LIVE:
+            return  # it ended meanwhile
+        old.to(Phase.DRAINING)  # the consumer may be the caller: never block on output
         await self._queue.kick()
         converged = asyncio.ensure_future(cand.converged.wait())
         deadline = self._clock() + self._switch_timeout
@@ -824,7 +539,8 @@ class StreamClient:
                 now = self._clock()
                 if now >= deadline:
                     return
-                if not old.emitting and now - old.last_values >= self._switch_grace:
+                if (old.activity is Activity.READING
+                        and now - old.last_values >= self._switch_grace):
                     return
                 await asyncio.wait({converged, old.task, cand.task},
                                    timeout=min(0.05, self._switch_grace),
@@ -832,13 +548,14 @@ class StreamClient:
         finally:
             converged.cancel()
 
-    async def _retire(self, old: _Connection) -> None:
+    async def _retire(self, old: Connection) -> None:
         """Stop `old` at a chunk boundary: nothing it decoded may be lost."""
         task = old.task
         assert task is not None
-        old.retire = True
+        if old.phase in (Phase.LIVE, Phase.DRAINING):
+            old.to(Phase.RETIRING)
         if not task.done():
-            if old.emitting:
+            if old.activity is not Activity.READING:
                 # It finishes delivering its chunk (past the queue bound if need be), then
                 # returns by itself.
                 await self._queue.kick()

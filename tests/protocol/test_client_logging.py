@@ -76,7 +76,7 @@ async def test_a_bug_in_a_connection_is_logged_and_surfaced(
                 raise KeyError("a bug")
             return build(config)  # type: ignore[arg-type]
 
-        monkeypatch.setattr(client, "_build_request", broken_once)
+        monkeypatch.setattr(client._wiring, "build_request", broken_once)
         col = Collector(client).start()
         await asyncio.wait_for(col.live.wait(), 10)
         await col.close()
