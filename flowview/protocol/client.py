@@ -437,9 +437,12 @@ class StreamClient:
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            slept = sleeper.done() and not sleeper.cancelled()
             for task in (sleeper, waker):
                 task.cancel()
             await asyncio.gather(sleeper, waker, return_exceptions=True)
+        if slept:
+            return
         left = start + min(floor, delay) - self._clock()  # delay holds the capped floor
         if left > 0:
             await self._sleep(left)
