@@ -1,18 +1,21 @@
-"""The reconnecting Flowdock stream client.
+"""The reconnecting Flowdock stream client (a thin supervisor over its parts).
 
 One HTTP connection carries every chosen flow plus private messages.  The client is an async
-iterator of :data:`StreamItem` (events, state changes, skipped-input notices and back-fill
-gaps) and hides every network fault behind the reconnect policy in ``backoff.py``:
+iterator of :data:`StreamItem` (events, state changes, skipped-input notices, back-fill and
+gap notices) and hides every network fault behind the reconnect policy in ``backoff.py``:
 
+* one HTTP attempt and how it ended: ``connection.py`` (one explicit Phase per connection);
+* decoded values -> items, each (conversation, id) once, switch bookkeeping: ``accept.py``;
+* the bounded hand-off to the consumer (a slow consumer slows the socket reads): ``outbox.py``;
+* after every reconnect, in both content types, what the stream missed is fetched from REST
+  history in the background, and gaps that cannot be filled yet are announced and retried
+  until they are: ``backfill.py``;
 * SSE resumes with ``Last-Event-ID`` (the id survives reconnects and parameter switches);
-* the JSON stream cannot resume, so after a reconnect each conversation is back-filled from
-  the REST history (time-boxed; a failing REST API never blocks the stream);
-* every (conversation, id) is delivered once (``dedupe.py``), in first-seen order;
-* stalls are detected with the injected monotonic clock/sleep (keep-alives count as data);
-* the hand-off to the consumer is a bounded queue, so a slow consumer slows the socket reads
-  instead of growing memory.
+* reconfigure() switches parameters make-before-break, its hand-over shielded from the
+  caller's cancellation.
 
-Only the injected monotonic clock is used for timing: wall-clock jumps change nothing.
+One clock: every timeout and delay runs on the injected clock/sleep, by default the event
+loop's (wall-clock jumps change nothing).
 """
 
 from __future__ import annotations
@@ -77,6 +80,10 @@ class ReconfigureError(Exception):
     """reconfigure() could not bring the new connection up; the old one is still in use."""
 
 
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
 def _host(url: str) -> str:
     try:
         return httpx.URL(url).host
@@ -102,7 +109,7 @@ class StreamClient:
         *,
         http: httpx.AsyncClient | None = None,
         rest: RestClient | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         wall: Callable[[], float] = time.time,
@@ -116,7 +123,8 @@ class StreamClient:
         if config.content_type not in ACCEPT:
             raise ValueError("content_type must be 'json' or 'sse'")
         self.config = config
-        self._clock = clock
+        # One clock: the event loop's, unless a test injects another.
+        self._clock: Callable[[], float] = clock if clock is not None else _loop_time
         self._sleep = sleep
         self._wall = wall  # only for a Retry-After HTTP-date without a Date header
         self._owns_http = http is None
@@ -161,7 +169,7 @@ class StreamClient:
             acceptor=self._acceptor, watched=self._watched,
             resume_id=lambda: self._last_event_id, set_resume_id=self._set_resume_id,
             on_retry_ms=self._backoff.set_retry_ms, on_internal_error=self._internal_error,
-            clock=clock, sleep=sleep, wall=wall, raw=raw_events,
+            clock=self._clock, sleep=sleep, wall=wall, raw=raw_events,
             hold_limit=self._queue.max_items)
         self.internal_errors = 0  # bugs caught by a connection (each one is logged)
         self.connections = 0  # connection attempts made (for tests and diagnostics)
@@ -475,11 +483,13 @@ class StreamClient:
             cand.start()
             assert cand.task is not None
             live_wait = loop.create_task(cand.live.wait())
+            timer = asyncio.ensure_future(self._sleep(self._switch_timeout))
             try:
-                await asyncio.wait({cand.task, live_wait}, timeout=self._switch_timeout,
+                await asyncio.wait({cand.task, live_wait, timer},
                                    return_when=asyncio.FIRST_COMPLETED)
             finally:
                 live_wait.cancel()
+                timer.cancel()
             if not cand.live.is_set() or cand.task.done():
                 reason = "timed out"
                 if cand.task.done() and not cand.task.cancelled():
@@ -542,12 +552,18 @@ class StreamClient:
                 now = self._clock()
                 if now >= deadline:
                     return
-                if (old.activity is Activity.READING
-                        and now - old.last_values >= self._switch_grace):
+                quiet_at = old.last_values + self._switch_grace
+                if old.activity is Activity.READING and now >= quiet_at:
                     return
-                await asyncio.wait({converged, old.task, cand.task},
-                                   timeout=min(0.05, self._switch_grace),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                # Until the old one could have been quiet long enough (or the deadline), on
+                # the injected clock; then look again.
+                wake = max(0.0, min(quiet_at, deadline) - now) or self._switch_grace
+                timer = asyncio.ensure_future(self._sleep(wake))
+                try:
+                    await asyncio.wait({converged, old.task, cand.task, timer},
+                                       return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    timer.cancel()
         finally:
             converged.cancel()
 
