@@ -227,8 +227,8 @@ async def test_404_for_the_base_path_says_the_url_is_wrong(env: Env) -> None:
 
 
 async def test_switch_timers_run_on_the_injected_clock(env: Env) -> None:
-    """Issue 9 §3: the switch timeout and the convergence wait go through the injected
-    sleep (no hidden 50 ms polling on another clock)."""
+    """Issue 9 §3: the switch timeout goes through the injected sleep (not asyncio.wait's
+    timeout on another clock)."""
     t = ScaledTime(100.0)
     col = Collector(StreamClient(env.config("sse"), clock=t.clock, sleep=t.sleep,
                                  switch_timeout=30.0, switch_grace=0.5)).start()
@@ -236,4 +236,3 @@ async def test_switch_timers_run_on_the_injected_clock(env: Env) -> None:
     await col.client.reconfigure(presence="idle")
     await col.close()
     assert 30.0 in t.sleeps  # the switch's own timeout
-    assert any(0 < s <= 0.5 for s in t.sleeps)  # waiting for the old connection to go quiet
