@@ -3,12 +3,29 @@
 A fault is queued with ``POST /_faults`` and applies to the next ``count`` matching requests,
 first in first out, one fault per request. Kinds:
 
+``scope`` says which requests a fault applies to:
+
+* ``"stream"`` (default): streaming requests, with the connect and stream kinds below;
+* ``"rest"``: REST ``GET`` requests, kinds ``status``, ``stall``, ``trickle``, ``reset``;
+* ``"write"``: REST ``POST``/``PUT``/``DELETE`` requests, kinds ``status``, ``drop_response``,
+  ``delay``;
+* ``"any"``: ``status`` only, every request of any kind.
+
 connect phase (answered instead of a stream, before authentication, like a proxy would):
   ``status``              answer with ``status`` (5xx, 429, 401, 204, 302...), optional
                           ``retry_after`` (seconds or an HTTP-date string), ``location``,
                           ``message``.
-                          ``scope`` may be ``"rest"`` or ``"any"`` to hit REST requests as well.
   ``wrong_content_type``  200 with an HTML page instead of a stream.
+
+REST phase (``scope`` ``"rest"`` or ``"write"``; taken before authentication):
+  ``status``              as above.
+  ``stall``               (rest) no answer at all until the client leaves, the server stops or
+                          ``seconds`` pass (then the connection is closed without an answer).
+  ``trickle``             (rest) the real answer, one byte every ``delay`` seconds.
+  ``reset``               (rest) close the connection without answering.
+  ``drop_response``       (write) carry out the change, then close the connection without
+                          answering (the client cannot tell whether it happened).
+  ``delay``               (write) wait ``delay`` seconds, then handle the request normally.
 
 stream phase (taken by an authenticated, valid stream request):
   ``drop_after_bytes``    send exactly ``n`` body bytes (possibly mid-record), then close.
@@ -30,12 +47,13 @@ response properly, so the client sees a clean end of stream.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Phase = Literal["connect", "stream"]
-Scope = Literal["stream", "rest", "any"]
+Phase = Literal["connect", "stream", "request"]
+Scope = Literal["stream", "rest", "write", "any"]
 
 CONNECT_KINDS = frozenset({"status", "wrong_content_type"})
 STREAM_KINDS = frozenset(
@@ -50,7 +68,17 @@ STREAM_KINDS = frozenset(
         "inject",
     }
 )
-FAULT_KINDS = CONNECT_KINDS | STREAM_KINDS
+REST_KINDS = frozenset({"status", "stall", "trickle", "reset"})
+WRITE_KINDS = frozenset({"status", "drop_response", "delay"})
+SCOPE_KINDS: dict[str, frozenset[str]] = {
+    "stream": CONNECT_KINDS | STREAM_KINDS,
+    "rest": REST_KINDS,
+    "write": WRITE_KINDS,
+    "any": frozenset({"status"}),
+}
+FAULT_KINDS = CONNECT_KINDS | STREAM_KINDS | REST_KINDS | WRITE_KINDS
+
+log = logging.getLogger(__name__)
 
 _MAX_HUGE = 64 << 20
 
@@ -77,6 +105,8 @@ class Fault:
 
     @property
     def phase(self) -> Phase:
+        if self.scope in ("rest", "write"):
+            return "request"
         return "connect" if self.kind in CONNECT_KINDS else "stream"
 
     def describe(self) -> dict[str, Any]:
@@ -109,8 +139,10 @@ def parse_fault(obj: Any, fault_id: int) -> Fault:
     fault = Fault(kind=kind, id=fault_id)
     fault.count = _int(obj, "count", 1, 1, 1_000_000)
     scope = obj.get("scope", "stream")
-    if scope not in ("stream", "rest", "any") or (scope != "stream" and kind != "status"):
-        raise ValueError('scope must be "stream", or "rest"/"any" for status faults')
+    if scope not in SCOPE_KINDS:
+        raise ValueError(f"scope must be one of {sorted(SCOPE_KINDS)}")
+    if kind not in SCOPE_KINDS[scope]:
+        raise ValueError(f"scope {scope} takes kinds {sorted(SCOPE_KINDS[scope])}")
     fault.scope = scope
     close = obj.get("close", "abort")
     if close not in ("abort", "clean"):
@@ -141,6 +173,13 @@ def parse_fault(obj: Any, fault_id: int) -> Fault:
         fault.n = _int(obj, "n", 1, 0, 1 << 40)
     elif kind == "cut_mid_message":
         fault.after = _int(obj, "after", 0, 0, 1 << 40)
+    elif kind == "stall" and scope == "rest":
+        if obj.get("seconds") is not None:
+            fault.seconds = _float(obj, "seconds", 0.0, 0.0, 86400.0)
+    elif kind == "trickle":
+        fault.delay = _float(obj, "delay", 0.01, 0.0, 10.0)
+    elif kind == "delay":
+        fault.delay = _float(obj, "delay", 1.0, 0.0, 3600.0)
     elif kind == "stall":
         fault.after = _int(obj, "after", 0, 0, 1 << 40)
         if obj.get("seconds") is not None:
@@ -188,12 +227,15 @@ class FaultBook:
         self.pending.clear()
         return dropped
 
-    def take(self, phase: Phase, scope: Literal["stream", "rest"]) -> Fault | None:
-        """Consume one use of the first pending fault for this phase and request kind."""
+    def take(self, phase: Phase, scope: Literal["stream", "rest", "write"]) -> Fault | None:
+        """Consume one use of the first pending fault for this phase and request kind.
+
+        ``"any"`` status faults match the first phase of every request (connect or request)."""
         for fault in self.pending:
-            if fault.phase != phase:
-                continue
-            if fault.scope != "any" and fault.scope != scope:
+            if fault.scope == "any":
+                if phase == "stream":
+                    continue
+            elif fault.scope != scope or fault.phase != phase:
                 continue
             fault.count -= 1
             fault.applied += 1

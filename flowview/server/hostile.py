@@ -9,6 +9,10 @@ bidi controls that reorder what is displayed, and sheer size.
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger(__name__)
+
 ESC = "\x1b"
 BEL = "\x07"
 ST = ESC + "\\"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import selectors
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -21,13 +23,19 @@ from typing import Any, TypeVar
 import uvicorn
 
 from flowview.server.app import API_PREFIX, STREAM_PREFIX, create_app
+from flowview.server.faults import parse_fault
+from flowview.server.guard import GuardedH11Protocol
+from flowview.server.persist import Database
 from flowview.server.simulator import Simulator, populate
 from flowview.server.state import ServerState
 
-log = logging.getLogger("flowview.server")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TOKEN_ENV = "FLOWVIEW_SERVE_TOKEN"  # lets spawn_server_process fix the token without argv
+CONTROL_TOKEN_KEY = "FLOWVIEW_CONTROL_TOKEN"
+#: what ``flowview serve`` prints on start, one ``KEY=value`` line each, in this order
+START_KEYS = ("FLOWDOCK_STREAM_URL", "FLOWDOCK_API_URL", "FLOWDOCK_TOKEN", CONTROL_TOKEN_KEY)
 
 
 @dataclass
@@ -50,6 +58,26 @@ class ServerOptions:
     clock: Callable[[], float] | None = field(default=None, repr=False)  # wall clock (s)
     backlog: int = 0  # events of back-dated history generated before the server starts
     backlog_span: float = 36 * 3600.0  # seconds of the past that the backlog covers
+    control_token: str | None = field(default=None, repr=False)  # None: a random one
+    max_connections: int = 1000  # concurrent connections before uvicorn answers 503
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers
+    data: str | None = None  # directory of the SQLite database that keeps everything
+
+
+def control_headers(control_token: str) -> dict[str, str]:
+    """Headers for a request to ``/_faults`` or ``/_sim`` (JSON body, control token)."""
+    return {"Authorization": f"Bearer {control_token}", "Content-Type": "application/json"}
+
+
+def _queue_faults(state: ServerState, faults: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    if not state.faults_enabled:
+        raise RuntimeError("this server runs with faults disabled (ServerOptions.faults)")
+    for fault in faults:  # validate all before queueing any, as POST /_faults does
+        parse_fault(fault, 0)
+    added = [state.faults.add(fault) for fault in faults]
+    for f in added:
+        log.warning("fault #%d queued: %s x%d", f.id, f.kind, f.count)
+    return [f.describe() for f in added]
 
 
 @dataclass
@@ -60,8 +88,26 @@ class RunningServer:
     token: str = field(repr=False)
     state: ServerState = field(repr=False)
     simulator: Simulator = field(repr=False)
+    database: Database | None = field(default=None, repr=False)  # with ServerOptions.data
     _server: _UvicornServer | None = field(default=None, repr=False)
     _task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def control_token(self) -> str:
+        return self.state.control_token
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """Headers for your own requests to ``/_faults`` / ``/_sim``."""
+        return control_headers(self.state.control_token)
+
+    def fault(self, *faults: dict[str, Any], **fault: Any) -> list[dict[str, Any]]:
+        """Queue faults as ``POST /_faults`` would: ``fault(kind="status", status=503)`` or
+        ``fault({...}, {...})``. Call it from the server's loop (the test's, for run_server)."""
+        return _queue_faults(self.state, faults + ((fault,) if fault else ()))
+
+    def clear_faults(self) -> int:
+        return self.state.faults.clear()
 
     def stop(self) -> None:
         """Ask the server to shut down (returns at once; see ``wait_closed``)."""
@@ -99,7 +145,11 @@ class _UvicornServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def build(options: ServerOptions) -> tuple[ServerState, Simulator]:
+def build(
+    options: ServerOptions, database: Database | None = None
+) -> tuple[ServerState, Simulator]:
+    """The state (loaded from ``database`` when it holds a world, else simulated) and its
+    simulator; a given ``database`` saves the state from then on."""
     state = ServerState(
         replay=options.replay,
         history=options.history,
@@ -109,17 +159,31 @@ def build(options: ServerOptions) -> tuple[ServerState, Simulator]:
         faults_enabled=options.faults,
         clock=options.clock or time.time,
         seed=options.seed,
+        control_token=options.control_token,
     )
-    populate(
-        state,
-        seed=options.seed,
-        flows=options.flows,
-        users=options.users,
-        me_token=options.token,
-    )
+    loaded = database is not None and not database.is_empty()
+    if database is not None and loaded:
+        database.load(state)
+        if state.me is None:
+            raise RuntimeError(f"{options.data} holds no user yet: add one with --add-user")
+        me = state.me
+        if me is not None and options.token and options.token != me.token:
+            state.tokens.pop(me.token, None)
+            me.token = options.token
+            state.tokens[me.token] = me
+    else:
+        populate(
+            state,
+            seed=options.seed,
+            flows=options.flows,
+            users=options.users,
+            me_token=options.token,
+        )
     simulator = Simulator(state, seed=options.seed, hostile=options.hostile)
-    if options.backlog > 0:
+    if options.backlog > 0 and not loaded:
         _generate_backlog(state, simulator, options.backlog, options.backlog_span)
+    if database is not None:
+        database.attach(state)
     return state, simulator
 
 
@@ -145,6 +209,25 @@ def _generate_backlog(state: ServerState, simulator: Simulator, count: int, span
         state.clock = real_clock
 
 
+def raise_fd_limit(wanted: int = 65536) -> int:
+    """Raise the soft limit on open files towards the hard one (one per connection); returns
+    the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open-file limit from %d to %d", soft, target)
+            return soft
+        return target
+    return soft
+
+
 def _bind(host: str, port: int) -> socket.socket:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     family, kind, proto, _, addr = infos[0]
@@ -166,6 +249,15 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+async def _flush_loop(database: Database, interval: float = 0.5) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            database.flush()
+        except Exception:  # logged by flush; keep serving and try again next time
+            log.exception("saving to %s failed; retrying in %.1f s", database.path, interval)
+
+
 async def _presence_loop(state: ServerState) -> None:
     while True:
         await asyncio.sleep(max(0.01, state.activity_interval))
@@ -176,7 +268,13 @@ async def _presence_loop(state: ServerState) -> None:
 async def run_server(options: ServerOptions | None = None) -> AsyncIterator[RunningServer]:
     """Run the server in the current event loop until the block exits."""
     options = options or ServerOptions()
-    state, sim = build(options)
+    database = Database(options.data) if options.data else None
+    try:
+        state, sim = build(options, database)
+    except BaseException:
+        if database is not None:
+            database.conn.close()
+        raise
     app = create_app(state, sim)
     sock = _bind(options.host, options.port)
     config = uvicorn.Config(
@@ -188,8 +286,10 @@ async def run_server(options: ServerOptions | None = None) -> AsyncIterator[Runn
         timeout_graceful_shutdown=2,
         server_header=False,
         ws="none",
-        http="h11",
+        http=type("Protocol", (GuardedH11Protocol,), {"header_timeout": options.header_timeout}),
+        limit_concurrency=options.max_connections,
     )
+    raise_fd_limit()
     uv_logger = logging.getLogger("uvicorn.error")
     if not any(isinstance(f, _CutFilter) for f in uv_logger.filters):
         uv_logger.addFilter(_CutFilter())
@@ -212,11 +312,14 @@ async def run_server(options: ServerOptions | None = None) -> AsyncIterator[Runn
         token=me.token,
         state=state,
         simulator=sim,
+        database=database,
         _server=server,
         _task=task,
     )
     background = [asyncio.get_running_loop().create_task(_presence_loop(state))]
-    if options.rate > 0:
+    if database is not None:
+        background.append(asyncio.get_running_loop().create_task(_flush_loop(database)))
+    if options.rate > 0 and sim.flows and sim.others:
         background.append(asyncio.get_running_loop().create_task(sim.run(options.rate)))
     try:
         yield running
@@ -228,6 +331,8 @@ async def run_server(options: ServerOptions | None = None) -> AsyncIterator[Runn
             await task
         await asyncio.gather(*background, return_exceptions=True)
         sock.close()
+        if database is not None:
+            database.close()
 
 
 class ServerThread:
@@ -239,6 +344,7 @@ class ServerThread:
     stream_url: str
     api_url: str
     token: str
+    control_token: str
     state: ServerState
     simulator: Simulator
 
@@ -269,6 +375,7 @@ class ServerThread:
         try:
             asyncio.run(self._main())
         except BaseException as exc:  # reported to the starting thread
+            log.exception("server thread failed")
             self._error = exc
             self._ready.set()
 
@@ -280,6 +387,7 @@ class ServerThread:
             self.stream_url = running.stream_url
             self.api_url = running.api_url
             self.token = running.token
+            self.control_token = running.control_token
             self.state = running.state
             self.simulator = running.simulator
             self._ready.set()
@@ -300,6 +408,19 @@ class ServerThread:
             return await coro
 
         return asyncio.run_coroutine_threadsafe(wrapped(), self.loop).result(timeout)
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """Headers for your own requests to ``/_faults`` / ``/_sim``."""
+        return control_headers(self.control_token)
+
+    def fault(self, *faults: dict[str, Any], **fault: Any) -> list[dict[str, Any]]:
+        """Queue faults (from any thread): ``fault(kind="reset", scope="rest")``."""
+        items = faults + ((fault,) if fault else ())
+        return self.call(_queue_faults, self.state, items)
+
+    def clear_faults(self) -> int:
+        return self.call(self.state.faults.clear)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.loop is not None and self._stop is not None and not self.loop.is_closed():
@@ -328,6 +449,23 @@ class ServerProcess:
     stream_url: str
     api_url: str
     token: str = field(repr=False)
+    control_token: str = field(default="", repr=False)
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """Headers for requests to ``/_faults`` / ``/_sim``."""
+        return control_headers(self.control_token)
+
+    def fault(self, *faults: dict[str, Any], **fault: Any) -> list[dict[str, Any]]:
+        """Queue faults over HTTP (``POST /_faults``)."""
+        items = list(faults + ((fault,) if fault else ()))
+        body = json.dumps(items).encode()
+        request = urllib.request.Request(
+            self.base_url + "/_faults", data=body, headers=self.control_headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            created: list[dict[str, Any]] = json.loads(answer.read())["faults"]
+        return created
 
     @property
     def base_url(self) -> str:
@@ -377,6 +515,8 @@ def serve_argv(options: ServerOptions) -> list[str]:
         argv.append("--hostile")
     if options.backlog:
         argv += ["--backlog", str(options.backlog)]
+    if options.data:
+        argv += ["--data", options.data]
     return argv
 
 
@@ -386,7 +526,7 @@ def spawn_server_process(
     start_timeout: float = 20.0,
     stderr: int | None = None,
 ) -> ServerProcess:
-    """Start ``sys.executable -m flowview.server`` and parse its three start-up lines."""
+    """Start ``sys.executable -m flowview.server`` and parse its four start-up lines."""
     options = options or ServerOptions()
     env = dict(os.environ)
     if options.token:
@@ -406,7 +546,7 @@ def spawn_server_process(
     # raw os.read: a buffered reader could swallow lines the selector then never reports
     with selectors.DefaultSelector() as sel:
         sel.register(fd, selectors.EVENT_READ)
-        while len(values) < 3:
+        while len(values) < len(START_KEYS):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not sel.select(remaining):
                 proc.kill()
@@ -420,11 +560,12 @@ def spawn_server_process(
             *lines, buffer = buffer.split(b"\n")
             for line in lines:
                 key, sep, value = line.decode("utf-8", "replace").strip().partition("=")
-                if sep and key.startswith("FLOWDOCK_"):
+                if sep and key in START_KEYS:
                     values[key] = value
     return ServerProcess(
         process=proc,
         stream_url=values["FLOWDOCK_STREAM_URL"],
         api_url=values["FLOWDOCK_API_URL"],
         token=values["FLOWDOCK_TOKEN"],
+        control_token=values[CONTROL_TOKEN_KEY],
     )

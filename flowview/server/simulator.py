@@ -15,14 +15,17 @@ nicks and file names turn up later.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import secrets
 import time
+import uuid as uuid_mod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flowview.server import hostile as hostile_mod
+from flowview.server.passwords import hash_password
 from flowview.server.state import (
     Flow,
     MessageLog,
@@ -32,6 +35,8 @@ from flowview.server.state import (
     parameterize,
     random_id,
 )
+
+log = logging.getLogger(__name__)
 
 ME = ("Robin Viewer", "robin")
 PEOPLE: list[tuple[str, str]] = [
@@ -245,7 +250,6 @@ class Simulator:
         self._ext_threads: dict[str, deque[str]] = {f.id: deque(maxlen=10) for f in self.flows}
         self._unread_me: deque[tuple[str, int]] = deque(maxlen=40)
         self._reactions: deque[tuple[str, int, str, str]] = deque(maxlen=40)
-        self._counter = 0
         base: list[Action] = [
             self.chat,
             self.chat_mention_me,
@@ -409,10 +413,16 @@ class Simulator:
         return self.flows[self.rng.randrange(len(self.flows))]
 
     def _sender(self, flow: Flow) -> str:
+        """A member who posts; someone who posts is online (a poster shown offline in the
+        members pane looked wrong), so an offline pick comes online first."""
         candidates = [uid for uid in flow.member_ids if uid != self.me.id]
         if not candidates:
             return self.me.id
-        return candidates[self.rng.randrange(len(candidates))]
+        uid = candidates[self.rng.randrange(len(candidates))]
+        user = self.state.users[uid]
+        if self.state.effective_presence(user) == "offline":
+            self.state.set_sim_presence(user, "active")
+        return uid
 
     def _other(self) -> User:
         return self.others[self.rng.randrange(len(self.others))]
@@ -503,7 +513,8 @@ class Simulator:
             return
         tid = threads[self.rng.randrange(len(threads))]
         sender = self._sender(flow)
-        self._post(flow, sender, "re: " + self._text(flow, sender), thread_id=tid)
+        # no "re: ..." prefix: it read as a quote that did not match the thread's first message
+        self._post(flow, sender, self._text(flow, sender), thread_id=tid)
 
     def status(self) -> None:
         flow = self._flow()
@@ -686,7 +697,9 @@ class Simulator:
         def make(old: str) -> str:
             if "#" in old and self.rng.random() < 0.5:
                 return " ".join(w for w in old.split(" ") if not w.startswith("#")) or "edited"
-            return (old + " (edited)")[:8096]
+            # a real correction: the viewer marks edits itself, so "(edited)" in the text showed
+            # the mark twice
+            return (old.rstrip(".!?") + ", I mean it!")[:8096]
 
         if not self._edit(self._chat, make):
             self.chat()
@@ -749,13 +762,15 @@ class Simulator:
         self.state.react(self.state.flows[flow_id], msg_id, emoji, user, False)
 
     def user_edit(self) -> None:
+        """A profile change. Outside hostile mode it is a new avatar: renaming people to
+        ``aino_42`` put one person under two names in the demo (lines before and after)."""
         user = self._other()
         if self.hostile and self.rng.random() < 0.5:
-            nick = self.rng.choice(hostile_mod.HOSTILE_NICKS)
-        else:
-            base = user.nick.rstrip("_0123456789")
-            nick = f"{base}_{self.rng.randint(1, 99)}"
-        self.state.edit_user(user, nick=nick)
+            self.state.edit_user(user, nick=self.rng.choice(hostile_mod.HOSTILE_NICKS))
+            return
+        self.state.edit_user(
+            user, avatar=f"https://avatars.example.com/{user.id}/{self.rng.randint(1, 999)}/"
+        )
 
     def pm_to_me(self) -> None:
         other = self._other()
@@ -812,3 +827,56 @@ class Simulator:
             self.file(name=self.rng.choice(hostile_mod.HOSTILE_NICKS) + ".png")
         else:
             self._hostile_action(self.rng.choice(hostile_mod.HOSTILE_PAYLOADS))()
+
+
+def add_user(
+    state: ServerState, nick: str, *, email: str | None = None, password: str | None = None
+) -> User:
+    """A new user (fresh id and token) in every organisation; ``me`` if there is none yet.
+    With ``password`` the user can also log in with ``email:password``."""
+    if not nick or len(nick) > 100:
+        raise ValueError("a nick is 1..100 characters")
+    if any(u.nick.lower() == nick.lower() for u in state.users.values()):
+        raise ValueError(f"nick {nick!r} is taken")
+    uid = str(secrets.randbelow(900_000) + 100_000)
+    while uid in state.users:
+        uid = str(secrets.randbelow(900_000) + 100_000)
+    email = email or f"{nick}@example.com"
+    if any(u.email.lower() == email.lower() for u in state.users.values()):
+        raise ValueError(f"email {email!r} is taken")
+    user = User(id=uid, nick=nick, name=nick, email=email, token=secrets.token_hex(16))
+    if password:
+        user.password_hash = hash_password(password)
+    state.add_user(user, me=state.me is None)
+    if not state.orgs:
+        state.add_org(Organization(secrets.randbelow(90_000) + 10_000, "Flowview", "flowview"))
+    for org in state.orgs:
+        org.member_ids.append(uid)
+    for flow in state.flows.values():
+        flow.member_ids.append(uid)
+    log.info("added user %s (%s)", nick, uid)
+    return user
+
+
+def add_flow(state: ServerState, org_name: str, flow_name: str) -> Flow:
+    """A new flow (and its organisation, if new) with every member of the organisation."""
+    org_slug = parameterize(org_name)
+    org = next((o for o in state.orgs if o.parameterized_name == org_slug), None)
+    if org is None:
+        org = state.add_org(
+            Organization(secrets.randbelow(90_000) + 10_000, org_name, org_slug, list(state.users))
+        )
+    slug = f"{org.parameterized_name}/{parameterize(flow_name)}"
+    if slug in state.flows_by_slug:
+        raise ValueError(f"flow {slug} exists")
+    flow = Flow(
+        id=str(uuid_mod.uuid4()),
+        name=flow_name,
+        parameterized_name=parameterize(flow_name),
+        org=org,
+        member_ids=list(org.member_ids),
+        log=MessageLog(state.history),
+        description="",
+    )
+    log.info("added flow %s", slug)
+    return state.add_flow(flow)

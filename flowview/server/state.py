@@ -1,8 +1,8 @@
-"""In-memory world of the simulated Flowdock server.
+"""The simulated Flowdock deployment's state and the operations on it.
 
-Organisations, flows, users, per-conversation message history, stream subscribers, replay
-buffers, presence and the connection log. Everything runs on one event loop; nothing here
-blocks or awaits except the subscriber wake-up.
+Posting, editing, tagging, reactions, threads, presence and the connection log, on top of the
+entities (``entities``, ``message_log``), pub/sub (``pubsub``) and wire encoding (``wire``).
+Everything runs on one event loop; nothing here blocks or awaits except the subscriber wake-up.
 
 Event-stream ids
 ----------------
@@ -19,332 +19,84 @@ replays whatever that buffer still holds (the gap is the client's to back-fill o
 ``N`` greater than the current ``seq`` can only come from an earlier server process, so the whole
 buffer is replayed. ``presence`` events are not buffered (they describe a state, not history);
 ``N`` that is not a decimal integer is ignored. The JSON stream has no replay, as in Flowdock.
+
+Extension: an SSE response to a request with ``Last-Event-ID`` carries the header
+``Flowview-Replay: complete`` when the buffers still held every event after ``N`` for every
+channel of the request, else ``Flowview-Replay: truncated`` (the client should back-fill over
+REST). Real Flowdock never sent it; clients that ignore it lose nothing they had before.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import bisect
-import json
 import logging
 import random
 import re
+import secrets
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from flowview.server.faults import FaultBook
-
-log = logging.getLogger("flowview.server")
-
-Presence = Literal["active", "idle", "offline"]
-PRESENCE_STATE: dict[str, int] = {"active": 2_000_000, "idle": 1_000_000, "offline": 0}
-_RANK: dict[str, int] = {"offline": 0, "idle": 1, "active": 2}
-
-#: Events kept in REST history; everything else is transient (``persist: false``).
-PERSISTENT_EVENTS = frozenset(
-    {"message", "comment", "status", "line", "file", "action", "activity", "discussion", "mail"}
+from flowview.server.entities import (
+    EDITABLE_EVENTS,
+    PERSISTENT_EVENTS,
+    PRESENCE_STATE,
+    RANK,
+    THREADED_EVENTS,
+    Flow,
+    Organization,
+    Presence,
+    PrivateConversation,
+    StoredFile,
+    User,
+    parameterize,
+    random_id,
 )
-#: Events that belong to a thread (every chat message has one since ~2019).
-THREADED_EVENTS = frozenset({"message", "file", "comment", "activity", "discussion"})
-EDITABLE_EVENTS = frozenset({"message", "comment"})
+from flowview.server.faults import FaultBook
+from flowview.server.message_log import MessageLog
+from flowview.server.passwords import check_password
+from flowview.server.pubsub import (
+    Channel,
+    ConnectionRecord,
+    Published,
+    Subscriber,
+    encode,
+    fan_out,
+    replay_after,
+)
+from flowview.server.wire import dumps, iso, parse_event_id, wire_id
+
+# re-exported: the names other modules and tests have always imported from here
+__all__ = [
+    "EDITABLE_EVENTS",
+    "PERSISTENT_EVENTS",
+    "THREADED_EVENTS",
+    "Channel",
+    "ConnectionRecord",
+    "Flow",
+    "MessageLog",
+    "Organization",
+    "Presence",
+    "PrivateConversation",
+    "Published",
+    "ServerState",
+    "Subscriber",
+    "User",
+    "dumps",
+    "iso",
+    "parameterize",
+    "random_id",
+]
+
+log = logging.getLogger(__name__)
 
 _HASHTAG = re.compile(r"(?<![\w&#])#([^\W_][\w-]*)")
 _MENTION = re.compile(r"(?<![\w@])@@?([\w][\w.-]*)")
 _URL = re.compile(r"https?://\S")
-
-
-_iso_cache: tuple[int, str] = (-1, "")
-
-
-def iso(ms: int) -> str:
-    """ISO-8601 UTC with milliseconds, as Flowdock's ``created_at``."""
-    global _iso_cache
-    if _iso_cache[0] == ms:
-        return _iso_cache[1]
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
-    _iso_cache = (ms, text)
-    return text
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
-def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON. Lone surrogates (legal in JSON input) fall back to \\u escapes."""
-    text = _ENCODER.encode(obj)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _ASCII_ENCODER.encode(obj).encode("ascii")
-
-
-def random_id(rng: random.Random, length: int) -> str:
-    nbytes = (length * 6 + 7) // 8
-    raw = rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big")
-    return base64.urlsafe_b64encode(raw).decode("ascii")[:length]
-
-
-def parameterize(name: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
-    return slug or "flow"
-
-
-@dataclass(eq=False)
-class User:
-    id: str
-    nick: str
-    name: str
-    email: str
-    token: str = field(repr=False)
-    avatar: str | None = None
-    website: str | None = None
-    status: str | None = None
-    last_activity: int = 0
-    last_ping: int = 0
-    #: presence the simulator gives a user that has no streams of its own
-    sim_presence: Presence = "offline"
-
-    def public(self) -> dict[str, Any]:
-        return {
-            "id": int(self.id) if self.id.isdigit() else self.id,
-            "nick": self.nick,
-            "email": self.email,
-            "avatar": self.avatar,
-            "name": self.name,
-            "website": self.website,
-        }
-
-
-@dataclass(eq=False)
-class Organization:
-    id: int
-    name: str
-    parameterized_name: str
-    member_ids: list[str] = field(default_factory=list)
-
-
-class MessageLog:
-    """Stored history of one conversation: ids ascending, bounded to ``limit`` messages."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self.ids: list[int] = []
-        self.by_id: dict[int, dict[str, Any]] = {}
-        self.last_id = 0
-
-    def allocate(self) -> int:
-        self.last_id += 1
-        return self.last_id
-
-    def store(self, msg: dict[str, Any]) -> None:
-        self.ids.append(msg["id"])
-        self.by_id[msg["id"]] = msg
-        excess = len(self.ids) - self.limit
-        # trim in chunks so appends stay O(1) amortised
-        if excess > self.limit // 10:
-            for old in self.ids[:excess]:
-                del self.by_id[old]
-            del self.ids[:excess]
-
-    def get(self, msg_id: int) -> dict[str, Any] | None:
-        return self.by_id.get(msg_id)
-
-    def query(
-        self,
-        *,
-        since_id: int | None = None,
-        until_id: int | None = None,
-        limit: int = 30,
-        sort: str = "desc",
-        match: Callable[[dict[str, Any]], bool] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Messages with since_id < id < until_id for which ``match`` holds; ``sort`` picks
-        which end the ``limit`` comes from (asc: oldest, desc: newest); the result is always
-        ascending by id, as Flowdock's was."""
-        lo = 0 if since_id is None else bisect.bisect_right(self.ids, since_id)
-        hi = len(self.ids) if until_id is None else bisect.bisect_left(self.ids, until_id)
-        indices = range(lo, hi) if sort == "asc" else range(hi - 1, lo - 1, -1)
-        out: list[dict[str, Any]] = []
-        for i in indices:
-            msg = self.by_id[self.ids[i]]
-            if match is None or match(msg):
-                out.append(msg)
-                if len(out) >= limit:
-                    break
-        if sort != "asc":
-            out.reverse()
-        return out
-
-
-@dataclass(eq=False)
-class Flow:
-    id: str
-    name: str
-    parameterized_name: str
-    org: Organization
-    member_ids: list[str]
-    log: MessageLog
-    description: str = ""
-    open: bool = True
-    threads: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def slug(self) -> str:
-        return f"{self.org.parameterized_name}/{self.parameterized_name}"
-
-    @property
-    def legacy_id(self) -> str:
-        return f"{self.org.parameterized_name}:{self.parameterized_name}"
-
-
-@dataclass(eq=False)
-class PrivateConversation:
-    user_ids: tuple[str, str]  # sorted
-    log: MessageLog
-    open: bool = True
-
-    def other(self, user_id: str) -> str:
-        a, b = self.user_ids
-        return b if user_id == a else a
-
-
-@dataclass(slots=True, eq=False)
-class Published:
-    """One emitted event, serialised once and shared by every connection.
-
-    ``data`` is the event exactly as sent, ``event`` the dict it was serialised from."""
-
-    seq: int
-    event: dict[str, Any]
-    data: bytes
-    json_frame: bytes
-    sse_frame: bytes
-
-
-class Channel:
-    """A fan-out point (one flow, or one user's private messages) with its replay ring."""
-
-    __slots__ = ("buffer", "name", "subscribers")
-
-    def __init__(self, name: str, replay: int) -> None:
-        self.name = name
-        self.subscribers: set[Subscriber] = set()
-        self.buffer: deque[Published] = deque(maxlen=max(0, replay))
-
-
-@dataclass(eq=False)
-class ConnectionRecord:
-    """One stream request, for ``GET /_faults`` and tests."""
-
-    id: int
-    path: str
-    query: str
-    user_id: str | None
-    active: Presence
-    content_type: str
-    last_event_id: str | None
-    started: float
-    status: int = 200
-    ended: float | None = None
-    events: int = 0
-    bytes: int = 0
-    replayed: int = 0
-    fault: str | None = None
-    close_reason: str | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "path": self.path,
-            "query": self.query,
-            "user": self.user_id,
-            "active": self.active,
-            "content_type": self.content_type,
-            "last_event_id_sent": self.last_event_id is not None,
-            "last_event_id": self.last_event_id,
-            "started": self.started,
-            "ended": self.ended,
-            "open": self.ended is None and self.status == 200,
-            "status": self.status,
-            "events": self.events,
-            "bytes": self.bytes,
-            "replayed": self.replayed,
-            "fault": self.fault,
-            "close_reason": self.close_reason,
-        }
-
-
-class Subscriber:
-    """A live stream connection's queue. ``push`` never blocks: a subscriber that falls more
-    than ``queue_max`` events behind is closed (it can resume with Last-Event-ID)."""
-
-    def __init__(
-        self,
-        *,
-        user: User,
-        flows: list[Flow],
-        private: bool,
-        presence: bool,
-        active: Presence,
-        sse: bool,
-        record: ConnectionRecord,
-        queue_max: int,
-    ) -> None:
-        self.user = user
-        self.flows = flows
-        self.private = private
-        self.presence = presence
-        self.active: Presence = active
-        self.sse = sse
-        self.record = record
-        self.queue_max = queue_max
-        self.queue: deque[Published] = deque()
-        self.channels: list[Channel] = []
-        self.closed_reason: str | None = None
-        self.discard = False  # a stalled connection drops what it is sent
-        self._wakeup = asyncio.Event()
-
-    def push(self, pub: Published) -> None:
-        if self.closed_reason is not None or self.discard:
-            return
-        if len(self.queue) >= self.queue_max:
-            self.queue.clear()
-            log.warning(
-                "connection #%d fell %d events behind; closing it", self.record.id, self.queue_max
-            )
-            self.close("overflow")
-            return
-        self.queue.append(pub)
-        self._wakeup.set()
-
-    def close(self, reason: str) -> None:
-        if self.closed_reason is None:
-            self.closed_reason = reason
-        self._wakeup.set()
-
-    def take(self, max_items: int = 1000) -> list[Published]:
-        q = self.queue
-        if len(q) <= max_items:
-            items = list(q)
-            q.clear()
-            return items
-        return [q.popleft() for _ in range(max_items)]
-
-    async def wait(self, timeout: float | None) -> None:
-        """Wait until something is queued or the subscriber is closed, or ``timeout`` s."""
-        if self.queue or self.closed_reason is not None:
-            return
-        self._wakeup.clear()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._wakeup.wait()
-        except TimeoutError:
-            pass
+MAX_FILE_BYTES = 256 << 20  # uploads kept in memory (all together)
+EVERYONE_WORDS = frozenset({"everyone", "everybody", "all", "anyone", "anybody"})
 
 
 class ServerState:
@@ -361,7 +113,10 @@ class ServerState:
         faults_enabled: bool = True,
         clock: Callable[[], float] = time.time,
         seed: int = 1,
+        control_token: str | None = None,
     ) -> None:
+        #: the secret the control endpoints (/_faults, /_sim) demand as a Bearer token
+        self.control_token = control_token or secrets.token_urlsafe(24)
         self.replay = replay
         self.history = history
         self.queue_max = queue_max
@@ -386,6 +141,15 @@ class ServerState:
         self.open_records: dict[int, ConnectionRecord] = {}
         self.listeners: list[Callable[[Published], None]] = []
         self.shutting_down = False
+        self._shutdown_event: asyncio.Event | None = None
+        self.files: dict[str, StoredFile] = {}
+        self.flow_tokens: dict[str, Flow] = {}
+        #: (flow id, an integration's external_thread_id) -> our thread id
+        self.external_threads: dict[tuple[str, str], str] = {}
+        self.invitations: deque[dict[str, Any]] = deque(maxlen=1000)
+        #: events up to this seq are in no replay buffer (set after a restart from --data)
+        self.replay_floor = 0
+        self.file_bytes = 0
         self._conn_ids = 0
 
     # ------------------------------------------------------------------ world building
@@ -404,9 +168,13 @@ class ServerState:
         return org
 
     def add_flow(self, flow: Flow) -> Flow:
+        if not flow.api_token:
+            flow.api_token = secrets.token_hex(16)
+        self.flow_tokens[flow.api_token] = flow
         self.flows[flow.id] = flow
         self.flows_by_slug[flow.slug] = flow
-        self.channels["flow:" + flow.id] = Channel("flow:" + flow.id, self.replay)
+        channel = self.channels["flow:" + flow.id] = Channel("flow:" + flow.id, self.replay)
+        channel.evicted = self.replay_floor
         return flow
 
     def new_id(self, length: int = 27) -> str:
@@ -417,12 +185,25 @@ class ServerState:
     def user_by_token(self, token: str) -> User | None:
         return self.tokens.get(token) if token else None
 
+    def user_by_password(self, email: str, password: str) -> User | None:
+        email = email.strip().lower()
+        for user in self.users.values():
+            if user.password_hash and user.email.lower() == email:
+                return user if check_password(password, user.password_hash) else None
+        return None
+
     def resolve_flow(self, ref: str) -> Flow | None:
         """A flow by ``org/flow`` slug, by id, or by legacy ``org:flow`` id."""
         flow = self.flows_by_slug.get(ref) or self.flows.get(ref)
         if flow is None and ":" in ref:
             flow = self.flows_by_slug.get(ref.replace(":", "/", 1))
         return flow
+
+    def can_see(self, viewer: User, other: User) -> bool:
+        """Users see themselves and the members of their organisations (as ``/users``)."""
+        return viewer is other or any(
+            viewer.id in o.member_ids and other.id in o.member_ids for o in self.orgs
+        )
 
     def can_access(self, user: User, flow: Flow) -> bool:
         return user.id in flow.member_ids
@@ -443,6 +224,7 @@ class ServerState:
         ch = self.channels.get(name)
         if ch is None:
             ch = self.channels[name] = Channel(name, self.replay)
+            ch.evicted = self.replay_floor
         return ch
 
     # ------------------------------------------------------------------ publishing
@@ -450,14 +232,8 @@ class ServerState:
         self, event: dict[str, Any], channels: Iterable[Channel], *, buffer: bool = True
     ) -> Published:
         self.seq += 1
-        seq = self.seq
-        data = dumps(event)
-        pub = Published(seq, event, data, data + b"\r\n", b"id: %d\ndata: %b\n\n" % (seq, data))
-        for ch in channels:
-            if buffer:
-                ch.buffer.append(pub)
-            for sub in ch.subscribers:
-                sub.push(pub)
+        pub = encode(self.seq, event)
+        fan_out(pub, channels, buffer=buffer)
         for listener in self.listeners:
             listener(pub)
         return pub
@@ -474,7 +250,7 @@ class ServerState:
 
     def publish_presence(self, user: User, state: Presence) -> Published:
         """``presence`` event to connections that asked for ``presence=1`` and share a flow."""
-        uid: int | str = int(user.id) if user.id.isdigit() else user.id
+        uid = wire_id(user.id)
         now = self.now_ms()
         event = {
             "event": "presence",
@@ -490,10 +266,7 @@ class ServerState:
             if sub.presence:
                 targets.add(sub)
         self.seq += 1
-        data = dumps(event)
-        pub = Published(
-            self.seq, event, data, data + b"\r\n", b"id: %d\ndata: %b\n\n" % (self.seq, data)
-        )
+        pub = encode(self.seq, event)
         for sub in sorted(targets, key=lambda s: s.record.id):
             sub.push(pub)
         for listener in self.listeners:
@@ -515,9 +288,10 @@ class ServerState:
             nicks = {self.users[uid].nick.lower(): uid for uid in member_list if uid in self.users}
             for word in _MENTION.findall(content):
                 w = word.lower().rstrip(".-")
-                if w in ("everyone", "team", "all"):
-                    if ":user:everyone" not in tags:
-                        tags.append(":user:everyone")
+                if w in EVERYONE_WORDS or w == "team":
+                    group = ":user:team" if w == "team" else ":user:everyone"
+                    if group not in tags:
+                        tags.append(group)
                     for uid in member_list:
                         if uid != sender and f":unread:{uid}" not in tags:
                             tags.append(f":unread:{uid}")
@@ -529,6 +303,70 @@ class ServerState:
         if "http" in content and _URL.search(content) and ":url" not in tags:
             tags.append(":url")
         return tags
+
+    def store_file(self, org_id: int, upload: tuple[str, str, bytes]) -> dict[str, Any]:
+        """Keep an uploaded file (the oldest go beyond ``MAX_FILE_BYTES`` in all) and return
+        its attachment record."""
+        name, ctype, data = upload
+        name = name.replace("/", "_").replace("\\", "_") or "file"
+        path = f"/files/{org_id}/{self.new_id(22)}/{urllib.parse.quote(name)}"
+        self.files[path] = StoredFile(path, name, ctype, data)
+        self.file_bytes += len(data)
+        while self.file_bytes > MAX_FILE_BYTES and len(self.files) > 1:
+            oldest = next(iter(self.files))
+            self.file_bytes -= len(self.files.pop(oldest).data)
+            log.info("forgot uploaded file %s (file store full)", oldest)
+        return {
+            "path": path,
+            "file_name": name,
+            "file_size": len(data),
+            "content_type": ctype or "application/octet-stream",
+        }
+
+    def normalize_tags(self, tags: Iterable[str], members: Iterable[str], sender: str) -> list[str]:
+        """Explicit tags as Flowdock stored them: ``#`` optional and dropped, case-insensitive,
+        ``@nick`` -> ``:user:<id>`` (+ ``:unread:<id>``), ``@all``/``@everyone``/... ->
+        ``:user:everyone``, ``@team`` -> ``:user:team``; ``:meta`` tags kept; unknown
+        ``@nick`` dropped."""
+        member_list = list(members)
+        nicks = {self.users[uid].nick.lower(): uid for uid in member_list if uid in self.users}
+        out: list[str] = []
+
+        def add(tag: str) -> None:
+            if tag and tag not in out:
+                out.append(tag)
+
+        for raw in tags:
+            tag = raw.strip()
+            if tag.startswith(":"):
+                add(tag)
+            elif tag.startswith("@"):
+                word = tag[1:].lower()
+                if word in EVERYONE_WORDS or word == "team":
+                    add(":user:team" if word == "team" else ":user:everyone")
+                    for uid in member_list:
+                        if uid != sender:
+                            add(f":unread:{uid}")
+                elif word in nicks:
+                    add(f":user:{nicks[word]}")
+                    if nicks[word] != sender:
+                        add(f":unread:{nicks[word]}")
+            else:
+                add(tag.lstrip("#").lower())
+        return out
+
+    def remove_message(self, target: Flow | PrivateConversation, msg_id: int, by: str) -> None:
+        """Remove a message completely (a user's own file, as Flowdock did); streams see a
+        ``message-edit`` with empty content, as for a deleted chat message."""
+        if target.log.remove(msg_id) is None:
+            raise KeyError(msg_id)
+        self._transient(
+            target,
+            by,
+            "message-edit",
+            {"message": msg_id, "updated_content": ""},
+            extra={"edited": None},
+        )
 
     def _thread_for(
         self,
@@ -664,9 +502,9 @@ class ServerState:
         now = self.now_ms()
         all_tags = list(tags)
         text = content if isinstance(content, str) else ""
-        for tag in _HASHTAG.findall(text):
-            if tag.lower() not in all_tags:
-                all_tags.append(tag.lower())
+        for tag in self._auto_tags(text, (sender, recipient), sender):
+            if tag not in all_tags:
+                all_tags.append(tag)
         if recipient != sender and f":unread:{recipient}" not in all_tags:
             all_tags.append(f":unread:{recipient}")
         msg: dict[str, Any] = {
@@ -839,12 +677,21 @@ class ServerState:
             }
             self.publish_flow(flow, msg)
 
-    def edit_user(self, user: User, *, nick: str | None = None, name: str | None = None) -> None:
-        """Nick/name change: one ``user-edit`` per flow the user is in."""
+    def edit_user(
+        self,
+        user: User,
+        *,
+        nick: str | None = None,
+        name: str | None = None,
+        avatar: str | None = None,
+    ) -> None:
+        """Profile change: one ``user-edit`` per flow the user is in."""
         if nick is not None:
             user.nick = nick
         if name is not None:
             user.name = name
+        if avatar is not None:
+            user.avatar = avatar
         for flow in self.flows_of(user):
             content = {"user": user.public()}
             self._transient(flow, user.id, "user-edit", content)
@@ -853,7 +700,7 @@ class ServerState:
     def effective_presence(self, user: User) -> Presence:
         best: Presence = user.sim_presence
         for sub in self.user_subs.get(user.id, ()):
-            if _RANK[sub.active] > _RANK[best]:
+            if RANK[sub.active] > RANK[best]:
                 best = sub.active
         return best
 
@@ -929,17 +776,14 @@ class ServerState:
             chans.append(self.private_channel(sub.user.id))
         sub.channels = chans
         replayed = 0
-        if sub.sse and last_event_id is not None and last_event_id.strip().isdigit():
-            last = int(last_event_id.strip())
-            if last > self.seq:
-                last = 0
-            items: list[Published] = []
-            for ch in chans:
-                for pub in reversed(ch.buffer):
-                    if pub.seq <= last:
-                        break
-                    items.append(pub)
-            items.sort(key=lambda p: p.seq)
+        sub.replay_complete = None
+        last = parse_event_id(last_event_id) if sub.sse and last_event_id is not None else None
+        if sub.sse and last_event_id is not None:
+            sub.replay_complete = False
+        if last is not None:
+            future = last > self.seq  # an id from an earlier process: all we hold, truncated
+            items, complete = replay_after(chans, 0 if future else last)
+            sub.replay_complete = complete and not future
             sub.queue.extend(items)
             replayed = len(items)
             if items:
@@ -975,9 +819,19 @@ class ServerState:
     def max_backlog(self) -> int:
         return max((len(s.queue) for s in self.all_subscribers()), default=0)
 
+    def shutdown_event(self) -> asyncio.Event:
+        """Set when the server begins to stop (for requests that wait on purpose)."""
+        if self._shutdown_event is None:
+            self._shutdown_event = asyncio.Event()
+            if self.shutting_down:
+                self._shutdown_event.set()
+        return self._shutdown_event
+
     def begin_shutdown(self) -> None:
         """Ask every stream to end so the HTTP server can stop promptly."""
         self.shutting_down = True
+        if self._shutdown_event is not None:
+            self._shutdown_event.set()
         for sub in self.all_subscribers():
             sub.close("server shutdown")
 

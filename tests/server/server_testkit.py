@@ -126,8 +126,20 @@ class WireReader:
                 return got
 
 
-def client(server: RunningServer, **kw: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.base_url, timeout=kw.pop("timeout", 10.0), **kw)
+def client(server: RunningServer, *, control: bool = True, **kw: Any) -> httpx.AsyncClient:
+    """A client for ``server``; with ``control`` its requests to ``/_faults`` and ``/_sim``
+    carry the control token."""
+    hooks: dict[str, list[Any]] = {"request": []}
+    if control:
+
+        async def add_control(request: httpx.Request) -> None:
+            if request.url.path.startswith(("/_faults", "/_sim")):
+                request.headers["Authorization"] = f"Bearer {server.control_token}"
+
+        hooks["request"].append(add_control)
+    return httpx.AsyncClient(
+        base_url=server.base_url, timeout=kw.pop("timeout", 10.0), event_hooks=hooks, **kw
+    )
 
 
 async def post(

@@ -218,7 +218,10 @@ async def test_fault_api_validation_listing_and_clear(server: RunningServer) -> 
             {"kind": "status", "status": 200},
             {"kind": "drop_after_bytes"},
             {"kind": "drip", "delay": "slow"},
-            {"kind": "stall", "scope": "rest"},
+            {"kind": "drip", "scope": "rest"},
+            {"kind": "reset", "scope": "write"},
+            {"kind": "drop_response", "scope": "rest"},
+            {"kind": "stall", "scope": "any"},
             [{"kind": "stall"}, {"kind": "nope"}],
             "not an object",
         ):

@@ -148,7 +148,7 @@ async def test_history_pagination(server: RunningServer) -> None:
         ids = [(await post(http, tok, MAIN, f"m{i}"))["id"] for i in range(40)]
         await post(http, tok, MAIN, "a status", event="status")
 
-        async def get(**params: object) -> list[int]:
+        async def get(**params: str | int) -> list[int]:
             r = await http.get(url, params=params, headers=h)
             assert r.status_code == 200, r.text
             return [m["id"] for m in r.json()]

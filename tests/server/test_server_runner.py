@@ -38,6 +38,15 @@ def test_server_thread_serves_while_the_test_thread_blocks() -> None:
         r = httpx.get(f"{srv.api_url}/flows/acme/main/messages/{msg['id']}",
                       headers=basic(srv.token))  # fmt: skip
         assert r.json()["content"] == "from the thread"
+        # faults from the test thread, and the headers for one's own control requests
+        srv.fault(kind="reset", scope="rest")
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(srv.api_url + "/user", headers=basic(srv.token))
+        assert srv.control_token not in repr(srv)
+        r = httpx.post(
+            srv.base_url + "/_faults", json={"kind": "stall"}, headers=srv.control_headers
+        )
+        assert r.status_code == 201 and srv.clear_faults() == 1
         with httpx.stream("GET", srv.stream_url + "/flows", params={"filter": "acme/main"},
                           headers=basic(srv.token)) as resp:  # fmt: skip
             assert resp.status_code == 200
@@ -52,6 +61,12 @@ def test_spawned_process_prints_three_lines_and_stops_on_ctrl_c() -> None:
         assert proc.stream_url.startswith("http://127.0.0.1:")
         assert proc.api_url == proc.base_url + "/api"
         assert "tok-for-test" not in " ".join(proc.process.args)  # type: ignore[arg-type]
+        # the fourth line's control token drives /_faults; without it, nothing
+        assert proc.control_token and proc.control_token not in repr(proc)
+        assert httpx.post(proc.base_url + "/_faults", json={"kind": "status"}).status_code == 401
+        (queued,) = proc.fault(kind="status", status=502, scope="rest")
+        assert queued["kind"] == "status"
+        assert httpx.get(proc.api_url + "/user", headers=basic(proc.token)).status_code == 502
         r = httpx.get(proc.api_url + "/user", headers=basic(proc.token))
         assert r.status_code == 200 and r.headers["flowdock-user"]
         with httpx.stream("GET", proc.stream_url + "/flows", params={"filter": "acme/main"},
@@ -81,24 +96,26 @@ def test_module_entry_point_output_and_bind_failure() -> None:
     assert "cannot listen" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_serve_output_is_exactly_three_lines_then_clean_exit() -> None:
+def test_serve_output_is_exactly_four_lines_then_clean_exit() -> None:
     args = [sys.executable, "-m", "flowview.server", *serve_argv(ServerOptions(rate=0))]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    lines = [proc.stdout.readline() for _ in range(3)]
+    lines = [proc.stdout.readline() for _ in range(4)]
     assert [ln.split("=", 1)[0] for ln in lines] == [
         "FLOWDOCK_STREAM_URL",
         "FLOWDOCK_API_URL",
         "FLOWDOCK_TOKEN",
+        "FLOWVIEW_CONTROL_TOKEN",
     ]
     assert lines[0].rstrip().endswith("/stream") and lines[1].rstrip().endswith("/api")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0
-    assert out == ""  # nothing after the three lines on stdout
+    assert out == ""  # nothing after the four lines on stdout
     assert "Traceback" not in err and "fault injection enabled" in err
     token = lines[2].split("=", 1)[1].strip()
-    assert token not in err
+    control = lines[3].split("=", 1)[1].strip()
+    assert len(control) >= 24 and token not in err and control not in err
 
 
 def test_faults_default_follows_loopback() -> None:

@@ -214,3 +214,54 @@ async def test_burst_into_one_flow_and_validation() -> None:
         assert len(main.log.ids) == 50
         for bad in ({"count": 0}, {"count": "x"}, {"count": 5, "flow": "initech/secret-plans"}):
             assert (await http.post("/_sim/burst", json=bad)).status_code in (400, 404)
+
+
+def test_simulated_text_reads_right_in_a_viewer() -> None:
+    """Issue 10: edits that said "(edited)" (the viewer marks edits itself), thread replies
+    that began "re: " as if quoting another message, and posters shown offline."""
+    state, sim = build(ServerOptions(rate=0, clock=fake_clock()))
+    offline_posters: list[str] = []
+
+    def check(pub: Published) -> None:
+        event = pub.event
+        if event.get("event") in ("message", "comment", "file") and "flow" in event:
+            user = state.users.get(str(event.get("user")))
+            # "me" is online exactly when it streams (the viewer itself): not the simulator's
+            if (
+                user is not None
+                and user is not state.me
+                and state.effective_presence(user) == "offline"
+            ):
+                offline_posters.append(user.nick)
+
+    state.listeners.append(check)
+    events: list[Published] = []
+    state.listeners.append(events.append)
+    sim.run_events(3000)
+    sent = as_sent(events)
+    edits = [e["content"]["updated_content"] for e in sent if e["event"] == "message-edit"]
+    assert edits and not any("(edited)" in str(text) for text in edits)
+    replies = [
+        e["content"] for e in sent
+        if e["event"] == "message" and isinstance(e["content"], str)
+        and e.get("thread", {}).get("initial_message") not in (None, e["id"])
+    ]  # fmt: skip
+    assert replies and not any(text.startswith("re: ") for text in replies)
+    assert offline_posters == []
+    # one person, one name: a user-edit changes the avatar, never the nick or the name
+    renames = [e["content"]["user"] for e in sent if e["event"] == "user-edit"]
+    assert renames and all(
+        (u["nick"], u["name"]) == (state.users[str(u["id"])].nick, state.users[str(u["id"])].name)
+        for u in renames
+    )
+    assert len({u.nick for u in state.users.values()}) == len(state.users)
+
+
+def test_serve_help_shows_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from flowview.server.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for expected in ("(default: 5.0)", "(default: 1000)", "(default: 127.0.0.1", "(default: 8000)"):
+        assert expected in out
