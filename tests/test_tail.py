@@ -34,7 +34,7 @@ def server() -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def srv(server: ServerProcess) -> ServerProcess:
-    httpx.delete(server.base_url + "/_faults").raise_for_status()
+    httpx.delete(server.base_url + "/_faults", headers=server.control_headers).raise_for_status()
     return server
 
 
@@ -64,7 +64,7 @@ def wait_live(server: ServerProcess, count: int = 1, timeout: float = 15.0) -> N
     """Until the server sees `count` open stream connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = httpx.get(server.base_url + "/_faults").json()
+        info = httpx.get(server.base_url + "/_faults", headers=server.control_headers).json()
         if info["open_connections"] >= count:
             return
         time.sleep(0.05)
@@ -154,8 +154,7 @@ def test_duplicates_are_printed_once(srv: ServerProcess) -> None:
     slug = slug_of(flow)
     first, second = post(srv, slug, "dup one"), post(srv, slug, "dup two")
     frames = "".join(json.dumps(m) + "\r\n" for m in (first, second, first, first, second))
-    httpx.post(srv.base_url + "/_faults", json={"kind": "inject", "data": frames}
-               ).raise_for_status()
+    srv.fault(kind="inject", data=frames)
     proc = start_tail(srv, slug, "--count", "3", "--presence", "offline")
     wait_live(srv)
     third = post(srv, slug, "after the duplicates")
@@ -240,8 +239,7 @@ def test_hostile_content_is_printed_ascii_escaped(srv: ServerProcess) -> None:
     obj = {"event": "message", "id": 10**6, "flow": flow["id"], "content": hostile}
     # Raw UTF-8 on the wire (not \\u escapes), the worst case for a terminal.
     frame = json.dumps(obj, ensure_ascii=False) + "\r\n"
-    httpx.post(srv.base_url + "/_faults", json={"kind": "inject", "data": frame}
-               ).raise_for_status()
+    srv.fault(kind="inject", data=frame)
     proc = start_tail(srv, slug_of(flow), "--count", "1", "--presence", "offline")
     code, out, err = finish(proc)
     assert code == 0, err
@@ -257,7 +255,7 @@ def test_gap_line_then_recovered_events_then_gap_filled(srv: ServerProcess) -> N
     slug = slug_of(flow)
     # The first connection goes silent after one event; what is posted meanwhile is lost
     # to it, and the stall timeout (2 s) reconnects.
-    httpx.post(srv.base_url + "/_faults", json={"kind": "stall", "after": 1}).raise_for_status()
+    srv.fault(kind="stall", after=1)
     proc = start_tail(srv, slug, "--count", "7", "--presence", "offline", "--stall-timeout", "2")
     assert proc.stdout is not None
     wait_live(srv)
@@ -265,9 +263,7 @@ def test_gap_line_then_recovered_events_then_gap_filled(srv: ServerProcess) -> N
     assert json.loads(proc.stdout.readline())["id"] == first["id"]
     lost = [post(srv, slug, f"during the stall {i}") for i in range(5)]
     # Queued within the stall timeout, so tail's back-fill is the next REST request.
-    httpx.post(srv.base_url + "/_faults",
-               json={"kind": "status", "status": 500, "count": 1, "scope": "rest"}
-               ).raise_for_status()
+    srv.fault(kind="status", status=500, count=1, scope="rest")
     assert proc.stderr is not None
     err_lines: list[str] = []
     while not err_lines or "gap filled" not in err_lines[-1]:

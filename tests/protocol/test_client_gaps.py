@@ -218,3 +218,33 @@ async def test_the_stream_never_waits_for_a_slow_rest_api(
     await col.close()
     assert col.opened()[0].key == ("flow", fid)
     assert "no complete answer within 1 s" in col.opened()[0].reason
+
+
+async def test_sse_skips_the_back_fill_when_the_server_says_the_replay_was_complete(
+    env: Env, scaled: ScaledTime
+) -> None:
+    """`Flowview-Replay: complete` (our server's header) means the replay covered the break:
+    no REST call is made (the REST faults queued here stay unused)."""
+    slug = env.slugs[0]
+    col = Collector(
+        StreamClient(env.config("sse", flows=(slug,), private=True), clock=scaled.clock,
+                     sleep=scaled.sleep, rng=lambda: 0.5)
+    ).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    fid = await env.flow_id(slug)
+    before = env.say(slug, "before")
+    await col.wait_ids(("flow", fid), [before])
+    await settled(col)
+    await env.fault(kind="status", status=500, count=5, scope="rest")
+    env.cut_streams()
+    missed = [env.say(slug, f"replayed {i}") for i in range(3)]
+    await col.wait_ids(("flow", fid), missed)
+    after = env.say(slug, "after")
+    await col.wait_ids(("flow", fid), [after])
+    await asyncio.sleep(0.2)
+    info = await env.connections()
+    await col.close()
+    assert col.ids(("flow", fid)) == [before, *missed, after]
+    assert not col.opened()
+    pending = [f for f in info["pending"] if f.get("scope") == "rest"]
+    assert pending and pending[0]["count"] == 5  # untouched: no back-fill was attempted
