@@ -248,3 +248,33 @@ async def test_sse_skips_the_back_fill_when_the_server_says_the_replay_was_compl
     assert not col.opened()
     pending = [f for f in info["pending"] if f.get("scope") == "rest"]
     assert pending and pending[0]["count"] == 5  # untouched: no back-fill was attempted
+
+
+@pytest.mark.parametrize("kind", ["trickle", "stall", "reset"])
+async def test_rest_trickle_stall_and_reset_end_in_a_gap_then_recovery(
+    make_env: EnvFactory, scaled: ScaledTime, kind: str
+) -> None:
+    """The project server's REST faults: a trickling or silent answer hits the call's overall
+    deadline (1 s here), a reset fails at once; either way the gap is announced, retried and
+    filled, and the stream kept going meanwhile."""
+    async with make_env(replay=2) as env:
+        slug = env.slugs[0]
+        col = Collector(
+            StreamClient(env.config("json", flows=(slug,), private=False), clock=scaled.clock,
+                         sleep=scaled.sleep, rng=lambda: 0.5, backfill_timeout=1.0)
+        ).start()
+        await asyncio.wait_for(col.live.wait(), 10)
+        fid = await env.flow_id(slug)
+        before = env.say(slug, "before")
+        await col.wait_ids(("flow", fid), [before])
+        await settled(col)
+        await env.fault(kind=kind, scope="rest", count=1, delay=0.5)
+        env.cut_streams()
+        lost = [env.say(slug, f"lost {i}") for i in range(3)]
+        await col.wait_item(GapClosed)
+        await col.close()
+        col.check_once_in_order()
+        key = ("flow", fid)
+        assert [(g.key, g.after_id) for g in col.opened()] == [(key, before)]
+        assert col.closed() == [GapClosed(key, before, 3)]
+        assert sorted(col.ids(key)) == [before, *lost]
