@@ -59,32 +59,61 @@ def _positive_float(text: str) -> float:
 def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
     """The `flowview tail` arguments (flows and options may come in any order when parsed
     with parse_intermixed_args, as the CLI does)."""
-    parser.add_argument("flows", nargs="*", metavar="FLOW",
-                        help="flow to follow, as org/flow or a flow id (several allowed)")
+    parser.add_argument(
+        "flows",
+        nargs="*",
+        metavar="FLOW",
+        help="flow to follow, as org/flow or a flow id (several allowed)",
+    )
     parser.add_argument("--private", action="store_true", help="include private messages")
-    parser.add_argument("--content-type", choices=("json", "sse"), default="json",
-                        dest="content_type", help="stream format to request (default: json)")
-    parser.add_argument("--presence", choices=("active", "idle", "offline"), default="active",
-                        help="how you appear to others while tailing (default: active)")
-    parser.add_argument("--count", type=_positive_int, metavar="N",
-                        help="exit after N events")
-    parser.add_argument("--stall-timeout", type=_positive_float, default=90.0,
-                        metavar="SECONDS", dest="stall_timeout",
-                        help="reconnect when no byte arrives for this long (default: 90)")
-    parser.add_argument("--stream-url", dest="stream_url", metavar="URL",
-                        help=f"streaming API base URL (default: ${_ENV_STREAM}, saved "
-                             f"settings, or {_DEFAULT_STREAM})")
-    parser.add_argument("--api-url", dest="api_url", metavar="URL",
-                        help=f"REST API base URL, used to fill gaps after a reconnect "
-                             f"(default: ${_ENV_API}, saved settings, or {_DEFAULT_API})")
-    parser.add_argument("--token", metavar="TOKEN",
-                        help=f"API token (default: ${_ENV_TOKEN} or the saved token); "
-                             "prefer the variable: command lines are visible to other users")
+    parser.add_argument(
+        "--content-type",
+        choices=("json", "sse"),
+        default="json",
+        dest="content_type",
+        help="stream format to request (default: json)",
+    )
+    parser.add_argument(
+        "--presence",
+        choices=("active", "idle", "offline"),
+        default="active",
+        help="how you appear to others while tailing (default: active)",
+    )
+    parser.add_argument("--count", type=_positive_int, metavar="N", help="exit after N events")
+    parser.add_argument(
+        "--stall-timeout",
+        type=_positive_float,
+        default=90.0,
+        metavar="SECONDS",
+        dest="stall_timeout",
+        help="reconnect when no byte arrives for this long (default: 90)",
+    )
+    parser.add_argument(
+        "--stream-url",
+        dest="stream_url",
+        metavar="URL",
+        help=f"streaming API base URL (default: ${_ENV_STREAM}, saved "
+        f"settings, or {_DEFAULT_STREAM})",
+    )
+    parser.add_argument(
+        "--api-url",
+        dest="api_url",
+        metavar="URL",
+        help=f"REST API base URL, used to fill gaps after a reconnect "
+        f"(default: ${_ENV_API}, saved settings, or {_DEFAULT_API})",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"API token (default: ${_ENV_TOKEN} or the saved token); "
+        "prefer the variable: command lines are visible to other users",
+    )
 
 
 def build_tail_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"{PROG} tail",
-                                     description="Print stream events as JSON lines.")
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} tail", description="Print stream events as JSON lines."
+    )
     add_tail_arguments(parser)
     return parser
 
@@ -136,8 +165,9 @@ async def run_tail(args: argparse.Namespace) -> int:
         _say(f"tail: error: {exc}")
         return EXIT_USAGE
     if token is None:
-        _say(f"tail: error: no token: pass --token, set {_ENV_TOKEN}, or log in with "
-             f"`{PROG}` first")
+        _say(
+            f"tail: error: no token: pass --token, set {_ENV_TOKEN}, or log in with `{PROG}` first"
+        )
         return EXIT_USAGE
 
     import json
@@ -207,15 +237,21 @@ async def run_tail(args: argparse.Namespace) -> int:
                         _say(f"skipped: {item.reason}")
                     elif isinstance(item, Gap):
                         kind, ident = item.key
-                        _say(f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
-                             "from history")
+                        _say(
+                            f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
+                            "from history"
+                        )
                     elif isinstance(item, GapOpened):
-                        _say(f"gap: {_conversation(item.key)}: messages after id "
-                             f"{_after(item.after_id)} may be missing ({item.reason}); "
-                             "still fetching them")
+                        _say(
+                            f"gap: {_conversation(item.key)}: messages after id "
+                            f"{_after(item.after_id)} may be missing ({item.reason}); "
+                            "still fetching them"
+                        )
                     elif isinstance(item, GapClosed):
-                        _say(f"gap filled: {_conversation(item.key)}: after id "
-                             f"{_after(item.after_id)}, {item.recovered} message(s) recovered")
+                        _say(
+                            f"gap filled: {_conversation(item.key)}: after id "
+                            f"{_after(item.after_id)}, {item.recovered} message(s) recovered"
+                        )
                     continue
                 printed += 1
                 if printed >= limit:

@@ -47,8 +47,9 @@ def tail_env(server: ServerProcess, token: str | None = None) -> dict[str, str]:
     return env
 
 
-def start_tail(server: ServerProcess, *argv: str, token: str | None = None
-               ) -> subprocess.Popen[str]:
+def start_tail(
+    server: ServerProcess, *argv: str, token: str | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "flowview", "tail", *argv],
         cwd=ROOT,
@@ -72,8 +73,11 @@ def wait_live(server: ServerProcess, count: int = 1, timeout: float = 15.0) -> N
 
 
 def post(server: ServerProcess, slug: str, text: str) -> dict[str, Any]:
-    r = httpx.post(f"{server.api_url}/flows/{slug}/messages", auth=(server.token, ""),
-                   json={"event": "message", "content": text})
+    r = httpx.post(
+        f"{server.api_url}/flows/{slug}/messages",
+        auth=(server.token, ""),
+        json={"event": "message", "content": text},
+    )
     r.raise_for_status()
     data: dict[str, Any] = r.json()
     return data
@@ -108,8 +112,9 @@ def finish(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[int, str
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 def test_count_prints_n_json_lines_and_exits_0(srv: ServerProcess, content_type: str) -> None:
     slug = slug_of(flows(srv)[0])
-    proc = start_tail(srv, slug, "--count", "5", "--content-type", content_type,
-                      "--presence", "offline")
+    proc = start_tail(
+        srv, slug, "--count", "5", "--content-type", content_type, "--presence", "offline"
+    )
     wait_live(srv)
     sent = [post(srv, slug, f"tail test {i}") for i in range(7)]
     code, out, err = finish(proc)
@@ -200,16 +205,23 @@ def test_broken_pipe_is_quiet(srv: ServerProcess) -> None:
 
 
 def test_tail_module_imports_neither_textual_nor_httpx() -> None:
-    code = ("import sys, flowview.tail; "
-            "print(sorted(m for m in ('textual', 'httpx', 'rich') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    code = (
+        "import sys, flowview.tail; "
+        "print(sorted(m for m in ('textual', 'httpx', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_tail_help_does_not_import_textual() -> None:
-    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "flowview", "tail", "--help"],
-                         cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "flowview", "tail", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0
     assert "--content-type" in res.stdout
     imported = [line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines()]
@@ -218,8 +230,20 @@ def test_tail_help_does_not_import_textual() -> None:
 
 def test_argument_parsing_intermixed() -> None:
     args = build_tail_parser().parse_intermixed_args(
-        ["org/a", "--private", "org/b", "--count", "3", "--content-type", "sse",
-         "--stall-timeout", "2.5", "--presence", "idle"])
+        [
+            "org/a",
+            "--private",
+            "org/b",
+            "--count",
+            "3",
+            "--content-type",
+            "sse",
+            "--stall-timeout",
+            "2.5",
+            "--presence",
+            "idle",
+        ]
+    )
     assert args.flows == ["org/a", "org/b"]
     assert args.private and args.count == 3 and args.content_type == "sse"
     assert args.stall_timeout == 2.5 and args.presence == "idle"

@@ -128,8 +128,10 @@ class StreamClient:
         self._sleep = sleep
         self._wall = wall  # only for a Retry-After HTTP-date without a Date header
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(
-            follow_redirects=False, timeout=self._timeout(config)
+        self._http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(follow_redirects=False, timeout=self._timeout(config))
         )
         self._rest = rest
         self._owns_rest = False
@@ -160,17 +162,35 @@ class StreamClient:
         self._candidate: Connection | None = None
         self._had_live = False
         self._backfiller = Backfiller(
-            get_rest=self._get_rest, emit=self._emit, dedupe=self._dedupe, token=config.token,
-            sleep=sleep, rng=rng, raw_events=raw_events, policy=policy)
+            get_rest=self._get_rest,
+            emit=self._emit,
+            dedupe=self._dedupe,
+            token=config.token,
+            sleep=sleep,
+            rng=rng,
+            raw_events=raw_events,
+            policy=policy,
+        )
         self._acceptor = Acceptor(self._dedupe, raw=raw_events)
         self._wiring = Wiring(
-            http=self._http, auth=self._auth, build_request=self._build_request,
-            describe=self._describe, went_live=self._went_live, emit=self._emit,
-            acceptor=self._acceptor, watched=self._watched,
-            resume_id=lambda: self._last_event_id, set_resume_id=self._set_resume_id,
-            on_retry_ms=self._backoff.set_retry_ms, on_internal_error=self._internal_error,
-            clock=self._clock, sleep=sleep, wall=wall, raw=raw_events,
-            hold_limit=self._queue.max_items)
+            http=self._http,
+            auth=self._auth,
+            build_request=self._build_request,
+            describe=self._describe,
+            went_live=self._went_live,
+            emit=self._emit,
+            acceptor=self._acceptor,
+            watched=self._watched,
+            resume_id=lambda: self._last_event_id,
+            set_resume_id=self._set_resume_id,
+            on_retry_ms=self._backoff.set_retry_ms,
+            on_internal_error=self._internal_error,
+            clock=self._clock,
+            sleep=sleep,
+            wall=wall,
+            raw=raw_events,
+            hold_limit=self._queue.max_items,
+        )
         self.internal_errors = 0  # bugs caught by a connection (each one is logged)
         self.connections = 0  # connection attempts made (for tests and diagnostics)
 
@@ -228,13 +248,21 @@ class StreamClient:
     async def __aenter__(self) -> StreamClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
-    async def reconfigure(self, *, flows: tuple[str, ...] | list[str] | None = None,
-                          private: bool | None = None, presence: Presence | None = None
-                          ) -> None:
+    async def reconfigure(
+        self,
+        *,
+        flows: tuple[str, ...] | list[str] | None = None,
+        private: bool | None = None,
+        presence: Presence | None = None,
+    ) -> None:
         """Switch parameters without losing anything (make-before-break).
 
         While live, a second connection with the new parameters is opened; once it answers
@@ -329,27 +357,30 @@ class StreamClient:
         return printable(redact(text, self.config.token))
 
     def _build_request(self, config: StreamConfig) -> httpx.Request:
-        url = stream_url(config.stream_url, config.flows, private=config.private,
-                         presence=config.presence)
-        headers = httpx.Headers({
-            "Accept": ACCEPT[config.content_type],
-            "Cache-Control": "no-cache",
-            # Compression would make the decoder wait for a compressor's block boundaries.
-            "Accept-Encoding": "identity",
-        })
+        url = stream_url(
+            config.stream_url, config.flows, private=config.private, presence=config.presence
+        )
+        headers = httpx.Headers(
+            {
+                "Accept": ACCEPT[config.content_type],
+                "Cache-Control": "no-cache",
+                # Compression would make the decoder wait for a compressor's block boundaries.
+                "Accept-Encoding": "identity",
+            }
+        )
         if config.content_type == "sse" and self._last_event_id:
             # Absent (not empty) when there is no id; httpx encodes str values as UTF-8.
             headers["Last-Event-ID"] = self._last_event_id
         self.connections += 1
-        return self._http.build_request("GET", url, headers=headers,
-                                        timeout=self._timeout(config))
+        return self._http.build_request("GET", url, headers=headers, timeout=self._timeout(config))
 
     def _start(self) -> None:
         if self._supervisor is None and not self._ended:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
-    async def _emit(self, items: list[StreamItem], conn: Connection | None = None,
-                    *, force: bool = False) -> None:
+    async def _emit(
+        self, items: list[StreamItem], conn: Connection | None = None, *, force: bool = False
+    ) -> None:
         queue = self._queue
         urgent: Callable[[], bool] | None = None
         if force:
@@ -357,7 +388,7 @@ class StreamClient:
         elif conn is not None:
             urgent = conn.is_retiring
         for start in range(0, len(items), _BATCH):
-            batch = items if len(items) <= _BATCH else items[start:start + _BATCH]
+            batch = items if len(items) <= _BATCH else items[start : start + _BATCH]
             if queue.fits(len(batch)):
                 queue.put_nowait(batch)
                 continue
@@ -385,9 +416,12 @@ class StreamClient:
 
     async def _went_live(self, conn: Connection) -> None:
         # Before anything of the new connection is accepted: the gap cursors are now.
-        self._backfiller.went_live(conn.config.flows, conn.config.private,
-                                   reconnect=conn.resume,
-                                   replay_complete=conn.replay_complete)
+        self._backfiller.went_live(
+            conn.config.flows,
+            conn.config.private,
+            reconnect=conn.resume,
+            replay_complete=conn.replay_complete,
+        )
         self._backoff.on_live(self._clock())
         self._unexpected = 0
         await self._emit([StateChange("live", attempt=self._attempt)], conn)
@@ -400,8 +434,9 @@ class StreamClient:
                 conn = self._current
                 if conn is None:
                     await self._emit([StateChange("connecting", attempt=self._attempt)])
-                    conn = Connection(self._wiring, self.config, resume=self._had_live,
-                                      candidate=False)
+                    conn = Connection(
+                        self._wiring, self.config, resume=self._had_live, candidate=False
+                    )
                     self._current = conn
                     conn.start()
                 assert conn.task is not None
@@ -423,12 +458,18 @@ class StreamClient:
                     return
                 delay = self._delay(outcome, conn)
                 if delay is None:
-                    final = StateChange("failed", f"giving up: {outcome.reason}",
-                                        status=outcome.status)
+                    final = StateChange(
+                        "failed", f"giving up: {outcome.reason}", status=outcome.status
+                    )
                     return
                 self._attempt += 1
-                await self._emit([StateChange("reconnecting", outcome.reason, delay,
-                                              self._attempt, outcome.status)])
+                await self._emit(
+                    [
+                        StateChange(
+                            "reconnecting", outcome.reason, delay, self._attempt, outcome.status
+                        )
+                    ]
+                )
                 await self._wait(delay, outcome.retry_after or 0.0)
         finally:
             if final is not None and not self._ended:
@@ -485,8 +526,9 @@ class StreamClient:
             live_wait = loop.create_task(cand.live.wait())
             timer = asyncio.ensure_future(self._sleep(self._switch_timeout))
             try:
-                await asyncio.wait({cand.task, live_wait, timer},
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {cand.task, live_wait, timer}, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 live_wait.cancel()
                 timer.cancel()
@@ -516,8 +558,9 @@ class StreamClient:
             # Forced: the consumer itself may be the one awaiting reconfigure().
             await self._emit(items, force=True)
             # New flows get their baseline (nothing was missed: make-before-break).
-            self._backfiller.went_live(new.flows, new.private, reconnect=False,
-                                       replay_complete=False)
+            self._backfiller.went_live(
+                new.flows, new.private, reconnect=False, replay_complete=False
+            )
         except BaseException:
             if old.phase is Phase.DRAINING:
                 old.to(Phase.LIVE)  # the switch failed: the old connection stays in use
@@ -560,8 +603,9 @@ class StreamClient:
                 wake = max(0.0, min(quiet_at, deadline) - now) or self._switch_grace
                 timer = asyncio.ensure_future(self._sleep(wake))
                 try:
-                    await asyncio.wait({converged, old.task, cand.task, timer},
-                                       return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        {converged, old.task, cand.task, timer}, return_when=asyncio.FIRST_COMPLETED
+                    )
                 finally:
                     timer.cancel()
         finally:
@@ -587,8 +631,9 @@ class StreamClient:
     def _get_rest(self) -> RestClient | None:
         if self._rest is None and self.config.api_url and not self._rest_failed:
             try:
-                self._rest = RestClient(self.config.api_url, self.config.token,
-                                        deadline=self._backfill_timeout)
+                self._rest = RestClient(
+                    self.config.api_url, self.config.token, deadline=self._backfill_timeout
+                )
             except ValueError:
                 log.warning("no history back-fill: the API URL is not usable")
                 self._rest_failed = True

@@ -57,12 +57,25 @@ class Request:
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, Request], Awaitable[None]]
 
-REASONS = {200: "OK", 204: "No Content", 302: "Found", 401: "Unauthorized", 403: "Forbidden",
-           429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    204: "No Content",
+    302: "Found",
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
-def head(status: int = 200, ctype: str | None = "text/event-stream", *, chunked: bool = False,
-         extra: tuple[str, ...] = ()) -> bytes:
+def head(
+    status: int = 200,
+    ctype: str | None = "text/event-stream",
+    *,
+    chunked: bool = False,
+    extra: tuple[str, ...] = (),
+) -> bytes:
     lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Whatever')}"]
     if ctype:
         lines.append(f"Content-Type: {ctype}")
@@ -138,8 +151,9 @@ async def wait_eof(reader: asyncio.StreamReader) -> None:
 
 
 def status_only(status: int, *extra: str, ctype: str | None = None, body: bytes = b"") -> Script:
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     req: Request) -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: Request
+    ) -> None:
         if body:
             hdr = head(status, ctype, extra=(*extra, f"Content-Length: {len(body)}"))
             hdr = hdr.replace(b"Content-Length: 0\r\n", b"")
@@ -151,16 +165,23 @@ def status_only(status: int, *extra: str, ctype: str | None = None, body: bytes 
     return script
 
 
-def body(parts: list[bytes | float], *, ctype: str = "text/event-stream", chunked: bool = True,
-         end: str = "clean", extra: tuple[str, ...] = ()) -> Script:
+def body(
+    parts: list[bytes | float],
+    *,
+    ctype: str = "text/event-stream",
+    chunked: bool = True,
+    end: str = "clean",
+    extra: tuple[str, ...] = (),
+) -> Script:
     """200 with `parts` (bytes are written, floats are real pauses); then end the body.
 
     end: "clean" (terminating chunk / EOF), "truncate" (close inside a chunked body) or
     "hold" (stay open until the client leaves).
     """
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     req: Request) -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: Request
+    ) -> None:
         writer.write(head(200, ctype, chunked=chunked, extra=extra))
         for part in parts:
             if isinstance(part, float):
@@ -182,8 +203,15 @@ def body(parts: list[bytes | float], *, ctype: str = "text/event-stream", chunke
 
 
 def msg(i: int, flow: str = "f1", **extra: Any) -> dict[str, Any]:
-    return {"event": "message", "id": i, "flow": flow, "content": f"m{i}", "user": "7",
-            "sent": 1_700_000_000_000 + i, **extra}
+    return {
+        "event": "message",
+        "id": i,
+        "flow": flow,
+        "content": f"m{i}",
+        "user": "7",
+        "sent": 1_700_000_000_000 + i,
+        **extra,
+    }
 
 
 def sse(i: int, obj: dict[str, Any] | None = None) -> bytes:
@@ -232,9 +260,15 @@ class Run:
         return [i for i in self.items if isinstance(i, Skipped)]
 
 
-async def run_client(cfg: StreamConfig, *, scale: float = 1000.0, rng: float = 0.5,
-                     until: Callable[[list[StreamItem]], bool] | None = None,
-                     timeout: float = 20.0, **kw: Any) -> Run:
+async def run_client(
+    cfg: StreamConfig,
+    *,
+    scale: float = 1000.0,
+    rng: float = 0.5,
+    until: Callable[[list[StreamItem]], bool] | None = None,
+    timeout: float = 20.0,
+    **kw: Any,
+) -> Run:
     t = ScaledTime(scale)
     client = StreamClient(cfg, clock=t.clock, sleep=t.sleep, rng=lambda: rng, **kw)
     items: list[StreamItem] = []
@@ -290,7 +324,7 @@ def final_state(run: Run) -> StateChange:
 
 
 async def test_f1_sse_drop_mid_event_resumes_with_last_event_id() -> None:
-    first = body([sse(1) + b"id: 2\ndata: {\"event\":\"message\",\"id\":2,"], chunked=False)
+    first = body([sse(1) + b'id: 2\ndata: {"event":"message","id":2,'], chunked=False)
     # The server replays from Last-Event-ID 1 and also repeats id 1: delivered once.
     second = body([sse(1) + sse(2) + sse(3)], chunked=False)
     async with ScriptedServer(first, second) as srv:
@@ -306,8 +340,14 @@ async def test_f1_sse_drop_mid_event_resumes_with_last_event_id() -> None:
     assert TOKEN.value not in srv.requests[0].target
     assert run.delays == [0.0, 0.0]  # both connections delivered new events
     assert [s.state for s in run.states] == [
-        "connecting", "live", "reconnecting", "connecting", "live", "reconnecting",
-        "connecting", "stopped",
+        "connecting",
+        "live",
+        "reconnecting",
+        "connecting",
+        "live",
+        "reconnecting",
+        "connecting",
+        "stopped",
     ]
     assert run.client.last_event_id == "3"
 
@@ -332,8 +372,9 @@ async def test_f1_id_only_block_moves_the_resume_point() -> None:
 
 
 async def test_f2_json_drop_mid_record_and_repeat_is_deduplicated() -> None:
-    first = body([rec(msg(1)) + b'{"event":"message","id":'], ctype="application/json",
-                 chunked=False)
+    first = body(
+        [rec(msg(1)) + b'{"event":"message","id":'], ctype="application/json", chunked=False
+    )
     second = body([rec(msg(1)) + rec(msg(2))], ctype="application/json", chunked=False)
     async with ScriptedServer(first, second) as srv:
         run = await run_client(config(srv.url, content_type="json"))
@@ -380,12 +421,14 @@ async def test_f5_stall_triggers_reconnect() -> None:
     assert any(60 < s <= 90 for s in run.time.sleeps)
 
 
-@pytest.mark.parametrize(("ctype", "keepalive", "payload"), [
-    ("application/json", b"\n", rec),
-    ("text/event-stream", b":\n", None),
-])
-async def test_f5_keepalives_alone_do_not_stall(ctype: str, keepalive: bytes,
-                                                payload: Any) -> None:
+@pytest.mark.parametrize(
+    ("ctype", "keepalive", "payload"),
+    [
+        ("application/json", b"\n", rec),
+        ("text/event-stream", b":\n", None),
+    ],
+)
+async def test_f5_keepalives_alone_do_not_stall(ctype: str, keepalive: bytes, payload: Any) -> None:
     enc = payload or (lambda obj: sse(obj["id"], obj))
     # 30 keep-alives 50 ms apart at 100x: 150 scaled seconds of silence but for keep-alives.
     parts: list[bytes | float] = [enc(msg(1))]
@@ -394,8 +437,9 @@ async def test_f5_keepalives_alone_do_not_stall(ctype: str, keepalive: bytes,
     parts.append(enc(msg(2)))
     content = "json" if ctype == "application/json" else "sse"
     async with ScriptedServer(body(parts, ctype=ctype)) as srv:
-        run = await run_client(config(srv.url, content_type=content, stall_timeout=90.0),
-                               scale=100.0)
+        run = await run_client(
+            config(srv.url, content_type=content, stall_timeout=90.0), scale=100.0
+        )
     assert run.ids == [1, 2]
     assert [s.reason for s in run.reconnects()] == ["server closed the stream"]
 
@@ -403,28 +447,40 @@ async def test_f5_keepalives_alone_do_not_stall(ctype: str, keepalive: bytes,
 def drip(data: bytes, size: int = 1) -> list[bytes | float]:
     parts: list[bytes | float] = []
     for i in range(0, len(data), size):
-        parts += [data[i:i + size], 0.0005]
+        parts += [data[i : i + size], 0.0005]
     return parts
 
 
 SSE_TRICKY = (
     "\ufeff".encode()
-    + b"id: 1\r\ndata: " + json.dumps(msg(1, content="äö€𝄞 \u2028 line")).encode("utf-8")
+    + b"id: 1\r\ndata: "
+    + json.dumps(msg(1, content="äö€𝄞 \u2028 line")).encode("utf-8")
     + b"\r\n\r\n"
-    + b":comment\rid: 2\rdata: " + json.dumps(msg(2), ensure_ascii=False).encode() + b"\r\r"
-    + b"id: 3\ndata: " + json.dumps(msg(3, content="ünïcödé\u0085")).encode() + b"\n\n"
+    + b":comment\rid: 2\rdata: "
+    + json.dumps(msg(2), ensure_ascii=False).encode()
+    + b"\r\r"
+    + b"id: 3\ndata: "
+    + json.dumps(msg(3, content="ünïcödé\u0085")).encode()
+    + b"\n\n"
 )
 JSON_TRICKY = (
-    b"\n\n" + json.dumps(msg(1, content="äö€𝄞 \u2028 line"), ensure_ascii=False).encode()
-    + b"\r\n\n" + json.dumps(msg(2), indent=2).encode() + b"\r"
-    + json.dumps(msg(3, content="ünïcödé\u0085"), ensure_ascii=False).encode() + b"\r\n"
+    b"\n\n"
+    + json.dumps(msg(1, content="äö€𝄞 \u2028 line"), ensure_ascii=False).encode()
+    + b"\r\n\n"
+    + json.dumps(msg(2), indent=2).encode()
+    + b"\r"
+    + json.dumps(msg(3, content="ünïcödé\u0085"), ensure_ascii=False).encode()
+    + b"\r\n"
 )
 
 
-@pytest.mark.parametrize(("content", "ctype", "data"), [
-    ("sse", "text/event-stream", SSE_TRICKY),
-    ("json", "application/json", JSON_TRICKY),
-])
+@pytest.mark.parametrize(
+    ("content", "ctype", "data"),
+    [
+        ("sse", "text/event-stream", SSE_TRICKY),
+        ("json", "application/json", JSON_TRICKY),
+    ],
+)
 async def test_f6_slow_drip_equals_one_chunk(content: str, ctype: str, data: bytes) -> None:
     async with ScriptedServer(body([data], ctype=ctype)) as srv:
         whole = await run_client(config(srv.url, content_type=content))
@@ -440,8 +496,9 @@ async def test_f6_slow_drip_equals_one_chunk(content: str, ctype: str, data: byt
 # ----------------------------------------------------------------------------- F7–F12
 
 
-@pytest.mark.parametrize(("status", "reason"), [(401, "token rejected (401)"),
-                                                (403, "access denied (403)")])
+@pytest.mark.parametrize(
+    ("status", "reason"), [(401, "token rejected (401)"), (403, "access denied (403)")]
+)
 async def test_f7_auth_errors_are_fatal_without_retry(status: int, reason: str) -> None:
     echo = f'{{"message": "bad token {TOKEN.value}"}}'.encode()
     async with ScriptedServer(status_only(status, ctype="application/json", body=echo)) as srv:
@@ -495,7 +552,8 @@ async def test_f9_backoff_resets_only_after_sixty_healthy_seconds() -> None:
     for _ in range(16):  # 16 x 50 ms at 100x = 80 scaled seconds of keep-alives
         healthy += [0.05, b":\n"]
     scripts = [
-        status_only(500), status_only(500),
+        status_only(500),
+        status_only(500),
         body([sse(1)]),  # live, but only briefly: no reset
         status_only(500),
         body(healthy),  # live for 80 s: reset
@@ -569,8 +627,9 @@ async def test_f13_huge_record_is_skipped_with_bounded_memory(content: str) -> N
     tracemalloc.start()
     try:
         async with ScriptedServer(body(parts, ctype=ctype)) as srv:
-            run = await run_client(config(srv.url, content_type=content,
-                                          max_record_bytes=256 * 1024))
+            run = await run_client(
+                config(srv.url, content_type=content, max_record_bytes=256 * 1024)
+            )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -583,12 +642,17 @@ async def test_f13_huge_record_is_skipped_with_bounded_memory(content: str) -> N
 async def test_f14_flood_is_bounded_and_lossless() -> None:
     n = 30_000
     blob = b"".join(rec(msg(i)) for i in range(1, n + 1))
-    parts: list[bytes | float] = [blob[i:i + 65536] for i in range(0, len(blob), 65536)]
+    parts: list[bytes | float] = [blob[i : i + 65536] for i in range(0, len(blob), 65536)]
     samples: list[int] = []
     async with ScriptedServer(body(parts, ctype="application/json")) as srv:
         t = ScaledTime()
-        client = StreamClient(config(srv.url, content_type="json"), clock=t.clock,
-                              sleep=t.sleep, rng=lambda: 0.5, queue_size=1000)
+        client = StreamClient(
+            config(srv.url, content_type="json"),
+            clock=t.clock,
+            sleep=t.sleep,
+            rng=lambda: 0.5,
+            queue_size=1000,
+        )
         ids: list[int | None] = []
         async with asyncio.timeout(30):
             async for item in client:
@@ -611,7 +675,7 @@ HOSTILE = [
     "\x1b]0;owned\x07\x1b[2J\x1b[31mred",
     "\x9b31m C1 CSI \x85 NEL",
     "\u202eevil\u202c \u2066isolate\u2069 \u200b",
-    "[@click=app.quit]click me[/] [link=\"file:///etc/passwd\"]x[/link] [bold]",
+    '[@click=app.quit]click me[/] [link="file:///etc/passwd"]x[/link] [bold]',
     "\x00\x07\x08\x7f",
 ]
 
@@ -665,8 +729,9 @@ async def test_f17_wall_clock_jumps_do_not_matter(monkeypatch: pytest.MonkeyPatc
 
 
 async def test_malformed_records_are_skipped_and_counted() -> None:
-    data = (rec(msg(1)) + b"{not json}\r\n" + b'["a list"]\r\n' + b'{"no": "event"}\r\n'
-            + rec(msg(2)))
+    data = (
+        rec(msg(1)) + b"{not json}\r\n" + b'["a list"]\r\n' + b'{"no": "event"}\r\n' + rec(msg(2))
+    )
     async with ScriptedServer(body([data], ctype="application/json")) as srv:
         run = await run_client(config(srv.url, content_type="json"))
     assert run.ids == [1, 2]
@@ -677,8 +742,7 @@ async def test_malformed_records_are_skipped_and_counted() -> None:
 
 async def test_request_url_and_presence() -> None:
     async with ScriptedServer() as srv:
-        await run_client(config(srv.url, flows=("org/a", "org/b"), private=True,
-                                presence="idle"))
+        await run_client(config(srv.url, flows=("org/a", "org/b"), private=True, presence="idle"))
         await run_client(config(srv.url, flows=("org/a",), private=False, presence="offline"))
     assert srv.requests[0].target == "/flows?filter=org/a,org/b&user=1&active=idle"
     assert srv.requests[1].target == "/flows/org/a"
@@ -689,10 +753,12 @@ async def test_connection_refused_backs_off_with_reason() -> None:
     port = server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-    run = await run_client(config(f"http://127.0.0.1:{port}"),
-                           until=lambda items: sum(isinstance(i, StateChange)
-                                                   and i.state == "reconnecting"
-                                                   for i in items) >= 3)
+    run = await run_client(
+        config(f"http://127.0.0.1:{port}"),
+        until=lambda items: (
+            sum(isinstance(i, StateChange) and i.state == "reconnecting" for i in items) >= 3
+        ),
+    )
     assert run.delays == [0.5, 1.0, 2.0]
     assert run.reconnects()[0].reason.startswith("cannot connect")
 
@@ -723,8 +789,9 @@ async def test_aclose_ends_iteration_with_stopped() -> None:
 def keepalive_forever(*first: bytes, ctype: str = "text/event-stream") -> Script:
     keepalive = b":\n" if ctype == "text/event-stream" else b"\n"
 
-    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                     req: Request) -> None:
+    async def script(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: Request
+    ) -> None:
         writer.write(head(200, ctype, chunked=True))
         for data in first:
             writer.write(chunk(data))
@@ -770,8 +837,7 @@ async def test_reconfigure_make_before_break_sse() -> None:
 async def test_reconfigure_failure_keeps_old_connection() -> None:
     more = asyncio.Event()
 
-    async def old(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                  req: Request) -> None:
+    async def old(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, req: Request) -> None:
         writer.write(head(200, chunked=True) + chunk(sse(1)))
         await writer.drain()
         await more.wait()
@@ -813,8 +879,9 @@ async def test_reconfigure_before_start_just_changes_config() -> None:
 class FakeRest:
     """Duck-typed stand-in for the RestClient calls the back-fill makes (no sockets)."""
 
-    def __init__(self, history: dict[str, list[dict[str, Any]]], *, delay: float = 0.0,
-                 fail: bool = False) -> None:
+    def __init__(
+        self, history: dict[str, list[dict[str, Any]]], *, delay: float = 0.0, fail: bool = False
+    ) -> None:
         self.history = history
         self.delay = delay
         self.fail = fail
@@ -827,6 +894,7 @@ class FakeRest:
         class F:
             id: str
             slug: str
+
         return [F("f1", "org/f1"), F("f2", "org/f2")]
 
     async def private(self) -> list[dict[str, Any]]:
@@ -860,15 +928,20 @@ def pm(i: int, frm: str, to: str) -> dict[str, Any]:
 
 def has(*wanted: int) -> Callable[[list[StreamItem]], bool]:
     """`until` for run_client: every id in `wanted` has been delivered."""
+
     def check(items: list[StreamItem]) -> bool:
         got = {getattr(i, "id", None) for i in items if isinstance(i, Event | RawEvent)}
         return set(wanted) <= got
+
     return check
 
 
 async def test_json_reconnect_backfills_via_rest_with_gap() -> None:
-    first = body([rec(msg(1)) + rec(msg(10, flow="f2")) + rec(pm(100, "9", "7"))],
-                 ctype="application/json", end="truncate")
+    first = body(
+        [rec(msg(1)) + rec(msg(10, flow="f2")) + rec(pm(100, "9", "7"))],
+        ctype="application/json",
+        end="truncate",
+    )
     second = body([rec(msg(4)) + rec(msg(5))], ctype="application/json", end="hold")
     history = {
         "org/f1": [msg(i) for i in range(1, 5)],  # 2, 3, 4 missed; 4 also arrives live
@@ -877,20 +950,23 @@ async def test_json_reconnect_backfills_via_rest_with_gap() -> None:
     }
     rest = FakeRest(history)
     async with ScriptedServer(first, second) as srv:
-        run = await run_client(config(srv.url, content_type="json", flows=("org/f1", "org/f2"),
-                                      private=True), rest=rest, until=has(2, 3, 5, 101))
+        run = await run_client(
+            config(srv.url, content_type="json", flows=("org/f1", "org/f2"), private=True),
+            rest=rest,
+            until=has(2, 3, 5, 101),
+        )
     assert sorted(rest.calls) == [("org/f1", 1), ("org/f2", 10), ("private:9", 100)]
     gaps = [i for i in run.items if isinstance(i, Gap)]
-    assert sorted(gaps, key=str) == sorted([Gap(("flow", "f1"), 2),
-                                            Gap(("private", "7:9"), 1)], key=str)
+    assert sorted(gaps, key=str) == sorted(
+        [Gap(("flow", "f1"), 2), Gap(("private", "7:9"), 1)], key=str
+    )
     # Placed by id, f1 is complete and has no duplicate (4 came live and from history).
     f1 = [e.id for e in run.events if e.flow == "f1"]
     assert sorted(f1) == [1, 2, 3, 4, 5] and len(f1) == 5
     # The Gap comes right before its back-filled events, and after the second "live".
     idx = run.items.index(Gap(("flow", "f1"), 2))
-    assert [getattr(i, "id", None) for i in run.items[idx + 1: idx + 3]] == [2, 3]
-    live = [k for k, i in enumerate(run.items) if isinstance(i, StateChange)
-            and i.state == "live"]
+    assert [getattr(i, "id", None) for i in run.items[idx + 1 : idx + 3]] == [2, 3]
+    live = [k for k, i in enumerate(run.items) if isinstance(i, StateChange) and i.state == "live"]
     assert live[1] < idx
 
 
@@ -898,10 +974,14 @@ async def test_json_reconnect_backfills_via_rest_with_gap() -> None:
 async def test_sse_reconnect_backfills_unless_the_replay_was_complete(replay: str) -> None:
     rest = FakeRest({"org/f1": [msg(1), msg(2), msg(3)]})
     extra = (f"Flowview-Replay: {replay}",) if replay else ()
-    async with ScriptedServer(body([sse(1)], end="truncate"),
-                              body([sse(3)], extra=extra, end="hold")) as srv:
-        run = await run_client(config(srv.url, content_type="sse"), rest=rest,
-                               until=has(3) if replay == "complete" else has(2, 3))
+    async with ScriptedServer(
+        body([sse(1)], end="truncate"), body([sse(3)], extra=extra, end="hold")
+    ) as srv:
+        run = await run_client(
+            config(srv.url, content_type="sse"),
+            rest=rest,
+            until=has(3) if replay == "complete" else has(2, 3),
+        )
     if replay == "complete":
         assert rest.calls == []
         assert run.ids == [1, 3]
@@ -967,8 +1047,7 @@ async def test_raw_mode_matches_parsed_mode(content: str) -> None:
     async with ScriptedServer(body(drip(data, 7), ctype=ctype)) as srv:
         raw = await run_client(config(srv.url, content_type=content), raw_events=True)
     raws = [i for i in raw.items if isinstance(i, RawEvent)]
-    assert [(e.key, e.id, e.raw) for e in raws] == [(e.key, e.id, e.raw)
-                                                   for e in parsed.events]
+    assert [(e.key, e.id, e.raw) for e in raws] == [(e.key, e.id, e.raw) for e in parsed.events]
     assert len(raws) == 7  # two duplicates dropped
     kept = [records[i] for i in (0, 1, 3, 4, 5, 7, 8)]
     assert [e.text for e in raws] == kept  # the record bytes exactly as received
@@ -982,8 +1061,9 @@ async def test_raw_mode_backfill_yields_raw_events() -> None:
     second = body([rec(msg(4))], ctype="application/json", end="hold")
     rest = FakeRest({"org/f1": [msg(i) for i in range(1, 4)]})
     async with ScriptedServer(first, second) as srv:
-        run = await run_client(config(srv.url, content_type="json"), rest=rest,
-                               raw_events=True, until=has(2, 3, 4))
+        run = await run_client(
+            config(srv.url, content_type="json"), rest=rest, raw_events=True, until=has(2, 3, 4)
+        )
     raws = {e.id: e for e in run.items if isinstance(e, RawEvent)}
     assert sorted(raws) == [1, 2, 3, 4]
     # Streamed records keep their bytes; back-filled ones have none to keep.
@@ -996,8 +1076,11 @@ async def test_raw_mode_malformed_record_drops_only_the_pairing() -> None:
 
     good = [json.dumps(msg(i)).encode() for i in (1, 2)]
     later = json.dumps(msg(3)).encode()
-    data: list[bytes | float] = [good[0] + b"\r\n{bad json}\r\n" + good[1] + b"\r\n", 0.05,
-                                 later + b"\r\n"]
+    data: list[bytes | float] = [
+        good[0] + b"\r\n{bad json}\r\n" + good[1] + b"\r\n",
+        0.05,
+        later + b"\r\n",
+    ]
     async with ScriptedServer(body(data, ctype="application/json")) as srv:
         run = await run_client(config(srv.url, content_type="json"), raw_events=True)
     raws = [i for i in run.items if isinstance(i, RawEvent)]
@@ -1012,11 +1095,13 @@ async def test_reconfigure_json_with_backlog_loses_nothing() -> None:
     still has in flight, up to where the new connection's stream begins, must come out."""
     n = 20_000
     backlog = b"".join(rec(msg(i)) for i in range(1, n + 1))
-    old = keepalive_forever(*[backlog[i:i + 65536] for i in range(0, len(backlog), 65536)],
-                            ctype="application/json")
+    old = keepalive_forever(
+        *[backlog[i : i + 65536] for i in range(0, len(backlog), 65536)], ctype="application/json"
+    )
     # The new connection subscribed when the server was at n - 10: no JSON replay.
-    new = keepalive_forever(b"".join(rec(msg(i)) for i in range(n - 10, n + 6)),
-                            ctype="application/json")
+    new = keepalive_forever(
+        b"".join(rec(msg(i)) for i in range(n - 10, n + 6)), ctype="application/json"
+    )
     async with ScriptedServer(old, new) as srv:
         client = StreamClient(config(srv.url, content_type="json"), queue_size=500)
         ids: list[int | None] = []

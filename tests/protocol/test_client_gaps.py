@@ -227,8 +227,12 @@ async def test_sse_skips_the_back_fill_when_the_server_says_the_replay_was_compl
     no REST call is made (the REST faults queued here stay unused)."""
     slug = env.slugs[0]
     col = Collector(
-        StreamClient(env.config("sse", flows=(slug,), private=True), clock=scaled.clock,
-                     sleep=scaled.sleep, rng=lambda: 0.5)
+        StreamClient(
+            env.config("sse", flows=(slug,), private=True),
+            clock=scaled.clock,
+            sleep=scaled.sleep,
+            rng=lambda: 0.5,
+        )
     ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     fid = await env.flow_id(slug)
@@ -260,8 +264,13 @@ async def test_rest_trickle_stall_and_reset_end_in_a_gap_then_recovery(
     async with make_env(replay=2) as env:
         slug = env.slugs[0]
         col = Collector(
-            StreamClient(env.config("json", flows=(slug,), private=False), clock=scaled.clock,
-                         sleep=scaled.sleep, rng=lambda: 0.5, backfill_timeout=1.0)
+            StreamClient(
+                env.config("json", flows=(slug,), private=False),
+                clock=scaled.clock,
+                sleep=scaled.sleep,
+                rng=lambda: 0.5,
+                backfill_timeout=1.0,
+            )
         ).start()
         await asyncio.wait_for(col.live.wait(), 10)
         fid = await env.flow_id(slug)

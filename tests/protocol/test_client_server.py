@@ -23,8 +23,10 @@ pytestmark = pytest.mark.timeout(60)
 async def test_end_to_end_flows_and_private(env: Env, content_type: ContentType) -> None:
     col = Collector(StreamClient(env.config(content_type))).start()
     await asyncio.wait_for(col.live.wait(), 10)
-    posted = {slug: [await env.post(slug, f"hello {slug} {i}") for i in range(5)]
-              for slug in env.slugs[:2]}
+    posted = {
+        slug: [await env.post(slug, f"hello {slug} {i}") for i in range(5)]
+        for slug in env.slugs[:2]
+    }
     for slug, ids in posted.items():
         await col.wait_for(ids, await env.flow_id(slug))
     # A private message from another user arrives on the same connection.
@@ -51,15 +53,22 @@ FAULTS = [
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f"{f['kind']}-{f.get('close', 'abort')}")
-async def test_stream_faults_lose_and_duplicate_nothing(env: Env, content_type: ContentType,
-                                                         fault: dict[str, Any]) -> None:
+async def test_stream_faults_lose_and_duplicate_nothing(
+    env: Env, content_type: ContentType, fault: dict[str, Any]
+) -> None:
     slug = env.slugs[0]
     fid = await env.flow_id(slug)
     first = await env.post(slug, "before")  # a last-seen id to resume/back-fill from
     await env.fault(**fault)
     t = ScaledTime(100.0)
-    col = Collector(StreamClient(env.config(content_type, flows=(slug,), private=False),
-                                 clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)).start()
+    col = Collector(
+        StreamClient(
+            env.config(content_type, flows=(slug,), private=False),
+            clock=t.clock,
+            sleep=t.sleep,
+            rng=lambda: 0.5,
+        )
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     ids: list[int] = []
     for i in range(12):
@@ -82,8 +91,9 @@ async def test_stream_faults_lose_and_duplicate_nothing(env: Env, content_type: 
 async def test_status_503_with_retry_after(env: Env, content_type: ContentType) -> None:
     await env.fault(kind="status", status=503, retry_after=10, count=2)
     t = ScaledTime(1000.0)
-    col = Collector(StreamClient(env.config(content_type), clock=t.clock, sleep=t.sleep,
-                                 rng=lambda: 0.5)).start()
+    col = Collector(
+        StreamClient(env.config(content_type), clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     await col.close()
     rec = col.reconnects()
@@ -93,17 +103,22 @@ async def test_status_503_with_retry_after(env: Env, content_type: ContentType) 
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
-async def test_stall_with_small_timeout_reconnects_and_recovers(env: Env,
-                                                               content_type: ContentType
-                                                               ) -> None:
+async def test_stall_with_small_timeout_reconnects_and_recovers(
+    env: Env, content_type: ContentType
+) -> None:
     slug = env.slugs[0]
     fid = await env.flow_id(slug)
     first = await env.post(slug, "before")
     await env.fault(kind="stall", after=1)
     t = ScaledTime(100.0)  # 60 s stall timeout = 0.6 s; server keep-alives every 0.05 s
-    col = Collector(StreamClient(env.config(content_type, flows=(slug,), private=False,
-                                            stall_timeout=60.0),
-                                 clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)).start()
+    col = Collector(
+        StreamClient(
+            env.config(content_type, flows=(slug,), private=False, stall_timeout=60.0),
+            clock=t.clock,
+            sleep=t.sleep,
+            rng=lambda: 0.5,
+        )
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     ids = [await env.post(slug, f"during stall {i}") for i in range(4)]
     await col.wait_for(ids, fid)
@@ -114,8 +129,7 @@ async def test_stall_with_small_timeout_reconnects_and_recovers(env: Env,
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
-async def test_reconfigure_presence_make_before_break(env: Env,
-                                                      content_type: ContentType) -> None:
+async def test_reconfigure_presence_make_before_break(env: Env, content_type: ContentType) -> None:
     slug = env.slugs[0]
     fid = await env.flow_id(slug)
     col = Collector(StreamClient(env.config(content_type))).start()
@@ -189,8 +203,11 @@ async def test_reconfigure_cancelled_during_the_hand_over_still_switches(
     with pytest.raises(asyncio.CancelledError):
         await caller
     async with asyncio.timeout(5):
-        while not any(i.reason == "switched to new parameters" for i in col.items
-                      if isinstance(i, StateChange)):
+        while not any(
+            i.reason == "switched to new parameters"
+            for i in col.items
+            if isinstance(i, StateChange)
+        ):
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.3)  # a needless reconnect would happen now
     slug = env.slugs[0]
@@ -205,8 +222,9 @@ async def test_reconfigure_cancelled_during_the_hand_over_still_switches(
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 async def test_404_for_a_named_flow_fails_naming_it(env: Env, content_type: ContentType) -> None:
-    col = Collector(StreamClient(env.config(content_type, flows=("acme/nope",),
-                                            private=False))).start()
+    col = Collector(
+        StreamClient(env.config(content_type, flows=("acme/nope",), private=False))
+    ).start()
     assert col.task is not None
     await asyncio.wait_for(col.task, 10)
     final = col.items[-1]
@@ -230,8 +248,11 @@ async def test_switch_timers_run_on_the_injected_clock(env: Env) -> None:
     """Issue 9 §3: the switch timeout goes through the injected sleep (not asyncio.wait's
     timeout on another clock)."""
     t = ScaledTime(100.0)
-    col = Collector(StreamClient(env.config("sse"), clock=t.clock, sleep=t.sleep,
-                                 switch_timeout=30.0, switch_grace=0.5)).start()
+    col = Collector(
+        StreamClient(
+            env.config("sse"), clock=t.clock, sleep=t.sleep, switch_timeout=30.0, switch_grace=0.5
+        )
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     await col.client.reconfigure(presence="idle")
     await col.close()
