@@ -33,6 +33,20 @@ class ScaledTime:
         await asyncio.sleep(delay / self.scale)
 
 
+class LoopTime:
+    """The event loop's own clock (virtual under looptime); sleep records what was asked."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        await asyncio.sleep(delay)
+
+
 @dataclass
 class Env:
     """A running project server plus what tests need to drive it."""

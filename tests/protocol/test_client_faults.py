@@ -2,9 +2,10 @@
 
 Every server here is a raw ``asyncio.start_server`` on 127.0.0.1:0 that writes exact bytes
 (status line, headers, chunked or close-delimited bodies), so faults are reproduced exactly.
-Time is scaled: the client gets a monotonic clock running `scale` times faster than real time
-and a sleep that records every requested delay, so backoff delays are asserted exactly while a
-"90 s" stall takes 90 ms.  Invariants checked on every run: no duplicate ids, per-conversation
+Time is virtual (looptime): the client, the scripted servers' pauses and every timeout run on
+the event loop's clock, which jumps ahead whenever nothing is ready, so backoff delays are
+asserted exactly and a "90 s" stall takes no real time.  The client's sleep records every
+requested delay.  Invariants checked on every run: no duplicate ids, per-conversation
 order kept, and nothing lost when the server can replay.
 """
 
@@ -35,9 +36,9 @@ from flowview.protocol.client import (
 from flowview.protocol.events import Event, parse_event
 from flowview.protocol.items import GapOpened, RawEvent
 from flowview.protocol.rest import ApiError, HistoryPage
-from tests.protocol.harness import ScaledTime
+from tests.protocol.harness import LoopTime
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 
 TOKEN = Token("s3cr3t-token-value")
 
@@ -232,7 +233,7 @@ def config(url: str, **kw: Any) -> StreamConfig:
 class Run:
     items: list[StreamItem]
     client: StreamClient
-    time: ScaledTime
+    time: LoopTime
     max_queued: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -263,13 +264,12 @@ class Run:
 async def run_client(
     cfg: StreamConfig,
     *,
-    scale: float = 1000.0,
     rng: float = 0.5,
     until: Callable[[list[StreamItem]], bool] | None = None,
-    timeout: float = 20.0,
+    timeout: float = 1e6,  # virtual seconds; a real hang is caught by pytest-timeout
     **kw: Any,
 ) -> Run:
-    t = ScaledTime(scale)
+    t = LoopTime()
     client = StreamClient(cfg, clock=t.clock, sleep=t.sleep, rng=lambda: rng, **kw)
     items: list[StreamItem] = []
     max_queued = 0
@@ -416,9 +416,9 @@ async def test_f5_stall_triggers_reconnect() -> None:
     assert run.ids == [1]
     assert run.reconnects()[0].reason == "no data for 90 s"
     assert run.reconnects()[0].delay == 0.0
-    # The watchdog slept on the injected clock: 90 scaled seconds, not real ones.
+    # The watchdog slept on the loop's (virtual) clock: 90 s exactly, not real ones.
     assert time.monotonic() - started < 5
-    assert any(60 < s <= 90 for s in run.time.sleeps)
+    assert 90.0 in run.time.sleeps
 
 
 @pytest.mark.parametrize(
@@ -430,16 +430,14 @@ async def test_f5_stall_triggers_reconnect() -> None:
 )
 async def test_f5_keepalives_alone_do_not_stall(ctype: str, keepalive: bytes, payload: Any) -> None:
     enc = payload or (lambda obj: sse(obj["id"], obj))
-    # 30 keep-alives 50 ms apart at 100x: 150 scaled seconds of silence but for keep-alives.
+    # 30 keep-alives 60 s apart: 30 minutes of silence but for keep-alives (virtual time).
     parts: list[bytes | float] = [enc(msg(1))]
     for _ in range(30):
-        parts += [0.05, keepalive]
+        parts += [60.0, keepalive]
     parts.append(enc(msg(2)))
     content = "json" if ctype == "application/json" else "sse"
     async with ScriptedServer(body(parts, ctype=ctype)) as srv:
-        run = await run_client(
-            config(srv.url, content_type=content, stall_timeout=90.0), scale=100.0
-        )
+        run = await run_client(config(srv.url, content_type=content, stall_timeout=90.0))
     assert run.ids == [1, 2]
     assert [s.reason for s in run.reconnects()] == ["server closed the stream"]
 
@@ -524,7 +522,7 @@ async def test_f8_retry_after_seconds_and_http_date() -> None:
     ]
     async with ScriptedServer(*scripts) as srv:
         # The wall clock is nonsense on purpose: the Date header is the reference.
-        run = await run_client(config(srv.url), scale=10_000.0, wall=lambda: 0.0)
+        run = await run_client(config(srv.url), wall=lambda: 0.0)
     # rng 0.5, Equal Jitter on 5 s x2: 3.75, 7.5, 15, 30 -> floors 7 and 30; cap 3600.
     assert run.delays == [7.0, 30.0, 15.0, 3600.0]
     assert [s.status for s in run.reconnects()] == [429, 503, 503, 503]
@@ -542,15 +540,15 @@ async def test_f8_http_date_without_date_header_uses_injected_wall_clock() -> No
 
 async def test_f9_5xx_backoff_sequence_and_cap() -> None:
     async with ScriptedServer(*[status_only(500)] * 9) as srv:
-        run = await run_client(config(srv.url), rng=1.0, scale=20_000.0)
+        run = await run_client(config(srv.url), rng=1.0)
     assert run.delays == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 320.0, 320.0]
     assert all(s.reason == "server error (500)" for s in run.reconnects())
 
 
 async def test_f9_backoff_resets_only_after_sixty_healthy_seconds() -> None:
     healthy: list[bytes | float] = [sse(2)]
-    for _ in range(16):  # 16 x 50 ms at 100x = 80 scaled seconds of keep-alives
-        healthy += [0.05, b":\n"]
+    for _ in range(16):  # 16 x 5 s = 80 s of keep-alives (virtual time)
+        healthy += [5.0, b":\n"]
     scripts = [
         status_only(500),
         status_only(500),
@@ -560,7 +558,7 @@ async def test_f9_backoff_resets_only_after_sixty_healthy_seconds() -> None:
         status_only(500),
     ]
     async with ScriptedServer(*scripts) as srv:
-        run = await run_client(config(srv.url), scale=100.0)
+        run = await run_client(config(srv.url))
     # 3.75, 7.5, (break: 0), 15 (continues), (break: 0), 3.75 (reset)
     assert run.delays == [3.75, 7.5, 0.0, 15.0, 0.0, 3.75]
 
@@ -645,7 +643,7 @@ async def test_f14_flood_is_bounded_and_lossless() -> None:
     parts: list[bytes | float] = [blob[i : i + 65536] for i in range(0, len(blob), 65536)]
     samples: list[int] = []
     async with ScriptedServer(body(parts, ctype="application/json")) as srv:
-        t = ScaledTime()
+        t = LoopTime()
         client = StreamClient(
             config(srv.url, content_type="json"),
             clock=t.clock,
@@ -765,7 +763,7 @@ async def test_connection_refused_backs_off_with_reason() -> None:
 
 async def test_aclose_ends_iteration_with_stopped() -> None:
     async with ScriptedServer(body([sse(1)], end="hold")) as srv:
-        t = ScaledTime(1.0)
+        t = LoopTime()
         client = StreamClient(config(srv.url), clock=t.clock, sleep=t.sleep)
         items: list[StreamItem] = []
 
@@ -809,7 +807,7 @@ async def test_reconfigure_make_before_break_sse() -> None:
     old = keepalive_forever(sse(1) + sse(2) + sse(3))
     new = keepalive_forever(sse(3) + sse(4) + sse(5))  # replay overlaps with old
     async with ScriptedServer(old, new) as srv:
-        t = ScaledTime(1.0)
+        t = LoopTime()
         client = StreamClient(config(srv.url), clock=t.clock, sleep=t.sleep)
         ids: list[int | None] = []
         states: list[StateChange] = []
