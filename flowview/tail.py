@@ -13,12 +13,15 @@ CLI's parser setup stay fast.  The heavy imports happen inside run_tail().
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flowview.protocol.auth import Token
+
+log = logging.getLogger(__name__)
 
 PROG = "flowview"
 EXIT_OK = 0
@@ -56,32 +59,61 @@ def _positive_float(text: str) -> float:
 def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
     """The `flowview tail` arguments (flows and options may come in any order when parsed
     with parse_intermixed_args, as the CLI does)."""
-    parser.add_argument("flows", nargs="*", metavar="FLOW",
-                        help="flow to follow, as org/flow or a flow id (several allowed)")
+    parser.add_argument(
+        "flows",
+        nargs="*",
+        metavar="FLOW",
+        help="flow to follow, as org/flow or a flow id (several allowed)",
+    )
     parser.add_argument("--private", action="store_true", help="include private messages")
-    parser.add_argument("--content-type", choices=("json", "sse"), default="json",
-                        dest="content_type", help="stream format to request (default: json)")
-    parser.add_argument("--presence", choices=("active", "idle", "offline"), default="active",
-                        help="how you appear to others while tailing (default: active)")
-    parser.add_argument("--count", type=_positive_int, metavar="N",
-                        help="exit after N events")
-    parser.add_argument("--stall-timeout", type=_positive_float, default=90.0,
-                        metavar="SECONDS", dest="stall_timeout",
-                        help="reconnect when no byte arrives for this long (default: 90)")
-    parser.add_argument("--stream-url", dest="stream_url", metavar="URL",
-                        help=f"streaming API base URL (default: ${_ENV_STREAM}, saved "
-                             f"settings, or {_DEFAULT_STREAM})")
-    parser.add_argument("--api-url", dest="api_url", metavar="URL",
-                        help=f"REST API base URL, used to fill gaps after a reconnect "
-                             f"(default: ${_ENV_API}, saved settings, or {_DEFAULT_API})")
-    parser.add_argument("--token", metavar="TOKEN",
-                        help=f"API token (default: ${_ENV_TOKEN} or the saved token); "
-                             "prefer the variable: command lines are visible to other users")
+    parser.add_argument(
+        "--content-type",
+        choices=("json", "sse"),
+        default="json",
+        dest="content_type",
+        help="stream format to request (default: json)",
+    )
+    parser.add_argument(
+        "--presence",
+        choices=("active", "idle", "offline"),
+        default="active",
+        help="how you appear to others while tailing (default: active)",
+    )
+    parser.add_argument("--count", type=_positive_int, metavar="N", help="exit after N events")
+    parser.add_argument(
+        "--stall-timeout",
+        type=_positive_float,
+        default=90.0,
+        metavar="SECONDS",
+        dest="stall_timeout",
+        help="reconnect when no byte arrives for this long (default: 90)",
+    )
+    parser.add_argument(
+        "--stream-url",
+        dest="stream_url",
+        metavar="URL",
+        help=f"streaming API base URL (default: ${_ENV_STREAM}, saved "
+        f"settings, or {_DEFAULT_STREAM})",
+    )
+    parser.add_argument(
+        "--api-url",
+        dest="api_url",
+        metavar="URL",
+        help=f"REST API base URL, used to fill gaps after a reconnect "
+        f"(default: ${_ENV_API}, saved settings, or {_DEFAULT_API})",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help=f"API token (default: ${_ENV_TOKEN} or the saved token); "
+        "prefer the variable: command lines are visible to other users",
+    )
 
 
 def build_tail_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"{PROG} tail",
-                                     description="Print stream events as JSON lines.")
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} tail", description="Print stream events as JSON lines."
+    )
     add_tail_arguments(parser)
     return parser
 
@@ -115,19 +147,9 @@ def _skip_httpx_cli() -> None:
 
 def _resolve(args: argparse.Namespace) -> tuple[Token | None, str, str]:
     """(token, stream URL, API URL): flag > environment > saved configuration > public."""
-    try:
-        from flowview.config import resolve_connection
-    except ImportError:  # a build without saved configuration: flags and environment only
-        pass
-    else:
-        return resolve_connection(args.token, args.stream_url, args.api_url)
-    from flowview.protocol.auth import Token
+    from flowview.config import resolve_connection
 
-    raw = (args.token or os.environ.get(_ENV_TOKEN, "")).strip()
-    token = Token(raw) if raw else None
-    stream = args.stream_url or os.environ.get(_ENV_STREAM, "").strip() or _DEFAULT_STREAM
-    api = args.api_url or os.environ.get(_ENV_API, "").strip() or _DEFAULT_API
-    return token, stream, api
+    return resolve_connection(args.token, args.stream_url, args.api_url)
 
 
 async def run_tail(args: argparse.Namespace) -> int:
@@ -139,24 +161,27 @@ async def run_tail(args: argparse.Namespace) -> int:
     try:
         token, stream_base, api_base = _resolve(args)
     except Exception as exc:  # ConfigError or a bad --token: one line, never a traceback
+        log.exception("tail: resolving the connection settings failed")
         _say(f"tail: error: {exc}")
         return EXIT_USAGE
     if token is None:
-        _say(f"tail: error: no token: pass --token, set {_ENV_TOKEN}, or log in with "
-             f"`{PROG}` first")
+        _say(
+            f"tail: error: no token: pass --token, set {_ENV_TOKEN}, or log in with `{PROG}` first"
+        )
         return EXIT_USAGE
 
     import json
 
-    from flowview.protocol.client import (
+    from flowview.protocol.client import StreamClient, StreamConfig
+    from flowview.protocol.events import Event
+    from flowview.protocol.items import (
         Gap,
+        GapClosed,
+        GapOpened,
         RawEvent,
         Skipped,
         StateChange,
-        StreamClient,
-        StreamConfig,
     )
-    from flowview.protocol.events import Event
     from flowview.protocol.urls import stream_url
 
     try:
@@ -212,8 +237,21 @@ async def run_tail(args: argparse.Namespace) -> int:
                         _say(f"skipped: {item.reason}")
                     elif isinstance(item, Gap):
                         kind, ident = item.key
-                        _say(f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
-                             "from history")
+                        _say(
+                            f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
+                            "from history"
+                        )
+                    elif isinstance(item, GapOpened):
+                        _say(
+                            f"gap: {_conversation(item.key)}: messages after id "
+                            f"{_after(item.after_id)} may be missing ({item.reason}); "
+                            "still fetching them"
+                        )
+                    elif isinstance(item, GapClosed):
+                        _say(
+                            f"gap filled: {_conversation(item.key)}: after id "
+                            f"{_after(item.after_id)}, {item.recovered} message(s) recovered"
+                        )
                     continue
                 printed += 1
                 if printed >= limit:
@@ -224,6 +262,15 @@ async def run_tail(args: argparse.Namespace) -> int:
             if result is not None:
                 return result
     return EXIT_OK
+
+
+def _conversation(key: tuple[str, str]) -> str:
+    kind, ident = key
+    return f"flow {ident}" if kind == "flow" else f"private conversation {ident}"
+
+
+def _after(after_id: int | None) -> str:
+    return "(start)" if after_id is None else str(after_id)
 
 
 def _write(out: Any, lines: list[bytes]) -> bool:

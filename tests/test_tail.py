@@ -34,7 +34,7 @@ def server() -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def srv(server: ServerProcess) -> ServerProcess:
-    httpx.delete(server.base_url + "/_faults").raise_for_status()
+    httpx.delete(server.base_url + "/_faults", headers=server.control_headers).raise_for_status()
     return server
 
 
@@ -47,8 +47,9 @@ def tail_env(server: ServerProcess, token: str | None = None) -> dict[str, str]:
     return env
 
 
-def start_tail(server: ServerProcess, *argv: str, token: str | None = None
-               ) -> subprocess.Popen[str]:
+def start_tail(
+    server: ServerProcess, *argv: str, token: str | None = None
+) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "flowview", "tail", *argv],
         cwd=ROOT,
@@ -64,7 +65,7 @@ def wait_live(server: ServerProcess, count: int = 1, timeout: float = 15.0) -> N
     """Until the server sees `count` open stream connections."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        info = httpx.get(server.base_url + "/_faults").json()
+        info = httpx.get(server.base_url + "/_faults", headers=server.control_headers).json()
         if info["open_connections"] >= count:
             return
         time.sleep(0.05)
@@ -72,8 +73,11 @@ def wait_live(server: ServerProcess, count: int = 1, timeout: float = 15.0) -> N
 
 
 def post(server: ServerProcess, slug: str, text: str) -> dict[str, Any]:
-    r = httpx.post(f"{server.api_url}/flows/{slug}/messages", auth=(server.token, ""),
-                   json={"event": "message", "content": text})
+    r = httpx.post(
+        f"{server.api_url}/flows/{slug}/messages",
+        auth=(server.token, ""),
+        json={"event": "message", "content": text},
+    )
     r.raise_for_status()
     data: dict[str, Any] = r.json()
     return data
@@ -108,8 +112,9 @@ def finish(proc: subprocess.Popen[str], timeout: float = 20.0) -> tuple[int, str
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 def test_count_prints_n_json_lines_and_exits_0(srv: ServerProcess, content_type: str) -> None:
     slug = slug_of(flows(srv)[0])
-    proc = start_tail(srv, slug, "--count", "5", "--content-type", content_type,
-                      "--presence", "offline")
+    proc = start_tail(
+        srv, slug, "--count", "5", "--content-type", content_type, "--presence", "offline"
+    )
     wait_live(srv)
     sent = [post(srv, slug, f"tail test {i}") for i in range(7)]
     code, out, err = finish(proc)
@@ -154,8 +159,7 @@ def test_duplicates_are_printed_once(srv: ServerProcess) -> None:
     slug = slug_of(flow)
     first, second = post(srv, slug, "dup one"), post(srv, slug, "dup two")
     frames = "".join(json.dumps(m) + "\r\n" for m in (first, second, first, first, second))
-    httpx.post(srv.base_url + "/_faults", json={"kind": "inject", "data": frames}
-               ).raise_for_status()
+    srv.fault(kind="inject", data=frames)
     proc = start_tail(srv, slug, "--count", "3", "--presence", "offline")
     wait_live(srv)
     third = post(srv, slug, "after the duplicates")
@@ -201,16 +205,23 @@ def test_broken_pipe_is_quiet(srv: ServerProcess) -> None:
 
 
 def test_tail_module_imports_neither_textual_nor_httpx() -> None:
-    code = ("import sys, flowview.tail; "
-            "print(sorted(m for m in ('textual', 'httpx', 'rich') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                         text=True, check=True).stdout
+    code = (
+        "import sys, flowview.tail; "
+        "print(sorted(m for m in ('textual', 'httpx', 'rich') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
 def test_tail_help_does_not_import_textual() -> None:
-    res = subprocess.run([sys.executable, "-X", "importtime", "-m", "flowview", "tail", "--help"],
-                         cwd=ROOT, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "flowview", "tail", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0
     assert "--content-type" in res.stdout
     imported = [line.rsplit("|", 1)[-1].strip() for line in res.stderr.splitlines()]
@@ -219,8 +230,20 @@ def test_tail_help_does_not_import_textual() -> None:
 
 def test_argument_parsing_intermixed() -> None:
     args = build_tail_parser().parse_intermixed_args(
-        ["org/a", "--private", "org/b", "--count", "3", "--content-type", "sse",
-         "--stall-timeout", "2.5", "--presence", "idle"])
+        [
+            "org/a",
+            "--private",
+            "org/b",
+            "--count",
+            "3",
+            "--content-type",
+            "sse",
+            "--stall-timeout",
+            "2.5",
+            "--presence",
+            "idle",
+        ]
+    )
     assert args.flows == ["org/a", "org/b"]
     assert args.private and args.count == 3 and args.content_type == "sse"
     assert args.stall_timeout == 2.5 and args.presence == "idle"
@@ -240,11 +263,51 @@ def test_hostile_content_is_printed_ascii_escaped(srv: ServerProcess) -> None:
     obj = {"event": "message", "id": 10**6, "flow": flow["id"], "content": hostile}
     # Raw UTF-8 on the wire (not \\u escapes), the worst case for a terminal.
     frame = json.dumps(obj, ensure_ascii=False) + "\r\n"
-    httpx.post(srv.base_url + "/_faults", json={"kind": "inject", "data": frame}
-               ).raise_for_status()
+    srv.fault(kind="inject", data=frame)
     proc = start_tail(srv, slug_of(flow), "--count", "1", "--presence", "offline")
     code, out, err = finish(proc)
     assert code == 0, err
     assert out.isascii()
     assert "\x1b" not in out and "\x9b" not in out and "\u202e" not in out
     assert json.loads(out) == obj
+
+
+def test_gap_line_then_recovered_events_then_gap_filled(srv: ServerProcess) -> None:
+    """Issue 8 loss path 2 through `tail`: the back-fill fails once, tail says so on stderr,
+    then prints the recovered events and a "gap filled" line."""
+    flow = flows(srv)[2]
+    slug = slug_of(flow)
+    # The first connection goes silent after one event; what is posted meanwhile is lost
+    # to it, and the stall timeout (2 s) reconnects.
+    srv.fault(kind="stall", after=1)
+    proc = start_tail(srv, slug, "--count", "7", "--presence", "offline", "--stall-timeout", "2")
+    assert proc.stdout is not None
+    wait_live(srv)
+    first = post(srv, slug, "before the stall")
+    assert json.loads(proc.stdout.readline())["id"] == first["id"]
+    lost = [post(srv, slug, f"during the stall {i}") for i in range(5)]
+    # Queued within the stall timeout, so tail's back-fill is the next REST request.
+    srv.fault(kind="status", status=500, count=1, scope="rest")
+    assert proc.stderr is not None
+    err_lines: list[str] = []
+    while not err_lines or "gap filled" not in err_lines[-1]:
+        line = proc.stderr.readline()
+        assert line, "".join(err_lines)
+        err_lines.append(line)
+    last = post(srv, slug, "after the gap")
+    code, out, rest = finish(proc, timeout=30)
+    err = "".join(err_lines) + rest
+    assert code == 0, err
+    assert sorted(m[2] for m in printed(out)) == [m["id"] for m in [*lost, last]]
+    gap_line = f"flowview: gap: flow {flow['id']}: messages after id {first['id']} may be missing"
+    filled = f"flowview: gap filled: flow {flow['id']}: after id {first['id']}, 5 message(s)"
+    assert gap_line in err and filled in err
+    assert err.index(gap_line) < err.index(filled)
+
+
+def test_404_for_a_named_flow_exits_non_zero_naming_it(srv: ServerProcess) -> None:
+    """Issue 10 item 12: not retried forever."""
+    code, out, err = finish(start_tail(srv, "acme/nope", "--presence", "offline"))
+    assert code == 1
+    assert "acme/nope" in err and "not found (404)" in err
+    assert out == ""

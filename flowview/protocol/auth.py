@@ -5,20 +5,20 @@ A token only ever travels in the Authorization header.  Everything that might pr
 
 This module does not import httpx (importing it costs ~0.15 s, and the viewer's first frame
 needs a Token but no network): the httpx hook, ``TokenAuth``, lives in
-``flowview.protocol.httpauth`` and is importable from here as before, loaded on first use.
+``flowview.protocol.httpauth``.
 """
 
 from __future__ import annotations
 
 import base64
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Literal
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from flowview.protocol.httpauth import TokenAuth
+log = logging.getLogger(__name__)
 
-__all__ = ["MASK", "Token", "TokenAuth", "TokenKind", "redact"]
+__all__ = ["MASK", "Token", "TokenKind", "redact"]
 
 TokenKind = Literal["personal", "oauth"]
 MASK = "****"
@@ -60,16 +60,6 @@ class Token:
 
 def _basic(user: str, password: str = "") -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-
-
-def __getattr__(name: str) -> Any:
-    # `from flowview.protocol.auth import TokenAuth` keeps working without importing httpx
-    # along with every Token.
-    if name == "TokenAuth":
-        from flowview.protocol.httpauth import TokenAuth
-
-        return TokenAuth
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _forms(secret: str) -> set[str]:

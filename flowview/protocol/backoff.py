@@ -17,10 +17,13 @@ follow reliability-and-security.md §3:
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Backoff", "BackoffPolicy", "parse_retry_after"]
 
@@ -47,8 +50,9 @@ def _step(base: float, cap: float, attempt: int) -> float:
     return min(cap, base * 2.0 ** min(attempt, _MAX_EXPONENT))
 
 
-def parse_retry_after(value: str | None, *, date: str | None = None, now: float | None = None
-                      ) -> float | None:
+def parse_retry_after(
+    value: str | None, *, date: str | None = None, now: float | None = None
+) -> float | None:
     """Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date), or None.
 
     An HTTP-date is measured against the response's own ``Date`` header when there is one, so
@@ -86,8 +90,9 @@ def parse_retry_after(value: str | None, *, date: str | None = None, now: float 
 class Backoff:
     """Stateful reconnect schedule.  `rng()` returns a float in [0, 1)."""
 
-    def __init__(self, policy: BackoffPolicy | None = None,
-                 rng: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, policy: BackoffPolicy | None = None, rng: Callable[[], float] = random.random
+    ) -> None:
         self.policy = policy or BackoffPolicy()
         self._rng = rng
         self.transport_attempts = 0

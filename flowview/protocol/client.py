@@ -1,40 +1,45 @@
-"""The reconnecting Flowdock stream client.
+"""The reconnecting Flowdock stream client (a thin supervisor over its parts).
 
 One HTTP connection carries every chosen flow plus private messages.  The client is an async
-iterator of :data:`StreamItem` (events, state changes, skipped-input notices and back-fill
-gaps) and hides every network fault behind the reconnect policy in ``backoff.py``:
+iterator of :data:`StreamItem` (events, state changes, skipped-input notices, back-fill and
+gap notices) and hides every network fault behind the reconnect policy in ``backoff.py``:
 
+* one HTTP attempt and how it ended: ``connection.py`` (one explicit Phase per connection);
+* decoded values -> items, each (conversation, id) once, switch bookkeeping: ``accept.py``;
+* the bounded hand-off to the consumer (a slow consumer slows the socket reads): ``outbox.py``;
+* after every reconnect, in both content types, what the stream missed is fetched from REST
+  history in the background, and gaps that cannot be filled yet are announced and retried
+  until they are: ``backfill.py``;
 * SSE resumes with ``Last-Event-ID`` (the id survives reconnects and parameter switches);
-* the JSON stream cannot resume, so after a reconnect each conversation is back-filled from
-  the REST history (time-boxed; a failing REST API never blocks the stream);
-* every (conversation, id) is delivered once (``dedupe.py``), in first-seen order;
-* stalls are detected with the injected monotonic clock/sleep (keep-alives count as data);
-* the hand-off to the consumer is a bounded queue, so a slow consumer slows the socket reads
-  instead of growing memory.
+* reconfigure() switches parameters make-before-break, its hand-over shielded from the
+  caller's cancellation.
 
-Only the injected monotonic clock is used for timing: wall-clock jumps change nothing.
+One clock: every timeout and delay runs on the injected clock/sleep, by default the event
+loop's (wall-clock jumps change nothing).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import json.scanner
+import logging
 import random
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any
 
 import httpx
 
-from flowview.protocol.auth import Token, TokenAuth, redact
-from flowview.protocol.backoff import Backoff, BackoffPolicy, parse_retry_after
+from flowview.protocol.accept import Acceptor, Held
+from flowview.protocol.auth import redact
+from flowview.protocol.backfill import Backfiller
+from flowview.protocol.backoff import Backoff, BackoffPolicy
+from flowview.protocol.connection import Activity, Connection, Outcome, Phase, Wiring
 from flowview.protocol.dedupe import Deduper
-from flowview.protocol.events import ConversationKey, Event, parse_event
+from flowview.protocol.events import ConversationKey
+from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.items import (
     Gap,
     GapClosed,
@@ -44,14 +49,16 @@ from flowview.protocol.items import (
     StateChange,
     StreamItem,
 )
-from flowview.protocol.jsonstream import JsonStreamDecoder
-from flowview.protocol.sse import SSEDecoder
+from flowview.protocol.outbox import Outbox
+from flowview.protocol.rest import RestClient
+from flowview.protocol.streamconfig import ACCEPT, ContentType, StreamConfig
+from flowview.protocol.text import printable
 from flowview.protocol.urls import Presence, stream_url
 
-if TYPE_CHECKING:
-    from flowview.protocol.rest import RestClient
+log = logging.getLogger(__name__)
 
 __all__ = [
+    "ContentType",
     "Gap",
     "GapClosed",
     "GapOpened",
@@ -64,385 +71,29 @@ __all__ = [
     "StreamItem",
 ]
 
-ContentType = Literal["json", "sse"]
-
-_ACCEPT = {"json": "application/json", "sse": "text/event-stream"}
 _BATCH = 512  # items per queue entry; queue capacity is counted in items via this
 _MAX_UNEXPECTED = 5  # consecutive 3xx/4xx/wrong-content-type answers before giving up
-_MAX_REASON = 160
 _TERMINAL = ("failed", "stopped")
-# The C scanner without json.loads' per-call whitespace regexes (~2 µs per event); anything it
-# does not take whole goes through json.loads for the exact same acceptance rules.
-_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    json.JSONDecoder()  # type: ignore[arg-type]
-)
-
-
-@dataclass(frozen=True)
-class StreamConfig:
-    stream_url: str
-    token: Token
-    flows: tuple[str, ...] = ()
-    private: bool = True
-    presence: Presence = "active"
-    content_type: ContentType = "sse"
-    api_url: str | None = None
-    stall_timeout: float = 90.0
-    max_record_bytes: int = 1 << 20
 
 
 class ReconfigureError(Exception):
     """reconfigure() could not bring the new connection up; the old one is still in use."""
 
 
-@dataclass
-class _Outcome:
-    kind: Literal["break", "transport", "status", "fatal", "stop", "replaced"]
-    reason: str
-    status: int | None = None
-    retry_after: float | None = None
-    bounded: bool = False  # counts towards the "give up after N" limit
+def _loop_time() -> float:
+    return asyncio.get_running_loop().time()
+
+
+def _host(url: str) -> str:
+    try:
+        return httpx.URL(url).host
+    except Exception:
+        log.exception("cannot parse the stream URL's host")
+        return ""
 
 
 def _always() -> bool:
     return True
-
-
-def _printable(text: str, limit: int = _MAX_REASON) -> str:
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_STATUS_REASONS = {
-    401: "token rejected (401)",
-    403: "access denied (403)",
-    404: "not found (404): check the flow names",
-    408: "server timed out the request (408)",
-    409: "server reported a conflict (409)",
-    429: "rate limited (429)",
-}
-
-
-def _status_reason(status: int) -> str:
-    if status in _STATUS_REASONS:
-        return _STATUS_REASONS[status]
-    if 300 <= status < 400:
-        return f"redirected ({status}); redirects are not followed"
-    if status >= 500:
-        return f"server error ({status})"
-    return f"unexpected HTTP status {status}"
-
-
-class _RecordKeepingDecoder(JsonStreamDecoder):
-    """JsonStreamDecoder that also keeps the bytes of each record it decoded (raw mode).
-
-    Workaround: the decoder's public feed() returns parsed values only.  This reuses its
-    framing, caps and error reporting unchanged and pairs each value with the record it came
-    from.  When a batch had a malformed or oversized record the pairing is unknown, and that
-    batch's events simply carry no text (consumers then re-serialise them).
-    """
-
-    def __init__(self, max_record_bytes: int, on_skip: Callable[[str], None]) -> None:
-        super().__init__(max_record_bytes, on_skip)
-        self.records: list[bytes] | None = []
-
-    def _decode_records(self, records: list[bytes] | list[bytearray]) -> list[Any]:
-        rejected = self.skipped + self.oversized
-        values = super()._decode_records(records)
-        if self.skipped + self.oversized == rejected:
-            # Every non-blank record became exactly one value, in order.
-            kept = [bytes(r) for r in (raw.strip(b" \t\n\r") for raw in records) if r]
-            if len(kept) == len(values) and self.records is not None:
-                self.records.extend(kept)
-                return values
-        self.records = None  # alignment lost for this feed
-        return values
-
-    def take_records(self) -> list[bytes] | None:
-        records, self.records = self.records, []
-        return records
-
-
-# The workaround needs the decoder's per-record hook; without it raw mode re-serialises.
-_CAN_KEEP_RECORDS = callable(getattr(JsonStreamDecoder, "_decode_records", None))
-
-
-class _Connection:
-    """One streaming HTTP request: connect, check the answer, read and decode the body."""
-
-    def __init__(self, client: StreamClient, config: StreamConfig, *, resume: bool,
-                 candidate: bool) -> None:
-        self.client = client
-        self.config = config
-        self.resume = resume  # a reconnect after a live connection: JSON needs a back-fill
-        self.candidate = candidate  # opened by reconfigure(), not yet switched to
-        self.live = asyncio.Event()
-        self.new_events = 0
-        self.last_byte = 0.0
-        self.waiting = False  # blocked on our own consumer (or back-fill): not a stall
-        self.skips: list[str] = []
-        self.texts: list[bytes] | None = None  # raw mode: record bytes aligned with values
-        self.take_texts: Callable[[], list[bytes] | None] | None = None
-        self.task: asyncio.Task[_Outcome] | None = None
-        self.go = asyncio.Event()  # candidate: set once switched to
-        self.emitting = False  # inside _emit: cancelling now could drop decoded events
-        self.retire = False  # replaced: stop after the chunk being delivered
-        self.draining = False  # a switch waits for this connection: never block on output
-        self.retired = asyncio.Event()
-        self.last_values = 0.0  # clock() when this connection last decoded something
-        # Make-before-break probation (candidate, before the switch): what it reads is held
-        # here, not delivered, until the old connection has caught up with it.
-        self.probation = candidate
-        self.pending: list[StreamItem] = []
-        self.pending_keys: set[tuple[ConversationKey, int]] = set()
-        self.converged = asyncio.Event()
-
-    def is_retiring(self) -> bool:
-        return self.retire or self.draining
-
-    def start(self) -> None:
-        self.task = asyncio.get_running_loop().create_task(self._run())
-
-    async def _run(self) -> _Outcome:
-        try:
-            return await self._connect_and_read()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # a bug or an odd library error must not end the stream
-            return _Outcome("transport", self.client._describe(exc))
-
-    async def _connect_and_read(self) -> _Outcome:
-        c = self.client
-        try:
-            request = c._build_request(self.config)
-        except ValueError as exc:
-            return _Outcome("fatal", _printable(f"bad stream parameters: {exc}"))
-        try:
-            response = await c._http.send(request, auth=c._auth, stream=True,
-                                          follow_redirects=False)
-        except httpx.TimeoutException:
-            return _Outcome("transport", "connection timed out")
-        except httpx.HTTPError as exc:
-            return _Outcome("transport", c._describe(exc))
-        try:
-            outcome = self._check(response)
-            if outcome is not None:
-                return outcome
-            self.live.set()
-            if not self.candidate:
-                await c._went_live(self)
-            return await self._read(response)
-        finally:
-            # Shielded so that a cancel (switch, aclose) still closes the socket.
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.shield(response.aclose())
-
-    def _check(self, response: httpx.Response) -> _Outcome | None:
-        status = response.status_code
-        if status == 200:
-            ctype = response.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype == _ACCEPT[self.config.content_type]:
-                return None
-            shown = _printable(ctype, 60) or "none"
-            return _Outcome("status", f"not a stream: content type {shown}", status=status,
-                            bounded=True)
-        if status in (401, 403):
-            return _Outcome("fatal", _status_reason(status), status=status)
-        if status == 204:
-            return _Outcome("stop", "server asked to stop (204)", status=status)
-        retry_after = None
-        if status in (429, 503) or status >= 500:
-            retry_after = parse_retry_after(
-                response.headers.get("retry-after"),
-                date=response.headers.get("date"),
-                now=self.client._wall(),
-            )
-        retryable = status >= 500 or status in (408, 409, 429)
-        return _Outcome("status", _status_reason(status), status=status,
-                        retry_after=retry_after, bounded=not retryable)
-
-    async def _read(self, response: httpx.Response) -> _Outcome:
-        c = self.client
-        if self.resume and self.config.content_type == "json":
-            self.waiting = self.emitting = True
-            try:
-                await c._backfill(self.config, self)
-            finally:
-                self.waiting = self.emitting = False
-        self.last_byte = c._clock()
-        loop = asyncio.get_running_loop()
-        reader = loop.create_task(self._pump(response))
-        watchdog = loop.create_task(self._watch())
-        try:
-            done, _ = await asyncio.wait({reader, watchdog},
-                                         return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:
-                return reader.result()
-            return _Outcome("break", f"no data for {self.config.stall_timeout:g} s")
-        finally:
-            for task in (reader, watchdog):
-                task.cancel()
-            await asyncio.gather(reader, watchdog, return_exceptions=True)
-
-    async def _watch(self) -> None:
-        """Return when no byte arrived for stall_timeout (waiting on our consumer excepted)."""
-        c = self.client
-        stall = self.config.stall_timeout
-        while True:
-            if self.waiting:
-                await c._sleep(stall)
-                continue
-            remaining = self.last_byte + stall - c._clock()
-            if remaining <= 0:
-                return
-            await c._sleep(remaining)
-
-    async def _pump(self, response: httpx.Response) -> _Outcome:
-        c = self.client
-        clock = c._clock
-        on_skip = self.skips.append
-        sse_decoder: SSEDecoder | None = None
-        raw = c._raw_events
-        feed: Callable[[bytes], list[Any]]
-        if self.config.content_type == "sse":
-            sse_decoder = SSEDecoder(c._last_event_id, self.config.max_record_bytes, on_skip)
-            decoder = sse_decoder
-            if raw:
-                self.texts = []
-
-            def feed(chunk: bytes) -> list[Any]:
-                return self._from_sse(decoder.feed(chunk), decoder)
-        elif raw and _CAN_KEEP_RECORDS:
-            keeper = _RecordKeepingDecoder(self.config.max_record_bytes, on_skip)
-            self.take_texts = keeper.take_records
-            feed = keeper.feed
-        else:
-            feed = JsonStreamDecoder(self.config.max_record_bytes, on_skip).feed
-        accept = c._accept_raw if raw else c._accept_values
-        try:
-            async for chunk in response.aiter_bytes():
-                self.last_byte = clock()
-                values = feed(chunk)
-                if values or self.skips:
-                    self.last_values = self.last_byte
-                    items = accept(values, self)
-                    if items and self.probation:
-                        self.pending.extend(items)
-                        if len(self.pending) >= c._queue.max_items:
-                            await self.go.wait()  # full: let the socket hold the rest
-                    elif items:
-                        self.emitting = True
-                        try:
-                            await c._emit(items, self)
-                        finally:
-                            self.emitting = False
-                if self.retire:
-                    self.retired.set()
-                    return _Outcome("replaced", "switched to a new connection")
-        except httpx.RemoteProtocolError:
-            return _Outcome("break", "the stream was cut off")
-        except httpx.ReadTimeout:
-            return _Outcome("break", f"no data for {self.config.stall_timeout:g} s")
-        except httpx.HTTPError as exc:
-            return _Outcome("break", c._describe(exc))
-        finally:
-            if sse_decoder is not None:
-                sse_decoder.end()
-        return _Outcome("break", "server closed the stream")
-
-    def _from_sse(self, events: list[Any], decoder: SSEDecoder) -> list[Any]:
-        c = self.client
-        if decoder.reconnection_time_ms is not None:
-            c._backoff.set_retry_ms(decoder.reconnection_time_ms)
-        # Before the early return: an id-only block (no data) still moves the resume point.
-        c._last_event_id = decoder.last_event_id
-        if not events:
-            return events
-        values: list[Any] = []
-        texts = self.texts
-        for ev in events:
-            data = ev.data
-            if not data:
-                continue
-            try:
-                value, end = _scan_once(data, 0)
-                if end != len(data):
-                    value = json.loads(data)  # trailing whitespace is fine, garbage is not
-            except StopIteration:
-                try:
-                    value = json.loads(data)  # leading whitespace
-                except (ValueError, RecursionError):
-                    self.skips.append(
-                        f"malformed JSON in event-stream data ({len(data)} chars)")
-                    continue
-            except (ValueError, RecursionError):
-                self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")
-                continue
-            values.append(value)
-            if texts is not None:
-                texts.append(data.encode("utf-8", "surrogatepass"))
-        return values
-
-
-class _Outbox:
-    """Bounded hand-off from the connection tasks to the consumer, counted in items.
-
-    Like a bounded asyncio.Queue of batches, except that a producer may be let through
-    when full (`urgent`): a connection being retired must finish its chunk even when the
-    consumer is the very task waiting for reconfigure() to return.
-    """
-
-    def __init__(self, max_items: int) -> None:
-        self.max_items = max(1, max_items)
-        self.items = 0
-        self._batches: deque[list[StreamItem]] = deque()
-        self._readable = asyncio.Event()
-        self._cond = asyncio.Condition()
-        self._waiters = 0
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def _fits(self, size: int) -> bool:
-        return self.items == 0 or self.items + size <= self.max_items
-
-    def put_nowait(self, batch: list[StreamItem]) -> None:
-        self._batches.append(batch)
-        self.items += len(batch)
-        self._readable.set()
-
-    async def put(self, batch: list[StreamItem],
-                  urgent: Callable[[], bool] | None = None) -> None:
-        if not self._fits(len(batch)) and not (urgent is not None and urgent()):
-            self._waiters += 1
-            try:
-                async with self._cond:
-                    await self._cond.wait_for(
-                        lambda: self._fits(len(batch)) or (urgent is not None and urgent())
-                    )
-            finally:
-                self._waiters -= 1
-        self.put_nowait(batch)
-
-    async def get(self) -> list[StreamItem]:
-        while not self._batches:
-            self._readable.clear()
-            await self._readable.wait()
-        batch = self._batches.popleft()
-        self.items -= len(batch)
-        if self._waiters:
-            await self.kick()
-        return batch
-
-    async def kick(self) -> None:
-        """Make blocked producers re-check whether they may go on."""
-        async with self._cond:
-            self._cond.notify_all()
-
-    def clear(self) -> None:
-        self._batches.clear()
-        self.items = 0
 
 
 class StreamClient:
@@ -458,7 +109,7 @@ class StreamClient:
         *,
         http: httpx.AsyncClient | None = None,
         rest: RestClient | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         wall: Callable[[], float] = time.time,
@@ -469,40 +120,78 @@ class StreamClient:
         policy: BackoffPolicy | None = None,
         raw_events: bool = False,
     ) -> None:
-        if config.content_type not in _ACCEPT:
+        if config.content_type not in ACCEPT:
             raise ValueError("content_type must be 'json' or 'sse'")
         self.config = config
-        self._clock = clock
+        # One clock: the event loop's, unless a test injects another.
+        self._clock: Callable[[], float] = clock if clock is not None else _loop_time
         self._sleep = sleep
         self._wall = wall  # only for a Retry-After HTTP-date without a Date header
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(
-            follow_redirects=False, timeout=self._timeout(config)
+        self._http = (
+            http
+            if http is not None
+            else httpx.AsyncClient(follow_redirects=False, timeout=self._timeout(config))
         )
         self._rest = rest
         self._owns_rest = False
         self._rest_failed = False
+        self._stream_host = _host(config.stream_url)
+        if rest is not None:
+            rest.on_success.append(self._rest_succeeded)
+        self._wake = asyncio.Event()  # ends a reconnect wait early
+        self._not_before = 0.0  # clock(): a Retry-After still to be honoured
         self._auth = TokenAuth(config.token)
         self._backoff = Backoff(policy, rng)
         self._dedupe = Deduper()
         self._last_event_id = ""
-        self._queue = _Outbox(queue_size)
+        self._queue = Outbox(queue_size)
         self._raw_events = raw_events
         self._backfill_timeout = backfill_timeout
         self._switch_timeout = switch_timeout
         self._switch_grace = switch_grace
-        self._current: _Connection | None = None
+        self._current: Connection | None = None
         self._switching: asyncio.Future[None] | None = None
         self._reconf_lock = asyncio.Lock()
+        self._handovers: set[asyncio.Task[None]] = set()
         self._supervisor: asyncio.Task[None] | None = None
         self._ended = False  # the final state change has been queued
         self._closed = False
         self._unexpected = 0
         self._attempt = 0  # consecutive reconnects since the last live connection
-        self._candidate: _Connection | None = None
-        self._me_id: str | None = None
-        self._flow_slugs: dict[str, str] | None = None
-        self.skipped = 0
+        self._candidate: Connection | None = None
+        self._had_live = False
+        self._backfiller = Backfiller(
+            get_rest=self._get_rest,
+            emit=self._emit,
+            dedupe=self._dedupe,
+            token=config.token,
+            sleep=sleep,
+            rng=rng,
+            raw_events=raw_events,
+            policy=policy,
+        )
+        self._acceptor = Acceptor(self._dedupe, raw=raw_events)
+        self._wiring = Wiring(
+            http=self._http,
+            auth=self._auth,
+            build_request=self._build_request,
+            describe=self._describe,
+            went_live=self._went_live,
+            emit=self._emit,
+            acceptor=self._acceptor,
+            watched=self._watched,
+            resume_id=lambda: self._last_event_id,
+            set_resume_id=self._set_resume_id,
+            on_retry_ms=self._backoff.set_retry_ms,
+            on_internal_error=self._internal_error,
+            clock=self._clock,
+            sleep=sleep,
+            wall=wall,
+            raw=raw_events,
+            hold_limit=self._queue.max_items,
+        )
+        self.internal_errors = 0  # bugs caught by a connection (each one is logged)
         self.connections = 0  # connection attempts made (for tests and diagnostics)
 
     # ------------------------------------------------------------------ public API
@@ -529,6 +218,11 @@ class StreamClient:
                 return
 
     @property
+    def skipped(self) -> int:
+        """Records and values that could not be used (each also emitted as Skipped)."""
+        return self._acceptor.skipped
+
+    @property
     def last_event_id(self) -> str:
         return self._last_event_id
 
@@ -538,19 +232,37 @@ class StreamClient:
         return self._queue.items
 
     @property
+    def open_gaps(self) -> dict[ConversationKey, int | None]:
+        """Announced gaps not yet filled (conversation -> after_id), for a status line."""
+        return self._backfiller.open_gaps
+
+    @property
+    def history_busy(self) -> bool:
+        """True while baselines or back-fills are pending (REST work to do)."""
+        return self._backfiller.busy
+
+    @property
     def live(self) -> bool:
         return self._current is not None and self._current.live.is_set()
 
     async def __aenter__(self) -> StreamClient:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.aclose()
 
-    async def reconfigure(self, *, flows: tuple[str, ...] | list[str] | None = None,
-                          private: bool | None = None, presence: Presence | None = None
-                          ) -> None:
+    async def reconfigure(
+        self,
+        *,
+        flows: tuple[str, ...] | list[str] | None = None,
+        private: bool | None = None,
+        presence: Presence | None = None,
+    ) -> None:
         """Switch parameters without losing anything (make-before-break).
 
         While live, a second connection with the new parameters is opened; once it answers
@@ -566,6 +278,22 @@ class StreamClient:
         if presence is not None:
             changes["presence"] = presence
         new = replace(self.config, **changes)
+        # The hand-over runs in its own task: a caller cancelled half-way (a worker replaced
+        # by a newer one) must not leave the old connection retired with no successor.
+        task = asyncio.get_running_loop().create_task(self._reconfigure(new))
+        self._handovers.add(task)
+        task.add_done_callback(self._handover_done)
+        await asyncio.shield(task)
+
+    def _handover_done(self, task: asyncio.Task[None]) -> None:
+        self._handovers.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()  # retrieved here too: its caller may be gone
+        if exc is not None and not isinstance(exc, ReconfigureError):
+            log.error("reconfigure failed", exc_info=exc)
+
+    async def _reconfigure(self, new: StreamConfig) -> None:
         async with self._reconf_lock:
             old = self._current
             if self._supervisor is None or self._ended or old is None or not old.live.is_set():
@@ -586,17 +314,26 @@ class StreamClient:
         for conn in (self._current, self._candidate):
             if conn is not None and conn.task is not None:
                 tasks.append(conn.task)
+        tasks.extend(self._handovers)
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self._backfiller.aclose()
         self._current = None
-        if self._owns_rest and self._rest is not None:
-            with contextlib.suppress(Exception):
-                await self._rest.aclose()
+        if self._rest is not None:
+            with contextlib.suppress(ValueError):
+                self._rest.on_success.remove(self._rest_succeeded)
+            if self._owns_rest:
+                try:
+                    await self._rest.aclose()
+                except Exception:
+                    log.exception("closing the REST client failed")
         if self._owns_http:
-            with contextlib.suppress(Exception):
+            try:
                 await self._http.aclose()
+            except Exception:
+                log.exception("closing the HTTP client failed")
         if not self._ended:
             self._ended = True
             # Whatever was still queued is moot now; make room for the final state.
@@ -617,30 +354,33 @@ class StreamClient:
             text = f"network error ({detail})"
         else:
             text = f"unexpected error ({type(exc).__name__}: {detail})"
-        return _printable(redact(text, self.config.token))
+        return printable(redact(text, self.config.token))
 
     def _build_request(self, config: StreamConfig) -> httpx.Request:
-        url = stream_url(config.stream_url, config.flows, private=config.private,
-                         presence=config.presence)
-        headers = httpx.Headers({
-            "Accept": _ACCEPT[config.content_type],
-            "Cache-Control": "no-cache",
-            # Compression would make the decoder wait for a compressor's block boundaries.
-            "Accept-Encoding": "identity",
-        })
+        url = stream_url(
+            config.stream_url, config.flows, private=config.private, presence=config.presence
+        )
+        headers = httpx.Headers(
+            {
+                "Accept": ACCEPT[config.content_type],
+                "Cache-Control": "no-cache",
+                # Compression would make the decoder wait for a compressor's block boundaries.
+                "Accept-Encoding": "identity",
+            }
+        )
         if config.content_type == "sse" and self._last_event_id:
             # Absent (not empty) when there is no id; httpx encodes str values as UTF-8.
             headers["Last-Event-ID"] = self._last_event_id
         self.connections += 1
-        return self._http.build_request("GET", url, headers=headers,
-                                        timeout=self._timeout(config))
+        return self._http.build_request("GET", url, headers=headers, timeout=self._timeout(config))
 
     def _start(self) -> None:
         if self._supervisor is None and not self._ended:
             self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
-    async def _emit(self, items: list[StreamItem], conn: _Connection | None = None,
-                    *, force: bool = False) -> None:
+    async def _emit(
+        self, items: list[StreamItem], conn: Connection | None = None, *, force: bool = False
+    ) -> None:
         queue = self._queue
         urgent: Callable[[], bool] | None = None
         if force:
@@ -648,141 +388,40 @@ class StreamClient:
         elif conn is not None:
             urgent = conn.is_retiring
         for start in range(0, len(items), _BATCH):
-            batch = items if len(items) <= _BATCH else items[start:start + _BATCH]
-            if queue._fits(len(batch)):
+            batch = items if len(items) <= _BATCH else items[start : start + _BATCH]
+            if queue.fits(len(batch)):
                 queue.put_nowait(batch)
                 continue
-            if conn is not None:
-                conn.waiting = True
+            blocking = conn is not None and conn.activity is Activity.EMITTING
+            if blocking:
+                assert conn is not None
+                conn.doing(Activity.BLOCKED)
             try:
                 await queue.put(batch, urgent)
             finally:
                 if conn is not None:
-                    conn.waiting = False
+                    if blocking:
+                        conn.doing(Activity.EMITTING)
                     conn.last_byte = self._clock()
 
-    def _accept_values(self, values: list[Any], conn: _Connection) -> list[StreamItem]:
-        out: list[StreamItem] = []
-        if conn.skips:
-            self.skipped += len(conn.skips)
-            out.extend(Skipped(_printable(r)) for r in conn.skips)
-            conn.skips.clear()
-        if conn.probation or self._candidate is not None:
-            return self._accept_switching(
-                [(v, None) for v in values], conn, out, raw=False)
-        first_time = self._dedupe.first_time
-        new = 0
-        for value in values:
-            try:
-                ev = parse_event(value)
-            except ValueError as exc:
-                self.skipped += 1
-                out.append(Skipped(f"not a Flowdock event: {exc}"))
-                continue
-            ident = ev.id
-            if ident is not None:
-                key = ev.key
-                if key is not None:
-                    if not first_time(key, ident):
-                        continue
-                    new += 1
-            out.append(ev)
-        conn.new_events += new
-        return out
-
-    def _accept_switching(self, pairs: list[tuple[Any, bytes | None]], conn: _Connection,
-                          out: list[StreamItem], *, raw: bool) -> list[StreamItem]:
-        """The accept step while a make-before-break switch is in progress (not hot).
-
-        The candidate records nothing: it notes which (conversation, id) it holds, and has
-        converged as soon as it holds one that was already delivered.  The old connection
-        delivers as usual and marks the candidate converged when it delivers something the
-        candidate holds: both streams then overlap, so the old one has passed the moment the
-        candidate subscribed and can be closed without losing anything.
-        """
+    def _watched(self) -> Held | None:
         cand = self._candidate
-        watch = cand.pending_keys if cand is not None and cand is not conn else None
-        dedupe = self._dedupe
-        new = 0
-        for value, text in pairs:
-            try:
-                ev = parse_event(value)
-            except ValueError as exc:
-                self.skipped += 1
-                out.append(Skipped(f"not a Flowdock event: {exc}"))
-                continue
-            key, ident = ev.key, ev.id
-            if key is not None and ident is not None:
-                if conn.probation:
-                    if dedupe.seen(key, ident):
-                        conn.converged.set()
-                        continue
-                    conn.pending_keys.add((key, ident))
-                else:
-                    if not dedupe.first_time(key, ident):
-                        continue
-                    new += 1
-                    if watch is not None and cand is not None and (key, ident) in watch:
-                        cand.converged.set()
-            out.append(RawEvent(value, text, key, ident) if raw else ev)
-        conn.new_events += new
-        return out
+        return cand.held if cand is not None else None
 
-    def _accept_raw(self, values: list[Any], conn: _Connection) -> list[StreamItem]:
-        """Raw mode: like _accept_values without building typed events (the hot path of
-        `flowview tail`).  Keys and ids are taken straight from the common shapes; anything
-        unusual goes through parse_event so the semantics stay identical."""
-        out: list[StreamItem] = []
-        if conn.skips:
-            self.skipped += len(conn.skips)
-            out.extend(Skipped(_printable(r)) for r in conn.skips)
-            conn.skips.clear()
-        aligned: list[bytes | None]
-        texts = conn.take_texts() if conn.take_texts is not None else conn.texts
-        if texts is not None and len(texts) == len(values):
-            aligned = list(texts)
-        else:
-            aligned = [None] * len(values)
-        if conn.texts is not None:
-            conn.texts.clear()
-        if conn.probation or self._candidate is not None:
-            return self._accept_switching(list(zip(values, aligned, strict=True)), conn, out,
-                                          raw=True)
-        first_time = self._dedupe.first_time
-        new = 0
-        for value, text in zip(values, aligned, strict=True):
-            if type(value) is not dict or type(value.get("event")) is not str:
-                self.skipped += 1
-                out.append(Skipped("not a Flowdock event: " + (
-                    "event is not a JSON object" if type(value) is not dict
-                    else "event has no string 'event' field")))
-                continue
-            flow = value.get("flow")
-            ident = value.get("id")
-            key: ConversationKey | None
-            if type(flow) is str and flow and (ident is None or type(ident) is int):
-                key = ("flow", flow)
-            else:
-                ev = parse_event(value)
-                key, ident = ev.key, ev.id
-            if ident is not None and key is not None:
-                if not first_time(key, ident):
-                    continue
-                new += 1
-            out.append(RawEvent(value, text, key, ident))
-        conn.new_events += new
-        return out
+    def _set_resume_id(self, value: str) -> None:
+        self._last_event_id = value
 
-    def _accept_events(self, events: list[Event]) -> list[Event]:
-        out: list[Event] = []
-        for ev in events:
-            key, ident = ev.key, ev.id
-            if key is not None and ident is not None and not self._dedupe.first_time(key, ident):
-                continue
-            out.append(ev)
-        return out
+    def _internal_error(self) -> None:
+        self.internal_errors += 1
 
-    async def _went_live(self, conn: _Connection) -> None:
+    async def _went_live(self, conn: Connection) -> None:
+        # Before anything of the new connection is accepted: the gap cursors are now.
+        self._backfiller.went_live(
+            conn.config.flows,
+            conn.config.private,
+            reconnect=conn.resume,
+            replay_complete=conn.replay_complete,
+        )
         self._backoff.on_live(self._clock())
         self._unexpected = 0
         await self._emit([StateChange("live", attempt=self._attempt)], conn)
@@ -790,13 +429,14 @@ class StreamClient:
 
     async def _supervise(self) -> None:
         final: StateChange | None = None
-        had_live = False
         try:
             while True:
                 conn = self._current
                 if conn is None:
                     await self._emit([StateChange("connecting", attempt=self._attempt)])
-                    conn = _Connection(self, self.config, resume=had_live, candidate=False)
+                    conn = Connection(
+                        self._wiring, self.config, resume=self._had_live, candidate=False
+                    )
                     self._current = conn
                     conn.start()
                 assert conn.task is not None
@@ -810,33 +450,60 @@ class StreamClient:
                     continue  # reconfigure() while connecting: go again with the new config
                 outcome = conn.task.result()
                 if conn.live.is_set():
-                    had_live = True
+                    self._had_live = True
+                    self._backfiller.connection_lost()
                     self._backoff.on_end(self._clock())
                 final = self._final_state(outcome)
                 if final is not None:
                     return
                 delay = self._delay(outcome, conn)
                 if delay is None:
-                    final = StateChange("failed", f"giving up: {outcome.reason}",
-                                        status=outcome.status)
+                    final = StateChange(
+                        "failed", f"giving up: {outcome.reason}", status=outcome.status
+                    )
                     return
                 self._attempt += 1
-                await self._emit([StateChange("reconnecting", outcome.reason, delay,
-                                              self._attempt, outcome.status)])
-                await self._sleep(delay)
+                await self._emit(
+                    [
+                        StateChange(
+                            "reconnecting", outcome.reason, delay, self._attempt, outcome.status
+                        )
+                    ]
+                )
+                await self._wait(delay, outcome.retry_after or 0.0)
         finally:
             if final is not None and not self._ended:
                 await self._emit([final])
                 self._ended = True
 
-    def _final_state(self, outcome: _Outcome) -> StateChange | None:
+    async def _wait(self, delay: float, floor: float) -> None:
+        """Sleep `delay` on the injected clock, or less when a REST call to the same host
+        succeeded meanwhile (never less than the server's Retry-After `floor`)."""
+        self._wake.clear()
+        start = self._clock()
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            slept = sleeper.done() and not sleeper.cancelled()
+            for task in (sleeper, waker):
+                task.cancel()
+            await asyncio.gather(sleeper, waker, return_exceptions=True)
+        if slept:
+            return
+        left = start + min(floor, delay) - self._clock()  # delay holds the capped floor
+        if left > 0:
+            await self._sleep(left)
+
+    def _final_state(self, outcome: Outcome) -> StateChange | None:
         if outcome.kind == "fatal":
             return StateChange("failed", outcome.reason, status=outcome.status)
         if outcome.kind == "stop":
             return StateChange("stopped", outcome.reason, status=outcome.status)
         return None
 
-    def _delay(self, outcome: _Outcome, conn: _Connection) -> float | None:
+    def _delay(self, outcome: Outcome, conn: Connection) -> float | None:
         b = self._backoff
         if outcome.kind == "break":
             return b.after_break(conn.new_events > 0)
@@ -848,20 +515,23 @@ class StreamClient:
             return b.after_status(outcome.status or 0, outcome.retry_after)
         return b.after_transport_error()
 
-    async def _switch(self, old: _Connection, new: StreamConfig) -> None:
+    async def _switch(self, old: Connection, new: StreamConfig) -> None:
         loop = asyncio.get_running_loop()
-        cand = _Connection(self, new, resume=False, candidate=True)
+        cand = Connection(self._wiring, new, resume=False, candidate=True)
         self._switching = loop.create_future()
         self._candidate = cand
         try:
             cand.start()
             assert cand.task is not None
             live_wait = loop.create_task(cand.live.wait())
+            timer = asyncio.ensure_future(self._sleep(self._switch_timeout))
             try:
-                await asyncio.wait({cand.task, live_wait}, timeout=self._switch_timeout,
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {cand.task, live_wait, timer}, return_when=asyncio.FIRST_COMPLETED
+                )
             finally:
                 live_wait.cancel()
+                timer.cancel()
             if not cand.live.is_set() or cand.task.done():
                 reason = "timed out"
                 if cand.task.done() and not cand.task.cancelled():
@@ -876,19 +546,24 @@ class StreamClient:
             self.config = new
             await self._retire(old)
             # Hand over: everything the candidate held, minus what the old one delivered.
-            cand.probation = False
-            cand.candidate = False
+            cand.to(Phase.LIVE)  # ends probation: what it reads is delivered from now on
             held, cand.pending = cand.pending, []
             items: list[StreamItem] = [StateChange("live", "switched to new parameters")]
-            items.extend(self._admit(held, cand))
+            admitted, new_events = self._acceptor.admit(held)
+            cand.new_events += new_events
+            items.extend(admitted)
             self._current = cand
             self._backoff.on_live(self._clock())
             self._unexpected = 0
             # Forced: the consumer itself may be the one awaiting reconfigure().
             await self._emit(items, force=True)
-            cand.go.set()
+            # New flows get their baseline (nothing was missed: make-before-break).
+            self._backfiller.went_live(
+                new.flows, new.private, reconnect=False, replay_complete=False
+            )
         except BaseException:
-            old.draining = False
+            if old.phase is Phase.DRAINING:
+                old.to(Phase.LIVE)  # the switch failed: the old connection stays in use
             if cand.task is not None:
                 cand.task.cancel()
                 await asyncio.gather(cand.task, return_exceptions=True)
@@ -899,7 +574,7 @@ class StreamClient:
             if fut is not None and not fut.done():
                 fut.set_result(None)
 
-    async def _converge(self, old: _Connection, cand: _Connection) -> None:
+    async def _converge(self, old: Connection, cand: Connection) -> None:
         """Wait until `old` has delivered everything sent before `cand` subscribed.
 
         Done when the two streams overlap (see _accept_switching), when the old connection
@@ -907,7 +582,9 @@ class StreamClient:
         connection ends, or after `switch_timeout`.
         """
         assert old.task is not None and cand.task is not None
-        old.draining = True  # the consumer may be the caller: old must never block on output
+        if old.phase is not Phase.LIVE:
+            return  # it ended meanwhile
+        old.to(Phase.DRAINING)  # the consumer may be the caller: never block on output
         await self._queue.kick()
         converged = asyncio.ensure_future(cand.converged.wait())
         deadline = self._clock() + self._switch_timeout
@@ -918,33 +595,30 @@ class StreamClient:
                 now = self._clock()
                 if now >= deadline:
                     return
-                if not old.emitting and now - old.last_values >= self._switch_grace:
+                quiet_at = old.last_values + self._switch_grace
+                if old.activity is Activity.READING and now >= quiet_at:
                     return
-                await asyncio.wait({converged, old.task, cand.task},
-                                   timeout=min(0.05, self._switch_grace),
-                                   return_when=asyncio.FIRST_COMPLETED)
+                # Until the old one could have been quiet long enough (or the deadline), on
+                # the injected clock; then look again.
+                wake = max(0.0, min(quiet_at, deadline) - now) or self._switch_grace
+                timer = asyncio.ensure_future(self._sleep(wake))
+                try:
+                    await asyncio.wait(
+                        {converged, old.task, cand.task, timer}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    timer.cancel()
         finally:
             converged.cancel()
 
-    def _admit(self, held: list[StreamItem], conn: _Connection) -> list[StreamItem]:
-        out: list[StreamItem] = []
-        for item in held:
-            if isinstance(item, Event | RawEvent):
-                key, ident = item.key, item.id
-                if key is not None and ident is not None:
-                    if not self._dedupe.first_time(key, ident):
-                        continue
-                    conn.new_events += 1
-            out.append(item)
-        return out
-
-    async def _retire(self, old: _Connection) -> None:
+    async def _retire(self, old: Connection) -> None:
         """Stop `old` at a chunk boundary: nothing it decoded may be lost."""
         task = old.task
         assert task is not None
-        old.retire = True
+        if old.phase in (Phase.LIVE, Phase.DRAINING):
+            old.to(Phase.RETIRING)
         if not task.done():
-            if old.emitting:
+            if old.activity is not Activity.READING:
                 # It finishes delivering its chunk (past the queue bound if need be), then
                 # returns by itself.
                 await self._queue.kick()
@@ -952,94 +626,29 @@ class StreamClient:
                 task.cancel()  # idle: waiting for bytes, nothing decoded is pending
         await asyncio.gather(task, return_exceptions=True)
 
-    # ------------------------------------------------------------------ back-fill
+    # ------------------------------------------------------------------ REST
 
-    async def _get_rest(self) -> RestClient | None:
+    def _get_rest(self) -> RestClient | None:
         if self._rest is None and self.config.api_url and not self._rest_failed:
             try:
-                from flowview.protocol.rest import RestClient
-                self._rest = RestClient(self.config.api_url, self.config.token)
-                self._owns_rest = True
-            except (ValueError, ImportError):
+                self._rest = RestClient(
+                    self.config.api_url, self.config.token, deadline=self._backfill_timeout
+                )
+            except ValueError:
+                log.warning("no history back-fill: the API URL is not usable")
                 self._rest_failed = True
+                return None
+            self._owns_rest = True
+            self._rest.on_success.append(self._rest_succeeded)
         return self._rest
 
-    async def _backfill(self, config: StreamConfig, conn: _Connection) -> None:
-        """Fetch what the JSON stream missed while disconnected, time-boxed."""
-        rest = await self._get_rest()
-        if rest is None or not self._dedupe.latest():
+    def _rest_succeeded(self, host: str) -> None:
+        """A REST call to the stream's host got an answer: the host is up again, so a
+        reconnect back-off grown by a burst of errors restarts from the bottom, and the
+        current wait ends now (a server's Retry-After is still honoured)."""
+        if host != self._stream_host:
             return
-        try:
-            await asyncio.wait_for(self._backfill_all(rest, config, conn),
-                                   self._backfill_timeout)
-        except TimeoutError:
-            await self._emit([Skipped(
-                f"history back-fill timed out after {self._backfill_timeout:g} s; "
-                "messages sent while disconnected may be missing")], conn)
-
-    async def _backfill_all(self, rest: RestClient, config: StreamConfig,
-                            conn: _Connection) -> None:
-        from flowview.protocol.rest import ApiError
-
-        targets: list[tuple[ConversationKey, int]] = []
-        wanted = set(config.flows)
-        # Back-fill cursors: the newest id delivered per conversation.
-        latest = cast(dict[ConversationKey, int], self._dedupe.latest())
-        has_flows = any(key[0] == "flow" for key in latest)
-        slugs = await self._slugs(rest) if wanted and has_flows else {}
-        for key, since in latest.items():
-            kind, ident = key
-            if kind == "flow":
-                # Without the id -> slug map we cannot tell; fetching one flow too many is
-                # harmless (the user sees a flow they just left), missing one is not.
-                if ident in wanted or slugs.get(ident) in wanted or (wanted and not slugs):
-                    targets.append((key, since))
-            elif config.private:
-                targets.append((key, since))
-        if not targets:
-            return
-        limit = asyncio.Semaphore(4)
-
-        async def one(key: ConversationKey, since: int) -> None:
-            async with limit:
-                try:
-                    if key[0] == "flow":
-                        flow = slugs.get(key[1], key[1])
-                        events = await rest.history_since(flow, since)
-                    else:
-                        other = await self._other_party(rest, key[1])
-                        if other is None:
-                            return
-                        events = await rest.private_history_since(other, since)
-                except ApiError as exc:
-                    await self._emit([Skipped(_printable(
-                        redact(f"history back-fill failed: {exc}", self.config.token)))], conn)
-                    return
-            fresh: list[StreamItem] = list(
-                self._accept_events([ev for ev in events if ev.key == key]))
-            if self._raw_events:
-                fresh = [RawEvent(ev.raw, None, ev.key, ev.id)
-                         for ev in fresh if isinstance(ev, Event)]
-            if fresh:
-                await self._emit([Gap(key, len(fresh)), *fresh], conn)
-
-        await asyncio.gather(*(one(k, s) for k, s in targets))
-
-    async def _slugs(self, rest: RestClient) -> dict[str, str]:
-        """Flow id -> "org/flow", fetched once."""
-        if self._flow_slugs is None:
-            from flowview.protocol.rest import ApiError
-            try:
-                self._flow_slugs = {f.id: f.slug for f in await rest.flows()}
-            except ApiError:
-                return {}
-        return self._flow_slugs
-
-    async def _other_party(self, rest: RestClient, pair: str) -> str | None:
-        if self._me_id is None:
-            self._me_id = rest.me_id
-        if self._me_id is None:
-            self._me_id = (await rest.user()).id
-        low, _, high = pair.partition(":")
-        return high if low == self._me_id else low if high == self._me_id else None
-
+        if self._backoff.http_attempts or self._backoff.transport_attempts:
+            log.info("REST call to %s succeeded: reconnect back-off reset", host)
+            self._backoff.reset()
+            self._wake.set()

@@ -9,8 +9,11 @@ themselves are bounded too (least recently used are forgotten).
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict, deque
 from collections.abc import Hashable
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Deduper"]
 

@@ -7,8 +7,10 @@ before it is put into an exception.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal
@@ -20,9 +22,14 @@ from flowview.protocol.events import Event, _as_id, _as_int, parse_event
 from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.urls import is_slug, join_url
 
+log = logging.getLogger(__name__)
+
 Sort = Literal["asc", "desc"]
 
 DEFAULT_TIMEOUT = httpx.Timeout(10.0)
+# Overall time for one call, headers and body together: httpx's timeouts are per read, so a
+# server trickling a byte every few seconds would otherwise hold a call forever.
+DEFAULT_DEADLINE = 30.0
 MAX_LIMIT = 100
 MAX_ERROR_CHARS = 200
 # A full page is 100 messages of at most ~8 KB; anything far beyond that is not a sane reply.
@@ -129,10 +136,20 @@ def _slug_from_url(url: str) -> tuple[str, str]:
     try:
         parts = httpx.URL(url).path.rstrip("/").split("/")
     except Exception:  # a hostile "url" field must not break flow parsing
+        log.debug("unusable flow url field", exc_info=True)
         return "", ""
     if len(parts) >= 3 and parts[-3] == "flows":
         return parts[-2], parts[-1]
     return "", ""
+
+
+@dataclass(slots=True)
+class HistoryPage:
+    """Events after a cursor; `cursor` is where the next page starts; `last` ends paging."""
+
+    events: list[Event]
+    cursor: int
+    last: bool
 
 
 # --------------------------------------------------------------------------- errors
@@ -177,12 +194,18 @@ class RestClient:
         *,
         http: httpx.AsyncClient | None = None,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
     ) -> None:
         join_url(api_url)  # validates: absolute http(s), no credentials, no query
         self.api_url = api_url.rstrip("/")
+        self.host = httpx.URL(self.api_url).host
         self._token = token
         self._auth = TokenAuth(token)
         self._timeout = timeout
+        self.deadline = deadline
+        # Called with the API host after each call that got an HTTP answer below 500: the
+        # stream client uses it to end a reconnect back-off early (the host is reachable).
+        self.on_success: list[Callable[[str], None]] = []
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(follow_redirects=False)
         self._flow_slugs: dict[str, str] = {}
@@ -221,27 +244,25 @@ class RestClient:
         url = join_url(self.api_url, *segments, params=params)
         req_headers = {"Accept": "application/json", **(headers or {})}
         try:
-            async with self._http.stream(
-                method,
-                url,
-                json=body,
-                headers=req_headers,
-                auth=self._auth,
-                timeout=self._timeout,
-            ) as resp:
-                data = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_BODY_BYTES:
-                        raise ApiError(resp.status_code, "response too large")
+            # The deadline runs on the event loop's clock, like every other client timeout.
+            async with asyncio.timeout(self.deadline):
+                resp, data = await self._fetch(method, url, body, req_headers)
+        except TimeoutError:
+            log.warning("%s %s: no complete answer within %g s", method, url.path, self.deadline)
+            raise ApiError(
+                0, f"{method} {url.path} failed: no complete answer within {self.deadline:g} s"
+            ) from None
         except httpx.HTTPError as exc:
             detail = _clean(f"{type(exc).__name__}: {exc}", self._token)
+            log.info("%s %s failed: %s", method, url.path, detail)
             raise ApiError(0, f"{method} {url.path} failed: {detail}") from exc
 
         me = resp.headers.get("Flowdock-User")
         if me and me.strip():
             self.me_id = _clean(me, self._token)
         status = resp.status_code
+        if status < 500:
+            self._succeeded()
         if status in (401, 403):
             detail = _error_detail(bytes(data), self._token)
             raise AuthError(status, "authentication failed" + (f": {detail}" if detail else ""))
@@ -253,6 +274,26 @@ class RestClient:
             return json.loads(data)
         except (ValueError, RecursionError):
             raise ApiError(status, "response is not valid JSON") from None
+
+    async def _fetch(
+        self, method: str, url: httpx.URL, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> tuple[httpx.Response, bytearray]:
+        async with self._http.stream(
+            method, url, json=body, headers=headers, auth=self._auth, timeout=self._timeout
+        ) as resp:
+            data = bytearray()
+            async for chunk in resp.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_BODY_BYTES:
+                    raise ApiError(resp.status_code, "response too large")
+        return resp, data
+
+    def _succeeded(self) -> None:
+        for callback in list(self.on_success):
+            try:
+                callback(self.host)
+            except Exception:
+                log.exception("REST success callback failed")
 
     async def _get_list(self, segments: Sequence[str], **kw: Any) -> list[Any]:
         result = await self._call("GET", segments, **kw)
@@ -366,6 +407,39 @@ class RestClient:
         self, user_id: str, since_id: int, *, limit: int = MAX_LIMIT, max_pages: int = 50
     ) -> list[Event]:
         return await self._page_since(_private_messages_path(user_id), since_id, limit, max_pages)
+
+    async def flow_page(self, slug: str, since_id: int, *, limit: int = MAX_LIMIT) -> HistoryPage:
+        """One ascending page of flow history after `since_id` (see :class:`HistoryPage`)."""
+        return await self._page(["flows", *_split_slug(slug), "messages"], since_id, limit)
+
+    async def private_page(
+        self, user_id: str, since_id: int, *, limit: int = MAX_LIMIT
+    ) -> HistoryPage:
+        """One ascending page of the private conversation with `user_id` after `since_id`."""
+        return await self._page(_private_messages_path(user_id), since_id, limit)
+
+    async def _page(self, path: list[str], since_id: int, limit: int) -> HistoryPage:
+        params = _history_params(int(since_id), None, limit, "asc", None)
+        items = await self._get_list(path, params=params)
+        ids = [i for i in (_as_int(_item_id(item)) for item in items) if i is not None]
+        top = max(ids, default=None)
+        # Page on the raw items so a skipped malformed one does not look like the end; a page
+        # without forward progress is the end too (it would loop forever).
+        last = len(items) < limit or top is None or top <= since_id
+        events = [ev for ev in _events(items) if ev.id is None or ev.id > since_id]
+        return HistoryPage(events, top if top is not None and top > since_id else since_id, last)
+
+    async def newest_id(self, slug: str | None = None, *, user_id: str | None = None) -> int:
+        """The id of the newest message of a flow (or private conversation); 0 when empty."""
+        params = _history_params(None, None, 1, "desc", None)
+        path = (
+            ["flows", *_split_slug(slug), "messages"]
+            if slug is not None
+            else _private_messages_path(user_id or "")
+        )
+        items = await self._get_list(path, params=params)
+        ids = [i for i in (_as_int(_item_id(item)) for item in items) if i is not None]
+        return max(ids, default=0)
 
     async def _slug_for(self, flow_id: str) -> str:
         slug = self._flow_slugs.get(flow_id)

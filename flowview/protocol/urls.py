@@ -6,11 +6,14 @@ redirects, unlike the Authorization header.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Literal
 from urllib.parse import quote
 
 import httpx
+
+log = logging.getLogger(__name__)
 
 Presence = Literal["active", "idle", "offline"]
 

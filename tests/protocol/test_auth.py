@@ -16,7 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from flowview.protocol.auth import Token, TokenAuth, redact
+from flowview.protocol.auth import Token, redact
+from flowview.protocol.httpauth import TokenAuth
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -3,132 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import pytest
 
-from flowview.protocol.auth import Token
 from flowview.protocol.client import (
     ContentType,
     Gap,
     StateChange,
     StreamClient,
-    StreamConfig,
-    StreamItem,
 )
 from flowview.protocol.events import Event
-from flowview.protocol.rest import RestClient
-from flowview.server.runner import RunningServer, ServerOptions, run_server
-from tests.protocol.test_client_faults import ScaledTime
+from tests.protocol.harness import Collector, Env, ScaledTime
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@dataclass
-class Env:
-    server: RunningServer
-    token: Token
-    rest: RestClient
-    slugs: list[str]
-    control: httpx.AsyncClient
-
-    def config(self, content_type: ContentType, **kw: Any) -> StreamConfig:
-        base: dict[str, Any] = {"flows": tuple(self.slugs), "private": True,
-                                "api_url": self.server.api_url}
-        base.update(kw)
-        return StreamConfig(self.server.stream_url, self.token, content_type=content_type,
-                            **base)
-
-    async def fault(self, **spec: Any) -> None:
-        r = await self.control.post(self.server.base_url + "/_faults", json=spec)
-        assert r.status_code == 201, r.text
-
-    async def connections(self) -> dict[str, Any]:
-        r = await self.control.get(self.server.base_url + "/_faults")
-        data: dict[str, Any] = r.json()
-        return data
-
-    async def post(self, slug: str, text: str) -> int:
-        msg = await self.rest.post_message(slug, text)
-        return int(msg["id"])
-
-
-@pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    async with run_server(ServerOptions(rate=0, keepalive=0.05, activity_interval=3600)) as srv:
-        token = Token(srv.token)
-        rest = RestClient(srv.api_url, token)
-        slugs = [f.slug for f in await rest.flows()]
-        async with httpx.AsyncClient() as control:
-            yield Env(srv, token, rest, slugs, control)
-        await rest.aclose()
-
-
-@dataclass
-class Collector:
-    client: StreamClient
-    items: list[StreamItem] = field(default_factory=list)
-    live: asyncio.Event = field(default_factory=asyncio.Event)
-    task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        async for item in self.client:
-            self.items.append(item)
-            if isinstance(item, StateChange) and item.state == "live":
-                self.live.set()
-
-    def start(self) -> Collector:
-        self.task = asyncio.create_task(self._run())
-        return self
-
-    def messages(self, flow_id: str | None = None) -> list[int]:
-        return [i.id for i in self.items if isinstance(i, Event) and i.event == "message"
-                and i.id is not None and (flow_id is None or i.flow == flow_id)]
-
-    async def wait_for(self, ids: list[int], flow_id: str, timeout: float = 15.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not set(ids) <= set(self.messages(flow_id)):
-                await asyncio.sleep(0.01)
-
-    async def close(self) -> None:
-        await self.client.aclose()
-        if self.task is not None:
-            await asyncio.wait_for(self.task, 5)
-
-    def check_once_in_order(self) -> None:
-        seen: set[tuple[Any, int]] = set()
-        last: dict[Any, int] = {}
-        for item in self.items:
-            if isinstance(item, Event) and item.dedupe_key is not None:
-                key, ident = item.dedupe_key
-                assert (key, ident) not in seen, f"duplicate {key} {ident}"
-                seen.add((key, ident))
-                if item.event != "message":
-                    # Transient events (activity.user at subscribe time) take ids too but are
-                    # not in the REST history, so after a back-fill they may trail newer ids.
-                    continue
-                assert ident > last.get(key, -1), f"order broken at {key} {ident}"
-                last[key] = ident
-
-    def reconnects(self) -> list[StateChange]:
-        return [i for i in self.items if isinstance(i, StateChange) and i.state == "reconnecting"]
-
-
-async def flow_id(env: Env, slug: str) -> str:
-    return next(f.id for f in await env.rest.flows() if f.slug == slug)
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 async def test_end_to_end_flows_and_private(env: Env, content_type: ContentType) -> None:
     col = Collector(StreamClient(env.config(content_type))).start()
     await asyncio.wait_for(col.live.wait(), 10)
-    posted = {slug: [await env.post(slug, f"hello {slug} {i}") for i in range(5)]
-              for slug in env.slugs[:2]}
+    posted = {
+        slug: [await env.post(slug, f"hello {slug} {i}") for i in range(5)]
+        for slug in env.slugs[:2]
+    }
     for slug, ids in posted.items():
-        await col.wait_for(ids, await flow_id(env, slug))
+        await col.wait_for(ids, await env.flow_id(slug))
     # A private message from another user arrives on the same connection.
     me = await env.rest.user()
     other = next(u for u in await env.rest.users() if u.id != me.id)
@@ -153,15 +53,22 @@ FAULTS = [
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 @pytest.mark.parametrize("fault", FAULTS, ids=lambda f: f"{f['kind']}-{f.get('close', 'abort')}")
-async def test_stream_faults_lose_and_duplicate_nothing(env: Env, content_type: ContentType,
-                                                         fault: dict[str, Any]) -> None:
+async def test_stream_faults_lose_and_duplicate_nothing(
+    env: Env, content_type: ContentType, fault: dict[str, Any]
+) -> None:
     slug = env.slugs[0]
-    fid = await flow_id(env, slug)
+    fid = await env.flow_id(slug)
     first = await env.post(slug, "before")  # a last-seen id to resume/back-fill from
     await env.fault(**fault)
     t = ScaledTime(100.0)
-    col = Collector(StreamClient(env.config(content_type, flows=(slug,), private=False),
-                                 clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)).start()
+    col = Collector(
+        StreamClient(
+            env.config(content_type, flows=(slug,), private=False),
+            clock=t.clock,
+            sleep=t.sleep,
+            rng=lambda: 0.5,
+        )
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     ids: list[int] = []
     for i in range(12):
@@ -170,8 +77,9 @@ async def test_stream_faults_lose_and_duplicate_nothing(env: Env, content_type: 
     await col.wait_for(ids, fid)
     await col.close()
     col.check_once_in_order()
+    # Back-filled events may arrive after newer live ones: consumers place them by id.
     got = [i for i in col.messages(fid) if i > first]
-    assert got == ids
+    assert sorted(got) == ids
     assert len(col.reconnects()) >= 1
     if content_type == "json":
         # Whatever the first connection lost came back through REST, announced by a Gap.
@@ -183,8 +91,9 @@ async def test_stream_faults_lose_and_duplicate_nothing(env: Env, content_type: 
 async def test_status_503_with_retry_after(env: Env, content_type: ContentType) -> None:
     await env.fault(kind="status", status=503, retry_after=10, count=2)
     t = ScaledTime(1000.0)
-    col = Collector(StreamClient(env.config(content_type), clock=t.clock, sleep=t.sleep,
-                                 rng=lambda: 0.5)).start()
+    col = Collector(
+        StreamClient(env.config(content_type), clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     await col.close()
     rec = col.reconnects()
@@ -194,31 +103,35 @@ async def test_status_503_with_retry_after(env: Env, content_type: ContentType) 
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
-async def test_stall_with_small_timeout_reconnects_and_recovers(env: Env,
-                                                               content_type: ContentType
-                                                               ) -> None:
+async def test_stall_with_small_timeout_reconnects_and_recovers(
+    env: Env, content_type: ContentType
+) -> None:
     slug = env.slugs[0]
-    fid = await flow_id(env, slug)
+    fid = await env.flow_id(slug)
     first = await env.post(slug, "before")
     await env.fault(kind="stall", after=1)
     t = ScaledTime(100.0)  # 60 s stall timeout = 0.6 s; server keep-alives every 0.05 s
-    col = Collector(StreamClient(env.config(content_type, flows=(slug,), private=False,
-                                            stall_timeout=60.0),
-                                 clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)).start()
+    col = Collector(
+        StreamClient(
+            env.config(content_type, flows=(slug,), private=False, stall_timeout=60.0),
+            clock=t.clock,
+            sleep=t.sleep,
+            rng=lambda: 0.5,
+        )
+    ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     ids = [await env.post(slug, f"during stall {i}") for i in range(4)]
     await col.wait_for(ids, fid)
     await col.close()
     col.check_once_in_order()
-    assert [i for i in col.messages(fid) if i > first] == ids
+    assert sorted(i for i in col.messages(fid) if i > first) == ids
     assert [s.reason for s in col.reconnects()] == ["no data for 60 s"]
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
-async def test_reconfigure_presence_make_before_break(env: Env,
-                                                      content_type: ContentType) -> None:
+async def test_reconfigure_presence_make_before_break(env: Env, content_type: ContentType) -> None:
     slug = env.slugs[0]
-    fid = await flow_id(env, slug)
+    fid = await env.flow_id(slug)
     col = Collector(StreamClient(env.config(content_type))).start()
     await asyncio.wait_for(col.live.wait(), 10)
     posted: list[int] = []
@@ -259,8 +172,88 @@ async def test_reconfigure_flows_adds_a_flow(env: Env) -> None:
     await asyncio.wait_for(col.live.wait(), 10)
     await col.client.reconfigure(flows=(a, b))
     ids = [await env.post(b, "new flow")]
-    await col.wait_for(ids, await flow_id(env, b))
+    await col.wait_for(ids, await env.flow_id(b))
     info = await env.connections()
     await col.close()
     assert info["open_connections"] == 1
     assert col.client.config.flows == (a, b)
+
+
+async def test_reconfigure_cancelled_during_the_hand_over_still_switches(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 9 §2: cancelling the caller of reconfigure() in the middle of the hand-over
+    (old connection already retired) must neither drop the switch nor cause a reconnect:
+    exactly 2 stream requests, the second one with the new parameters."""
+    col = Collector(StreamClient(env.config("json"))).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    client = col.client
+    retired = asyncio.Event()
+    retire = client._retire
+
+    async def retire_then_pause(old: Any) -> None:
+        await retire(old)
+        retired.set()
+        await asyncio.sleep(0.05)  # still inside the hand-over when the caller is cancelled
+
+    monkeypatch.setattr(client, "_retire", retire_then_pause)
+    caller = asyncio.create_task(client.reconfigure(presence="idle"))
+    await asyncio.wait_for(retired.wait(), 10)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    async with asyncio.timeout(5):
+        while not any(
+            i.reason == "switched to new parameters"
+            for i in col.items
+            if isinstance(i, StateChange)
+        ):
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # a needless reconnect would happen now
+    slug = env.slugs[0]
+    ids = [await env.post(slug, "after the switch")]
+    await col.wait_for(ids, await env.flow_id(slug))
+    info = await env.connections()
+    await col.close()
+    assert [c["active"] for c in info["connections"]] == ["active", "idle"]
+    assert client.config.presence == "idle"
+    assert not col.reconnects()
+
+
+@pytest.mark.parametrize("content_type", ["json", "sse"])
+async def test_404_for_a_named_flow_fails_naming_it(env: Env, content_type: ContentType) -> None:
+    col = Collector(
+        StreamClient(env.config(content_type, flows=("acme/nope",), private=False))
+    ).start()
+    assert col.task is not None
+    await asyncio.wait_for(col.task, 10)
+    final = col.items[-1]
+    assert isinstance(final, StateChange) and final.state == "failed"
+    assert final.status == 404
+    assert "acme/nope" in final.reason and "flow" in final.reason
+    assert col.client.connections == 1  # a 404 is not retried
+
+
+async def test_404_for_the_base_path_says_the_url_is_wrong(env: Env) -> None:
+    wrong = env.server.stream_url + "/oops"
+    col = Collector(StreamClient(env.config("sse", stream_url=wrong))).start()
+    assert col.task is not None
+    await asyncio.wait_for(col.task, 10)
+    final = col.items[-1]
+    assert isinstance(final, StateChange) and final.state == "failed"
+    assert final.reason == f"not found (404): the stream URL {wrong} looks wrong"
+
+
+async def test_switch_timers_run_on_the_injected_clock(env: Env) -> None:
+    """Issue 9 §3: the switch timeout goes through the injected sleep (not asyncio.wait's
+    timeout on another clock)."""
+    t = ScaledTime(100.0)
+    col = Collector(
+        StreamClient(
+            env.config("sse"), clock=t.clock, sleep=t.sleep, switch_timeout=30.0, switch_grace=0.5
+        )
+    ).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    await col.client.reconfigure(presence="idle")
+    await col.close()
+    assert 30.0 in t.sleeps  # the switch's own timeout

@@ -500,3 +500,14 @@ def test_constructor_refuses_credentials_in_url() -> None:
     with pytest.raises(ValueError) as info:
         RestClient(f"https://{SECRET}@api.example.com", Token(SECRET))
     assert SECRET not in str(info.value)
+
+
+async def test_a_trickling_server_hits_the_overall_deadline(trickle_url: str) -> None:
+    """httpx's timeouts are per read: one byte every 0.2 s never trips a 10 s read timeout.
+    The call's overall deadline does."""
+    loop = asyncio.get_running_loop()
+    async with RestClient(trickle_url, Token("t0ken-value"), deadline=0.6) as rest:
+        started = loop.time()
+        with pytest.raises(ApiError, match=r"no complete answer within 0.6 s"):
+            await rest.flows()
+        assert 0.6 <= loop.time() - started < 3.0

@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from flowview.protocol.auth import Token, TokenAuth
+from flowview.protocol.auth import Token
+from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.urls import (
     DEFAULT_API_URL,
     DEFAULT_STREAM_URL,

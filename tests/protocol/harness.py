@@ -1,0 +1,231 @@
+"""Helpers for stream-client tests against the project's server (fixtures are in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from flowview.protocol.auth import Token
+from flowview.protocol.client import ContentType, StreamClient, StreamConfig
+from flowview.protocol.events import ConversationKey, Event
+from flowview.protocol.items import Gap, GapClosed, GapOpened, RawEvent, StateChange, StreamItem
+from flowview.protocol.rest import RestClient
+from flowview.server.runner import RunningServer
+
+
+class ScaledTime:
+    """Monotonic clock running `scale`x real time; sleep records what was asked for."""
+
+    def __init__(self, scale: float = 1000.0) -> None:
+        self.scale = scale
+        self.t0 = time.monotonic()
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return (time.monotonic() - self.t0) * self.scale
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        await asyncio.sleep(delay / self.scale)
+
+
+class LoopTime:
+    """The event loop's own clock (virtual under looptime); sleep records what was asked."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        await asyncio.sleep(delay)
+
+
+@dataclass
+class Env:
+    """A running project server plus what tests need to drive it."""
+
+    server: RunningServer
+    token: Token
+    rest: RestClient
+    slugs: list[str]
+    control: httpx.AsyncClient
+
+    def config(self, content_type: ContentType, **kw: Any) -> StreamConfig:
+        base: dict[str, Any] = {
+            "flows": tuple(self.slugs),
+            "private": True,
+            "api_url": self.server.api_url,
+        }
+        base.update(kw)
+        url = base.pop("stream_url", self.server.stream_url)
+        return StreamConfig(url, self.token, content_type=content_type, **base)
+
+    async def fault(self, **spec: Any) -> None:
+        """The one place that posts faults (the control endpoint may start wanting a token)."""
+        headers: dict[str, str] = {}
+        control_token = getattr(self.server, "control_token", None)
+        if control_token:
+            headers["Authorization"] = f"Bearer {control_token}"
+        r = await self.control.post(self.server.base_url + "/_faults", json=spec, headers=headers)
+        assert r.status_code == 201, r.text
+
+    async def connections(self) -> dict[str, Any]:
+        headers: dict[str, str] = {}
+        control_token = getattr(self.server, "control_token", None)
+        if control_token:
+            headers["Authorization"] = f"Bearer {control_token}"
+        r = await self.control.get(self.server.base_url + "/_faults", headers=headers)
+        data: dict[str, Any] = r.json()
+        return data
+
+    async def post(self, slug: str, text: str) -> int:
+        msg = await self.rest.post_message(slug, text)
+        return int(msg["id"])
+
+    # In-process helpers: synchronous, so nothing else runs on the loop in between.
+    def me(self) -> str:
+        me = self.server.state.me
+        assert me is not None
+        return me.id
+
+    def say(self, slug: str, text: str, user: str | None = None) -> int:
+        state = self.server.state
+        flow = state.resolve_flow(slug)
+        assert flow is not None
+        sender = user or next(u for u in flow.member_ids if u != self.me())
+        return int(state.post_flow_message(flow, sender, "message", text)["id"])
+
+    def whisper(self, sender: str, text: str) -> int:
+        """A private message from `sender` to the streaming user."""
+        msg = self.server.state.post_private_message(sender, self.me(), "message", text)
+        return int(msg["id"])
+
+    def strangers(self) -> list[str]:
+        """Users who never had a private conversation with the streaming user."""
+        state = self.server.state
+        me = self.me()
+        talked = {
+            uid for conv in state.privates.values() if me in conv.user_ids for uid in conv.user_ids
+        }
+        return [uid for uid in state.users if uid != me and uid not in talked]
+
+    def cut_streams(self) -> None:
+        """End every open stream connection server-side (a clean end of stream)."""
+        for sub in self.server.state.all_subscribers():
+            sub.close("cut by the test")
+
+    async def flow_id(self, slug: str) -> str:
+        return next(f.id for f in await self.rest.flows() if f.slug == slug)
+
+
+def private_key(a: str, b: str) -> ConversationKey:
+    low, high = sorted((a, b))
+    return ("private", f"{low}:{high}")
+
+
+@dataclass
+class Collector:
+    """Runs a StreamClient and records every item."""
+
+    client: StreamClient
+    items: list[StreamItem] = field(default_factory=list)
+    live: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        async for item in self.client:
+            self.items.append(item)
+            if isinstance(item, StateChange) and item.state == "live":
+                self.live.set()
+
+    def start(self) -> Collector:
+        self.task = asyncio.create_task(self._run())
+        return self
+
+    def events(self) -> list[Event | RawEvent]:
+        return [i for i in self.items if isinstance(i, Event | RawEvent)]
+
+    def ids(self, key: ConversationKey, *, messages_only: bool = True) -> list[int]:
+        out: list[int] = []
+        for item in self.events():
+            if item.key != key or item.id is None:
+                continue
+            event = item.event if isinstance(item, Event) else item.raw.get("event")
+            if messages_only and event != "message":
+                continue
+            out.append(item.id)
+        return out
+
+    def messages(self, flow_id: str | None = None) -> list[int]:
+        return [
+            i.id
+            for i in self.items
+            if isinstance(i, Event)
+            and i.event == "message"
+            and i.id is not None
+            and (flow_id is None or i.flow == flow_id)
+        ]
+
+    async def wait_for(self, ids: list[int], flow_id: str, timeout: float = 15.0) -> None:
+        await self.wait_ids(("flow", flow_id), ids, timeout)
+
+    async def wait_ids(self, key: ConversationKey, ids: list[int], timeout: float = 15.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not set(ids) <= set(self.ids(key)):
+                await asyncio.sleep(0.01)
+
+    async def wait_item(self, kind: type, timeout: float = 15.0, count: int = 1) -> None:
+        async with asyncio.timeout(timeout):
+            while sum(isinstance(i, kind) for i in self.items) < count:
+                await asyncio.sleep(0.01)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 5)
+
+    def check_once_in_order(self) -> None:
+        """Each (conversation, id) once; ids ascend per conversation, except the events a
+        Gap announces (back-filled: they may be older than live ones, and ascend among
+        themselves)."""
+        seen: set[tuple[Any, int]] = set()
+        last: dict[Any, int] = {}
+        last_backfill: dict[Any, int] = {}
+        backfill_left = 0
+        for item in self.items:
+            if isinstance(item, Gap):
+                backfill_left = item.backfilled
+                continue
+            if not isinstance(item, Event | RawEvent) or item.key is None or item.id is None:
+                continue
+            key, ident = item.key, item.id
+            assert (key, ident) not in seen, f"duplicate {key} {ident}"
+            seen.add((key, ident))
+            event = item.event if isinstance(item, Event) else item.raw.get("event")
+            if backfill_left:
+                backfill_left -= 1
+                assert ident > last_backfill.get(key, -1), f"back-fill order broken {key}"
+                last_backfill[key] = ident
+                continue
+            if event != "message":
+                # Transient events (activity.user at subscribe time) take ids too but are
+                # not in the REST history, so after a back-fill they may trail newer ids.
+                continue
+            assert ident > last.get(key, -1), f"order broken at {key} {ident}"
+            last[key] = ident
+
+    def reconnects(self) -> list[StateChange]:
+        return [i for i in self.items if isinstance(i, StateChange) and i.state == "reconnecting"]
+
+    def opened(self) -> list[GapOpened]:
+        return [i for i in self.items if isinstance(i, GapOpened)]
+
+    def closed(self) -> list[GapClosed]:
+        return [i for i in self.items if isinstance(i, GapClosed)]
