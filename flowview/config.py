@@ -43,6 +43,7 @@ import platformdirs
 import tomli_w
 
 from flowview.protocol.auth import Token, TokenKind
+from flowview.protocol.defaults import DEFAULT_API_URL, DEFAULT_STREAM_URL
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +74,6 @@ __all__ = [
     "settings_path",
     "token_path",
 ]
-
-# The public Flowdock hosts: the values of flowview.protocol.urls, which imports httpx
-# (~0.15 s) and so is not imported here, on every start-up path (a test keeps them equal).
-DEFAULT_STREAM_URL = "https://stream.flowdock.com"
-DEFAULT_API_URL = "https://api.flowdock.com"
 
 CONFIG_DIR_ENV = "FLOWVIEW_CONFIG_DIR"
 ENV_TOKEN = "FLOWDOCK_TOKEN"

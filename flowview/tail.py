@@ -18,6 +18,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from flowview.protocol.defaults import DEFAULT_API_URL, DEFAULT_STREAM_URL
+from flowview.protocol.text import printable
+
 if TYPE_CHECKING:
     from flowview.protocol.auth import Token
 
@@ -32,8 +35,6 @@ EXIT_INTERRUPTED = 130
 _ENV_TOKEN = "FLOWDOCK_TOKEN"
 _ENV_STREAM = "FLOWDOCK_STREAM_URL"
 _ENV_API = "FLOWDOCK_API_URL"
-_DEFAULT_STREAM = "https://stream.flowdock.com"
-_DEFAULT_API = "https://api.flowdock.com"
 
 
 def _positive_int(text: str) -> int:
@@ -93,14 +94,14 @@ def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
         dest="stream_url",
         metavar="URL",
         help=f"streaming API base URL (default: ${_ENV_STREAM}, saved "
-        f"settings, or {_DEFAULT_STREAM})",
+        f"settings, or {DEFAULT_STREAM_URL})",
     )
     parser.add_argument(
         "--api-url",
         dest="api_url",
         metavar="URL",
         help=f"REST API base URL, used to fill gaps after a reconnect "
-        f"(default: ${_ENV_API}, saved settings, or {_DEFAULT_API})",
+        f"(default: ${_ENV_API}, saved settings, or {DEFAULT_API_URL})",
     )
     parser.add_argument(
         "--token",
@@ -120,9 +121,7 @@ def build_tail_parser() -> argparse.ArgumentParser:
 
 def _clean(text: str, limit: int = 300) -> str:
     """One printable line: reasons can carry server-provided bytes."""
-    text = "".join(ch if ch.isprintable() else " " for ch in str(text))
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return printable(text, limit)
 
 
 def _say(message: str) -> None:

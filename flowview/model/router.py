@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final, Literal
 
 from flowview.model.render import first_url, html_to_text, human_size, mentions_nick
 from flowview.model.sanitize import clean_name, clean_text, printable
@@ -28,6 +28,7 @@ from flowview.model.store import (
     StoredMessage,
     bounded_tags,
 )
+from flowview.protocol.defaults import Presence
 from flowview.protocol.events import (
     ActionEvent,
     ActivityEvent,
@@ -50,12 +51,8 @@ from flowview.protocol.events import (
     UserBlockEvent,
     UserEditEvent,
     UserJoinEvent,
+    as_id,
 )
-
-if TYPE_CHECKING:
-    # The one definition; only for annotations, since protocol.urls imports httpx (~0.15 s),
-    # which the viewer's start-up path must not load.
-    from flowview.protocol.urls import Presence
 
 log = logging.getLogger(__name__)
 
@@ -119,16 +116,6 @@ def _attr(obj: Any, name: str) -> Any:
     if isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
-
-
-def _as_id(value: Any) -> str | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value:
-        return value
-    return None
 
 
 @lru_cache(maxsize=4096)
@@ -212,7 +199,7 @@ class Router:
         flow = self.flows.get(flow_id) if flow_id else None
         renamed = False
         for user in users:
-            uid = _as_id(_attr(user, "id"))
+            uid = as_id(_attr(user, "id"))
             if uid is None:
                 continue
             nick = clean_name(_attr(user, "nick") or "")
@@ -241,7 +228,7 @@ class Router:
     def add_flows(self, flows: Iterable[Any]) -> None:
         """Add REST flows (``rest.Flow`` objects or dicts); names label flow conversations."""
         for flow in flows:
-            fid = _as_id(_attr(flow, "id"))
+            fid = as_id(_attr(flow, "id"))
             if fid is None:
                 continue
             name = clean_name(_attr(flow, "name") or "") or fid
@@ -499,7 +486,7 @@ class Router:
             return f"added {', '.join(people) or desc or 'people'} to the flow"
         if action == "block":
             content = event.content if isinstance(event.content, dict) else {}
-            uid = _as_id(content.get("user"))
+            uid = as_id(content.get("user"))
             who = self.nick_of(uid) if uid else desc or "someone"
             return f"blocked {who}"
         if action == "invite":

@@ -31,7 +31,7 @@ from typing import Any
 from flowview.protocol.auth import Token, redact
 from flowview.protocol.backoff import Backoff, BackoffPolicy
 from flowview.protocol.dedupe import Deduper
-from flowview.protocol.events import ConversationKey, Event, _as_id
+from flowview.protocol.events import ConversationKey, Event, as_id
 from flowview.protocol.items import Gap, GapClosed, GapOpened, RawEvent, StreamItem
 from flowview.protocol.rest import ApiError, RestClient
 from flowview.protocol.text import printable
@@ -287,7 +287,7 @@ class Backfiller:
         me = await self._me_id(rest)
         out: dict[ConversationKey, str] = {}
         for obj in await rest.private():
-            other = _as_id(obj.get("id"))
+            other = as_id(obj.get("id"))
             if other is None:
                 continue
             low, high = sorted((me, other))

@@ -56,7 +56,7 @@ def _as_str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _as_id(value: Any) -> str | None:
+def as_id(value: Any) -> str | None:
     """A user/flow id: str as-is, int as decimal (old events carry ints), else None."""
     if isinstance(value, str):
         return value if value else None
@@ -70,8 +70,8 @@ def _as_id(value: Any) -> str | None:
 def _entity_id(value: Any) -> str | None:
     """An id that may also come as an embedded object with an `id` (some adapters do that)."""
     if isinstance(value, dict):
-        return _as_id(value.get("id"))
-    return _as_id(value)
+        return as_id(value.get("id"))
+    return as_id(value)
 
 
 def _iso_to_ms(text: str) -> int | None:
@@ -406,7 +406,7 @@ class PresenceEvent(Event):
 
     @property
     def user_id(self) -> str | None:
-        return _as_id(_dict(self.content).get("user_id")) or self.user
+        return as_id(_dict(self.content).get("user_id")) or self.user
 
     @property
     def state(self) -> PresenceState:
@@ -437,7 +437,7 @@ class UserEditEvent(Event):
 
     @property
     def user_id(self) -> str | None:
-        return _as_id(self._user().get("id")) or self.user
+        return as_id(self._user().get("id")) or self.user
 
     @property
     def nick(self) -> str:
@@ -455,7 +455,7 @@ class FlowAddEvent(Event):
 
     @property
     def flow_id(self) -> str | None:
-        return _as_id(_dict(self.content).get("id"))
+        return as_id(_dict(self.content).get("id"))
 
     @property
     def name(self) -> str:
@@ -479,8 +479,8 @@ class FlowRemoveEvent(Event):
     @property
     def flow_id(self) -> str | None:
         if isinstance(self.content, dict):
-            return _as_id(self.content.get("id"))
-        return _as_id(self.content)
+            return as_id(self.content.get("id"))
+        return as_id(self.content)
 
 
 class UserJoinEvent(Event):
@@ -491,7 +491,7 @@ class UserJoinEvent(Event):
 
     @property
     def user_id(self) -> str | None:
-        return _as_id(self._user().get("id"))
+        return as_id(self._user().get("id"))
 
     @property
     def nick(self) -> str:
@@ -507,7 +507,7 @@ class UserBlockEvent(Event):
     def user_id(self) -> str | None:
         if isinstance(self.content, dict):
             return _entity_id(self.content.get("user") or self.content.get("id"))
-        return _as_id(self.content)
+        return as_id(self.content)
 
 
 class UnknownEvent(Event):
@@ -565,7 +565,7 @@ def parse_event(obj: Any) -> Event:
         to = _entity_id(to)
     user = get("user")
     if type(user) is not str or not user:
-        user = _entity_id(user) or _as_id(get("user_id"))
+        user = _entity_id(user) or as_id(get("user_id"))
     tags = get("tags")
     tags = _str_tuple(tags) if tags else ()  # any falsy value gives () either way
     uuid = get("uuid")
@@ -573,7 +573,7 @@ def parse_event(obj: Any) -> Event:
         uuid = None
     thread_id = get("thread_id")
     if thread_id is not None and (type(thread_id) is not str or not thread_id):
-        thread_id = _as_id(thread_id)
+        thread_id = as_id(thread_id)
     thread = get("thread")
     if thread is not None and not isinstance(thread, dict):
         thread = None

@@ -18,8 +18,9 @@ from typing import Any, Literal
 import httpx
 
 from flowview.protocol.auth import Token, redact
-from flowview.protocol.events import Event, _as_id, _as_int, parse_event
+from flowview.protocol.events import Event, _as_int, as_id, parse_event
 from flowview.protocol.httpauth import TokenAuth
+from flowview.protocol.text import printable
 from flowview.protocol.urls import is_slug, join_url
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class User:
         """A User from an API object, or None when it has no usable id."""
         if not isinstance(obj, dict):
             return None
-        uid = _as_id(obj.get("id"))
+        uid = as_id(obj.get("id"))
         if uid is None:
             return None
         nick = _str(obj.get("nick"))
@@ -92,7 +93,7 @@ class Flow:
         """A Flow from an API object; None if id or slug cannot be determined."""
         if not isinstance(obj, dict):
             return None
-        fid = _as_id(obj.get("id"))
+        fid = as_id(obj.get("id"))
         pname = _str(obj.get("parameterized_name"))
         url = _str(obj.get("url"))
         org = obj.get("organization")
@@ -173,12 +174,7 @@ class AuthError(ApiError):
 
 def _clean(text: str, token: Token) -> str:
     """Error text safe to show: no token, single line, no control chars, bounded."""
-    text = redact(text, token)
-    text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    if len(text) > MAX_ERROR_CHARS:
-        text = text[: MAX_ERROR_CHARS - 1] + "…"
-    return text
+    return printable(redact(text, token), MAX_ERROR_CHARS)
 
 
 # --------------------------------------------------------------------------- client

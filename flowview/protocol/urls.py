@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Literal
 from urllib.parse import quote
 
 import httpx
 
+from flowview.protocol.defaults import DEFAULT_API_URL, DEFAULT_STREAM_URL, Presence
+
 log = logging.getLogger(__name__)
 
-Presence = Literal["active", "idle", "offline"]
-
-DEFAULT_STREAM_URL = "https://stream.flowdock.com"
-DEFAULT_API_URL = "https://api.flowdock.com"
+__all__ = ["DEFAULT_API_URL", "DEFAULT_STREAM_URL", "Presence"]
 
 _ACTIVE_PARAM: dict[str, str | None] = {"active": "true", "idle": "idle", "offline": None}
 

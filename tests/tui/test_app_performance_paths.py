@@ -57,20 +57,21 @@ def test_start_up_path_imports_no_network_stack() -> None:
     assert out.stdout.strip() == ""
 
 
-def test_lazy_names_still_work() -> None:
-    from flowview.config import DEFAULT_API_URL, DEFAULT_STREAM_URL, Settings
-    from flowview.protocol import urls
-    from flowview.protocol.auth import Token, TokenAuth
-    from flowview.protocol.httpauth import TokenAuth as Direct
+def test_one_definition_of_the_public_hosts() -> None:
+    from flowview import config, tail
+    from flowview.protocol import defaults, urls
+    from flowview.protocol.auth import Token
+    from flowview.protocol.httpauth import TokenAuth
 
-    assert (DEFAULT_STREAM_URL, DEFAULT_API_URL) == (urls.DEFAULT_STREAM_URL, urls.DEFAULT_API_URL)
-    assert (Settings().stream_url, Settings().api_url) == (DEFAULT_STREAM_URL, DEFAULT_API_URL)
-    assert TokenAuth is Direct
+    for module in (config, urls, tail):
+        assert module.DEFAULT_STREAM_URL is defaults.DEFAULT_STREAM_URL
+        assert module.DEFAULT_API_URL is defaults.DEFAULT_API_URL
+    settings = config.Settings()
+    assert (settings.stream_url, settings.api_url) == (
+        defaults.DEFAULT_STREAM_URL,
+        defaults.DEFAULT_API_URL,
+    )
     assert "****" in repr(TokenAuth(Token("secret-token-value")))
-    with pytest.raises(AttributeError):
-        from flowview.protocol import auth
-
-        _ = auth.NoSuchName
 
 
 async def test_first_frame_of_a_newly_shown_tab_has_its_newest_lines(
