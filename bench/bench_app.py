@@ -567,7 +567,12 @@ class Server:
         body: dict[str, Any] = {"count": count}
         if flow is not None:
             body["flow"] = flow
-        response = httpx.post(f"{self.process.base_url}/_sim/burst", json=body, timeout=300)
+        response = httpx.post(
+            f"{self.process.base_url}/_sim/burst",
+            json=body,
+            headers=self.process.control_headers,
+            timeout=300,
+        )
         response.raise_for_status()
         data: dict[str, Any] = response.json()
         return data

@@ -46,7 +46,9 @@ async def until(pilot: Pilot[Any], predicate: Callable[[], object], timeout: flo
 
 
 def control(srv: ServerThread, path: str, body: dict[str, Any]) -> None:
-    httpx.post(f"{srv.base_url}{path}", json=body, timeout=30).raise_for_status()
+    httpx.post(
+        f"{srv.base_url}{path}", json=body, headers=srv.control_headers, timeout=30
+    ).raise_for_status()
 
 
 async def live_with_traffic(

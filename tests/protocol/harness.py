@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,15 @@ from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, GapClosed, GapOpened, RawEvent, StateChange, StreamItem
 from flowview.protocol.rest import RestClient
 from flowview.server.runner import RunningServer
+
+
+def known_ids(ids: Iterable[int | None]) -> list[int]:
+    """`ids`, each asserted present (an event without an id cannot be sorted among the rest)."""
+    out: list[int] = []
+    for i in ids:
+        assert i is not None
+        out.append(i)
+    return out
 
 
 class ScaledTime:

@@ -26,7 +26,7 @@ SECRET = "deadbeefdeadbeef0123456789abcdef"
 
 def test_repr_and_str_are_masked() -> None:
     for kind in ("personal", "oauth"):
-        token = Token(SECRET, kind)  # type: ignore[arg-type]
+        token = Token(SECRET, kind)
         for text in (repr(token), str(token), f"{token}", f"{[token]}", repr(TokenAuth(token))):
             assert SECRET not in text
             assert "****" in text

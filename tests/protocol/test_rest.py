@@ -253,7 +253,7 @@ class Crafted:
         if path == "/flows":
             return JSONResponse(_flows_payload(), headers=hdr)
         if path == "/flows/find":
-            flow = dict(_flows_payload()[0])  # type: ignore[arg-type]
+            flow = dict(_flows_payload()[0])
             flow["id"] = request.query_params["id"]
             return JSONResponse(flow)
         if path == "/users":

@@ -76,11 +76,13 @@ def post_private(srv: ServerThread, text: str, *, as_nick: str = "ngozi") -> int
 
 
 def fault(srv: ServerThread, **spec: Any) -> None:
-    http(srv).post(f"{srv.base_url}/_faults", json=spec).raise_for_status()
+    http(srv).post(
+        f"{srv.base_url}/_faults", json=spec, headers=srv.control_headers
+    ).raise_for_status()
 
 
 def connections(srv: ServerThread) -> list[dict[str, Any]]:
-    data = http(srv).get(f"{srv.base_url}/_faults").json()
+    data = http(srv).get(f"{srv.base_url}/_faults", headers=srv.control_headers).json()
     return list(data["open"])
 
 
@@ -125,7 +127,9 @@ def labels(app: FlowviewApp) -> list[str]:
 
 def active_index(app: FlowviewApp) -> int:
     main = app.main
-    return main.keys_in_order().index(main.active_key)
+    active = main.active_key
+    assert active is not None
+    return main.keys_in_order().index(active)
 
 
 def log_text(log: FlowLog) -> str:
@@ -593,7 +597,7 @@ async def test_bell_and_notify_command(server: ServerThread, tmp_path: Path) -> 
 async def test_links_open_only_http_and_https(running: Any) -> None:
     app, pilot = running
     opened: list[str] = []
-    app.open_url = lambda url, new_tab=True: opened.append(url)  # type: ignore[method-assign]
+    app.open_url = lambda url, new_tab=True: opened.append(url)
     log = app.main.active_log
     assert log is not None
     log.post_message(FlowLog.LinkRequested("file:///etc/passwd", log))

@@ -37,6 +37,7 @@ async def test_every_simulated_event_type_is_routed_and_rendered(server: ServerT
             )
 
         await wait_until(pilot, all_there, message=str({m.kind for m in _messages(app)}))
+        assert app.session is not None
         router = app.session.router
         assert router.errors == 0  # no event made the router fail
         # Edits show in place where they happened: open that tab and read the rendered rows.

@@ -80,12 +80,14 @@ async def test_corrupt_config_opens_setup_with_the_message(isolated_config: Path
 def test_demo_session_uses_a_throwaway_profile_and_stops_the_server() -> None:
     real = os.environ[CONFIG_DIR_ENV]
     demo = DemoSession.start(DemoOptions(rate=0))
+    demo.activate()
     try:
         assert os.environ[CONFIG_DIR_ENV] == demo.profile_dir != real
         assert demo.settings.stream_url.startswith("http://127.0.0.1:")
         assert demo.settings.flows == []  # every joined flow
         assert demo.process.process.poll() is None
     finally:
+        demo.deactivate()
         demo.stop()
     assert demo.process.process.poll() is not None
     assert os.environ[CONFIG_DIR_ENV] == real

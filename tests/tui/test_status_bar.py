@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.app import App, ComposeResult
+from textual.content import Content
 
 from flowview.tui.widgets.status_bar import StatusBar
 
@@ -19,7 +20,9 @@ class Host(App[None]):
 
 
 def plain(bar: StatusBar) -> str:
-    return bar.render().plain  # type: ignore[union-attr]
+    rendered = bar.render()
+    assert isinstance(rendered, Content)
+    return rendered.plain
 
 
 async def test_states_and_countdown() -> None:
