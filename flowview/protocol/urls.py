@@ -53,6 +53,18 @@ def join_url(base: str, *segments: str, params: Sequence[tuple[str, str]] = ()) 
     return url.copy_with(raw_path=(raw + ("?" + query if query else "")).encode("ascii"))
 
 
+def stream_base(base: str) -> str:
+    """The stream's base URL, whichever convention the user gave.
+
+    flowview's own convention is a base (``https://stream.flowdock.com``); Flowdock's client
+    libraries use the resource URL (``FLOWDOCK_STREAM_URL=https://stream.flowdock.com/flows``).
+    Both are accepted: a trailing ``/flows`` is dropped here, so requests never go to
+    ``/flows/flows``.
+    """
+    trimmed = base.rstrip("/")
+    return trimmed[: -len("/flows")] if trimmed.endswith("/flows") else base
+
+
 def stream_url(
     base: str,
     flows: Sequence[str],
@@ -96,6 +108,6 @@ def stream_url(
     if presence_events:
         params.append(("presence", "1"))
 
-    url = join_url(base, *segments)
+    url = join_url(stream_base(base), *segments)
     query = "&".join(f"{k}={v}" for k, v in params)  # values already encoded above
     return url.copy_with(query=query.encode("ascii")) if query else url

@@ -223,3 +223,28 @@ async def test_flowview_server_subscribes_to_the_requested_flows() -> None:
                     if not [s for s in server.state.all_subscribers() if s.closed_reason is None]:
                         break
                     await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "base",
+    [
+        "https://stream.example.com",
+        "https://stream.example.com/",
+        "https://stream.example.com/flows",
+        "https://stream.example.com/flows/",
+    ],
+)
+def test_stream_url_accepts_a_base_or_the_flows_resource(base: str) -> None:
+    many = stream_url(base, ["acme/main", "acme/dev"], private=True, presence="active")
+    assert many.path == "/flows"
+    one = stream_url(base, ["acme/main"], private=False, presence="idle")
+    assert one.path == "/flows/acme/main"
+
+
+def test_stream_base_keeps_a_path_prefix_that_is_not_flows() -> None:
+    url = stream_url("http://127.0.0.1:9/stream", ["acme/main"], private=False, presence="idle")
+    assert url.path == "/stream/flows/acme/main"
+    url = stream_url(
+        "http://127.0.0.1:9/stream/flows", ["a/b", "c/d"], private=True, presence="idle"
+    )
+    assert url.path == "/stream/flows"
