@@ -93,7 +93,7 @@ def message_from_row(row: tuple[Any, ...]) -> ArchivedMessage:
         uuid=uuid,
         edited=bool(edited),
         deleted=bool(deleted),
-        raw=codec.loads(raw),
+        raw=rows.restored_raw(kind, codec.loads(raw), text),
     )
 
 
