@@ -13,8 +13,8 @@ from flowview.archive.query import Query, QueryError, Term, parse_query
 TODAY = date(2026, 5, 28)
 
 
-def _ms(*args: int) -> int:
-    return int(datetime(*args).astimezone().timestamp() * 1000)  # type: ignore[misc]
+def _ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(datetime(year, month, day, hour, minute).astimezone().timestamp() * 1000)
 
 
 def test_words_filters_and_dates() -> None:
