@@ -38,6 +38,11 @@ CONTENT_IS_TEXT: Final = frozenset({"message", "status", "line"})
 # of ~16 to merge later.  Measured: index time per message 18.9 -> 13.5 us (prefix='3').
 FTS_HASHSIZE: Final = 16 * 1024 * 1024
 
+# Segments are merged when 8 of a size exist instead of 4: half the merge work while ingesting,
+# a few more segments for a query to read.  Measured at 1M messages (one run each): writer CPU
+# per message -9 %, search CPU p95 +5 % (26.6 ms, within the 50 ms target).
+FTS_AUTOMERGE: Final = 8
+
 _FTS_V2: Final = """CREATE VIRTUAL TABLE messages_fts USING fts5 (
     text, tags,
     content='messages', content_rowid='rowid',
@@ -119,7 +124,8 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     #   `content` that `text` already has (rows.stored_raw / rows.restored_raw);
     # - the full-text index keeps a prefix index of 3 characters only (as-you-type search
     #   treats words under 3 characters as whole words, query.py), and flushes its pending
-    #   terms every 16 MiB instead of every 1 MiB (fewer, larger segments: -40 % index time).
+    #   terms every 16 MiB instead of every 1 MiB (fewer, larger segments: -40 % index time)
+    #   and merges them 8 at a time instead of 4.
     (
         "DROP TRIGGER messages_ad",
         "DROP TRIGGER messages_au",
@@ -131,6 +137,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             AND json_extract(CAST(raw AS TEXT), '$.content') = text""",
         _FTS_V2,
         f"INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', {FTS_HASHSIZE})",
+        f"INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', {FTS_AUTOMERGE})",
         "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
         *_FTS_TRIGGERS,
     ),

@@ -112,9 +112,9 @@ def test_new_database_settings(data_dir: Path) -> None:
     path = data_dir / "new.sqlite3"
     with Archive.open(path) as archive:
         assert archive.query("PRAGMA page_size") == [(8192,)]
-        assert archive.query("SELECT v FROM messages_fts_config WHERE k = 'hashsize'") == [
-            (schema.FTS_HASHSIZE,)
-        ]
+        config = dict(archive.query("SELECT k, v FROM messages_fts_config"))
+        assert config["hashsize"] == schema.FTS_HASHSIZE
+        assert config["automerge"] == schema.FTS_AUTOMERGE
         (sql,) = archive.query("SELECT sql FROM sqlite_master WHERE name = 'messages_fts'")[0]
         assert "prefix='3'" in sql
 
