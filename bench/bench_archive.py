@@ -5,6 +5,11 @@ messages, database size and warm-start time.
     uv run python bench/bench_archive.py --count 200000     # quicker
     uv run python bench/bench_archive.py --dir /tmp/arc     # keep the database
 
+Two ingest figures: `ingest` while this process generates the messages (the generator and the
+writer share the interpreter, so its wall rate is low on a busy box; the writer's CPU rate is
+the figure to compare), and `writer_alone`, more messages queued beforehand and written with
+nothing else running in the process (what the writer sustains).
+
 Messages are generated (seeded) as the bundled server sends them: 12 flows, 60 users, words
 drawn from a 20,000-word vocabulary with a Zipf-like distribution, 3-40 words each, some tags,
 threads and private messages; parsed into Events (as the stream client hands them over)
@@ -22,6 +27,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from itertools import accumulate
 from pathlib import Path
@@ -113,9 +119,37 @@ def bench_ingest(archive: Archive, corpus: Corpus, count: int) -> dict[str, floa
         "messages": count,
         "writer_rate_per_s": count / stats.busy_seconds,
         "writer_cpu_rate_per_s": count / stats.cpu_seconds,
+        "writer_cpu_us_per_message": stats.cpu_seconds / count * 1e6,
         "end_to_end_rate_per_s": count / wall,
         "enqueue_us_per_message": enqueue / count * 1e6,
         "batches": stats.batches,
+    }
+
+
+def bench_writer_alone(
+    archive: Archive, corpus: Corpus, start: int, count: int
+) -> dict[str, float]:
+    """The writer's sustained rate with nothing competing for the interpreter: `count`
+    messages (generated beforehand) are queued while the writer waits on a gate, then it
+    writes them all (batches of up to 20,000, into an archive of --count messages)."""
+    assert archive.writer is not None
+    stats = archive.writer.stats
+    events = corpus.events(start, count)
+    gate = threading.Event()
+    archive.writer.call(lambda conn: gate.wait())
+    archive.ingest_many(events)
+    cpu, busy, batches = stats.cpu_seconds, stats.busy_seconds, stats.batches
+    t = time.perf_counter()
+    gate.set()
+    archive.flush(timeout=None)
+    wall = time.perf_counter() - t
+    return {
+        "messages": count,
+        "wall_rate_per_s": count / wall,
+        "cpu_rate_per_s": count / (stats.cpu_seconds - cpu),
+        "cpu_us_per_message": (stats.cpu_seconds - cpu) / count * 1e6,
+        "busy_rate_per_s": count / (stats.busy_seconds - busy),
+        "batches": stats.batches - batches,
     }
 
 
@@ -205,6 +239,12 @@ def bench_warm_start(path: Path) -> float:
     return (time.perf_counter() - t) * 1000
 
 
+def _schema_version() -> int:
+    from flowview.archive import schema
+
+    return schema.SCHEMA_VERSION
+
+
 def size_of(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
@@ -213,6 +253,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, help="keep the database here")
+    parser.add_argument(
+        "--alone",
+        type=int,
+        default=50_000,
+        help="messages for the writer-alone figure (below the queue's 100,000)",
+    )
     parser.add_argument(
         "--output", type=Path, default=Path(__file__).parent / "results" / "archive.json"
     )
@@ -233,10 +279,19 @@ def main() -> int:
         ]
     )
     print(f"ingesting {args.count:,} messages into {path}", file=sys.stderr)
-    results: dict[str, Any] = {"count": args.count, "cpus": os.cpu_count(), "load": os.getloadavg()}
+    results: dict[str, Any] = {
+        "count": args.count,
+        "schema": _schema_version(),
+        "cpus": os.cpu_count(),
+        "load": os.getloadavg(),
+    }
     results["ingest"] = ingest = bench_ingest(archive, corpus, args.count)
     print(json.dumps(ingest, indent=1), file=sys.stderr)
-    results["stall"] = asyncio.run(_stall_probe(archive, corpus, args.count + 1, 5.0))
+    results["writer_alone"] = alone = bench_writer_alone(
+        archive, corpus, args.count + 1, args.alone
+    )
+    print(json.dumps(alone, indent=1), file=sys.stderr)
+    results["stall"] = asyncio.run(_stall_probe(archive, corpus, args.count + args.alone + 1, 5.0))
     archive.close()
     results["size_bytes"] = size_of(path)
     results["warm_start_ms"] = bench_warm_start(path)

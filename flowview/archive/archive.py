@@ -93,7 +93,7 @@ def message_from_row(row: tuple[Any, ...]) -> ArchivedMessage:
         uuid=uuid,
         edited=bool(edited),
         deleted=bool(deleted),
-        raw=codec.loads(raw),
+        raw=rows.restored_raw(kind, codec.loads(raw), text),
     )
 
 
@@ -249,9 +249,8 @@ class Archive:
         self._writer().submit(event)
 
     def ingest_many(self, events: Iterable[Event | dict[str, Any]]) -> None:
-        writer = self._writer()
-        for event in events:
-            writer.submit(event)
+        """Queue events in order (in chunks: cheaper than one `ingest` each)."""
+        self._writer().submit_many(events if isinstance(events, list | tuple) else list(events))
 
     def set_users(self, users: Iterable[Any]) -> None:
         """Names for offline results: objects with id/nick/name (protocol.rest.User)."""

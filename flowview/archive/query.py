@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS: Final = 1000
 MAX_TERMS: Final = 32
-PREFIX_INDEXED: Final = 3  # the longest prefix length with its own FTS5 index (schema.py)
+PREFIX_INDEXED: Final = 3  # the prefix length with its own FTS5 index (schema.py)
 
 # What FTS5's unicode61 tokenizer keeps together: letters and digits (underscore separates).
 WORD: Final = re.compile(r"[^\W_]+")
@@ -76,9 +76,10 @@ class Query:
         return expr
 
     def without_long_prefixes(self) -> Query:
-        """The query with prefixes longer than the prefix index (3 characters) made exact."""
+        """The query with prefixes the prefix index does not hold (not 3 characters) made
+        exact."""
         terms = tuple(
-            replace(t, prefix=False) if t.prefix and len(t.words[-1]) > PREFIX_INDEXED else t
+            replace(t, prefix=False) if t.prefix and len(t.words[-1]) != PREFIX_INDEXED else t
             for t in self.terms
         )
         return replace(self, terms=terms)
@@ -198,8 +199,17 @@ def parse_query(text: str, *, prefix_last: bool = False, today: date | None = No
         words = tuple(w.lower() for w in WORD.findall(body))
         if not words:
             continue  # `*`, `()`, `:` ... carry nothing to search for
+        # As you type, a word of 1-2 characters is searched as a whole word: prefixes that
+        # short have no index of their own (it cost a fifth of the ingest rate) and match
+        # too much to be useful; from the third character on, the word is a prefix.
         prefix = not quoted and (
-            body.endswith("*") or (prefix_last and index == len(pieces) - 1 and not negated)
+            body.endswith("*")
+            or (
+                prefix_last
+                and index == len(pieces) - 1
+                and not negated
+                and len(words[-1]) >= PREFIX_INDEXED
+            )
         )
         terms.append(Term(words, prefix=prefix, negated=negated))
     if len(terms) + len(tags) > MAX_TERMS:

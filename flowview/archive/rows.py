@@ -10,6 +10,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Final
 
+from flowview.archive import codec
+from flowview.archive.schema import CONTENT_IS_TEXT
 from flowview.protocol.events import (
     ActionEvent,
     ActivityEvent,
@@ -114,6 +116,52 @@ def message_row(event: Event) -> MessageRow | None:
         deleted=False,
         raw=event.raw,
     )
+
+
+def message_params(event: Event) -> tuple[Any, ...] | None:
+    """`message_row` as the writer's INSERT parameters (conv, id, kind, user, sent, text, tags,
+    thread_id, uuid, raw JSON as stored): the same rules without building a MessageRow, since
+    this runs once per archived message (measured: 10.9 -> ~5 us per message)."""
+    kind = event.event
+    if kind not in LINE_KINDS:
+        return None
+    key = event.key
+    mid = event.id
+    if key is None or mid is None:
+        return None
+    raw = event.raw
+    text = searchable_text(event)
+    if kind in CONTENT_IS_TEXT and raw.get("content") == text and type(text) is str:
+        raw = raw.copy()
+        del raw["content"]
+    tags = event.tags
+    return (
+        f"{key[0]}:{key[1]}",
+        mid,
+        kind,
+        event.user,
+        event.sent,
+        text,
+        visible_tags(tags) if tags else "",
+        event.thread_id,
+        event.uuid,
+        codec.dumps(raw),
+    )
+
+
+def stored_raw(kind: str, raw: dict[str, Any], text: str) -> dict[str, Any]:
+    """`raw` as stored: without a `content` that `text` holds already (schema version 2)."""
+    if kind in CONTENT_IS_TEXT and raw.get("content") == text:
+        raw = dict(raw)
+        del raw["content"]
+    return raw
+
+
+def restored_raw(kind: str, raw: dict[str, Any], text: str) -> dict[str, Any]:
+    """The stored `raw` of a row with its `content` put back (the inverse of stored_raw)."""
+    if kind in CONTENT_IS_TEXT and isinstance(raw, dict) and "content" not in raw:
+        raw["content"] = text
+    return raw
 
 
 def rebuild(raw: dict[str, Any]) -> MessageRow | None:

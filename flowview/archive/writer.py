@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_MAX: Final = 100_000
 DEFAULT_BATCH_MAX: Final = 20_000  # measured: 5,000 -> 20,000 is +15% ingest (fewer FTS segments)
 DEFAULT_MAX_BYTES: Final = 1 << 30  # 1 GiB
+WRITER_CACHE_KIB: Final = 32 * 1024
 PRUNE_EVERY: Final = 20_000  # operations between two size checks
 
 
@@ -104,6 +105,37 @@ class Call:
 
 
 _STOP: Final = object()
+CHUNK_MAX: Final = 512  # operations per queue item from submit_many
+
+
+class _Chunk(tuple[Any, ...]):
+    """Consecutive operations from one `submit_many`, queued as one item: a queue item costs
+    ~2 us to put and ~2 us to take (lock, condition), a tenth of writing a message."""
+
+    __slots__ = ()
+
+
+class _OperationQueue(queue.Queue[Any]):
+    """A FIFO whose size (and so its bound) counts operations, a _Chunk for all it holds.  A
+    chunk is accepted whenever the queue is below its bound, so the queue holds at most
+    `maxsize + CHUNK_MAX - 1` operations."""
+
+    def _init(self, maxsize: int) -> None:
+        super()._init(maxsize)
+        self._operations = 0
+
+    def _qsize(self) -> int:
+        return self._operations
+
+    def _put(self, item: Any) -> None:
+        self.queue.append(item)
+        self._operations += len(item) if type(item) is _Chunk else 1
+
+    def _get(self) -> Any:
+        item = self.queue.popleft()
+        self._operations -= len(item) if type(item) is _Chunk else 1
+        return item
+
 
 Operation = Event | dict[str, Any] | Users | Flows | ReadPosition | Barrier | Prune | Call
 
@@ -117,7 +149,7 @@ ON CONFLICT (conv, id) DO NOTHING
 _REFRESH: Final = """
 UPDATE messages SET kind = ?, user = ?, sent = ?, text = ?, tags = ?, thread_id = ?, uuid = ?,
     raw = ?
-WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0 AND raw IS NOT ?
+WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0 AND (raw IS NOT ? OR text IS NOT ?)
 """
 
 
@@ -150,8 +182,9 @@ class ArchiveWriter:
         on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._connect = connect
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_max)
+        self._queue: queue.Queue[Any] = _OperationQueue(maxsize=queue_max)
         self._batch_max = batch_max
+        self._chunk_max = max(1, min(CHUNK_MAX, queue_max))
         self.max_bytes = max_bytes
         self.max_age_ms = max_age_ms
         self._now_ms = now_ms
@@ -205,19 +238,27 @@ class ArchiveWriter:
 
     def submit(self, op: Operation) -> None:
         """Queue one operation (blocks while the queue is full, see the module docstring)."""
+        self._put(op)
+
+    def submit_many(self, ops: Sequence[Operation]) -> None:
+        """Queue operations in order, up to CHUNK_MAX of them per queue item."""
+        if len(ops) == 1:
+            self._put(ops[0])
+            return
+        size = self._chunk_max
+        for start in range(0, len(ops), size):
+            self._put(_Chunk(ops[start : start + size]))
+
+    def _put(self, item: Any) -> None:
         if self._state is not WriterState.RUNNING:
             raise ArchiveClosed(f"archive writer is {self._state.value}")
         try:
-            self._queue.put_nowait(op)
+            self._queue.put_nowait(item)
         except queue.Full:
             self.stats.blocked += 1
             if self.stats.blocked % 1000 == 1:  # once per stall, not once per message
                 log.warning("archive queue full: waiting for the writer")
-            self._queue.put(op)
-
-    def submit_many(self, ops: Sequence[Operation]) -> None:
-        for op in ops:
-            self.submit(op)
+            self._queue.put(item)
 
     def barrier(self) -> Future[None]:
         """A future done once everything queued before it is committed."""
@@ -255,6 +296,10 @@ class ArchiveWriter:
             self._move(WriterState.CLOSED)
             return
         try:
+            # The writer's page cache: 32 MiB instead of 2 (pages are allocated as used).  The
+            # index merges and the (conv, id) index re-read recent pages in every batch
+            # (measured: -15 % ingest time at 100k messages).
+            conn.execute(f"PRAGMA cache_size={-WRITER_CACHE_KIB}")
             self._loop(conn)
         except Exception as exc:
             log.exception("archive writer failed")
@@ -271,11 +316,24 @@ class ArchiveWriter:
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         stop = False
+        carry: tuple[Any, ...] = ()  # what did not fit in the last batch, of a chunk
         while not stop:
-            batch = [self._queue.get()]
-            while len(batch) < self._batch_max:
+            batch: list[Any] = []
+            item = carry if carry else self._queue.get()
+            carry = ()
+            while True:
+                if type(item) is _Chunk:
+                    room = self._batch_max - len(batch)
+                    batch.extend(item[:room])
+                    if len(item) > room:  # the rest starts the next batch
+                        carry = _Chunk(item[room:])
+                        break
+                else:
+                    batch.append(item)
+                if len(batch) >= self._batch_max:
+                    break
                 try:
-                    batch.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
             if batch[-1] is _STOP:
@@ -290,13 +348,14 @@ class ArchiveWriter:
     def _fail_queued(self, exc: BaseException) -> None:
         while True:
             try:
-                op = self._queue.get_nowait()
+                item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(op, Barrier | Prune | Call):
-                op.done.set_exception(exc)
-            elif op is not _STOP:
-                log.error("archive writer stopped: an operation was not written")
+            for op in item if type(item) is _Chunk else (item,):
+                if isinstance(op, Barrier | Prune | Call):
+                    op.done.set_exception(exc)
+                elif op is not _STOP:
+                    log.error("archive writer stopped: an operation was not written")
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         started, cpu_started = time.perf_counter(), time.thread_time()
@@ -464,17 +523,18 @@ class ArchiveWriter:
             return
         conv = rows.conv_id(key)
         found = conn.execute(
-            "SELECT raw, deleted FROM messages WHERE conv = ? AND id = ?", (conv, target)
+            "SELECT raw, deleted, kind, text FROM messages WHERE conv = ? AND id = ?",
+            (conv, target),
         ).fetchone()
         if found is None:
             # The message itself was never archived (older than the archive); nothing to change.
             log.debug("archive: %s for a message it does not hold", event.event)
             self.stats.skipped += 1
             return
-        raw_blob, deleted = found
+        raw_blob, deleted, kind, old_text = found
         if deleted:
             return
-        raw = codec.loads(raw_blob)
+        raw = rows.restored_raw(kind, codec.loads(raw_blob), old_text)
         now_deleted = False
         edited = 0
         if isinstance(event, MessageEditEvent):
@@ -490,10 +550,19 @@ class ArchiveWriter:
         conn.execute(
             "UPDATE messages SET text = ?, tags = ?, raw = ?, deleted = ?,"
             " edited = max(edited, ?) WHERE conv = ? AND id = ?",
-            (text, tags, codec.dumps(raw), int(now_deleted), edited, conv, target),
+            (
+                text,
+                tags,
+                codec.dumps(rows.stored_raw(kind, raw, text)),
+                int(now_deleted),
+                edited,
+                conv,
+                target,
+            ),
         )
 
-    def _message_params(self, op: Any) -> tuple[Any, ...] | None:
+    @staticmethod
+    def _message_params(op: Any) -> tuple[Any, ...] | None:
         """Insert parameters when `op` is a line event; None for anything else."""
         if isinstance(op, dict):
             if op.get("event") not in rows.LINE_KINDS:
@@ -504,21 +573,7 @@ class ArchiveWriter:
                 return None
         if not isinstance(op, Event):
             return None
-        row = rows.message_row(op)
-        if row is None:
-            return None
-        return (
-            row.conv,
-            row.id,
-            row.kind,
-            row.user,
-            row.sent,
-            row.text,
-            row.tags,
-            row.thread_id,
-            row.uuid,
-            codec.dumps(row.raw),
-        )
+        return rows.message_params(op)
 
     def _insert_messages(self, conn: sqlite3.Connection, params: list[tuple[Any, ...]]) -> None:
         """Insert line events (and empty `params`).  When some were already stored, refresh
@@ -534,7 +589,7 @@ class ArchiveWriter:
         if inserted < len(params):
             self._index_new_rows(conn)
             # Rows inserted just now have the same raw, so the WHERE skips them.
-            conn.executemany(_REFRESH, [(*p[2:], p[0], p[1], p[9]) for p in params])
+            conn.executemany(_REFRESH, [(*p[2:], p[0], p[1], p[9], p[5]) for p in params])
         self.stats.messages += len(params)
         params.clear()
 
