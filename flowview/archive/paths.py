@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-import platformdirs
+from flowview.protocol import datadir
+from flowview.protocol.datadir import data_dir as data_dir  # re-exported for the archive package
 
 log = logging.getLogger(__name__)
 
-DATA_DIR_ENV: Final = "FLOWVIEW_DATA_DIR"
-DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
 SUFFIX: Final = ".sqlite3"
 
@@ -33,32 +32,13 @@ class ArchiveError(Exception):
     """The archive cannot be opened or used (permissions, corruption, a newer schema)."""
 
 
-def data_dir() -> Path:
-    """The data directory (not created)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return platformdirs.user_data_path("flowview", appauthor=False)
-
-
 def ensure_private_dir(directory: Path) -> Path:
-    """Create `directory` at 0700, or check that an existing one is ours and not writable by
-    others.  Raises ArchiveError otherwise."""
+    """Create or check the data directory (see flowview.protocol.datadir); ArchiveError if it
+    is not private."""
     try:
-        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        st = directory.lstat()
-    except OSError as exc:
-        raise ArchiveError(f"cannot create data directory {directory}: {exc.strerror}") from exc
-    if not stat.S_ISDIR(st.st_mode):
-        raise ArchiveError(f"{directory} is not a directory")
-    if st.st_uid != os.getuid():
-        raise ArchiveError(f"refusing data directory {directory}: owned by another user")
-    if stat.S_IMODE(st.st_mode) & 0o022:
-        raise ArchiveError(f"refusing data directory {directory}: others can write to it")
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        # Ours but readable by others: tighten it (what we store is private).
-        directory.chmod(DIR_MODE)
-    return directory
+        return datadir.ensure_private_dir(directory)
+    except datadir.UnsafeDirectory as exc:
+        raise ArchiveError(f"data directory: {exc}") from exc
 
 
 def archive_name(api_url: str, user_id: str) -> str:

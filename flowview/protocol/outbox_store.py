@@ -24,7 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import platformdirs
+from flowview.protocol.datadir import (
+    DATA_DIR_ENV,
+    UnsafeDirectory,
+    data_dir,
+    ensure_private_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +42,8 @@ __all__ = [
     "data_dir",
 ]
 
-DATA_DIR_ENV = "FLOWVIEW_DATA_DIR"
 OUTBOX_FILE = "outbox.json"
 FORMAT_VERSION = 1
-_DIR_MODE = 0o700
 _FILE_MODE = 0o600
 # A sane outbox is a few KB; a huge file is not ours or is corrupt, and must not eat memory.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -54,45 +57,12 @@ class OutboxLockedError(OutboxStoreError):
     """Another flowview process holds this outbox."""
 
 
-def data_dir() -> Path:
-    """flowview's data directory (not created): $FLOWVIEW_DATA_DIR or the platform default."""
-    override = os.environ.get(DATA_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    return platformdirs.user_data_path("flowview", appauthor=False)
-
-
 def _ensure_private_dir(directory: Path) -> None:
     """Create `directory` 0700, or check that an existing one is ours and closed to others."""
     try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        directory.mkdir(mode=_DIR_MODE)
-        # mkdir's mode is filtered by the umask; make it exactly 0700.
-        os.chmod(directory, _DIR_MODE)
-        return
-    except FileExistsError:
-        pass
-    except OSError as exc:
-        raise OutboxStoreError(f"cannot create {directory}: {exc.strerror}") from exc
-    try:
-        st = os.stat(directory)
-    except OSError as exc:
-        raise OutboxStoreError(f"cannot inspect {directory}: {exc.strerror}") from exc
-    if not stat.S_ISDIR(st.st_mode):
-        raise OutboxStoreError(f"{directory} exists and is not a directory")
-    if st.st_uid != os.getuid():
-        raise OutboxStoreError(f"{directory} belongs to another user; refusing to use it")
-    if stat.S_IMODE(st.st_mode) & 0o022:
-        raise OutboxStoreError(
-            f"{directory} can be written by other users; refusing to use it "
-            f"(fix with: chmod 700 {directory})"
-        )
-    if stat.S_IMODE(st.st_mode) & 0o077:
-        # Ours and only readable by others: tighten rather than refuse.
-        try:
-            os.chmod(directory, _DIR_MODE)
-        except OSError as exc:
-            raise OutboxStoreError(f"cannot restrict {directory}: {exc.strerror}") from exc
+        ensure_private_dir(directory)
+    except UnsafeDirectory as exc:
+        raise OutboxStoreError(str(exc)) from exc
 
 
 def _fsync_dir(directory: Path) -> None:
