@@ -27,6 +27,7 @@ from flowview.config import Settings  # noqa: E402
 from flowview.model import render  # noqa: E402
 from flowview.protocol.auth import Token  # noqa: E402
 from flowview.protocol.client import StreamClient, StreamConfig  # noqa: E402
+from flowview.protocol.rest import RestClient  # noqa: E402
 from flowview.server.runner import ServerOptions, ServerThread  # noqa: E402
 from flowview.tui.app import FlowviewApp  # noqa: E402
 
@@ -134,8 +135,8 @@ async def shoot(name: str, prepare: Prepare | None, **server: Any) -> None:
             async def never(_delay: float) -> None:
                 await asyncio.Event().wait()
 
-            def factory(config: StreamConfig) -> StreamClient:
-                return StreamClient(config, sleep=never, rng=lambda: 0.5)
+            def factory(config: StreamConfig, rest: RestClient) -> StreamClient:
+                return StreamClient(config, sleep=never, rng=lambda: 0.5, rest=rest)
 
         if prepare is None:  # the first-run setup screen
             app = FlowviewApp(None, None)
