@@ -236,6 +236,7 @@ class FlowviewApp(App[None]):
             wants_alert=self._wants_alert,
             on_state=self._stream_state,
             flush_interval=self.flush_interval,
+            on_events=session.archive.events,
         )
         self.main.status.set_connection("connecting")
         self.bootstrap()

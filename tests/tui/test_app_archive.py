@@ -1,0 +1,73 @@
+"""The viewer writes its archive: stream events, history pages, users and flows end up in the
+account's archive file (real HTTP against the bundled server on loopback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import wait_until
+
+from flowview.archive import Archive
+from flowview.archive.paths import list_archives
+from flowview.server.runner import ServerThread
+from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def texts_in(path: Path) -> set[str]:
+    with Archive.open(path, writable=False) as archive:
+        return {m.text for key in archive.conversations() for m in archive.iter_conversation(key)}
+
+
+async def test_posted_messages_history_users_and_flows_reach_the_archive(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(data))
+    before = post(live_server, "acme/main", "history walrus before start")
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            live = post(live_server, "acme/main", "live narwhal while running")
+            await wait_until(
+                pilot,
+                lambda: any(live in {m.id for m in s} for s in app.stores().values()),
+                message="the live message never arrived",
+            )
+            assert before and live
+    finally:
+        close_http(live_server)
+    # Closed on quit: everything queued is written, the file is there and readable.
+    (path,) = list_archives(data)
+    texts = texts_in(path)
+    assert "live narwhal while running" in texts
+    assert "history walrus before start" in texts
+    with Archive.open(path, writable=False) as archive:
+        assert "kenji" in {nick for nick, _ in archive.users().values()}
+        assert any(f.slug == "acme/main" for f in archive.flows().values())
+        assert archive.meta()["api_url"] == live_server.api_url
+
+
+async def test_an_archive_that_cannot_be_opened_does_not_stop_the_viewer(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(blocker / "data"))
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            live = post(live_server, "acme/main", "still shown without an archive")
+            await wait_until(
+                pilot,
+                lambda: any(live in {m.id for m in s} for s in app.stores().values()),
+                message="the viewer stopped with its archive",
+            )
+            assert app.session is not None and app.session.archive.archive is None
+            assert app.session.archive.problem
+    finally:
+        close_http(live_server)
