@@ -31,6 +31,12 @@ async def test_posted_messages_history_users_and_flows_reach_the_archive(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_live(pilot, app)
+            # Start-up seams closed: the next message can only come through the stream.
+            await wait_until(
+                pilot,
+                lambda: not any(w.group == "seam" and w.is_running for w in app.workers),
+                message="start-up seams still loading",
+            )
             live = post(live_server, "acme/main", "live narwhal while running")
             await wait_until(
                 pilot,
