@@ -11,6 +11,7 @@ from helpers import wait_until
 from flowview.archive import Archive
 from flowview.archive.paths import list_archives
 from flowview.server.runner import ServerThread
+from flowview.tui.screens.search import SearchScreen
 from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
 
 pytestmark = pytest.mark.timeout(60)
@@ -75,5 +76,71 @@ async def test_an_archive_that_cannot_be_opened_does_not_stop_the_viewer(
             )
             assert app.session is not None and app.session.archive.archive is None
             assert app.session.archive.problem
+    finally:
+        close_http(live_server)
+
+
+async def test_ctrl_f_searches_the_archive_and_enter_jumps_to_the_message(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            target = app.main.keys_in_order()[2]  # acme/random, not the tab shown
+            assert app.main.active_key != target
+            wanted = post(live_server, "acme/random", "the okapi is in the archive")
+            await wait_until(
+                pilot,
+                lambda: app.stores()[target].get(wanted) is not None,
+                message="the message never arrived",
+            )
+            assert app.session is not None and app.session.archive.archive is not None
+            await app.session.archive.archive.aflush()
+            await pilot.press("ctrl+f")
+            screen = app.screen
+            assert isinstance(screen, SearchScreen)
+            await pilot.press("ctrl+t")  # all flows, not only the one shown
+            await pilot.press(*"okapi")
+            await wait_until(
+                pilot,
+                lambda: screen.shown_query == "okapi" and len(screen.hits) == 1,
+                message="no hit",
+            )
+            await pilot.press("enter")
+            await wait_until(
+                pilot, lambda: app.screen is app.main, message="search screen still up"
+            )
+            assert app.main.active_key == target
+            log_widget = app.main.log_for(target)
+            assert log_widget is not None and log_widget.selected is not None
+            assert log_widget.selected.id == wanted
+    finally:
+        close_http(live_server)
+
+
+async def test_ctrl_f_is_in_the_footer_and_the_help(live_server: ServerThread) -> None:
+    # Private in Textual 8.2.8, no public equivalent (see test_textual_canary.py).
+    from textual.widgets._footer import FooterKey
+
+    from flowview.tui.screens.help import HelpScreen
+
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=(120, 24)) as pilot:
+            await wait_live(pilot, app)
+            await pilot.pause(0.3)
+            shown = {
+                key.key: key.description
+                for key in app.screen.query(FooterKey)
+                if key.display and key.region.width
+            }
+            assert shown.get("ctrl+f") == "search", sorted(shown)
+            await pilot.press("f1")
+            await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))
+            keys = str(app.screen.query_one("#help-keys").render())
+            line = next((ln for ln in keys.splitlines() if ln.startswith("ctrl+f ")), "")
+            assert "search the archive" in line, keys
     finally:
         close_http(live_server)
