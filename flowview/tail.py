@@ -22,6 +22,7 @@ from flowview.protocol.defaults import DEFAULT_API_URL, DEFAULT_STREAM_URL
 from flowview.protocol.text import printable
 
 if TYPE_CHECKING:
+    from flowview.archive import Archive
     from flowview.protocol.auth import Token
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,11 @@ def add_tail_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: ${_ENV_API}, saved settings, or {DEFAULT_API_URL})",
     )
     parser.add_argument(
+        "--archive",
+        action="store_true",
+        help="also store every printed event in the local archive (read by `flowview search`)",
+    )
+    parser.add_argument(
         "--token",
         metavar="TOKEN",
         help=f"API token (default: ${_ENV_TOKEN} or the saved token); "
@@ -169,18 +175,7 @@ async def run_tail(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
 
-    import json
-
-    from flowview.protocol.client import StreamClient, StreamConfig
-    from flowview.protocol.events import Event
-    from flowview.protocol.items import (
-        Gap,
-        GapClosed,
-        GapOpened,
-        RawEvent,
-        Skipped,
-        StateChange,
-    )
+    from flowview.protocol.client import StreamConfig
     from flowview.protocol.urls import stream_url
 
     try:
@@ -199,6 +194,70 @@ async def run_tail(args: argparse.Namespace) -> int:
         stall_timeout=float(args.stall_timeout),
     )
     limit: int = args.count if args.count is not None else sys.maxsize
+    archive: Archive | None = None
+    if getattr(args, "archive", False):
+        archive = await _open_archive(api_base, token)
+        if archive is None:
+            return EXIT_ERROR
+    try:
+        return await _tail_loop(config, limit, archive)
+    finally:
+        if archive is not None:
+            await _close_archive(archive)
+
+
+async def _open_archive(api_base: str, token: Token) -> Archive | None:
+    """The archive of the token's user on this server (the viewer's file), or None after
+    saying why on stderr."""
+    import asyncio
+
+    from flowview.archive import Archive, ArchiveError
+    from flowview.protocol.rest import ApiError, RestClient
+
+    try:
+        async with RestClient(api_base, token) as rest:
+            user = await rest.user()
+    except ApiError as exc:
+        log.exception("tail: asking the server who the token belongs to failed")
+        _say(f"tail: error: cannot open the archive: {exc}")
+        return None
+    except Exception as exc:  # network errors: one line, never a traceback
+        log.exception("tail: asking the server who the token belongs to failed")
+        _say(f"tail: error: cannot open the archive: {type(exc).__name__}")
+        return None
+    try:
+        return await asyncio.to_thread(Archive.for_account, api_base, str(user.id))
+    except ArchiveError as exc:
+        log.exception("tail: opening the archive failed")
+        _say(f"tail: error: {exc}")
+        return None
+
+
+async def _close_archive(archive: Archive) -> None:
+    import asyncio
+
+    try:
+        if not await asyncio.to_thread(archive.close):
+            _say("tail: warning: the archive did not write everything before closing")
+    except Exception:
+        log.exception("tail: closing the archive failed")
+        _say("tail: warning: closing the archive failed")
+
+
+async def _tail_loop(config: Any, limit: int, archive: Archive | None) -> int:
+    import json
+
+    from flowview.protocol.client import StreamClient
+    from flowview.protocol.events import Event
+    from flowview.protocol.items import (
+        Gap,
+        GapClosed,
+        GapOpened,
+        RawEvent,
+        Skipped,
+        StateChange,
+    )
+
     printed = 0
     # ensure_ascii (the default) escapes every non-ASCII character: terminal-safe output.
     encode = json.JSONEncoder(separators=(",", ":")).encode
@@ -207,11 +266,15 @@ async def run_tail(args: argparse.Namespace) -> int:
     async with StreamClient(config, raw_events=True) as client:
         async for batch in client.batches():
             lines: list[bytes] = []
+            stored: list[dict[str, Any]] = []
+            keep = stored.append if archive is not None else None
             add = lines.append
             result: int | None = None
             for item in batch:
                 # The hot loop: one iteration per event, kept free of calls where possible.
                 if type(item) is RawEvent:
+                    if keep is not None:
+                        keep(item.raw)
                     text = item.text
                     # The record as received when it is one line of plain ASCII (it parsed
                     # as JSON, so it holds no control character either); otherwise an
@@ -221,6 +284,8 @@ async def run_tail(args: argparse.Namespace) -> int:
                     else:
                         add(encode(item.raw).encode("ascii"))
                 elif isinstance(item, Event):
+                    if keep is not None:
+                        keep(item.raw)
                     add(encode(item.raw).encode("ascii"))
                 else:
                     if lines:  # keep stdout and stderr in a sensible order
@@ -256,6 +321,9 @@ async def run_tail(args: argparse.Namespace) -> int:
                 if printed >= limit:
                     result = EXIT_OK
                     break
+            if stored and archive is not None:
+                # Queued to the writer thread (blocks only when it is far behind).
+                archive.ingest_many(stored)
             if lines and not _write(out, lines):
                 return EXIT_OK
             if result is not None:

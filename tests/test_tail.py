@@ -311,3 +311,69 @@ def test_404_for_a_named_flow_exits_non_zero_naming_it(srv: ServerProcess) -> No
     assert code == 1
     assert "acme/nope" in err and "not found (404)" in err
     assert out == ""
+
+
+def test_archive_stores_what_it_prints_and_search_finds_it(
+    srv: ServerProcess, tmp_path: Path
+) -> None:
+    slug = slug_of(flows(srv)[0])
+    env = tail_env(srv)
+    env["FLOWVIEW_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flowview",
+            "tail",
+            slug,
+            "--count",
+            "2",
+            "--archive",
+            "--presence",
+            "offline",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_live(srv)
+    sent = [post(srv, slug, "archived zebrafish one"), post(srv, slug, "archived quokka two")]
+    code, out, err = finish(proc)
+    assert code == 0, err
+    assert printed(out) == [ident(m) for m in sent]
+    found = subprocess.run(
+        [sys.executable, "-m", "flowview", "search", "quokka"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert found.returncode == 0, found.stderr
+    assert "archived quokka two" in found.stdout
+    assert "zebrafish" not in found.stdout
+    archive_files = list((tmp_path / "data").glob("*.sqlite3"))
+    assert len(archive_files) == 1
+
+
+def test_without_archive_flag_nothing_is_written(srv: ServerProcess, tmp_path: Path) -> None:
+    slug = slug_of(flows(srv)[0])
+    env = tail_env(srv)
+    env["FLOWVIEW_DATA_DIR"] = str(tmp_path / "data")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowview", "tail", slug, "--count", "1", "--presence", "offline"],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_live(srv)
+    post(srv, slug, "not archived")
+    code, _, err = finish(proc)
+    assert code == 0, err
+    assert not list((tmp_path / "data").glob("*.sqlite3"))

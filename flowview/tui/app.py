@@ -236,6 +236,7 @@ class FlowviewApp(App[None]):
             wants_alert=self._wants_alert,
             on_state=self._stream_state,
             flush_interval=self.flush_interval,
+            on_events=session.archive.events,
         )
         self.main.status.set_connection("connecting")
         self.bootstrap()
@@ -672,6 +673,36 @@ class FlowviewApp(App[None]):
             keymap = dict(self.session.settings.keymap) if self.session else {}
             self.push_screen(HelpScreen(keymap))
 
+    def action_search(self) -> None:
+        """ctrl+f: search the archive (this conversation first; ctrl+t for all of them)."""
+        from flowview.tui.screens.search import SearchScreen  # not needed before ctrl+f
+
+        session = self.session
+        archive = session.archive.archive if session is not None else None
+        if session is None or archive is None or isinstance(self.screen, SearchScreen):
+            if archive is None:
+                problem = session.archive.problem if session is not None else None
+                self.main.status.notice = problem or "no archive to search yet"
+            return
+        self.push_screen(SearchScreen(archive, self.main.active_key, me=session.router.me_id))
+
+    def on_search_screen_jump_to(self, message: Any) -> None:
+        """A search hit chosen: its conversation's tab, with the message selected when it is
+        in memory (archive-only messages are not loaded into the tab yet)."""
+        from flowview.tui.screens.search import SearchScreen
+
+        if isinstance(self.screen, SearchScreen):
+            self.screen.dismiss(None)
+        key: ConversationKey = message.key
+        if not self.main.show(key):
+            self.main.status.notice = "that conversation is not open"
+            return
+        store = self.stores().get(key)
+        found = store.get(message.message_id) if store is not None else None
+        log_widget = self.main.log_for(key)
+        if found is not None and log_widget is not None:
+            log_widget.select_seq(found.seq)
+
     def action_settings(self) -> None:
         from flowview.tui.screens.settings import SettingsScreen
 
@@ -762,6 +793,7 @@ class FlowviewApp(App[None]):
                 "Show or hide who is active, idle or offline (f4)",
                 lambda: self.main.action_toggle_members(),
             ),
+            PaletteEntry("Search", "Search the archive of every flow (ctrl+f)", self.action_search),
             PaletteEntry("Help", "List the keys", self.action_help),
             PaletteEntry("Quit", "Leave flowview", self.exit),
         ]

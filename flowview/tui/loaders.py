@@ -52,6 +52,7 @@ class HistoryLoader:
         if events is None:
             return
         session.router.merge_history(key, events)
+        session.archive.events(events)
         if not older:
             self.loaded.add(key)
             if before_live:
@@ -86,6 +87,7 @@ class HistoryLoader:
             events = await self._since(key, since_id)
         if events:
             added = session.router.merge_history(key, events)
+            session.archive.events(events)
             log.info("start-up seam of %s: %d messages added", key, added)
             self.on_changed(key)
 

@@ -19,6 +19,7 @@ from flowview.config import Settings
 from flowview.model.router import Router
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token, redact
+from flowview.tui.archive_link import ArchiveLink
 
 if TYPE_CHECKING:
     from flowview.protocol.rest import Flow, RestClient
@@ -93,6 +94,8 @@ class Session:
     # Every flow /flows listed (None: not fetched yet); the settings screen shows these.
     flows: list[Flow] | None = None
     _rest: RestClient | None = field(default=None, repr=False)
+    # The local archive, opened once /user answers (runs without it when that fails).
+    archive: ArchiveLink = field(default_factory=ArchiveLink, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, token: Token) -> Session:
@@ -112,6 +115,7 @@ class Session:
         rest, self._rest = self._rest, None
         if rest is not None:
             await rest.aclose()
+        await self.archive.aclose()
 
     def remember_flow(self, flow: Flow) -> None:
         self.flows_by_slug[flow.slug] = flow
@@ -141,6 +145,8 @@ class Session:
             router.set_me(me.id, me.nick)
         except errors as exc:
             problems.append(f"user: {describe_error(exc, self.token)}")
+        else:
+            await self.archive.open(self.settings.api_url, str(me.id))
         flows: list[Flow] = []
         try:
             flows = await rest.flows()
@@ -148,6 +154,7 @@ class Session:
         except errors as exc:
             problems.append(f"flows: {describe_error(exc, self.token)}")
         router.add_flows(flows)
+        self.archive.flows(flows)
         self.flows_by_slug = {f.slug: f for f in flows}
         self.flows_by_id = {f.id: f for f in flows}
         if not self.settings.flows and flows:
@@ -159,7 +166,9 @@ class Session:
 
     async def load_users(self) -> list[str]:
         try:
-            self.router.add_users(await self.rest.users())
+            users = await self.rest.users()
+            self.router.add_users(users)
+            self.archive.users(users)
         except network_error_types() as exc:
             problem = f"users: {describe_error(exc, self.token)}"
             log.warning("bootstrap: %s", problem)

@@ -75,8 +75,12 @@ class StreamPump:
         wants_alert: Callable[[ConversationKey], bool],
         on_state: Callable[[StateChange], None],
         flush_interval: float = 1 / 15,
+        on_events: Callable[[list[Event]], None] | None = None,
     ) -> None:
         self.router = router
+        # Handed every routed event, one list per stream batch (the archive's ingest_many).
+        self.on_events = on_events
+        self._routed: list[Event] = []
         self.clock = clock
         self.wall_clock = wall_clock
         self.set_timer = set_timer
@@ -115,6 +119,7 @@ class StreamPump:
                         self._last_batch_real = time.monotonic()
                         await asyncio.sleep(0)  # keep keys responsive during a replay
                         slice_start = self.clock()
+                self.hand_over_routed()
                 self._last_batch_real = time.monotonic()
         finally:
             await client.aclose()
@@ -145,6 +150,8 @@ class StreamPump:
         errors = router.errors
         result = router.route(event)
         self.events_routed += 1
+        if self.on_events is not None:
+            self._routed.append(event)
         if router.errors != errors:
             log.error("event %s not routed: %s", getattr(event, "id", None), router.last_error)
         if result.effect == "appended":
@@ -218,6 +225,7 @@ class StreamPump:
             self._timer = None
         if self.closed:
             return
+        self.hand_over_routed()
         now = self.clock()
         self._last_flush = now
         self._last_flush_real = time.monotonic()
@@ -241,7 +249,19 @@ class StreamPump:
         )
         await self.on_flush(batch)
 
+    def hand_over_routed(self) -> None:
+        """Give `on_events` what was routed since the last call (also done by every flush,
+        for items fed through `handle_item` directly)."""
+        routed = self._routed
+        if routed and self.on_events is not None:
+            self._routed = []
+            try:
+                self.on_events(routed)
+            except Exception:
+                log.exception("handing %d routed events over failed", len(routed))
+
     def close(self) -> None:
+        self.hand_over_routed()  # before the session closes the archive
         self.closed = True
         if self._timer is not None:
             self._timer.stop()

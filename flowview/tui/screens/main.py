@@ -100,6 +100,7 @@ APP_BINDINGS: list[BindingType] = [
     Binding("ctrl+q", "quit", "quit", id="quit", priority=True),
     Binding("f1", "help", "help", id="help"),
     Binding("ctrl+k", "command_palette", "jump", id="command-palette", priority=True),
+    Binding("ctrl+f", "search", "search", id="search"),
 ]
 
 # What the help screen says about each binding id (longer than the footer descriptions).
@@ -115,6 +116,7 @@ HELP_TEXT: dict[str, str] = {
     "quit": "quit",
     "help": "this help",
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
+    "search": "search the archive: this flow or all (ctrl+t), from:nick, #tag, in:flow",
     **{f"goto-flow-{n}": f"flow {n}" for n in range(1, 11)},
 }
 
