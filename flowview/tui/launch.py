@@ -27,6 +27,7 @@ from flowview.config import (
     resolve_connection,
 )
 from flowview.protocol.auth import Token
+from flowview.protocol.datadir import DATA_DIR_ENV
 from flowview.tui.hangup import HangupGuard
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ class DemoSession:
     token: Token
     profile_dir: str
     previous_config_dir: str | None
+    previous_data_dir: str | None = None
 
     @classmethod
     def start(cls, options: DemoOptions) -> DemoSession:
@@ -121,14 +123,18 @@ class DemoSession:
         return session
 
     def activate(self) -> None:
-        """Point the config directory at the throwaway profile.  Call on the main thread (the
+        """Point the config and data directories at the throwaway profile, so the demo's
+        settings, archive and outbox never mix with the user's.  Call on the main thread (the
         environment is process-wide; ``start`` runs in a worker thread and must not touch it)."""
         self.previous_config_dir = os.environ.get(CONFIG_DIR_ENV)
+        self.previous_data_dir = os.environ.get(DATA_DIR_ENV)
         os.environ[CONFIG_DIR_ENV] = self.profile_dir
+        os.environ[DATA_DIR_ENV] = os.path.join(self.profile_dir, "data")
 
     def deactivate(self) -> None:
         """Undo :meth:`activate` (main thread)."""
-        _restore_env(self.previous_config_dir)
+        _restore_env(CONFIG_DIR_ENV, self.previous_config_dir)
+        _restore_env(DATA_DIR_ENV, self.previous_data_dir)
 
     def stop(self, within: float = 10.0) -> None:
         """Stop the server (killed if not gone ``within`` seconds) and drop the profile.
@@ -165,11 +171,11 @@ def _stop_every_demo(within: float) -> None:
         session.stop(within)
 
 
-def _restore_env(previous: str | None) -> None:
+def _restore_env(name: str, previous: str | None) -> None:
     if previous is None:
-        os.environ.pop(CONFIG_DIR_ENV, None)
+        os.environ.pop(name, None)
     else:
-        os.environ[CONFIG_DIR_ENV] = previous
+        os.environ[name] = previous
 
 
 def _run(app: Any) -> int:

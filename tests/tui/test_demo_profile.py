@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from flowview.config import CONFIG_DIR_ENV
+from flowview.protocol.datadir import DATA_DIR_ENV
 from flowview.tui.launch import DemoOptions, DemoSession
 
 
@@ -26,13 +27,17 @@ def test_start_leaves_the_environment_alone_until_activated(
     monkeypatch: pytest.MonkeyPatch, tmp_path: object
 ) -> None:
     monkeypatch.setenv(CONFIG_DIR_ENV, "/nonexistent/mine")
+    monkeypatch.setenv(DATA_DIR_ENV, "/nonexistent/my-data")
     demo = _start_in_thread(DemoOptions(rate=0))
     try:
         assert os.environ[CONFIG_DIR_ENV] == "/nonexistent/mine"
         demo.activate()
         assert os.environ[CONFIG_DIR_ENV] == demo.profile_dir
+        # The demo's archive and outbox stay in the throwaway profile too.
+        assert os.environ[DATA_DIR_ENV].startswith(demo.profile_dir)
         demo.deactivate()
         assert os.environ[CONFIG_DIR_ENV] == "/nonexistent/mine"
+        assert os.environ[DATA_DIR_ENV] == "/nonexistent/my-data"
     finally:
         demo.stop()
     assert not os.path.exists(demo.profile_dir)
