@@ -24,6 +24,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -31,12 +32,13 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import App
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import TabbedContent
 from textual.widgets._toast import Toast
 from textual.worker import Worker, WorkerState
 
-from flowview.config import Settings
+from flowview.config import Settings, save_settings
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.auth import Token, redact
@@ -159,6 +161,20 @@ class FlowviewApp(App[None]):
         # msg/min falls to 0 when nothing arrives (flushes only happen when something does).
         self.set_interval(RATE_REFRESH_SECONDS, self.refresh_rate)
         self.gc_policy.install()
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Remember the theme the user picked (palette or keys) in the saved settings."""
+        session = self.session
+        if session is None or session.settings.theme == theme.name:
+            return
+        session.settings = replace(session.settings, theme=theme.name)
+        self.save_theme(session.settings)
+
+    @work(group="save-theme", exclusive=True, exit_on_error=False)
+    async def save_theme(self, settings: Settings) -> None:
+        # Off the loop: saving fsyncs.  Exclusive: only the latest choice matters.
+        await asyncio.to_thread(save_settings, settings)
 
     @on(MainScreen.Ready)
     def _main_ready(self) -> None:
@@ -221,6 +237,12 @@ class FlowviewApp(App[None]):
         self.remember_secret(token)
         self.set_keymap(dict(settings.keymap))
         self._configure_notifier(settings)
+        if (
+            settings.theme
+            and settings.theme in self.available_themes
+            and self.theme != settings.theme
+        ):
+            self.theme = settings.theme  # before the session exists: nothing to save back
         session = self.session = Session.create(settings, token)
         self.main.api_url = settings.api_url
         self.history = HistoryLoader(session, self._mark_dirty)
