@@ -219,7 +219,10 @@ class FlowviewApp(App[None]):
 
         self.main.status.set_connection("stopped", "not configured")
         self._first_frame.set()  # nothing to hold back: the network waits for the user
-        self.push_screen(SetupScreen(notice, self.initial_settings), done)
+        from flowview.config import env_connection
+
+        env = env_connection() if self.initial_settings is None else None
+        self.push_screen(SetupScreen(notice, self.initial_settings, env=env), done)
 
     @work(group="demo", exclusive=True, exit_on_error=False)
     async def start_demo(self, options: Any) -> None:

@@ -26,7 +26,7 @@ from textual.widgets import (
     Static,
 )
 
-from flowview.config import ConfigError, Settings, save_settings, save_token
+from flowview.config import ConfigError, EnvConnection, Settings, save_settings, save_token
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token, TokenKind, redact
 from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient, User
@@ -113,6 +113,7 @@ class SetupScreen(Screen[SetupOutcome]):
         notice: str | None = None,
         settings: Settings | None = None,
         *,
+        env: EnvConnection | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -121,14 +122,27 @@ class SetupScreen(Screen[SetupOutcome]):
         self.notice = notice
         # Previously saved settings (e.g. after `flowview logout`) pre-fill the form.
         self.initial = settings
+        # FLOWDOCK_TOKEN / FLOWDOCK_STREAM_URL / FLOWDOCK_API_URL: pre-fill, and check at once
+        # when all three are given (e.g. exported from `flowview serve`).
+        self.env = env or EnvConnection()
         self._checked_user: User | None = None
         self._checked_token: Token | None = None
         self._checked_urls: tuple[str, str] | None = None
+        self._checking: tuple[str, str, str, str] | None = None  # the form being checked
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         initial = self.initial or Settings()
+        env = self.env
+        if env.stream_url or env.api_url:
+            initial = replace(
+                initial,
+                stream_url=env.stream_url or initial.stream_url,
+                api_url=env.api_url or initial.api_url,
+            )
+        if env.token is not None:
+            initial = replace(initial, token_kind=env.token.kind)
         with VerticalScroll(id="setup-body"):
             yield Static("Set up flowview", id="setup-title")
             if self.notice:
@@ -140,7 +154,12 @@ class SetupScreen(Screen[SetupOutcome]):
                 markup=False,
             )
             yield Label("API token")
-            yield Input(password=True, placeholder="personal API token", id="token")
+            yield Input(
+                value=env.token.value if env.token is not None else "",
+                password=True,
+                placeholder="personal API token",
+                id="token",
+            )
             yield Checkbox(
                 "This is an OAuth access token (sent as Bearer)",
                 value=initial.token_kind == "oauth",
@@ -179,6 +198,12 @@ class SetupScreen(Screen[SetupOutcome]):
 
     # ------------------------------------------------------------------ helpers
 
+    def on_mount(self) -> None:
+        if self.env.problem:
+            self.set_status(self.env.problem, "error")
+        elif self.env.complete:
+            self.start_check()
+
     def set_status(self, text: str, kind: StatusKind = "info") -> None:
         self.query_one("#setup-status", StatusLine).show(text, kind)
 
@@ -210,7 +235,15 @@ class SetupScreen(Screen[SetupOutcome]):
     @on(Input.Changed, "#token, #stream-url, #api-url")
     @on(Checkbox.Changed, "#oauth")
     def _inputs_changed(self) -> None:
-        self._invalidate_check()
+        # Fields announce their initial (pre-filled) values after mount: only a real edit,
+        # one that makes the form differ from what is being checked, cancels the check.
+        if self._form() != self._checking:
+            self._invalidate_check()
+
+    def _form(self) -> tuple[str, str, str, str]:
+        # A digest, not the token: no second copy of the secret kept on this screen.
+        token = hashlib.sha256(self.query_one("#token", Input).value.encode()).hexdigest()
+        return (token, *self._urls(), self._token_kind())
 
     @on(Input.Submitted, "#token, #stream-url, #api-url")
     @on(Button.Pressed, "#check")
@@ -249,6 +282,7 @@ class SetupScreen(Screen[SetupOutcome]):
         from flowview.logs import register_secret
 
         register_secret(token)  # typed here: never in a log line from now on
+        self._checking = self._form()
         self.set_status(f"Checking the token with {api} …")
         self.query_one("#check", Button).disabled = True
         self.run_worker(
