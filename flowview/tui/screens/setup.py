@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import logging
 from dataclasses import dataclass, replace
 from typing import Literal, TypeAlias
