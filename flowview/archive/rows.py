@@ -129,14 +129,11 @@ def message_params(event: Event) -> tuple[Any, ...] | None:
     mid = event.id
     if key is None or mid is None:
         return None
-    raw = event.raw
     text = searchable_text(event)
-    if kind in CONTENT_IS_TEXT and raw.get("content") == text and type(text) is str:
-        raw = raw.copy()
-        del raw["content"]
+    raw = stored_raw(kind, event.raw, text)
     tags = event.tags
     return (
-        f"{key[0]}:{key[1]}",
+        conv_id(key),
         mid,
         kind,
         event.user,
