@@ -16,12 +16,14 @@ import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
+
+from flowview.protocol.defaults import Presence
 
 log = logging.getLogger(__name__)
 
 ConversationKey = tuple[str, str]
-PresenceState = Literal["offline", "idle", "active"]
+PresenceState = Presence  # the one definition, in protocol/defaults.py
 
 # Timestamps beyond this are nonsense (year ~5138 in ms); rejecting them keeps int() and
 # datetime arithmetic from overflowing on hostile input.
