@@ -72,6 +72,23 @@ def emit(obj: dict[str, Any]) -> None:
     print(json.dumps(obj), flush=True)
 
 
+def sqlite_mb() -> float | None:
+    """Memory SQLite holds in this process (page caches of the archive's connections), from
+    the shared library Python's sqlite3 uses; None when it cannot be asked."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    try:
+        used = ctypes.CDLL(name).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return float(used()) / (1 << 20)
+
+
 # ============================================================================ child side
 
 
@@ -120,6 +137,7 @@ async def child_rss(args: argparse.Namespace) -> None:
                     {
                         "t": round(now - start, 1),
                         "rss_mb": status["VmRSS"],
+                        "sqlite_mb": sqlite_mb() or 0.0,
                         "stored": float(sum(len(s) for s in app.stores().values())),
                     }
                 )
@@ -142,6 +160,7 @@ async def child_rss(args: argparse.Namespace) -> None:
                     "searches": searches,
                     "hwm_mb": proc_status()["VmHWM"],
                     "final_rss_mb": proc_status()["VmRSS"],
+                    "final_sqlite_mb": sqlite_mb(),
                 }
             }
         )
