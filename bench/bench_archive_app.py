@@ -248,8 +248,9 @@ def bench_startup(server: Server, config: Path, data: Path, runs: int) -> dict[s
     argv = [sys.executable, "-m", "flowview"]
     empty = Path(tempfile.mkdtemp(prefix="flowview-bench-empty-"))
     found: dict[str, list[float]] = {"with_1m_archive": [], "empty_data_dir": []}
-    for _ in range(runs):
-        for name, directory in (("with_1m_archive", data), ("empty_data_dir", empty)):
+    kinds = [("with_1m_archive", data), ("empty_data_dir", empty)]
+    for run in range(runs):
+        for name, directory in kinds if run % 2 == 0 else kinds[::-1]:  # alternate the order
             env = child_env(
                 warm=True, FLOWVIEW_CONFIG_DIR=str(config), FLOWVIEW_DATA_DIR=str(directory)
             )

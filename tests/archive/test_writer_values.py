@@ -4,7 +4,11 @@ instead of stopping the writer, and work queued as the writer stops never waits 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,6 +16,7 @@ from typing import Any
 import pytest
 
 from flowview.archive import Archive, ArchiveClosed, WriterState
+from flowview.archive.writer import SMALL_CACHE_KIB, WRITER_CACHE_KIB
 from flowview.protocol.events import parse_event
 from tests.archive.conftest import FLOW
 
@@ -96,3 +101,40 @@ def test_work_queued_as_the_writer_stops_fails_instead_of_waiting(
     done = writer.barrier()
     with pytest.raises(ArchiveClosed):
         done.result(timeout=10)
+
+
+def _sqlite_memory() -> Callable[[], int] | None:
+    """sqlite3_memory_used() of the library Python's sqlite3 runs on, when it can be found."""
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    try:
+        used = ctypes.CDLL(name).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return lambda: int(used())
+
+
+def _cache_kib(connection: sqlite3.Connection) -> int:
+    return -int(connection.execute("PRAGMA cache_size").fetchone()[0])
+
+
+def test_the_bulk_cache_is_given_back_once_batches_are_small(archive: Archive, wire: Wire) -> None:
+    writer = archive.writer
+    assert writer is not None
+    memory = _sqlite_memory() or (lambda: 0)
+    words = " ".join(f"w{i}" for i in range(40))
+    # One bulk batch: the writer waits on a gate while the messages and a probe queue up.
+    gate = threading.Event()
+    writer.call(lambda _c: gate.wait(10))
+    archive.ingest_many([parse_event(wire(id=i, content=f"{words} {i}")) for i in range(1, 20_000)])
+    in_bulk = writer.call(lambda c: (_cache_kib(c), memory()))
+    gate.set()
+    bulk_kib, bulk_memory = in_bulk.result(60)
+    assert bulk_kib == WRITER_CACHE_KIB
+    archive.ingest(wire(id=20_001, content="one more"))
+    small_kib = writer.call(_cache_kib).result(10)
+    assert small_kib == SMALL_CACHE_KIB
+    if _sqlite_memory() is not None:  # the pages beyond the small cache were freed
+        assert memory() < bulk_memory - 8 * 1024 * 1024
