@@ -218,6 +218,7 @@ async def _open_archive(api_base: str, token: Token) -> Archive | None:
     try:
         async with RestClient(api_base, token) as rest:
             user = await rest.user()
+            names = await _archive_names(rest)
     except ApiError as exc:
         log.exception("tail: asking the server who the token belongs to failed")
         _say(f"tail: error: cannot open the archive: {exc}")
@@ -227,11 +228,27 @@ async def _open_archive(api_base: str, token: Token) -> Archive | None:
         _say(f"tail: error: cannot open the archive: {type(exc).__name__}")
         return None
     try:
-        return await asyncio.to_thread(Archive.for_account, api_base, str(user.id))
+        archive = await asyncio.to_thread(Archive.for_account, api_base, str(user.id))
     except ArchiveError as exc:
         log.exception("tail: opening the archive failed")
         _say(f"tail: error: {exc}")
         return None
+    # Users and flows, as the viewer stores them: `flowview search` shows names offline.
+    users, flows = names
+    archive.set_users([user, *users])
+    archive.set_flows(flows)
+    return archive
+
+
+async def _archive_names(rest: Any) -> tuple[list[Any], list[Any]]:
+    """(users, flows) from the server for the archive; ([], []) after a warning when the
+    server does not give them (tail runs on: search then shows ids instead of names)."""
+    try:
+        return await rest.users(), await rest.flows()
+    except Exception as exc:  # ApiError or a network error: one line, never a traceback
+        log.exception("tail: fetching users and flows for the archive failed")
+        _say(f"tail: warning: names of users and flows not archived: {type(exc).__name__}")
+        return [], []
 
 
 async def _close_archive(archive: Archive) -> None:
