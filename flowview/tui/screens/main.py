@@ -200,6 +200,18 @@ class FlowFooter(Footer):
         super().bindings_changed(screen)
 
 
+class ConversationTabs(TabbedContent):
+    """The tabs, with the members pane (f4) beside the conversation and under the tab bar:
+    the tab bar keeps the full width (its ContentTabs are docked at the top; main.tcss lays
+    the conversation and the pane side by side below it)."""
+
+    def compose(self) -> ComposeResult:
+        yield from super().compose()
+        members = MembersPane(id="members")
+        members.display = False
+        yield members
+
+
 class MainScreen(Screen[None]):
     """Tabs of conversations over a status bar and the footer."""
 
@@ -240,10 +252,7 @@ class MainScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            yield TabbedContent(id="conversations")
-            members = MembersPane(id="members")
-            members.display = False
-            yield members
+            yield ConversationTabs(id="conversations")
         yield Static(Content("Waiting for flows …"), id="empty")
         yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
