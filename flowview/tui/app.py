@@ -576,9 +576,26 @@ class FlowviewApp(App[None]):
         if scheme not in ("http", "https"):
             self.notify(f"Not opening {clean_name(url)[:120]}", markup=False, severity="warning")
             return
-        # Show the real address being opened: the text of a message can look like anything.
-        self.notify(f"Opening {clean_name(url)[:200]}", markup=False, timeout=4)
         self.open_url(url)
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Textual's open_url drops whether a browser started: see tui/browser.py."""
+        self._open_link(url)
+
+    @work(group="open-link", exclusive=True, exit_on_error=False)
+    async def _open_link(self, url: str) -> None:
+        from flowview.tui.browser import open_in_browser
+
+        # The real address, not the message's words: the text of a message can look like anything.
+        self.main.status.notice = f"opening {clean_name(url)} …"
+        problem = await open_in_browser(url)
+        if problem is None:
+            self.main.status.notice = f"opened in your browser: {clean_name(url)}"
+            return
+        from flowview.tui.screens.link_by_hand import LinkByHandScreen
+
+        self.main.status.notice = ""
+        self.push_screen(LinkByHandScreen(url, problem))
 
     # ------------------------------------------------------------------ members pane
 
