@@ -150,8 +150,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Content(NOTES), id="help-notes")
 
     def _text_width(self) -> int:
-        # The box is at most MAX_WIDTH wide; its border and padding take 4 cells.
-        return max(40, min(MAX_WIDTH, self.app.size.width) - 4)
+        # The box is at most MAX_WIDTH wide; its border, padding and scroll bar take 6 cells.
+        return max(40, min(MAX_WIDTH, self.app.size.width) - 6)
 
     def on_resize(self) -> None:
         width = self._text_width()

@@ -34,6 +34,7 @@ from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient, User
 from flowview.protocol.urls import DEFAULT_API_URL, DEFAULT_STREAM_URL
 from flowview.tui.widgets.flow_picker import FlowPicker, flow_label, sorted_flows
 from flowview.tui.widgets.status_line import StatusKind, StatusLine, status_content
+from flowview.tui.widgets.toggles import TickBox
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +162,7 @@ class SetupScreen(Screen[SetupOutcome]):
                 placeholder="personal API token",
                 id="token",
             )
-            yield Checkbox(
+            yield TickBox(
                 "This is an OAuth access token (sent as Bearer)",
                 value=initial.token_kind == "oauth",
                 id="oauth",
@@ -190,7 +191,7 @@ class SetupScreen(Screen[SetupOutcome]):
                 )
             yield Label("Flows to show", id="flows-label")
             yield FlowPicker(id="flows", disabled=True)
-            yield Checkbox(
+            yield TickBox(
                 "Show private messages", value=initial.private, id="private", compact=True
             )
             with Horizontal(classes="setup-row"):
