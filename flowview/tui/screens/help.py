@@ -50,6 +50,7 @@ SECTIONS: dict[str, str] = {
     "HelpScreen": "Dialogs",
     "LinkPicker": "Dialogs",
     "SettingsScreen": "Dialogs",
+    "LinkByHandScreen": "Dialogs",
 }
 _SECTION_ORDER = ["Everywhere", "Flows and panes", "In a conversation", "Search (ctrl+f)"]
 GOTO_IDS = "goto-flow-1 … goto-flow-10"
