@@ -196,3 +196,27 @@ async def test_shown_tab_stays_in_view_after_a_theme_change(server: ServerThread
         await wait_until(pilot, lambda: app.screen is app.main)
         await pilot.pause(0.3)
         assert _active_tab_in_view(app)
+
+
+# ---------------------------------------------------------------------------- footer
+
+
+@pytest.mark.parametrize("width", [120, 200])
+async def test_footer_shows_members_and_palette_keys_from_120_columns(
+    server: ServerThread, width: int
+) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(server)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await wait_live(pilot, app)
+        await pilot.pause(0.3)
+        shown = {
+            key.key: key.description
+            for key in app.screen.query(FooterKey)
+            if key.display and key.region.width
+        }
+        assert shown.get("f4") == "members", sorted(shown)
+        assert shown.get("ctrl+k") == "jump", sorted(shown)
+        for key in ("f2", "f3", "ctrl+q", "f1"):
+            assert key in shown, sorted(shown)

@@ -93,8 +93,8 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
     Binding("f2", "app.toggle_presence", "presence", id="toggle-presence"),
     Binding("f3", "app.settings", "settings", id="settings"),
-    # Not in the footer (it is full at 120 columns); listed by f1 and the palette.
-    Binding("f4", "toggle_members", "members", id="toggle-members", show=False),
+    # In the footer from 120 columns (it goes early when narrower: see HIDE_FIRST).
+    Binding("f4", "toggle_members", "members", id="toggle-members"),
     # Private conversations only (flows are chosen in settings); a new message reopens it.
     Binding("ctrl+w", "close_conversation", "close", id="close-conversation", show=False),
 ]
@@ -154,6 +154,7 @@ def tab_label(store: ConversationStore, org: str = "") -> Content:
 HIDE_FIRST = (
     "goto_flow(1)",
     "next_activity",
+    "toggle_members",
     "previous_flow",
     "open_link",
     "open_thread",
