@@ -108,7 +108,9 @@ class SetupScreen(Screen[SetupOutcome]):
     """Asks for a token and the flows to show, checks them, saves them and dismisses."""
 
     CSS_PATH = "setup.tcss"
-    AUTO_FOCUS = "#token"
+    # The token field is focused by on_mount, without Textual's scroll-into-view: done before
+    # the first layout, that scrolled the form past its title at 24 rows.
+    AUTO_FOCUS = None
 
     def __init__(
         self,
@@ -201,6 +203,7 @@ class SetupScreen(Screen[SetupOutcome]):
     # ------------------------------------------------------------------ helpers
 
     def on_mount(self) -> None:
+        self.set_focus(self.query_one("#token", Input), scroll_visible=False)
         if self.env.problem:
             self.set_status(self.env.problem, "error")
         elif self.env.complete:
