@@ -97,6 +97,7 @@ class FlowviewApp(App[None]):
         token: Token | None,
         *,
         setup_notice: str | None = None,
+        settings_problems: Iterable[str] = (),
         demo_options: Any = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = datetime.now,
@@ -108,6 +109,8 @@ class FlowviewApp(App[None]):
         self.initial_settings = settings
         self.initial_token = token
         self.setup_notice = setup_notice
+        # What loading settings.toml skipped: a status-bar line at start, listed by f1.
+        self.settings_problems = tuple(settings_problems)
         # demo_options: a launch.DemoOptions to start the bundled server from inside the app.
         self.demo_options = demo_options
         self.demo: Any = None  # a running launch.DemoSession, stopped on exit
@@ -180,6 +183,10 @@ class FlowviewApp(App[None]):
     def _main_ready(self) -> None:
         """The main screen's widgets exist: connect, or ask for a setup."""
         self.main.status.clock = self.clock
+        if self.settings_problems:
+            from flowview.tui.binding_ids import problems_notice
+
+            self.main.status.notice = problems_notice(self.settings_problems)
         self.call_after_refresh(self._first_frame.set)
         first_frame = os.environ.get(FIRST_FRAME_ENV)
         if first_frame:
@@ -569,9 +576,26 @@ class FlowviewApp(App[None]):
         if scheme not in ("http", "https"):
             self.notify(f"Not opening {clean_name(url)[:120]}", markup=False, severity="warning")
             return
-        # Show the real address being opened: the text of a message can look like anything.
-        self.notify(f"Opening {clean_name(url)[:200]}", markup=False, timeout=4)
         self.open_url(url)
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Textual's open_url drops whether a browser started: see tui/browser.py."""
+        self._open_link(url)
+
+    @work(group="open-link", exclusive=True, exit_on_error=False)
+    async def _open_link(self, url: str) -> None:
+        from flowview.tui.browser import open_in_browser
+
+        # The real address, not the message's words: the text of a message can look like anything.
+        self.main.status.notice = f"opening {clean_name(url)} …"
+        problem = await open_in_browser(url)
+        if problem is None:
+            self.main.status.notice = f"opened in your browser: {clean_name(url)}"
+            return
+        from flowview.tui.screens.link_by_hand import LinkByHandScreen
+
+        self.main.status.notice = ""
+        self.push_screen(LinkByHandScreen(url, problem))
 
     # ------------------------------------------------------------------ members pane
 
@@ -696,7 +720,7 @@ class FlowviewApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             keymap = dict(self.session.settings.keymap) if self.session else {}
-            self.push_screen(HelpScreen(keymap))
+            self.push_screen(HelpScreen(keymap, self.settings_problems))
 
     def action_search(self) -> None:
         """ctrl+f: search the archive (this conversation first; ctrl+t for all of them)."""
