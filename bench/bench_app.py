@@ -433,6 +433,7 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
     from textual import events
 
     emit({"ready": True, "pid": os.getpid()})
+    tracer = MemoryTracer([int(n) for n in args.trace.split(",")]) if args.trace else None
     samples: list[dict[str, float]] = []
     start = time.monotonic()
     next_sample = start
@@ -458,10 +459,183 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
                     "toasts": float(len(app.screen.query("Toast"))),
                     "screens": float(len(app.screen_stack)),
                     "routed": float(app.events_routed),
+                    **native_memory(app),
                 }
             )
+        if tracer is not None:
+            tracer.maybe_snapshot(app)
         await asyncio.sleep(0.2)
-    return {"samples": samples, "cycles": cycles, "hwm_mb": proc_status()["VmHWM"]}
+    result = {"samples": samples, "cycles": cycles, "hwm_mb": proc_status()["VmHWM"]}
+    result["census"] = census(app)
+    if tracer is not None:
+        result["trace"] = tracer.report()
+    return result
+
+
+def sqlite_memory_mb() -> float:
+    """Bytes SQLite holds in this process (page caches, FTS buffers), in MB; NaN when the
+    sqlite3 module's library cannot be asked (it is the system's libsqlite3 on Linux)."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0")
+    except OSError:
+        return float("nan")
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return float(lib.sqlite3_memory_used()) / 2**20
+
+
+def native_memory(app: Any) -> dict[str, float]:
+    """What the archive holds beside the Python heap: SQLite's memory and the writer queue."""
+    session = app.session
+    archive = session.archive.archive if session is not None else None
+    writer = archive.writer if archive is not None else None
+    return {
+        "sqlite_mb": sqlite_memory_mb(),
+        "archive_queue": float(writer.pending if writer is not None else -1),
+    }
+
+
+def deep_size(root: object, seen: set[int]) -> int:
+    """Bytes held by `root` and what it reaches that `seen` does not hold yet (types, modules
+    and functions are not followed: they are shared)."""
+    import gc
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.MethodType)
+    total = 0
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+def census(app: Any) -> dict[str, float]:
+    """MB held by the app's big structures at the end of a soak, each counted once in this
+    order (a message held by the stores is not counted again by a view), and pymalloc's
+    arena totals (how much of the Python heap is free space inside arenas)."""
+    import gc
+
+    from flowview.tui.widgets.flow_log import FlowLog
+
+    session = app.session
+    if session is None:
+        return {}
+    router = session.router
+    seen: set[int] = set()
+    # Shared, long-lived objects first, so that no figure below counts them.
+    deep_size(router.users, seen)
+    deep_size(router.flows, seen)
+    out: dict[str, float] = {}
+    out["stores"] = deep_size(router.stores, seen) / 2**20
+    logs = [w for w in app.main.query(FlowLog)]
+    out["flow_logs"] = float(len(logs))
+    out["line_indexes"] = sum(deep_size(w._index, seen) for w in logs) / 2**20
+    out["strip_caches"] = sum(deep_size(w._cache, seen) for w in logs) / 2**20
+    client = app.client
+    dedupe = getattr(client, "_dedupe", None)
+    out["deduper"] = deep_size(dedupe, seen) / 2**20 if dedupe is not None else -1.0
+    gc.collect()
+    out["gc_objects"] = float(len(gc.get_objects()))
+    out["sqlite"] = sqlite_memory_mb()
+    out.update(pymalloc_stats())
+    out["rss"] = proc_status()["VmRSS"]
+    return out
+
+
+def pymalloc_stats() -> dict[str, float]:
+    """Arena totals from sys._debugmallocstats() (it writes to the C stderr)."""
+
+    with tempfile.TemporaryFile(mode="w+") as capture:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(capture.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read()
+    keys = {
+        "# arenas allocated current": "pymalloc_arenas",
+        "# bytes in allocated blocks": "pymalloc_used_mb",
+        "# bytes in available blocks": "pymalloc_free_mb",
+    }
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        key = keys.get(name.strip())
+        if key is not None:
+            number = float(value.strip().replace(",", ""))
+            out[key] = number if key == "pymalloc_arenas" else number / 2**20
+    return out
+
+
+class MemoryTracer:
+    """Where memory goes while the stores fill (`--trace A,B`): tracemalloc runs from A to B
+    messages stored (tracing the whole run would slow the app several times over), so the
+    snapshot at B holds what was allocated in between and is still alive, by source line;
+    gc object counts by type at A and B.  `report()` gives both per stored message added."""
+
+    def __init__(self, at: list[int]) -> None:
+        self.at = sorted(at)[:2]
+        self.snapshot: Any = None
+        self.types: list[dict[str, int]] = []
+        self.stored: list[int] = []
+
+    def maybe_snapshot(self, app: Any) -> None:
+        import gc
+        import tracemalloc
+
+        step = len(self.stored)
+        if step >= len(self.at):
+            return
+        stored = sum(len(s) for s in app.stores().values())
+        if stored < self.at[step]:
+            return
+        # The app's GcPolicy freezes survivors, and gc.get_objects() skips frozen objects:
+        # unfreeze to count them (the collection below freezes the survivors again).
+        gc.unfreeze()
+        counts: dict[str, int] = {}
+        for obj in gc.get_objects():
+            name = type(obj).__qualname__
+            counts[name] = counts.get(name, 0) + 1
+        gc.collect()
+        self.types.append(counts)
+        self.stored.append(stored)
+        if step == 0:
+            tracemalloc.start(1)
+        else:
+            self.snapshot = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+
+    def report(self, top: int = 40) -> dict[str, Any]:
+        if self.snapshot is None:
+            return {"error": f"stored {self.stored}: the second count was never reached"}
+        grown = self.stored[1] - self.stored[0]
+        by_line = self.snapshot.statistics("lineno")
+        by_file = self.snapshot.statistics("filename")
+        total = sum(s.size for s in by_line)
+        t0, t1 = self.types
+        type_growth = sorted(
+            ((t1.get(k, 0) - t0.get(k, 0), k) for k in set(t0) | set(t1)), reverse=True
+        )
+        return {
+            "stored": self.stored,
+            "traced_bytes": total,
+            "bytes_per_stored": total / grown if grown else float("nan"),
+            "by_line": [
+                f"{s.size / grown:8.1f} B/msg {s.count:8d} {s.traceback}" for s in by_line[:top]
+            ],
+            "by_file": [f"{s.size / grown:8.1f} B/msg {s.traceback}" for s in by_file[:top]],
+            "gc_types": [f"{n:+8d} {k}" for n, k in type_growth[:top]],
+        }
 
 
 CHILD_SCENARIOS = {
@@ -588,11 +762,13 @@ class Child:
         argv = [sys.executable, __file__, "--child", scenario, "--flows", ",".join(server.slugs)]
         if profile:
             argv += ["--profile", profile]
+        # The app writes its archive as it does for a user, but into a throwaway directory.
+        self.data_dir = tempfile.mkdtemp(prefix="flowview-bench-data-")
         self.proc = subprocess.Popen(
             [*argv, *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            env=child_env(warm=True, **server.env()),
+            env=child_env(warm=True, FLOWVIEW_DATA_DIR=self.data_dir, **server.env()),
             cwd=ROOT,
             text=True,
         )
@@ -616,6 +792,7 @@ class Child:
             self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def median(values: list[float]) -> float:
@@ -1064,11 +1241,20 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
     }
 
 
-def bench_soak(seconds: float, rate: float, cycle: float) -> dict[str, Any]:
+def bench_soak(seconds: float, rate: float, cycle: float, trace: str = "") -> dict[str, Any]:
     server = Server(flows=10, rate=rate)
+    extra = ["--trace", trace] if trace else []
     try:
         child = Child(
-            "soak", server, "--seconds", str(seconds), "--rate", str(rate), "--cycle", str(cycle)
+            "soak",
+            server,
+            "--seconds",
+            str(seconds),
+            "--rate",
+            str(rate),
+            "--cycle",
+            str(cycle),
+            *extra,
         )
         try:
             child.read()
@@ -1078,12 +1264,22 @@ def bench_soak(seconds: float, rate: float, cycle: float) -> dict[str, Any]:
     finally:
         server.stop()
     samples = result["samples"]
+    for name, value in result.get("trace", {}).items():
+        if isinstance(value, list):
+            print(f"  trace {name}:")
+            for line in value:
+                print(f"    {line}")
+        else:
+            print(f"  trace {name}: {value}")
     for sample in samples:
         print(
             f"  t={sample['t']:5.0f} s  RSS {sample['rss_mb']:6.1f} MB  stored "
             f"{sample['stored']:7.0f}  toasts {sample['toasts']:.0f}  screens "
-            f"{sample['screens']:.0f}"
+            f"{sample['screens']:.0f}  SQLite {sample.get('sqlite_mb', float('nan')):5.1f} MB"
+            f"  archive queue {sample.get('archive_queue', float('nan')):.0f}"
         )
+    for name, value in result.get("census", {}).items():
+        print(f"  census {name}: {value:.1f}")
     summary = soak_summary(samples, capacity=10 * 10_000)  # 10 flows x default scrollback
     print(
         f"  stores full at {summary['filled_at_s']:.0f} s, RSS spread after that "
@@ -1225,7 +1421,7 @@ def parent_main(args: argparse.Namespace) -> None:
             results["store"] = bench_store(args.runs, args.profile)
     if "soak" in only:
         with section(f"soak: {args.rate:.0f} msg/s, key cycle every {args.cycle:.0f} s"):
-            results["soak"] = bench_soak(args.soak_seconds, args.rate, args.cycle)
+            results["soak"] = bench_soak(args.soak_seconds, args.rate, args.cycle, args.trace)
     results["calibration_loop_ms_after"] = calibrate()
     rows = table(results)
     results["table"] = [
@@ -1257,6 +1453,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="soak: simulator msg/s")
     parser.add_argument("--cycle", type=float, default=20.0, help="soak: key cycle period (s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="sustained duration")
+    parser.add_argument(
+        "--trace",
+        default="",
+        help="soak: tracemalloc snapshots at these stored counts (e.g. 30000,60000); the "
+        "growth between them by source line and type goes into the result (slows the app)",
+    )
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--profile", default="", help="cProfile the app: path prefix of .prof")
     # internal: the app side

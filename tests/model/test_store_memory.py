@@ -91,7 +91,7 @@ def check_bounded(store: ConversationStore) -> None:
     assert len(store._keys) == len(store)
     assert len(store._by_seq) == len(store)
     assert len(store._by_id) <= len(store)
-    assert store._pos is None or len(store._pos) <= len(store)
+    assert len(store._idless_keys) <= len(store)
     thread_seqs = sum(1 if isinstance(v, int) else len(v) for v in store._threads.values())
     assert thread_seqs <= len(store) and len(store._threads) <= len(store)
     assert len(store._mention_seqs) <= len(store) and store.mentions <= len(store)
