@@ -141,11 +141,11 @@ class ConversationStore:
         # int object and a list slot (40).  A key too big for 64 bits (a huge id) turns the
         # array into a list for good (_wide_keys).
         self._keys: array[int] | list[int] = array("q")
-        self._by_id: dict[int, StoredMessage] = {}
         self._by_seq: dict[int, StoredMessage] = {}
         # Sort keys of the entries without an id (gap markers, system lines: a few); an entry
-        # with an id has the key id << _SEQ_BITS.  Positions are found by bisecting _keys,
-        # not kept per message (a seq -> position dict cost ~70 bytes a message).
+        # with an id has the key id << _SEQ_BITS.  Positions and ids are found by bisecting
+        # _keys, not kept per message (a seq -> position dict cost ~70 bytes a message, an
+        # id -> message dict ~60).
         self._idless_keys: dict[int, int] = {}
         # thread id -> seq of its only message, or the seqs of its messages, oldest first.
         # Most threads hold one message (every message starts one): a bare int instead of a
@@ -181,7 +181,14 @@ class ConversationStore:
         return self._messages
 
     def get(self, message_id: int) -> StoredMessage | None:
-        return self._by_id.get(message_id)
+        keys = self._keys
+        key = message_id << _SEQ_BITS
+        if not keys or key > keys[-1]:
+            return None  # newer than everything stored: the common case of a new message
+        index = bisect_left(keys, key)
+        if index < len(keys) and keys[index] == key:
+            return self._messages[index]
+        return None
 
     def by_seq(self, seq: int) -> StoredMessage | None:
         return self._by_seq.get(seq)
@@ -273,7 +280,7 @@ class ConversationStore:
         ``message.seq`` must come from :meth:`new_seq` (or a parent store, for derived
         stores). Appending at the end is O(1); inserting older history costs O(n).
         """
-        if message.id is not None and message.id in self._by_id:
+        if message.id is not None and self.get(message.id) is not None:
             return False
         self._insert(message, self._sort_key(message))
         return True
@@ -317,9 +324,7 @@ class ConversationStore:
             keys.insert(index, key)
             self._messages.insert(index, message)
             self.epoch += 1
-        if message.id is not None:
-            self._by_id[message.id] = message
-        else:
+        if message.id is None:
             self._idless_keys[message.seq] = key
         self._by_seq[message.seq] = message
         thread_id = message.thread_id
@@ -355,9 +360,7 @@ class ConversationStore:
             self._forget(message)
 
     def _forget(self, message: StoredMessage) -> None:
-        if message.id is not None:
-            self._by_id.pop(message.id, None)
-        else:
+        if message.id is None:
             self._idless_keys.pop(message.seq, None)
         self._by_seq.pop(message.seq, None)
         if message.thread_id is not None:
@@ -380,7 +383,6 @@ class ConversationStore:
         """Forget every message (counters too)."""
         self._messages.clear()
         self._keys = array("q")
-        self._by_id.clear()
         self._by_seq.clear()
         self._idless_keys.clear()
         self._threads.clear()
@@ -471,7 +473,7 @@ class ConversationStore:
     ) -> StoredMessage | None:
         """Apply a ``message-edit``: new (sanitised) text and/or title, or a deletion.
         Returns the message, or None if it is not stored."""
-        message = self._by_id.get(message_id)
+        message = self.get(message_id)
         if message is None:
             return None
         if deleted:
@@ -495,7 +497,7 @@ class ConversationStore:
         self, message_id: int, emoji: str, added: bool, user: str | None = None
     ) -> StoredMessage | None:
         """Apply an ``emoji-reaction``: counts per emoji (removals never go below zero)."""
-        message = self._by_id.get(message_id)
+        message = self.get(message_id)
         if message is None or not emoji:
             return None
         reactions = message.reactions or {}
@@ -514,7 +516,7 @@ class ConversationStore:
         self, message_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
     ) -> StoredMessage | None:
         """Apply a ``tag-change``. Removing ``:unread:<me>`` marks that mention as read."""
-        message = self._by_id.get(message_id)
+        message = self.get(message_id)
         if message is None:
             return None
         remove_set = set(remove)
