@@ -148,9 +148,9 @@ class Probe:
         StreamPump.handle_item = handle_item  # type: ignore[method-assign]
         flush = StreamPump.flush_now
 
-        async def flush_updates(pump: StreamPump) -> None:
+        async def flush_updates(pump: StreamPump, **kw: Any) -> None:
             start = clock()
-            await flush(pump)
+            await flush(pump, **kw)
             spent["flush"] += clock() - start
             counts["flushes"] += 1
 
@@ -465,6 +465,7 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
         if tracer is not None:
             tracer.maybe_snapshot(app)
         await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)  # let the last cycle's keys be handled before the app stops
     result = {"samples": samples, "cycles": cycles, "hwm_mb": proc_status()["VmHWM"]}
     result["census"] = census(app)
     if tracer is not None:
@@ -1228,8 +1229,10 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
         rss = [r["rss_mb"] for r in rows]
         return (max(rss) / min(rss) - 1) * 100 if rss else float("nan")
 
+    end = last["t"]
     return {
         "capacity": capacity,
+        "last_5min_spread_percent": spread([s for s in samples if s["t"] >= end - 300]),
         "filled_at_s": full[0]["t"] if full else float("nan"),
         "full_spread_percent": spread(after),
         "tail_spread_percent": spread(half),
@@ -1284,7 +1287,8 @@ def bench_soak(seconds: float, rate: float, cycle: float, trace: str = "") -> di
     print(
         f"  stores full at {summary['filled_at_s']:.0f} s, RSS spread after that "
         f"{summary['full_spread_percent']:.1f} % (last half {summary['tail_spread_percent']:.1f}"
-        f" %); {summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
+        f" %, last 5 minutes {summary['last_5min_spread_percent']:.1f} %); "
+        f"{summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
         f"{summary['final_stored']:.0f} stored, peak {result['hwm_mb']:.0f} MB, "
         f"{result['cycles']} key cycles, at most {summary['max_toasts']:.0f} toasts"
     )
