@@ -36,13 +36,14 @@ ROUTE_SLICE_SECONDS = 0.02
 BURST_EVENTS = 300
 BURST_FLUSH_SECONDS = 0.25
 BURST_QUIET_SECONDS = 0.02
-# During a burst, routed events wait up to this long before they go to `on_events` (the
-# archive): its writer thread turns each event into a row in Python, and while it has work
-# it takes about half of the interpreter (the GIL) from the loop that is routing and painting
-# the burst.  Held events are handed over when the timer fires, on `flush_now()` and on
-# `close()`, and at once when HOLD_MAX_EVENTS are waiting: the delay and the memory are
-# bounded, nothing is dropped.
-HOLD_SECONDS = 0.5
+# During a burst, routed events wait until it is over (the stream quiet for
+# BURST_QUIET_SECONDS at a flush) before they go to `on_events` (the archive): its writer
+# thread turns each event into a row in Python, and while it has work it takes about half of
+# the interpreter (the GIL) from the loop that is routing and painting the burst.  They are
+# handed over at the latest HOLD_SECONDS after the hold began, at once when HOLD_MAX_EVENTS
+# are waiting, and on `flush_now()` and `close()`: delay and memory are bounded, nothing is
+# dropped.
+HOLD_SECONDS = 2.0
 HOLD_MAX_EVENTS = 20_000
 
 
@@ -225,7 +226,8 @@ class StreamPump:
             # Check again shortly: the burst may be over by then.
             self._timer = self.set_timer(BURST_QUIET_SECONDS, self._flush)
             return
-        await self.flush_now(hand_over=self._hold_timer is None)
+        quiet = time.monotonic() - self._last_batch_real >= BURST_QUIET_SECONDS
+        await self.flush_now(hand_over=self._hold_timer is None or quiet)
 
     def _after_batch(self) -> None:
         """A stream batch is routed: hand its events over, or hold them during a burst."""

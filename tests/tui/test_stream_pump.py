@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from flowview.model.router import Router
 from flowview.protocol.events import Event, parse_event
+from flowview.tui import stream_pump
 from flowview.tui.stream_pump import BURST_EVENTS, HOLD_SECONDS, FlushBatch, StreamPump
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
@@ -154,3 +156,23 @@ async def test_held_events_are_handed_over_on_flush_now_and_on_close() -> None:
         t.cancel()
         with pytest.raises(asyncio.CancelledError):
             await t
+
+
+async def test_held_events_go_over_as_soon_as_the_burst_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    harness = Harness()
+    # Burst pacing reads real time (time.monotonic); put it on the loop's virtual clock.
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    client = Batches([[message(mid) for mid in range(start, start + 500)] for start in (1, 501)])
+    start = harness.loop.time()
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    assert harness.handed == []
+    await asyncio.sleep(0.1)  # the stream has been quiet for longer than BURST_QUIET_SECONDS
+    assert harness.ids == list(range(1, 1001))
+    assert harness.handed[0][0] - start < 0.1 < HOLD_SECONDS
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
