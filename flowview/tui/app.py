@@ -51,6 +51,7 @@ from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
+from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
 if TYPE_CHECKING:
@@ -287,9 +288,12 @@ class FlowviewApp(App[None]):
         # (Bounded: a frame is always painted, but never let a lost callback block us.)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_frame.wait(), 1.0)
+        warm = await self._warm_start(session)
         await load_network()
         self.gc_policy.freeze_now()
         problems = await session.load_identity_and_flows()
+        if warm is not None and session.archive.switched and self.history is not None:
+            forget_warm(session, self.history, warm)
         router = session.router
         self.main.set_flow_order(self._chosen_flow_keys(session))
         # Tabs for the chosen flows, in the chosen order, before any event arrives.
@@ -302,6 +306,15 @@ class FlowviewApp(App[None]):
             self.main.status.notice = "REST " + "; ".join(problems)
         self.run_stream(self.stream_config(session.settings, session.token))
         self._on_tab_shown(self.main.active_key)
+
+    async def _warm_start(self, session: Session) -> WarmPlan | None:
+        """Archived tails in the tabs before the network answers (tui/warm_start.py)."""
+        if self.history is None:
+            return None
+        plan = await warm_start(session, self.history, self.main)
+        if plan is not None and plan.tabs:
+            self._on_tab_shown(self.main.active_key)
+        return plan
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:
         from flowview.protocol.client import StreamConfig
@@ -847,7 +860,8 @@ class FlowviewApp(App[None]):
         elif group == "demo":
             self.main.status.set_connection("failed", f"demo server: {what}")
         else:
-            self.main.status.notice = f"{group}: {what}"
+            with contextlib.suppress(LookupError):  # a worker failing while the app exits
+                self.main.status.notice = f"{group}: {what}"
 
     def remember_secret(self, token: Token) -> None:
         """A token this app holds: no crash report and no log line ever shows it."""

@@ -11,15 +11,38 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from flowview.model.render import format_day, format_time
+from flowview.model.store import StoredMessage
 from flowview.protocol.events import ConversationKey, Event
 from flowview.tui.session import Session, describe_error, network_error_types
 
+if TYPE_CHECKING:
+    from flowview.protocol.rest import HistoryPage
+
 log = logging.getLogger(__name__)
 
-__all__ = ["HISTORY_PAGE", "HistoryLoader", "MembersLoader"]
+__all__ = ["HISTORY_PAGE", "SEAM_PAGES", "HistoryLoader", "MembersLoader", "unreached_text"]
 
 HISTORY_PAGE = 100
+# How far a seam is filled page by page (a warm start after a long absence can be far behind):
+# beyond this the latest page is shown and a gap marker says what was not loaded.
+SEAM_PAGES = 10
+
+
+def _when(ms: int | None) -> str:
+    return f"{format_day(ms)} {format_time(ms)}" if ms is not None else "?"
+
+
+def unreached_text(after: Event | None, before: Event | None) -> str:
+    """The gap marker between what a seam back-fill reached and the latest page."""
+    after_ms = after.sent if after is not None else None
+    before_ms = before.sent if before is not None else None
+    return (
+        f"messages between {_when(after_ms)} and {_when(before_ms)} not loaded "
+        f"(more than {SEAM_PAGES * HISTORY_PAGE} behind)"
+    )
 
 
 def _newest(events: list[Event]) -> int | None:
@@ -65,6 +88,15 @@ class HistoryLoader:
             store.history_complete = True
         self.on_changed(key)
 
+    def warm(self, key: ConversationKey, newest_id: int | None) -> None:
+        """`key` shows its archived tail (warm start): no latest page on first show; once the
+        stream is live, everything after the newest archived id is fetched (a seam)."""
+        self.loaded.add(key)
+        if self.live:
+            log.warning("warm start after the stream went live: %s is not back-filled", key)
+            return
+        self.seams[key] = newest_id
+
     def went_live(self) -> dict[ConversationKey, int | None]:
         """The stream is live: the seams to close now (the caller runs `close_seam`s)."""
         self.live = True
@@ -92,14 +124,50 @@ class HistoryLoader:
             self.on_changed(key)
 
     async def _since(self, key: ConversationKey, since_id: int) -> list[Event] | None:
+        """Everything after `since_id`, up to SEAM_PAGES pages; further behind, the latest
+        page with a gap marker after what the pages reached."""
+        events: list[Event] = []
+        cursor = since_id
+        for _ in range(SEAM_PAGES):
+            page = await self._page(key, cursor)
+            if page is None:
+                return None
+            events += page.events
+            if page.last:
+                return events
+            cursor = page.cursor
+        latest = await self.fetch(key, None) or []
+        latest = [e for e in latest if e.id is not None and e.id > cursor]
+        if len(latest) >= HISTORY_PAGE:  # a full page newer than the cursor: a hole between
+            reached = max(events, key=lambda e: e.id or 0) if events else None
+            self._unreached(key, cursor, reached, min(latest, key=lambda e: e.id or 0))
+        return events + latest
+
+    def _unreached(
+        self, key: ConversationKey, after_id: int, after: Event | None, before: Event
+    ) -> None:
+        store, _ = self.session.router.open(key)
+        marker = StoredMessage(
+            store.new_seq(), None, "gap", None, None, unreached_text(after, before)
+        )
+        store.add_after(marker, after_id)
+        log.info("seam of %s: more than %d pages behind, gap after %d", key, SEAM_PAGES, after_id)
+
+    async def _page(self, key: ConversationKey, since_id: int) -> HistoryPage | None:
         session = self.session
         kind, ident = key
         rest = session.rest
         if kind == "flow":
             flow = session.flows_by_id.get(ident)
-            return None if flow is None else await rest.history_since(flow.slug, since_id)
+            return (
+                None
+                if flow is None
+                else await rest.flow_page(flow.slug, since_id, limit=HISTORY_PAGE)
+            )
         other = self._other_party(ident)
-        return None if other is None else await rest.private_history_since(other, since_id)
+        return (
+            None if other is None else await rest.private_page(other, since_id, limit=HISTORY_PAGE)
+        )
 
     def _other_party(self, ident: str) -> str | None:
         me = self.session.router.me_id
