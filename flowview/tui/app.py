@@ -51,6 +51,7 @@ from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
+from flowview.tui.triage import ReadState, next_mention, reveal
 from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
@@ -139,6 +140,10 @@ class FlowviewApp(App[None]):
         if token is not None:
             self.remember_secret(token)
         self._crash: BaseException | None = None
+        self.read_state = ReadState(
+            lambda: self.session.archive if self.session is not None else None,
+            on_read=self._read_changed,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -311,7 +316,7 @@ class FlowviewApp(App[None]):
         """Archived tails in the tabs before the network answers (tui/warm_start.py)."""
         if self.history is None:
             return None
-        plan = await warm_start(session, self.history, self.main)
+        plan = await warm_start(session, self.history, self.main, self.read_state)
         if plan is not None and plan.tabs:
             self._on_tab_shown(self.main.active_key)
         return plan
@@ -478,8 +483,50 @@ class FlowviewApp(App[None]):
         log_widget.refresh_from_store()
         store = session.router.stores.get(key)
         if store is not None and log_widget.at_bottom and self._is_reading(key):
-            store.mark_read()
-            main.update_label(store)
+            self.read_state.saw_end(store)
+
+    def _read_changed(self, store: ConversationStore) -> None:
+        with contextlib.suppress(LookupError):
+            self.main.update_label(store)
+
+    # Triage keys (tui/triage.py): bound in screens/main.py as app.* actions.
+    def action_first_unread(self) -> None:
+        """alt+u: the shown conversation's first unread line (the "new" marker)."""
+        key = self.main.active_key
+        store = self.stores().get(key) if key is not None else None
+        log_widget = self.main.log_for(key) if key is not None else None
+        seq = store.first_unread_seq if store is not None else None
+        if log_widget is None or seq is None or not reveal(log_widget, seq):
+            self.main.status.notice = "nothing unread here"
+
+    def action_next_mention(self) -> None:
+        """alt+m: the next unread mention of you, in this conversation or the next ones."""
+        main = self.main
+        stores = [s for k in main.keys_in_order() if (s := self.stores().get(k)) is not None]
+        active = main.active_key
+        shown = main.log_for(active) if active is not None else None
+        selected = shown.selected if shown is not None else None
+        found = next_mention(stores, active, selected.seq if selected is not None else None)
+        if found is None:
+            main.status.notice = "no unread mention"
+            return
+        key, seq = found
+        main.show(key)
+        log_widget = main.log_for(key)
+        if log_widget is not None:
+            self.call_after_refresh(lambda: reveal(log_widget, seq, select=True))
+
+    def action_mark_read(self) -> None:
+        """alt+r: the shown conversation is read (saved)."""
+        key = self.main.active_key
+        store = self.stores().get(key) if key is not None else None
+        if store is not None:
+            self.read_state.mark_read(store)
+
+    def action_mark_all_read(self) -> None:
+        """alt+shift+r: every conversation is read (saved)."""
+        for store in list(self.stores().values()):
+            self.read_state.mark_read(store)
 
     def _is_reading(self, key: ConversationKey) -> bool:
         return self.main.active_key == key and self.screen is self.main
@@ -514,6 +561,8 @@ class FlowviewApp(App[None]):
         log_widget = self.main.log_for(key)
         if log_widget is not None and self.screen is self.main:
             log_widget.focus()  # its keys (scrolling, t, o) work straight away
+        if store is not None and log_widget is not None and previous != key:
+            self.read_state.open_at_first_unread(store, log_widget)
         self._refresh_shown(key)
         self.refresh_members()
         if key not in history.loaded:
@@ -559,8 +608,7 @@ class FlowviewApp(App[None]):
         if key is not None and self._is_reading(key):
             store = self.stores().get(key)
             if store is not None:
-                store.mark_read()
-                self.main.update_label(store)
+                self.read_state.saw_end(store)
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
         log_widget = getattr(message, "flow_log", None) or getattr(message, "control", None)

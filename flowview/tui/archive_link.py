@@ -17,7 +17,7 @@ from typing import Any
 
 from flowview.archive import Archive, ArchiveError
 from flowview.archive.paths import data_dir, list_archives
-from flowview.protocol.events import Event
+from flowview.protocol.events import ConversationKey, Event
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,12 @@ class ArchiveLink:
     def flows(self, flows: Iterable[Any]) -> None:
         if self.archive is not None:
             self._write(self.archive.set_flows, flows)
+
+    def read_position(self, key: ConversationKey, message_id: int) -> None:
+        """The user has read `key` up to `message_id` (kept across restarts)."""
+        if self.archive is not None:
+            archive = self.archive
+            self._write(lambda mid: archive.set_read_position(key, mid), message_id)
 
     def _write(self, method: Any, value: Any) -> None:
         try:

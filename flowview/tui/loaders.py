@@ -120,6 +120,9 @@ class HistoryLoader:
         if events:
             added = session.router.merge_history(key, events)
             session.archive.events(events)
+            store = session.router.stores.get(key)
+            if store is not None:
+                store.recount_unread()  # posted while closed: unread after a restored position
             log.info("start-up seam of %s: %d messages added", key, added)
             self.on_changed(key)
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from flowview.tui.loaders import HistoryLoader
     from flowview.tui.screens.main import MainScreen
     from flowview.tui.session import Session
+    from flowview.tui.triage import ReadState
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,8 @@ __all__ = ["WARM_PRIVATE", "WARM_TAIL", "WarmPlan", "WarmTab", "read_plan", "war
 
 WARM_TAIL: Final = 200  # archived messages per tab at start (older ones load on scrolling up)
 WARM_PRIVATE: Final = 10  # private conversations reopened at start, most recent first
+WARM_UNREAD_MAX: Final = 2000  # unread messages loaded at start to open at the first of them
+WARM_CONTEXT: Final = 20  # read messages kept above the first unread one
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +42,7 @@ class WarmTab:
     events: list[Event]
     newest_id: int | None  # the back-fill's since_id
     read_position: int | None  # the newest id the user had seen (None: never read)
+    unread: int = 0  # archived messages after the read position (others', not deleted)
 
 
 @dataclass(slots=True)
@@ -52,8 +56,18 @@ class WarmPlan:
     seconds: float = 0.0  # how long reading took
 
 
-def _tab(archive: Archive, key: ConversationKey, tail: int) -> WarmTab:
+def _tab(archive: Archive, key: ConversationKey, tail: int, me: str | None) -> WarmTab:
     archived = archive.tail(key, tail)
+    position = archive.read_position(key)
+    unread = 0
+    if position is not None:
+        unread = archive.unread_count(key, me)
+        if archived and archived[0].id > position:
+            # The first unread line is older than the tail: start a little above it, so the
+            # tab opens there with context, when the unread part is not too long to hold.
+            since = archive.after(key, position, WARM_UNREAD_MAX)
+            if since and since[-1].id == archived[-1].id:
+                archived = [*archive.before(key, position + 1, WARM_CONTEXT), *since]
     events: list[Event] = []
     for message in archived:
         try:
@@ -61,11 +75,16 @@ def _tab(archive: Archive, key: ConversationKey, tail: int) -> WarmTab:
         except ValueError:
             log.exception("an archived message of %s could not be rebuilt (skipped)", key[0])
     newest = archived[-1].id if archived else None
-    return WarmTab(key, events, newest, archive.read_position(key))
+    return WarmTab(key, events, newest, position, unread)
 
 
 def read_plan(
-    archive: Archive, chosen: Sequence[str], private: bool, *, tail: int = WARM_TAIL
+    archive: Archive,
+    chosen: Sequence[str],
+    private: bool,
+    *,
+    me: str | None = None,
+    tail: int = WARM_TAIL,
 ) -> WarmPlan:
     """The tabs to show from `archive`: the chosen flows it knows (by slug or id, in order),
     then its most recent private conversations (when private messages are on)."""
@@ -84,17 +103,19 @@ def read_plan(
         key: ConversationKey = ("flow", info.id)
         if key not in plan.flow_keys:
             plan.flow_keys.append(key)
-            plan.tabs.append(_tab(archive, key, tail))
+            plan.tabs.append(_tab(archive, key, tail, me))
     if private:
         privates = [k for k in archive.conversations() if k[0] == "private"]
         newest = {k: archive.newest_id(k) or 0 for k in privates}
         privates.sort(key=lambda k: newest[k], reverse=True)
-        plan.tabs += [_tab(archive, k, tail) for k in privates[:WARM_PRIVATE]]
+        plan.tabs += [_tab(archive, k, tail, me) for k in privates[:WARM_PRIVATE]]
     plan.seconds = time.perf_counter() - started
     return plan
 
 
-async def warm_start(session: Session, history: HistoryLoader, main: MainScreen) -> WarmPlan | None:
+async def warm_start(
+    session: Session, history: HistoryLoader, main: MainScreen, read_state: ReadState | None = None
+) -> WarmPlan | None:
     """Show the archived tails (see the module docstring); None when there is no archive."""
     settings = session.settings
     link = session.archive
@@ -104,7 +125,9 @@ async def warm_start(session: Session, history: HistoryLoader, main: MainScreen)
     if archive is None:
         return None
     try:
-        plan = await asyncio.to_thread(read_plan, archive, settings.flows, settings.private)
+        plan = await asyncio.to_thread(
+            read_plan, archive, settings.flows, settings.private, me=link.user_id
+        )
     except Exception:  # a damaged archive must not stop the viewer: it starts cold
         log.exception("warm start: reading the archive failed")
         return None
@@ -117,6 +140,12 @@ async def warm_start(session: Session, history: HistoryLoader, main: MainScreen)
     for tab in plan.tabs:
         store, _ = router.open(tab.key)
         router.merge_history(tab.key, tab.events)
+        if tab.read_position is not None:
+            store.restore_unread(tab.read_position)
+            if tab.unread > store.unread:  # more unread than the tail holds
+                store.restore_unread(tab.read_position, hidden=tab.unread - store.unread)
+            if read_state is not None:
+                read_state.restored(tab.key, tab.read_position)
         history.warm(tab.key, tab.newest_id)
         await main.add_conversation(store, router)
     log.info(
