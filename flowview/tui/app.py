@@ -49,9 +49,10 @@ from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
+from flowview.tui.search_jump import SearchReturn
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
-from flowview.tui.triage import ReadState, next_mention, reveal
+from flowview.tui.triage import ReadState, next_mention, reveal, reveal_later
 from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
@@ -140,6 +141,7 @@ class FlowviewApp(App[None]):
         if token is not None:
             self.remember_secret(token)
         self._crash: BaseException | None = None
+        self._search_return: SearchReturn | None = None  # Escape after a search jump
         self.read_state = ReadState(
             lambda: self.session.archive if self.session is not None else None,
             on_read=self._read_changed,
@@ -514,7 +516,7 @@ class FlowviewApp(App[None]):
         main.show(key)
         log_widget = main.log_for(key)
         if log_widget is not None:
-            self.call_after_refresh(lambda: reveal(log_widget, seq, select=True))
+            reveal_later(log_widget, seq, select=True)
 
     def action_mark_read(self) -> None:
         """alt+r: the shown conversation is read (saved)."""
@@ -773,21 +775,63 @@ class FlowviewApp(App[None]):
         self.push_screen(SearchScreen(archive, self.main.active_key, me=session.router.me_id))
 
     def on_search_screen_jump_to(self, message: Any) -> None:
-        """A search hit chosen: its conversation's tab, with the message selected when it is
-        in memory (archive-only messages are not loaded into the tab yet)."""
+        """A search hit chosen: its conversation's tab, the message selected with context
+        around it (read from the archive when not in memory; tui/search_jump.py)."""
         from flowview.tui.screens.search import SearchScreen
 
-        if isinstance(self.screen, SearchScreen):
-            self.screen.dismiss(None)
-        key: ConversationKey = message.key
-        if not self.main.show(key):
-            self.main.status.notice = "that conversation is not open"
+        screen = self.screen
+        if isinstance(screen, SearchScreen):
+            self._search_return = screen.return_point()
+            screen.dismiss(None)
+        self.run_worker(
+            self._jump(message.key, message.message_id),
+            group="jump",
+            exclusive=True,
+            exit_on_error=False,
+            description="search jump",
+        )
+
+    async def _jump(self, key: ConversationKey, message_id: int) -> None:
+        from flowview.tui.search_jump import load_context
+
+        session, main = self.session, self.main
+        if session is None:
             return
-        store = self.stores().get(key)
-        found = store.get(message.message_id) if store is not None else None
-        log_widget = self.main.log_for(key)
-        if found is not None and log_widget is not None:
-            log_widget.select_seq(found.seq)
+        router = session.router
+        store, _ = router.open(key)
+        if not main.has(key):
+            await main.add_conversation(store, router)
+        archive = session.archive.archive
+        if archive is not None:
+            found = await load_context(archive, router, key, message_id)
+        else:
+            found = store.get(message_id)
+        main.show(key)
+        log_widget = main.log_for(key)
+        if found is None or log_widget is None:
+            main.status.notice = "that message is no longer in the archive"
+            return
+        reveal_later(log_widget, found.seq, select=True, centre=True)
+
+    def action_back_to_search(self) -> None:
+        """Escape after a search jump: the results again, same query and position."""
+        from flowview.tui.screens.search import SearchScreen
+
+        back, self._search_return = self._search_return, None
+        session = self.session
+        archive = session.archive.archive if session is not None else None
+        if back is None or archive is None or session is None or self.screen is not self.main:
+            return
+        self.push_screen(
+            SearchScreen(
+                archive,
+                back.conversation,
+                me=session.router.me_id,
+                query=back.query,
+                this_only=back.this_only,
+                position=back.position,
+            )
+        )
 
     def action_settings(self) -> None:
         from flowview.tui.screens.settings import SettingsScreen

@@ -22,16 +22,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ReadState", "next_mention", "reveal"]
+__all__ = ["ReadState", "next_mention", "reveal", "reveal_later"]
 
 # Lines of context kept above the first unread one when a tab opens there.
 CONTEXT_ROWS = 2
 LAYOUT_TRIES = 20  # frames to wait for a tab's log to be laid out before giving up
 
 
-def reveal(log_widget: FlowLog, seq: int, *, select: bool = False) -> bool:
-    """Scroll `log_widget` so the message `seq` (and the "new" line above it) is near the top,
-    and stop following the bottom; False when it is not laid out yet."""
+def reveal(log_widget: FlowLog, seq: int, *, select: bool = False, centre: bool = False) -> bool:
+    """Scroll `log_widget` so the message `seq` (and the "new" line above it) is near the top
+    (`centre`: in the middle, context above and below), and stop following the bottom; False
+    when it is not laid out yet."""
     log_widget.refresh_from_store()
     if not log_widget.size.height:
         return False
@@ -41,12 +42,41 @@ def reveal(log_widget: FlowLog, seq: int, *, select: bool = False) -> bool:
     if index is None or index >= len(line_index):
         return False
     log_widget._following = False
-    top = max(0, line_index.offsets[index] + log_widget._top - CONTEXT_ROWS)
+    above = log_widget.size.height // 3 if centre else CONTEXT_ROWS
+    top = max(0, line_index.offsets[index] + log_widget._top - above)
     log_widget.scroll_to(y=top, animate=False, immediate=True)
     if select:
         log_widget.select_seq(seq)
     log_widget.refresh()
     return True
+
+
+def reveal_later(
+    log_widget: FlowLog,
+    seq: int,
+    *,
+    select: bool = False,
+    centre: bool = False,
+    then: Callable[[bool], None] = lambda ok: None,
+    still: Callable[[], bool] = lambda: True,
+) -> None:
+    """`reveal` once the log is laid out (a tab just shown is, over its next frames); `then`
+    gets whether it worked; nothing happens once `still()` is False."""
+    tries = [LAYOUT_TRIES]
+
+    def attempt() -> None:
+        if not still():
+            return
+        if reveal(log_widget, seq, select=select, centre=centre):
+            then(True)
+            return
+        tries[0] -= 1
+        if tries[0] > 0:
+            log_widget.call_after_refresh(attempt)
+        else:
+            then(False)
+
+    log_widget.call_after_refresh(attempt)
 
 
 def next_mention(
@@ -130,20 +160,14 @@ class ReadState:
         self.held.add(key)
         log_widget._following = False  # the first refresh must not jump to the bottom
 
-        tries = [LAYOUT_TRIES]
-
-        def show() -> None:
+        def shown(ok: bool) -> None:
             if key not in self.held:
                 return
-            if not reveal(log_widget, seq):
-                tries[0] -= 1
-                if tries[0] > 0:  # a tab just shown is laid out over the next frames
-                    log_widget.call_after_refresh(show)
-                    return
+            if not ok:
                 log.info("first unread line of %s was never laid out", key[0])
             self.held.discard(key)
             if log_widget.at_bottom:  # everything unread fits on the screen: seen
                 self.saw_end(store)
 
-        log_widget.call_after_refresh(show)
+        reveal_later(log_widget, seq, then=shown, still=lambda: key in self.held)
         return True

@@ -84,11 +84,12 @@ def read_plan(
     private: bool,
     *,
     me: str | None = None,
-    tail: int = WARM_TAIL,
+    tail: int | None = None,
 ) -> WarmPlan:
     """The tabs to show from `archive`: the chosen flows it knows (by slug or id, in order),
     then its most recent private conversations (when private messages are on)."""
     started = time.perf_counter()
+    tail = WARM_TAIL if tail is None else tail
     plan = WarmPlan()
     flows = archive.flows()
     plan.flows = list(flows.values())

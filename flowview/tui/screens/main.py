@@ -97,6 +97,7 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+m", "app.next_mention", "mention", id="next-mention"),
     Binding("alt+r", "app.mark_read", "read", id="mark-read"),
     Binding("alt+shift+r", "app.mark_all_read", "all read", id="mark-all-read"),
+    Binding("escape", "app.back_to_search", "back to search", id="back-to-search", show=False),
     # Not in the footer (it is full at 120 columns); listed by f1 and the palette.
     Binding("f4", "toggle_members", "members", id="toggle-members", show=False),
 ]
@@ -122,6 +123,7 @@ HELP_TEXT: dict[str, str] = {
     "next-mention": "next unread mention of you, in this flow or the next ones",
     "mark-read": "mark this flow or conversation read (kept across restarts)",
     "mark-all-read": "mark every flow and conversation read",
+    "back-to-search": "after a search jump: back to the results (same query and hit)",
     "quit": "quit",
     "help": "this help",
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
