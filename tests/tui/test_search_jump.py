@@ -108,7 +108,7 @@ async def test_a_hit_far_older_than_memory_gets_a_gap_marker_below_its_context(
             at = order.index("gap")
             assert order[at - 4 : at] == ids[5:9]  # the hit and three below it, then the gap
             assert order[at + 1] == ids[40]  # memory's oldest (the newest 20)
-            gap = [m for m in store if m.kind == "gap"][0]
+            gap = next(m for m in store if m.kind == "gap")
             assert "not loaded" in gap.text
     finally:
         close_http(live_server)
