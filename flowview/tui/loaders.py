@@ -9,10 +9,12 @@ that id is fetched and merged (the store drops duplicates by id).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from flowview.archive.archive import ArchivedMessage
 from flowview.model.render import format_day, format_time
 from flowview.model.store import StoredMessage
 from flowview.protocol.events import ConversationKey, Event
@@ -45,6 +47,16 @@ def unreached_text(after: Event | None, before: Event | None) -> str:
     )
 
 
+def _rebuilt(rows: list[ArchivedMessage]) -> list[Event]:
+    events: list[Event] = []
+    for row in rows:
+        try:
+            events.append(row.event())
+        except ValueError:
+            log.exception("an archived message could not be rebuilt (skipped)")
+    return events
+
+
 def _newest(events: list[Event]) -> int | None:
     ids = [e.id for e in events if e.id is not None]
     return max(ids) if ids else None
@@ -60,6 +72,8 @@ class HistoryLoader:
         self.busy: set[ConversationKey] = set()
         # Whether the stream is live now (set by the app from the stream's state changes).
         self.live = False
+        # key -> the archived page read below the window and the hole under it (if any).
+        self._below: dict[ConversationKey, tuple[list[Event], tuple[int, int] | None]] = {}
         # key -> newest id of a history page fetched before the stream was live.
         self.seams: dict[ConversationKey, int | None] = {}
 
@@ -70,12 +84,25 @@ class HistoryLoader:
         until_id = store.oldest_id if (older and store is not None) else None
         if older and until_id is None:
             return
+        if older and until_id is not None and await self._older_from_archive(key, until_id):
+            self.on_changed(key)
+            return  # the archive had them: no REST call
         before_live = not self.live
-        events = await self.fetch(key, until_id)
+        try:
+            events = await self.fetch(key, until_id)
+        except network_error_types():
+            if older and self._offline_past_hole(key):
+                self.on_changed(key)
+                return
+            raise
         if events is None:
             return
         session.router.merge_history(key, events)
         session.archive.events(events)
+        if older:
+            self._hole_fetched(key, events)
+        else:
+            await self._note_hole_below(key, events)
         if not older:
             self.loaded.add(key)
             if before_live:
@@ -87,6 +114,75 @@ class HistoryLoader:
         elif not events and store is not None:
             store.history_complete = True
         self.on_changed(key)
+
+    # ---------------------------------------------------------------- the archive as a window
+    # Scrolling up reads older messages from the archive first; REST is asked only where the
+    # archive lacks them: below its oldest message, and across a recorded hole (see
+    # Archive.holes), which each REST page narrows until it closes.
+
+    async def _older_from_archive(self, key: ConversationKey, until_id: int) -> bool:
+        """Merge the archived page before `until_id`; False when REST must answer (nothing
+        archived there, or a hole right below)."""
+        archive = self.session.archive.archive
+        if archive is None:
+            return False
+
+        def read() -> tuple[list[Event], list[tuple[int, int]]]:
+            rows = archive.before(key, until_id, HISTORY_PAGE)
+            return _rebuilt(rows), archive.holes(key)
+
+        events, holes = await asyncio.to_thread(read)
+        below = [h for h in holes if h[1] <= until_id]
+        hole = below[-1] if below else None
+        self._below[key] = (events, hole)
+        if hole is not None:
+            events = [e for e in events if e.id is not None and e.id >= hole[1]]
+        if not events:
+            return False
+        self.session.router.merge_history(key, events)
+        return True
+
+    def _hole_fetched(self, key: ConversationKey, events: list[Event]) -> None:
+        """A REST page older than the window: it narrows (or closes) the hole it was for."""
+        _, hole = self._below.pop(key, ([], None))
+        archive = self.session.archive.archive
+        if hole is None or archive is None:
+            return
+        after, _ = hole
+        ids = [e.id for e in events if e.id is not None]
+        archive.remove_hole(key, after)
+        if len(events) >= HISTORY_PAGE and ids and min(ids) > after + 1:
+            archive.add_hole(key, after, min(ids))
+
+    def _offline_past_hole(self, key: ConversationKey) -> bool:
+        """REST failed at a hole: mark it and go on with the archive below it (offline)."""
+        events, hole = self._below.pop(key, ([], None))
+        if hole is None:
+            return False
+        after, before = hole
+        store, _ = self.session.router.open(key)
+        older = [e for e in events if e.id is not None and e.id <= after]
+        newest_older = max(older, key=lambda e: e.id or 0) if older else None
+        upper = store.get(before)
+        text = (
+            f"messages between {_when(newest_older.sent if newest_older else None)} and "
+            f"{_when(upper.sent if upper else None)} not loaded (server unreachable)"
+        )
+        marker = StoredMessage(store.new_seq(), None, "gap", None, None, text)
+        store.add_after(marker, after)
+        self.session.router.merge_history(key, older)
+        return True
+
+    async def _note_hole_below(self, key: ConversationKey, events: list[Event]) -> None:
+        """A full latest page above older archived messages: what lies between is a hole."""
+        archive = self.session.archive.archive
+        ids = [e.id for e in events if e.id is not None]
+        if archive is None or len(events) < HISTORY_PAGE or not ids:
+            return
+        lowest = min(ids)
+        older = await asyncio.to_thread(archive.newest_before, key, lowest)
+        if older is not None:
+            archive.add_hole(key, older, lowest)
 
     def warm(self, key: ConversationKey, newest_id: int | None) -> None:
         """`key` shows its archived tail (warm start): no latest page on first show; once the
@@ -154,6 +250,9 @@ class HistoryLoader:
             store.new_seq(), None, "gap", None, None, unreached_text(after, before)
         )
         store.add_after(marker, after_id)
+        archive = self.session.archive.archive
+        if archive is not None and before.id is not None:
+            archive.add_hole(key, after_id, before.id)
         log.info("seam of %s: more than %d pages behind, gap after %d", key, SEAM_PAGES, after_id)
 
     async def _page(self, key: ConversationKey, since_id: int) -> HistoryPage | None:
