@@ -318,10 +318,13 @@ class FlowviewApp(App[None]):
         """Archived tails in the tabs before the network answers (tui/warm_start.py)."""
         if self.history is None:
             return None
-        plan = await warm_start(session, self.history, self.main, self.read_state)
-        if plan is not None and plan.tabs:
-            self._on_tab_shown(self.main.active_key)
-        return plan
+        return await warm_start(
+            session,
+            self.history,
+            self.main,
+            self.read_state,
+            on_first_tab=lambda: self._on_tab_shown(self.main.active_key),
+        )
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:
         from flowview.protocol.client import StreamConfig

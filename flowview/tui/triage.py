@@ -35,11 +35,13 @@ def reveal(log_widget: FlowLog, seq: int, *, select: bool = False, centre: bool 
     when it is not laid out yet."""
     log_widget.refresh_from_store()
     if not log_widget.size.height:
+        log.info("reveal: the log has no size yet")
         return False
     store = log_widget.store
     index = store.index_of(seq)
     line_index = log_widget._index  # FlowLog has no public "scroll to a message" yet
     if index is None or index >= len(line_index):
+        log.info("reveal: message %s not laid out (%s of %d)", seq, index, len(line_index))
         return False
     log_widget._following = False
     above = log_widget.size.height // 3 if centre else CONTEXT_ROWS

@@ -59,11 +59,13 @@ async def test_scrolling_up_reads_the_archive_first_and_rest_only_across_a_hole(
             # REST down: the archive still serves the page above the hole.
             fault(live_server, scope="rest", kind="status", status=503, count=1000)
             await pilot.press("home")
-            await wait_until(pilot, lambda: store.get(ids[40]) is not None)
+            await wait_until(pilot, timeout=15, predicate=lambda: store.get(ids[40]) is not None)
             assert store.get(ids[39]) is None
             # At the hole, with REST down: a gap marker, and the archive below it.
             await pilot.press("home")
-            await wait_until(pilot, lambda: any(m.kind == "gap" for m in store))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: any(m.kind == "gap" for m in store)
+            )
             assert store.get(ids[9]) is not None
             gap = next(m for m in store if m.kind == "gap")
             assert "not loaded" in gap.text

@@ -39,7 +39,9 @@ def visible_text(log_widget: FlowLog) -> str:
 
 async def ready(pilot: Pilot[Any], app: FlowviewApp) -> None:
     await wait_live(pilot, app)
-    await wait_until(pilot, lambda: idle(app), message="start-up loads still running")
+    await wait_until(
+        pilot, timeout=15, predicate=lambda: idle(app), message="start-up loads still running"
+    )
 
 
 async def test_read_positions_survive_a_restart_and_tabs_open_at_the_first_unread(
@@ -54,12 +56,18 @@ async def test_read_positions_survive_a_restart_and_tabs_open_at_the_first_unrea
             await ready(pilot, app)
             random = key_of(app, "acme/random")
             app.main.show(random)  # seen to its end: read
-            await wait_until(pilot, lambda: read[-1] in {m.id for m in app.stores()[random]})
-            await wait_until(pilot, lambda: app.stores()[random].read_id == read[-1])
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: read[-1] in {m.id for m in app.stores()[random]},
+            )
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: app.stores()[random].read_id == read[-1]
+            )
             app.main.show(app.main.keys_in_order()[0])
             await pilot.pause()
             unread = [post(live_server, "acme/random", f"unread live {i}") for i in range(10)]
-            await wait_until(pilot, lambda: app.stores()[random].unread == 10)
+            await wait_until(pilot, timeout=15, predicate=lambda: app.stores()[random].unread == 10)
     finally:
         close_http(live_server)
     (path,) = list_archives(data)
@@ -71,21 +79,30 @@ async def test_read_positions_survive_a_restart_and_tabs_open_at_the_first_unrea
         async with app.run_test(size=SIZE) as pilot:
             await ready(pilot, app)
             store = app.stores()[random]
-            await wait_until(pilot, lambda: closed[-1] in {m.id for m in store})
-            await wait_until(pilot, lambda: store.unread == 50, message=f"unread {store.unread}")
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: closed[-1] in {m.id for m in store}
+            )
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: store.unread == 50,
+                message=f"unread {store.unread}",
+            )
             first = store.get(unread[0])
             assert first is not None and store.first_unread_seq == first.seq
             app.main.show(random)
             log_widget = app.main.log_for(random)
             assert log_widget is not None
-            await wait_until(pilot, lambda: "unread live 0" in visible_text(log_widget))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: "unread live 0" in visible_text(log_widget)
+            )
             await pilot.pause()
             shown = visible_text(log_widget)
             assert "new" in shown and "unread live 0" in shown  # the marker is on screen
             assert not log_widget.at_bottom
             assert store.unread == 50  # not read until its end is seen
             await pilot.press("end")
-            await wait_until(pilot, lambda: store.unread == 0)
+            await wait_until(pilot, timeout=15, predicate=lambda: store.unread == 0)
             assert store.read_id == closed[-1]
     finally:
         close_http(live_server)
@@ -105,12 +122,16 @@ async def test_triage_keys_mark_read_and_jump_to_mentions(
             mention = post(live_server, "acme/random", "ping @robin about the release")
             post(live_server, "globex/dev-ops", "plain")
             stores = app.stores()
-            await wait_until(pilot, lambda: stores[random].mentions == 1 and stores[dev].unread)
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: stores[random].mentions == 1 and stores[dev].unread,
+            )
             await pilot.press("alt+m")  # next mention anywhere: another tab
-            await wait_until(pilot, lambda: app.main.active_key == random)
+            await wait_until(pilot, timeout=15, predicate=lambda: app.main.active_key == random)
             log_widget = app.main.log_for(random)
             assert log_widget is not None
-            await wait_until(pilot, lambda: log_widget.selected is not None)
+            await wait_until(pilot, timeout=15, predicate=lambda: log_widget.selected is not None)
             assert log_widget.selected is not None and log_widget.selected.id == mention
             await pilot.press("alt+r")  # this flow read
             assert stores[random].unread == 0 and stores[random].mentions == 0

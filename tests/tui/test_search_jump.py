@@ -35,7 +35,7 @@ async def archive_a_long_flow(
                 text = "the okapi hides in the archive" if i == 5 else f"filler line {i}"
                 ids.append(post(server, "acme/random", text))
             store = app.stores()[key_of(app, "acme/random")]
-            await wait_until(pilot, lambda: ids[-1] in {m.id for m in store})
+            await wait_until(pilot, timeout=15, predicate=lambda: ids[-1] in {m.id for m in store})
     finally:
         close_http(server)
     return ids[5], ids
@@ -47,9 +47,13 @@ async def search_and_jump(pilot: Pilot[Any], app: FlowviewApp, text: str) -> Sea
     assert isinstance(screen, SearchScreen)
     await pilot.press("ctrl+t")  # all flows
     await pilot.press(*text)
-    await wait_until(pilot, lambda: screen.shown_query == text and len(screen.hits) == 1)
+    await wait_until(
+        pilot, timeout=15, predicate=lambda: screen.shown_query == text and len(screen.hits) == 1
+    )
     await pilot.press("enter")
-    await wait_until(pilot, lambda: app.screen is app.main, message="search still up")
+    await wait_until(
+        pilot, timeout=15, predicate=lambda: app.screen is app.main, message="search still up"
+    )
     return screen
 
 
@@ -69,7 +73,7 @@ async def test_enter_loads_the_hit_from_the_archive_with_context_and_escape_retu
             assert app.main.active_key == random
             log_widget = app.main.log_for(random)
             assert log_widget is not None
-            await wait_until(pilot, lambda: log_widget.selected is not None)
+            await wait_until(pilot, timeout=15, predicate=lambda: log_widget.selected is not None)
             assert log_widget.selected is not None and log_widget.selected.id == okapi
             shown = visible_text(log_widget)
             assert "okapi" in shown
@@ -78,10 +82,14 @@ async def test_enter_loads_the_hit_from_the_archive_with_context_and_escape_retu
             assert got == ids  # joined to memory: nothing missing in between, no duplicate
             assert not [m for m in store if m.kind == "gap"]
             await pilot.press("escape")
-            await wait_until(pilot, lambda: isinstance(app.screen, SearchScreen))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: isinstance(app.screen, SearchScreen)
+            )
             again = app.screen
             assert isinstance(again, SearchScreen)
-            await wait_until(pilot, lambda: again.shown_query == "okapi" and again.hits)
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: again.shown_query == "okapi" and again.hits
+            )
             assert not again.this_only
             assert again.hits[0].message.id == okapi
     finally:
@@ -103,7 +111,7 @@ async def test_a_hit_far_older_than_memory_gets_a_gap_marker_below_its_context(
             random = key_of(app, "acme/random")
             await search_and_jump(pilot, app, "okapi")
             store = app.stores()[random]
-            await wait_until(pilot, lambda: store.get(okapi) is not None)
+            await wait_until(pilot, timeout=15, predicate=lambda: store.get(okapi) is not None)
             order = [m.id if m.kind != "gap" else "gap" for m in store]
             at = order.index("gap")
             assert order[at - 4 : at] == ids[5:9]  # the hit and three below it, then the gap

@@ -87,11 +87,15 @@ async def test_warm_start_with_the_server_down_shows_the_archived_tail(
     app = FlowviewApp(settings, Token("t0k3n"))
     app.animation_level = "none"
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.main.keys_in_order() == [("flow", "f1")])
+        await wait_until(
+            pilot, timeout=15, predicate=lambda: app.main.keys_in_order() == [("flow", "f1")]
+        )
         store = app.stores()[("flow", "f1")]
         log_widget = app.main.log_for(("flow", "f1"))
         assert log_widget is not None
-        await wait_until(pilot, lambda: log_widget.total_rows > 0, message="nothing shown")
+        await wait_until(
+            pilot, timeout=15, predicate=lambda: log_widget.total_rows > 0, message="nothing shown"
+        )
         assert app.main.status.state != "live"  # nothing answered: all of it is archived
         ids = [m.id for m in store]
         assert ids == list(range(301, 501))  # the newest 200, in order, once each
@@ -104,7 +108,11 @@ async def test_warm_start_with_the_server_down_shows_the_archived_tail(
         shown = "\n".join(log_widget.row_text(y) for y in range(log_widget.total_rows))
         assert "[bold red]markup[/]" in shown and "\x1b" not in shown and "\u202e" not in shown
         assert "archived line 499" in shown
-        await wait_until(pilot, lambda: not any(w.group == "bootstrap" for w in app.workers))
+        await wait_until(
+            pilot,
+            timeout=15,
+            predicate=lambda: not any(w.group == "bootstrap" for w in app.workers),
+        )
 
 
 async def test_restart_back_fills_what_was_posted_while_closed_without_duplicates(
@@ -126,14 +134,20 @@ async def test_restart_back_fills_what_was_posted_while_closed_without_duplicate
     seen_before_live: list[int] = []
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await wait_until(pilot, lambda: len(app.main.keys_in_order()) >= 1)
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: len(app.main.keys_in_order()) >= 1
+            )
             key = app.main.keys_in_order()[0]
             seen_before_live[:] = [m.id for m in app.stores()[key] if m.id is not None]
             await wait_live(pilot, app)
-            await wait_until(pilot, lambda: set(closed) <= set(store_ids(app, "acme/main")))
-            await wait_until(pilot, lambda: seams_closed(app))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: set(closed) <= set(store_ids(app, "acme/main"))
+            )
+            await wait_until(pilot, timeout=15, predicate=lambda: seams_closed(app))
             live = post(live_server, "acme/main", "after the restart")
-            await wait_until(pilot, lambda: live in store_ids(app, "acme/main"))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: live in store_ids(app, "acme/main")
+            )
             ids = store_ids(app, "acme/main")
             assert len(ids) == len(set(ids)) and ids == sorted(ids)  # no duplicates, in order
             server_ids = server_message_ids(live_server, "acme/main")
@@ -155,7 +169,9 @@ async def test_back_fill_further_behind_than_it_reaches_leaves_a_gap_marker(
         async with app.run_test(size=SIZE) as pilot:
             await wait_live(pilot, app)
             mark = post(live_server, "acme/main", "the last one archived")
-            await wait_until(pilot, lambda: mark in store_ids(app, "acme/main"))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: mark in store_ids(app, "acme/main")
+            )
     finally:
         close_http(live_server)
     closed = [post(live_server, "acme/main", f"while closed {i}") for i in range(30)]
@@ -163,8 +179,10 @@ async def test_back_fill_further_behind_than_it_reaches_leaves_a_gap_marker(
     try:
         async with app.run_test(size=SIZE) as pilot:
             await wait_live(pilot, app)
-            await wait_until(pilot, lambda: closed[-1] in store_ids(app, "acme/main"))
-            await wait_until(pilot, lambda: seams_closed(app))
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: closed[-1] in store_ids(app, "acme/main")
+            )
+            await wait_until(pilot, timeout=15, predicate=lambda: seams_closed(app))
             assert app.session is not None
             flow = app.session.flows_by_slug["acme/main"]
             store = app.stores()[("flow", flow.id)]
