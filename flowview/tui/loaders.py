@@ -260,16 +260,23 @@ class HistoryLoader:
         kind, ident = key
         rest = session.rest
         if kind == "flow":
-            flow = session.flows_by_id.get(ident)
+            slug = self._slug(ident)
             return (
-                None
-                if flow is None
-                else await rest.flow_page(flow.slug, since_id, limit=HISTORY_PAGE)
+                None if slug is None else await rest.flow_page(slug, since_id, limit=HISTORY_PAGE)
             )
         other = self._other_party(ident)
         return (
             None if other is None else await rest.private_page(other, since_id, limit=HISTORY_PAGE)
         )
+
+    def _slug(self, flow_id: str) -> str | None:
+        """The flow's "org/flow": from /flows, else from the names the archive gave the router
+        (a warm start while /flows failed must still back-fill once the server answers)."""
+        flow = self.session.flows_by_id.get(flow_id)
+        if flow is not None:
+            return flow.slug
+        info = self.session.router.flows.get(flow_id)
+        return info.slug if info is not None and info.slug else None
 
     def _other_party(self, ident: str) -> str | None:
         me = self.session.router.me_id
@@ -280,11 +287,11 @@ class HistoryLoader:
         session = self.session
         kind, ident = key
         if kind == "flow":
-            flow = session.flows_by_id.get(ident)
-            if flow is None:
+            slug = self._slug(ident)
+            if slug is None:
                 return None
             return await session.rest.messages(
-                flow.slug, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
+                slug, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
             )
         other = self._other_party(ident)
         if other is None:

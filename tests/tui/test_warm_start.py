@@ -19,7 +19,7 @@ from flowview.server.runner import ServerThread
 from flowview.tui import loaders
 from flowview.tui.app import FlowviewApp
 from tests.tui.apphttp import http
-from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
+from tests.tui.test_app import SIZE, close_http, fault, make_app, post, wait_live
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -197,4 +197,41 @@ async def test_back_fill_further_behind_than_it_reaches_leaves_a_gap_marker(
             at = order.index("gap")
             assert order[at - 1] == closed[9] and order[at + 1] == closed[25]
     finally:
+        close_http(live_server)
+
+
+async def test_warm_start_while_rest_fails_still_back_fills_once_it_answers(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            mark = post(live_server, "acme/main", "archived before closing")
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: mark in store_ids(app, "acme/main")
+            )
+            flow_key = ("flow", app.session.flows_by_slug["acme/main"].id)  # type: ignore[union-attr]
+    finally:
+        close_http(live_server)
+    closed = [post(live_server, "acme/main", f"while closed {i}") for i in range(3)]
+    # /user, /flows and /users fail: names and tabs come from the archive only.
+    fault(live_server, scope="rest", kind="status", status=503, count=3)
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_until(pilot, timeout=15, predicate=lambda: app.main.status.state == "live")
+            assert app.session is not None and not app.session.flows_by_slug
+            store = app.stores()[flow_key]
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: set(closed) <= {m.id for m in store},
+                message="not back-filled",
+            )
+            ids = [m.id for m in store if m.id is not None]
+            assert ids == sorted(set(ids)) and mark in ids
+    finally:
+        live_server.clear_faults()
         close_http(live_server)
