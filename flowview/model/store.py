@@ -163,6 +163,10 @@ class ConversationStore:
         self.first_unread_seq: int | None = None
         self._marker_armed = True
         self.history_complete = False  # set by the app when "load older" returns nothing
+        # The newest id the user has read (None: unknown, nothing restored or read yet), and
+        # how many unread messages after it are not in memory (see restore_unread).
+        self.read_id: int | None = None
+        self._hidden_unread = 0
 
     # ------------------------------------------------------------------ read access
 
@@ -422,7 +426,11 @@ class ConversationStore:
     def mark_read(self) -> None:
         """Everything shown has been read: zero ``unread`` and ``mentions``. The "new" marker
         stays where it is (it shows where reading stopped) until :meth:`clear_marker` or
-        :meth:`arm_marker`."""
+        :meth:`arm_marker`.  ``read_id`` moves up to the newest id."""
+        newest = self.newest_id
+        if newest is not None and (self.read_id is None or newest > self.read_id):
+            self.read_id = newest
+        self._hidden_unread = 0
         if not self.unread and not self._mention_seqs:
             return
         self.unread = 0
@@ -432,6 +440,49 @@ class ConversationStore:
                 message.mention_unread = False
         self._mention_seqs.clear()
         self.mentions = 0
+        self.version += 1
+
+    def restore_unread(self, read_id: int | None, hidden: int = 0) -> None:
+        """Unread state from a saved read position (a restart): messages after ``read_id``
+        from others count as unread, ``hidden`` more that are not in memory; the "new"
+        marker goes on the first of them."""
+        if read_id is None:
+            return
+        self.read_id = read_id
+        self._hidden_unread = max(0, hidden)
+        self.recount_unread()
+
+    def recount_unread(self) -> None:
+        """Count again what is unread after ``read_id`` (history merged after a restore:
+        messages back-filled from while the viewer was closed are unread too)."""
+        read_id = self.read_id
+        if read_id is None:
+            return
+        unread = self._hidden_unread
+        first: int | None = None
+        mentions: set[int] = set()
+        for message in reversed(self._messages):
+            if message.id is None:
+                continue
+            if message.id <= read_id:
+                break
+            if (
+                message.deleted
+                or message.kind not in UNREAD_KINDS
+                or (self.me_id is not None and message.user_id == self.me_id)
+            ):
+                continue
+            unread += 1
+            first = message.seq
+            if message.mention:
+                mentions.add(message.seq)
+                message.mention_unread = True
+        self.unread = unread
+        self._mention_seqs = mentions
+        self.mentions = len(mentions)
+        if first is not None:
+            self._marker_armed = False
+            self._set_marker(first)
         self.version += 1
 
     def arm_marker(self) -> None:

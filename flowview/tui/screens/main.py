@@ -93,6 +93,12 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
     Binding("f2", "app.toggle_presence", "presence", id="toggle-presence"),
     Binding("f3", "app.settings", "settings", id="settings"),
+    # Triage (tui/triage.py): alt keys, so that typing in an input line never triggers them.
+    Binding("alt+u", "app.first_unread", "unread", id="first-unread"),
+    Binding("alt+m", "app.next_mention", "mention", id="next-mention"),
+    Binding("alt+r", "app.mark_read", "read", id="mark-read"),
+    Binding("alt+shift+r", "app.mark_all_read", "all read", id="mark-all-read"),
+    Binding("escape", "app.back_to_search", "back to search", id="back-to-search", show=False),
     # In the footer from 120 columns (it goes early when narrower: see HIDE_FIRST).
     Binding("f4", "toggle_members", "members", id="toggle-members"),
     # Private conversations only (flows are chosen in settings); a new message reopens it.
@@ -117,6 +123,11 @@ HELP_TEXT: dict[str, str] = {
     "settings": "settings (flows, private messages, stream format, auto-idle, bell)",
     "toggle-members": "show or hide who is in the flow: active ●, idle ◐, offline ○",
     "close-conversation": "close this private conversation (a new message reopens it)",
+    "first-unread": "jump to the first unread line of this flow (the “new” marker)",
+    "next-mention": "next unread mention of you, in this flow or the next ones",
+    "mark-read": "mark this flow or conversation read (kept across restarts)",
+    "mark-all-read": "mark every flow and conversation read",
+    "back-to-search": "after a search jump: back to the results (same query and hit)",
     "quit": "quit",
     "help": "this help",
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
@@ -152,6 +163,10 @@ def tab_label(store: ConversationStore, org: str = "") -> Content:
 # When the footer is too narrow for every key, these go first (in this order), so presence,
 # settings, quit, help and the palette stay visible at 80 columns (issue 10).
 HIDE_FIRST = (
+    "app.mark_all_read",
+    "app.mark_read",
+    "app.first_unread",
+    "app.next_mention",
     "goto_flow(1)",
     "next_activity",
     "toggle_members",
