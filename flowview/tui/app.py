@@ -49,6 +49,7 @@ from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
+from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
 from flowview.tui.widgets.flow_log import FlowLog
@@ -79,7 +80,7 @@ def _default_stream_factory(config: StreamConfig, rest: RestClient) -> StreamCli
     return StreamClient(config, rest=rest)
 
 
-class FlowviewApp(App[None]):
+class FlowviewApp(SendActions, App[None]):
     """The viewer.  Without settings or a token it starts on the setup screen."""
 
     CSS_PATH = "app.tcss"
@@ -273,6 +274,7 @@ class FlowviewApp(App[None]):
         client, self.client = self.client, None
         if client is not None:
             await client.aclose()
+        await self.close_outbox()  # unsent items stay in the file for the next start
         if self.session is not None:
             await self.session.aclose()
 
@@ -290,6 +292,7 @@ class FlowviewApp(App[None]):
         await load_network()
         self.gc_policy.freeze_now()
         problems = await session.load_identity_and_flows()
+        self.start_outbox()  # resends what an earlier run left, once the stream is live
         router = session.router
         self.main.set_flow_order(self._chosen_flow_keys(session))
         # Tabs for the chosen flows, in the chosen order, before any event arrives.
@@ -342,6 +345,7 @@ class FlowviewApp(App[None]):
 
     def _stream_state(self, item: StateChange) -> None:
         self.state_log.append(item)
+        self.outbox_online(item.state == "live")
         reason = item.reason
         if item.state == "failed" and item.status == 401:
             reason = TOKEN_REJECTED
@@ -498,9 +502,7 @@ class FlowviewApp(App[None]):
         if store is not None and not store.unread:
             # Nothing unread: no "new" line now, and none for lines arriving while shown.
             store.clear_marker()
-        log_widget = self.main.log_for(key)
-        if log_widget is not None and self.screen is self.main:
-            log_widget.focus()  # its keys (scrolling, t, o) work straight away
+        self.input_tab_shown(key)  # the input line takes focus (Tab or Escape: the log)
         self._refresh_shown(key)
         self.refresh_members()
         if key not in history.loaded:
@@ -557,10 +559,8 @@ class FlowviewApp(App[None]):
 
     @on(FlowLog.ThreadRequested)
     def _thread_requested(self, message: FlowLog.ThreadRequested) -> None:
-        from flowview.tui.screens.thread import ThreadScreen
-
         if self.session is not None:
-            self.push_screen(ThreadScreen(self.session.router, message.key, message.thread_id))
+            self.open_thread(message.key, message.thread_id)
 
     @on(FlowLog.LinkRequested)
     def _link_requested(self, message: FlowLog.LinkRequested) -> None:
@@ -820,7 +820,7 @@ class FlowviewApp(App[None]):
             ),
             PaletteEntry("Search", "Search the archive of every flow (ctrl+f)", self.action_search),
             PaletteEntry("Help", "List the keys", self.action_help),
-            PaletteEntry("Quit", "Leave flowview", self.exit),
+            PaletteEntry("Quit", "Leave flowview", lambda: self.call_later(self.action_quit)),
         ]
         return entries
 

@@ -36,8 +36,10 @@ from textual.widgets import Footer, Static, TabbedContent, TabPane
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.events import ConversationKey
+from flowview.tui.send_keys import SEND_BINDINGS, SEND_HELP_TEXT
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.members_pane import MembersPane
+from flowview.tui.widgets.message_input import MessageInput
 from flowview.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -94,6 +96,7 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("f3", "app.settings", "settings", id="settings"),
     # Not in the footer (it is full at 120 columns); listed by f1 and the palette.
     Binding("f4", "toggle_members", "members", id="toggle-members", show=False),
+    *SEND_BINDINGS,
 ]
 
 APP_BINDINGS: list[BindingType] = [
@@ -118,6 +121,7 @@ HELP_TEXT: dict[str, str] = {
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
     "search": "search the archive: this flow or all (ctrl+t), from:nick, #tag, in:flow",
     **{f"goto-flow-{n}": f"flow {n}" for n in range(1, 11)},
+    **SEND_HELP_TEXT,
 }
 
 
@@ -137,6 +141,7 @@ def tab_label(store: ConversationStore) -> Content:
 # When the footer is too narrow for every key, these go first (in this order), so presence,
 # settings, quit, help and the palette stay visible at 80 columns (issue 10).
 HIDE_FIRST = (
+    "app.reply",
     "goto_flow(1)",
     "next_activity",
     "previous_flow",
@@ -245,6 +250,10 @@ class MainScreen(Screen[None]):
             members.display = False
             yield members
         yield Static(Content("Waiting for flows …"), id="empty")
+        note = Static(Content(""), id="compose-note", markup=False)
+        note.display = False
+        yield note
+        yield MessageInput("main", id="input")
         yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
 
