@@ -20,6 +20,7 @@ from flowview.tui.screens.confirm import ConfirmScreen
 from flowview.tui.screens.thread import ThreadScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.message_input import MessageInput
+from tests.tui.apphttp import http
 from tests.tui.test_app import (
     SIZE,
     close_http,
@@ -30,7 +31,6 @@ from tests.tui.test_app import (
     user_token,
     wait_live,
 )
-from tests.tui.apphttp import http
 
 pytestmark = pytest.mark.timeout(60)
 
