@@ -63,6 +63,7 @@ class OutboxLink:
         user_id: str,
         slug_to_id: Callable[[str], str | None],
         on_change: Callable[[ConversationKey], None],
+        wall_ms: Callable[[], int] | None = None,
     ) -> bool:
         """Open the account's outbox and resend what it holds; False (and `problem`) if not."""
         if self.sender is not None:
@@ -86,7 +87,7 @@ class OutboxLink:
             ensure_private_dir(base)
             directory = outbox_dir(api_url, user_id, base)
             store = OutboxStore(directory)
-            sender = Sender(rest, store)
+            sender = Sender(rest, store, **({"wall_ms": wall_ms} if wall_ms else {}))
             sender.set_online(self._online)
             sender.add_listener(changed)
             left = sender.start()

@@ -77,6 +77,7 @@ class SendActions:
             user_id=me,
             slug_to_id=slug_to_id,
             on_change=self._outbox_line_changed,
+            wall_ms=lambda: int(app.wall_clock().timestamp() * 1000),  # the app's one wall clock
         ):
             app.main.status.notice = outbox.problem or "sending is off"
             return
