@@ -87,7 +87,7 @@ class OutboxLink:
             ensure_private_dir(base)
             directory = outbox_dir(api_url, user_id, base)
             store = OutboxStore(directory)
-            sender = Sender(rest, store, **({"wall_ms": wall_ms} if wall_ms else {}))
+            sender = Sender(rest, store, wall_ms=wall_ms) if wall_ms else Sender(rest, store)
             sender.set_online(self._online)
             sender.add_listener(changed)
             left = sender.start()

@@ -11,8 +11,8 @@ import pytest
 from flowview.model import render
 from flowview.model.router import Router
 from flowview.server.runner import ServerOptions, ServerThread
-from tests.tui.apphttp import close_http
 from flowview.tui.widgets.message_input import MessageInput
+from tests.tui.apphttp import close_http
 from tests.tui.flowlog_builders import make_router
 
 
