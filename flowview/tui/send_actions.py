@@ -19,6 +19,7 @@ from flowview.tui.composer import Composer
 from flowview.tui.drafts import load_drafts, save_drafts
 from flowview.tui.outbox_link import OutboxLink, private_key
 from flowview.tui.screens.confirm import ConfirmScreen
+from flowview.tui.widgets.members_pane import MembersPane
 from flowview.tui.widgets.message_input import MessageInput
 
 if TYPE_CHECKING:
@@ -148,15 +149,25 @@ class SendActions:
     # ------------------------------------------------------------------ key actions
 
     def action_toggle_input(self) -> None:
+        """Tab: input line -> messages -> members (when shown, f4) -> input line."""
         app = self._app
         field = self.message_input()
         log_widget = app.main.active_log
         if field is None:
             return
+        members = app.main.members
         if field.has_focus and log_widget is not None:
             log_widget.focus()
+        elif log_widget is not None and log_widget.has_focus and members.display:
+            members.focus()
         else:
             field.focus()
+
+    def on_members_pane_private_requested(self, message: MembersPane.PrivateRequested) -> None:
+        message.stop()
+        session = self._app.session
+        if session is not None and message.user_id != session.router.me_id:
+            self.open_private(message.user_id)
 
     def action_focus_log(self) -> None:
         log_widget = self._app.main.active_log
@@ -219,6 +230,9 @@ class SendActions:
         async def show() -> None:
             await app.main.add_conversation(store, session.router)
             app.main.show(key)
+            field = self.message_input()
+            if field is not None:
+                field.focus()  # ready to type to them
 
         app.run_worker(show(), group="private-tab", exit_on_error=False)
 

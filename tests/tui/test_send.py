@@ -19,6 +19,7 @@ from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.confirm import ConfirmScreen
 from flowview.tui.screens.thread import ThreadScreen
 from flowview.tui.widgets.flow_log import FlowLog
+from flowview.tui.outbox_link import private_key
 from flowview.tui.widgets.message_input import MessageInput
 from tests.tui.apphttp import http
 from tests.tui.test_app import (
@@ -328,5 +329,76 @@ async def test_quit_with_unsent_messages_asks_first(server: ServerThread) -> Non
             await pilot.press("ctrl+q")
             await pilot.click("#answer-quit")
             await wait_until(pilot, lambda: not app.is_running)
+    finally:
+        close_http(server)
+
+
+async def test_enter_on_a_name_in_the_members_pane_opens_the_private_conversation(
+    server: ServerThread,
+) -> None:
+    from flowview.tui.widgets.members_pane import MembersPane
+
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            await pilot.press("f4")
+            pane = app.main.query_one("#members", MembersPane)
+            await wait_until(pilot, lambda: any(u.nick == "ngozi" for u in pane._people))
+            await pilot.press("tab", "tab")  # input -> messages -> members
+            assert pane.has_focus
+            steps = [u.nick for u in pane._people].index("ngozi") - pane.cursor
+            await pilot.press(*(["down"] * steps))
+            assert pane.chosen is not None and pane.chosen.nick == "ngozi"
+            await pilot.press("enter")
+            ngozi = user_id(server, "ngozi")
+            await wait_until(
+                pilot, lambda: app.main.active_key == private_key(me_id(server), ngozi)
+            )
+            assert field(app).has_focus
+            await type_and_send(pilot, "hello ngozi")
+            await wait_until(pilot, lambda: app.outbox is not None and app.outbox.waiting == 0)
+            response = http(server).get(
+                f"{server.api_url}/private/{me_id(server)}/messages",
+                auth=(user_token(server, "ngozi"), ""),
+            )
+            assert [m["content"] for m in response.json()].count("hello ngozi") == 1
+    finally:
+        close_http(server)
+
+
+def user_id(srv: ServerThread, nick: str) -> str:
+    return next(u.id for u in srv.state.users.values() if u.nick == nick)
+
+
+async def test_tab_completes_a_nick_of_the_flow(server: ServerThread) -> None:
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            await pilot.press("f4")  # loads the flow's members
+            await pilot.press("f4")
+            await pilot.press("@", "n", "g", "o", "tab")
+            assert field(app).text == "@ngozi "
+            assert field(app).has_focus  # Tab completed instead of moving the focus
+    finally:
+        close_http(server)
+
+
+async def test_alt_digit_as_a_terminal_sends_it_switches_tabs_while_typing(
+    server: ServerThread,
+) -> None:
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            await pilot.press("h", "i")
+            # What xterm/tmux deliver for alt+2: a printable "™" named trade_mark_sign.
+            field(app).post_message(events.Key("trade_mark_sign", "™"))
+            await wait_until(pilot, lambda: app.main.active_key == app.main.keys_in_order()[1])
+            assert "™" not in field(app).text
+            await pilot.press("ctrl+p")  # back: the draft of the first tab is still there
+            await wait_until(pilot, lambda: app.main.active_key == app.main.keys_in_order()[0])
+            assert field(app).text == "hi"
     finally:
         close_http(server)
