@@ -16,10 +16,10 @@ from textual.pilot import Pilot
 from flowview.model.store import StoredMessage
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
+from flowview.tui.outbox_link import private_key
 from flowview.tui.screens.confirm import ConfirmScreen
 from flowview.tui.screens.thread import ThreadScreen
 from flowview.tui.widgets.flow_log import FlowLog
-from flowview.tui.outbox_link import private_key
 from flowview.tui.widgets.message_input import MessageInput
 from tests.tui.apphttp import http
 from tests.tui.test_app import (
