@@ -402,3 +402,70 @@ async def test_alt_digit_as_a_terminal_sends_it_switches_tabs_while_typing(
             assert field(app).text == "hi"
     finally:
         close_http(server)
+
+
+async def test_reply_to_an_integration_item_is_a_comment_on_it(server: ServerThread) -> None:
+    flow_token = server.state.flows_by_slug["acme/main"].api_token
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            http(server).post(
+                f"{server.base_url}/messages",
+                json={
+                    "flow_token": flow_token,
+                    "event": "activity",
+                    "author": {"name": "ci"},
+                    "title": "Build 7 failed",
+                    "external_thread_id": "ci:7",
+                    "thread": {"title": "Build 7"},
+                },
+            ).raise_for_status()
+            key = app.main.keys_in_order()[0]
+            await wait_until(pilot, lambda: any(m.kind == "activity" for m in app.stores()[key]))
+            item = next(m for m in app.stores()[key] if m.kind == "activity")
+            app.main.active_log.select_seq(item.seq)  # type: ignore[union-attr]
+            await pilot.press("alt+r")
+            assert isinstance(app.screen, ThreadScreen) and app.screen.comment_on == item.id
+            await type_and_send(pilot, "looking into it")
+            await wait_until(pilot, lambda: app.outbox is not None and app.outbox.waiting == 0)
+            await wait_until(
+                pilot,
+                lambda: any(
+                    m.kind == "comment" and m.id is not None
+                    for m in lines_with(app, "looking into it")
+                ),
+            )
+            (comment,) = lines_with(app, "looking into it")
+            assert comment.thread_id == item.thread_id
+            response = http(server).get(
+                f"{server.api_url}/flows/acme/main/messages",
+                params={"event": "comment"},
+                auth=(server.token, ""),
+            )
+            comments = [m for m in response.json() if m["content"].get("text") == "looking into it"]
+            assert len(comments) == 1
+    finally:
+        close_http(server)
+
+
+async def test_drafts_and_input_history_survive_a_restart(server: ServerThread) -> None:
+    for round_ in range(2):
+        app = make_app(server)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await wait_live(pilot, app)
+                await wait_until(pilot, lambda: app.outbox is not None)
+                if round_ == 0:
+                    await type_and_send(pilot, "sent before")
+                    await pilot.press("h", "a", "l", "f")
+                    await pilot.press("ctrl+n")  # the draft stays with Main
+                    await pilot.press("ctrl+q")
+                    await wait_until(pilot, lambda: not app.is_running)
+                else:
+                    assert field(app).text == "half"
+                    field(app).draft = ""
+                    await pilot.press("ctrl+up")
+                    assert field(app).text == "sent before"
+        finally:
+            close_http(server)
