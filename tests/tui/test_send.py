@@ -455,13 +455,13 @@ async def test_drafts_and_input_history_survive_a_restart(server: ServerThread) 
         try:
             async with app.run_test(size=SIZE) as pilot:
                 await wait_live(pilot, app)
-                await wait_until(pilot, lambda: app.outbox is not None)
+                await wait_until(pilot, lambda app=app: app.outbox is not None)
                 if round_ == 0:
                     await type_and_send(pilot, "sent before")
                     await pilot.press("h", "a", "l", "f")
                     await pilot.press("ctrl+n")  # the draft stays with Main
                     await pilot.press("ctrl+q")
-                    await wait_until(pilot, lambda: not app.is_running)
+                    await wait_until(pilot, lambda app=app: not app.is_running)
                 else:
                     assert field(app).text == "half"
                     field(app).draft = ""
