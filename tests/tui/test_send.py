@@ -469,3 +469,19 @@ async def test_drafts_and_input_history_survive_a_restart(server: ServerThread) 
                     assert field(app).text == "sent before"
         finally:
             close_http(server)
+
+
+async def test_quit_can_wait_for_the_outbox_to_empty(server: ServerThread) -> None:
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            fault(server, scope="write", kind="status", status=429, count=1, retry_after=1)
+            await type_and_send(pilot, "sent while quitting")
+            await pilot.press("ctrl+q")
+            assert isinstance(app.screen, ConfirmScreen)
+            await pilot.click("#answer-wait")
+            await wait_until(pilot, lambda: not app.is_running, timeout=15)
+        assert server_texts(server, "acme/main", "sent while quitting") == 1
+    finally:
+        close_http(server)
