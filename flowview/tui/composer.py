@@ -21,6 +21,7 @@ from flowview.model import compose
 from flowview.model.sanitize import clean_name
 from flowview.model.store import StoredMessage
 from flowview.protocol.events import ConversationKey
+from flowview.protocol.outbox_store import OutboxStoreError
 from flowview.protocol.sender import Destination, InvalidTransition, ItemState, StateChanged
 from flowview.tui.screens.confirm import ConfirmScreen
 from flowview.tui.widgets.message_input import CompletionSource, MessageInput
@@ -169,22 +170,34 @@ class Composer:
             self.note(why or "not connected yet: the text is back in the input")
             message.input.draft = message.text
             return
-        if message.edit_of is not None:
-            sender.submit_edit(dest, message.edit_of, message.text)
-            self.note("")
-            return
-        if self.retrying is not None:
-            uid, self.retrying = self.retrying, None
-            try:
-                sender.retry(uid, message.text)
-            except (KeyError, InvalidTransition):
-                log.exception("retry of %s", uid)
-                sender.submit(dest, message.text)
-            self.note("")
+        try:
+            if message.edit_of is not None:
+                sender.submit_edit(dest, message.edit_of, message.text)
+                self.note("")
+                return
+            if self.retrying is not None:
+                uid, self.retrying = self.retrying, None
+                try:
+                    sender.retry(uid, message.text)
+                except (KeyError, InvalidTransition):
+                    log.exception("retry of %s", uid)
+                    sender.submit(dest, message.text)
+                self.note("")
+                return
+        except (OSError, OutboxStoreError, RuntimeError, ValueError) as exc:
+            log.exception("could not queue an edit or a retry")
+            self.note(f"not sent, kept in the input: {clean_name(str(exc), max_chars=160)}")
+            message.input.draft = message.text
             return
         flows = list(self.app.session.flows_by_slug) if self.app.session is not None else []
         action = compose.parse(message.text, flows=flows)
-        self._act(action, key, dest, message, thread)
+        try:
+            self._act(action, key, dest, message, thread)
+        except (OSError, OutboxStoreError, RuntimeError, ValueError) as exc:
+            # Not in the outbox (it is written first): the text goes back, nothing is lost.
+            log.exception("could not queue what was typed")
+            self.note(f"not sent, kept in the input: {clean_name(str(exc), max_chars=160)}")
+            message.input.draft = message.text
 
     def _act(
         self,
@@ -324,6 +337,9 @@ class Composer:
             if item is None or item.state is not ItemState.FAILED:
                 self.note("still being sent: it can be edited once it is sent or refused")
                 return
+            if input.text.strip():
+                self.note("the input holds a draft: send or clear it, then press e again")
+                return
             self.retrying = uid
             input.draft = item.content
             input.focus()
@@ -363,8 +379,13 @@ class Composer:
         preview = clean_name(line.text, max_chars=60)
 
         def answered(answer: str | None) -> None:
-            if answer == "delete":
+            if answer != "delete":
+                return
+            try:
                 sender.submit_delete(dest, message_id)
+            except (OSError, OutboxStoreError, RuntimeError, ValueError) as exc:
+                log.exception("could not queue a delete")
+                self.note(f"not deleted: {clean_name(str(exc), max_chars=160)}")
 
         self.app.push_screen(
             ConfirmScreen(

@@ -485,3 +485,28 @@ async def test_quit_can_wait_for_the_outbox_to_empty(server: ServerThread) -> No
         assert server_texts(server, "acme/main", "sent while quitting") == 1
     finally:
         close_http(server)
+
+
+async def test_a_message_the_outbox_cannot_store_stays_in_the_input(
+    server: ServerThread, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowview.protocol.outbox_store import OutboxStore
+
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+
+            def disk_full(self: OutboxStore, record: dict[str, Any]) -> None:
+                raise OSError(28, "No space left on device")
+
+            monkeypatch.setattr(OutboxStore, "put", disk_full)
+            await type_and_send(pilot, "no room for this")
+            assert field(app).text == "no room for this"
+            note = app.main.query_one("#compose-note")
+            assert note.display and "No space left on device" in str(note.render())
+            assert not lines_with(app, "no room for this")
+            assert server_texts(server, "acme/main", "no room for this") == 0
+            assert app.is_running
+    finally:
+        close_http(server)
