@@ -62,6 +62,10 @@ MAX_TAG_CHARS: Final = 200
 _SEQ_BITS: Final = 32
 _SEQ_SPAN: Final = (1 << _SEQ_BITS) - 1
 _NO_TAGS: tuple[str, ...] = ()
+# Unconfirmed outbox lines sort after every Flowdock id, in typing order.  The base is the
+# last id slot that keeps keys in 64 bits (ids below 2**31 - 1), so sending never turns a
+# store's machine-int keys into a list of int objects (see ConversationStore._keys).
+_PENDING_BASE: Final = ((1 << 31) - 1) << _SEQ_BITS
 
 
 def bounded_tags(tags: Iterable[str]) -> tuple[str, ...]:
@@ -109,10 +113,19 @@ class StoredMessage:
     mention: bool = False
     mention_unread: bool = False
     version: int = 0
+    # Set while the line is an outbox item the server has not confirmed: what to show after it
+    # ("sending", "failed: …"); see `ConversationStore.add_pending`.
+    outbox: str | None = None
 
     @property
     def is_reply(self) -> bool:
         return self.thread_title is not None
+
+
+# What a confirmed outbox line takes from the server's copy (all but its identity in views).
+_MESSAGE_FIELDS: Final = tuple(
+    name for name in StoredMessage.__slots__ if name not in ("seq", "version", "outbox")
+)
 
 
 class ConversationStore:
@@ -167,6 +180,8 @@ class ConversationStore:
         # how many unread messages after it are not in memory (see restore_unread).
         self.read_id: int | None = None
         self._hidden_unread = 0
+        # outbox uuid -> seq of its pending line; those lines are the tail of `_messages`.
+        self._pending: dict[str, int] = {}
 
     # ------------------------------------------------------------------ read access
 
@@ -275,7 +290,9 @@ class ConversationStore:
         # take the newest id present now plus their seq, so they sort right after it.
         if message.id is not None:
             return message.id << _SEQ_BITS
-        last = self._keys[-1] >> _SEQ_BITS if self._keys else -1
+        keys = self._keys
+        settled = len(keys) - len(self._pending)  # pending lines are the tail: skip them
+        last = keys[settled - 1] >> _SEQ_BITS if settled > 0 else -1
         return (last << _SEQ_BITS) + 1 + (message.seq % _SEQ_SPAN)
 
     def add(self, message: StoredMessage) -> bool:
@@ -305,6 +322,8 @@ class ConversationStore:
         message = self._by_seq.get(seq)
         if message is None:
             return None
+        if message.outbox is not None:
+            self._pending = {u: s for u, s in self._pending.items() if s != seq}
         index = self.index_of(seq)
         assert index is not None  # stored, so it has a position
         del self._messages[index]
@@ -391,10 +410,98 @@ class ConversationStore:
         self._idless_keys.clear()
         self._threads.clear()
         self._mention_seqs.clear()
+        self._pending.clear()
         self.unread = self.mentions = 0
         self.first_unread_seq = None
         self.epoch += 1
         self.version += 1
+
+    # ------------------------------------------------------------------ outbox lines
+
+    def add_pending(self, message: StoredMessage, uuid: str) -> None:
+        """Show an outbox item at once, below every message, until `confirm_pending`."""
+        if message.id is not None or uuid in self._pending:
+            raise ValueError("a pending line has no Flowdock id and a new uuid")
+        if message.outbox is None:
+            message.outbox = "sending"
+        self._pending[uuid] = message.seq
+        self._insert(message, _PENDING_BASE + (message.seq % _SEQ_SPAN))
+
+    def pending_line(self, uuid: str) -> StoredMessage | None:
+        seq = self._pending.get(uuid)
+        return self._by_seq.get(seq) if seq is not None else None
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def set_pending_state(self, uuid: str, note: str) -> StoredMessage | None:
+        """Change what a pending line says about its state ("sending", "failed: …")."""
+        message = self.pending_line(uuid)
+        if message is not None and message.outbox != note:
+            message.outbox = note
+            self._touch(message)
+        return message
+
+    def drop_pending(self, uuid: str) -> StoredMessage | None:
+        """A discarded item: its line goes away."""
+        seq = self._pending.pop(uuid, None)
+        return self.remove(seq) if seq is not None else None
+
+    def confirm_pending(self, uuid: str, real: StoredMessage) -> StoredMessage | None:
+        """The server's copy of a pending line arrived (`real`, built from the echo or the
+        REST answer): the line becomes it where it stands, once; None if nothing is pending.
+
+        It stays in place when its id sorts there (the usual case: nothing newer arrived in
+        between); otherwise it moves to its place by id, since a store is ordered by id."""
+        seq = self._pending.get(uuid)
+        message = self._by_seq.get(seq) if seq is not None else None
+        if message is None or real.id is None or self.get(real.id) is not None:
+            return None
+        index = self.index_of(message.seq)
+        assert index is not None  # found by seq
+        key = real.id << _SEQ_BITS
+        keys = self._keys
+        first_pending = len(keys) - len(self._pending)  # where our line is when in order
+        in_order = index == first_pending and (index == 0 or keys[index - 1] <= key)
+        if not in_order:
+            self.remove(message.seq)  # (forgets its thread and pending entry too)
+        else:
+            self._forget_thread(message)
+            del self._pending[uuid]
+        for name in _MESSAGE_FIELDS:
+            setattr(message, name, getattr(real, name))
+        message.outbox = None
+        if not in_order:
+            message.version += 1
+            self.add(message)
+            return message
+        keys[index] = key
+        self._idless_keys.pop(message.seq, None)  # it has an id now: its key is id << 32
+        if message.thread_id is not None:
+            # Appended to its thread: a confirmed line is the newest of its thread.
+            seqs = self._threads.get(message.thread_id)
+            if seqs is None:
+                self._threads[message.thread_id] = message.seq
+            else:
+                if isinstance(seqs, int):
+                    seqs = self._threads[message.thread_id] = [seqs]
+                seqs.append(message.seq)
+        self._touch(message)
+        return message
+
+    def _forget_thread(self, message: StoredMessage) -> None:
+        if message.thread_id is None:
+            return
+        seqs = self._threads.get(message.thread_id)
+        if isinstance(seqs, int):
+            if seqs == message.seq:
+                del self._threads[message.thread_id]
+        elif seqs is not None:
+            with contextlib.suppress(ValueError):
+                seqs.remove(message.seq)
+            if not seqs:
+                del self._threads[message.thread_id]
 
     # ------------------------------------------------------------------ unread state
 

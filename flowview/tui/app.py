@@ -50,6 +50,7 @@ from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.search_jump import SearchReturn
+from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
 from flowview.tui.triage import ReadState, next_mention, reveal, reveal_later
@@ -82,7 +83,7 @@ def _default_stream_factory(config: StreamConfig, rest: RestClient) -> StreamCli
     return StreamClient(config, rest=rest)
 
 
-class FlowviewApp(App[None]):
+class FlowviewApp(SendActions, App[None]):
     """The viewer.  Without settings or a token it starts on the setup screen."""
 
     CSS_PATH = "app.tcss"
@@ -288,6 +289,7 @@ class FlowviewApp(App[None]):
         client, self.client = self.client, None
         if client is not None:
             await client.aclose()
+        await self.close_outbox()  # unsent items stay in the file for the next start
         if self.session is not None:
             await self.session.aclose()
 
@@ -308,6 +310,7 @@ class FlowviewApp(App[None]):
         problems = await session.load_identity_and_flows()
         if warm is not None and session.archive.switched and self.history is not None:
             forget_warm(session, self.history, warm)
+        self.start_outbox()  # resends what an earlier run left, once the stream is live
         router = session.router
         self.main.set_flow_order(self._chosen_flow_keys(session))
         # Tabs for the chosen flows, in the chosen order, before any event arrives.
@@ -372,6 +375,7 @@ class FlowviewApp(App[None]):
 
     def _stream_state(self, item: StateChange) -> None:
         self.state_log.append(item)
+        self.outbox_online(item.state == "live")
         reason = item.reason
         if item.state == "failed" and item.status == 401:
             reason = TOKEN_REJECTED
@@ -570,9 +574,8 @@ class FlowviewApp(App[None]):
         if store is not None and not store.unread:
             # Nothing unread: no "new" line now, and none for lines arriving while shown.
             store.clear_marker()
+        self.input_tab_shown(key)  # the input line takes focus (Tab or Escape: the log)
         log_widget = self.main.log_for(key)
-        if log_widget is not None and self.screen is self.main:
-            log_widget.focus()  # its keys (scrolling, t, o) work straight away
         if store is not None and log_widget is not None and previous != key:
             self.read_state.open_at_first_unread(store, log_widget)
         self._refresh_shown(key)
@@ -630,10 +633,8 @@ class FlowviewApp(App[None]):
 
     @on(FlowLog.ThreadRequested)
     def _thread_requested(self, message: FlowLog.ThreadRequested) -> None:
-        from flowview.tui.screens.thread import ThreadScreen
-
         if self.session is not None:
-            self.push_screen(ThreadScreen(self.session.router, message.key, message.thread_id))
+            self.open_thread(message.key, message.thread_id)
 
     @on(FlowLog.LinkRequested)
     def _link_requested(self, message: FlowLog.LinkRequested) -> None:
@@ -840,6 +841,13 @@ class FlowviewApp(App[None]):
             return
         reveal_later(log_widget, found.seq, select=True, centre=True)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is bound twice on the main screen: back to the search results right after a
+        # search jump, else from the input line to the messages (the next binding in line).
+        if action == "back_to_search":
+            return self._search_return is not None
+        return super().check_action(action, parameters)
+
     def action_back_to_search(self) -> None:
         """Escape after a search jump: the results again, same query and position."""
         from flowview.tui.screens.search import SearchScreen
@@ -952,7 +960,7 @@ class FlowviewApp(App[None]):
             ),
             PaletteEntry("Search", "Search the archive of every flow (ctrl+f)", self.action_search),
             PaletteEntry("Help", "List the keys", self.action_help),
-            PaletteEntry("Quit", "Leave flowview", self.exit),
+            PaletteEntry("Quit", "Leave flowview", lambda: self.call_later(self.action_quit)),
         ]
         return entries
 

@@ -239,7 +239,7 @@ async def test_shown_flow_scrolled_up_stays_unread_until_the_end(
     await wait_until(pilot, lambda: not log.at_bottom)
     post(server, "acme/main", "while reading history", as_nick="priya")
     await wait_until(pilot, lambda: label(app, 0) == "Main 1")
-    await pilot.press("end")
+    await pilot.press("escape", "end")  # End of the log (in the input line it ends the line)
     await wait_until(pilot, lambda: label(app, 0) == "Main")
 
 
@@ -283,6 +283,8 @@ async def test_every_alt_digit_as_a_real_terminal_sends_it(server: ServerThread)
             post_private(server, f"hi from {nick}", as_nick=nick)
         await wait_until(pilot, lambda: len(app.main.keys_in_order()) == 10)
         for n in [*range(2, 10), 0, 1]:
+            if n in (9, 0):
+                await pilot.press("escape")  # to the messages: in the input these type ª, º
             await pilot.press(ALT_DIGIT_AS_DELIVERED[n])
             await pilot.pause()
             assert active_index(app) == (n - 1) % 10, n
@@ -539,7 +541,7 @@ async def test_history_loads_on_first_show_and_merges_without_duplicates(
         assert ids == sorted(set(ids))
         assert ids == [*before[-99:], live]
         # Scrolling to the top loads the older ones.
-        await pilot.press("home")
+        await pilot.press("escape", "home")  # the log's Home (the input has focus)
         await wait_until(pilot, lambda: len(store_ids(app, 2)) == 121)
         assert store_ids(app, 2) == [*before, live]
 
@@ -623,7 +625,7 @@ async def test_thread_request_opens_the_thread_screen(server: ServerThread, runn
     store = app.stores()[app.main.keys_in_order()[0]]
     thread_id = next(m.thread_id for m in store if m.thread_id)
     assert thread_id is not None
-    await pilot.press("up", "t")
+    await pilot.press("escape", "up", "t")  # on the messages (the input has focus)
     await wait_until(pilot, lambda: isinstance(app.screen, ThreadScreen))
 
 

@@ -58,6 +58,7 @@ async def test_scrolling_up_reads_the_archive_first_and_rest_only_across_a_hole(
             app.main.show(random)
             # REST down: the archive still serves the page above the hole.
             fault(live_server, scope="rest", kind="status", status=503, count=1000)
+            await pilot.press("escape")  # from the input line to the messages
             await pilot.press("home")
             await wait_until(pilot, timeout=15, predicate=lambda: store.get(ids[40]) is not None)
             assert store.get(ids[39]) is None
@@ -79,6 +80,7 @@ async def test_scrolling_up_reads_the_archive_first_and_rest_only_across_a_hole(
             await ready(pilot, app)
             store = app.stores()[random]
             app.main.show(random)
+            await pilot.press("escape")  # from the input line to the messages
             for _ in range(8):
                 if store.get(ids[10]) is not None:
                     break

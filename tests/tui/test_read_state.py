@@ -101,7 +101,7 @@ async def test_read_positions_survive_a_restart_and_tabs_open_at_the_first_unrea
             assert "new" in shown and "unread live 0" in shown  # the marker is on screen
             assert not log_widget.at_bottom
             assert store.unread == 50  # not read until its end is seen
-            await pilot.press("end")
+            await pilot.press("escape", "end")  # the messages (not the input line): the end
             await wait_until(pilot, timeout=15, predicate=lambda: store.unread == 0)
             assert store.read_id == closed[-1]
     finally:

@@ -36,9 +36,11 @@ from textual.widgets import Footer, Static, TabPane
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.events import ConversationKey
+from flowview.tui.send_keys import SEND_BINDINGS, SEND_HELP_TEXT
 from flowview.tui.widgets.conversation_tabs import ConversationTabs
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.members_pane import MembersPane
+from flowview.tui.widgets.message_input import MessageInput
 from flowview.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -103,6 +105,7 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("f4", "toggle_members", "members", id="toggle-members"),
     # Private conversations only (flows are chosen in settings); a new message reopens it.
     Binding("ctrl+w", "close_conversation", "close", id="close-conversation", show=False),
+    *SEND_BINDINGS,
 ]
 
 APP_BINDINGS: list[BindingType] = [
@@ -133,6 +136,7 @@ HELP_TEXT: dict[str, str] = {
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
     "search": "search the archive: this flow or all (ctrl+t), from:nick, #tag, in:flow",
     **{f"goto-flow-{n}": f"flow {n}" for n in range(1, 11)},
+    **SEND_HELP_TEXT,
 }
 
 
@@ -167,6 +171,7 @@ HIDE_FIRST = (
     "app.mark_read",
     "app.first_unread",
     "app.next_mention",
+    "app.reply",
     "goto_flow(1)",
     "next_activity",
     "toggle_members",
@@ -276,6 +281,10 @@ class MainScreen(Screen[None]):
         with Horizontal(id="body"):
             yield ConversationTabs(id="conversations")
         yield Static(Content("Waiting for flows …"), id="empty")
+        note = Static(Content(""), id="compose-note", markup=False)
+        note.display = False
+        yield note
+        yield MessageInput("main", id="input")
         yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
 
