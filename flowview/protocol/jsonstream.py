@@ -82,7 +82,11 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
             value = _orjson_loads(data)
         except _OrjsonError:
             return _stdlib_loads(data)
-        if _str_may_hold_big_int(data) or _may_nest_deep(data):
+        # _str_may_hold_big_int and _may_nest_deep, inlined: this runs once per SSE event.
+        raw = data.encode("utf-8", "surrogatepass")
+        if _LONG_RUN in raw.translate(_DIGITS_TO_0) or (
+            len(data) > 2 * _DEEP and data.count("[") + data.count("{") > _DEEP
+        ):
             return _stdlib_loads(data)
         return value
     if isinstance(data, memoryview):
@@ -97,7 +101,10 @@ def _loads_bytes(data: bytes | bytearray, digits_possible: bool) -> Any:
         value = _orjson_loads(data)
     except _OrjsonError:
         return _stdlib_loads(data.decode("utf-8", "replace"))
-    if (digits_possible and _may_hold_big_int(data)) or _may_nest_deep(data):
+    # _may_hold_big_int and _may_nest_deep, inlined: this runs once per record.
+    if (digits_possible and _LONG_RUN in data.translate(_DIGITS_TO_0)) or (
+        len(data) > 2 * _DEEP and data.count(b"[") + data.count(b"{") > _DEEP
+    ):
         return _stdlib_loads(data.decode("utf-8", "replace"))
     return value
 
