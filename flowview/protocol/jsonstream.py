@@ -49,20 +49,6 @@ def _may_hold_big_int(data: bytes | bytearray) -> bool:
     return _LONG_RUN in data.translate(_DIGITS_TO_0)
 
 
-def _str_may_hold_big_int(text: str) -> bool:
-    # Non-ASCII text: UTF-8 keeps ASCII digits as they are, and digits are all we look at.
-    return _may_hold_big_int(text.encode("utf-8", "surrogatepass"))
-
-
-def _may_nest_deep(data: str | bytes | bytearray) -> bool:
-    # Each level costs two characters, so short text (every usual record) is not even counted.
-    if len(data) <= 2 * _DEEP:
-        return False
-    if isinstance(data, str):
-        return data.count("[") + data.count("{") > _DEEP
-    return data.count(b"[") + data.count(b"{") > _DEEP
-
-
 def _stdlib_loads(text: str) -> Any:
     try:
         return json.loads(text)
@@ -82,7 +68,12 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
             value = _orjson_loads(data)
         except _OrjsonError:
             return _stdlib_loads(data)
-        if _str_may_hold_big_int(data) or _may_nest_deep(data):
+        # The 19-digit screen (UTF-8 keeps ASCII digits as they are) and the nesting screen:
+        # each level costs two characters, so short text is not even counted.
+        raw = data.encode("utf-8", "surrogatepass")
+        if _LONG_RUN in raw.translate(_DIGITS_TO_0) or (
+            len(data) > 2 * _DEEP and data.count("[") + data.count("{") > _DEEP
+        ):
             return _stdlib_loads(data)
         return value
     if isinstance(data, memoryview):
@@ -97,7 +88,10 @@ def _loads_bytes(data: bytes | bytearray, digits_possible: bool) -> Any:
         value = _orjson_loads(data)
     except _OrjsonError:
         return _stdlib_loads(data.decode("utf-8", "replace"))
-    if (digits_possible and _may_hold_big_int(data)) or _may_nest_deep(data):
+    # The same screens, inlined: this runs once per record.
+    if (digits_possible and _LONG_RUN in data.translate(_DIGITS_TO_0)) or (
+        len(data) > 2 * _DEEP and data.count(b"[") + data.count(b"{") > _DEEP
+    ):
         return _stdlib_loads(data.decode("utf-8", "replace"))
     return value
 

@@ -54,8 +54,8 @@ def _stream() -> st.SearchStrategy[bytes]:
 
 
 class _LineLoopOnly(SSEDecoder):
-    def _blocks(self, text: str, events: list[SSEEvent]) -> None:
-        self._process([*text.split("\n"), ""], events)
+    def _blocks(self, text: str, start: int, stop: int, events: list[SSEEvent]) -> None:
+        self._process(text[start:stop].split("\n")[:-1], events)
 
 
 def _run(cls: type[SSEDecoder], data: bytes, cuts: list[int], cap: int) -> dict[str, Any]:
