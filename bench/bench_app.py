@@ -443,6 +443,14 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
     from textual import events
 
     emit({"ready": True, "pid": os.getpid()})
+    if args.writer_cache_kib:
+        # An experiment for the archive's owner, not the app's setting: the archive writer's
+        # page cache (32 MiB in flowview/archive/writer.py) set smaller on its connection.
+        session = app.session
+        archive = session.archive.archive if session is not None else None
+        if archive is not None and archive.writer is not None:
+            pragma = f"PRAGMA cache_size=-{int(args.writer_cache_kib)}"
+            archive.writer.call(lambda conn: conn.execute(pragma)).result(30)
     tracer = MemoryTracer([int(n) for n in args.trace.split(",")]) if args.trace else None
     samples: list[dict[str, float]] = []
     start = time.monotonic()
@@ -1263,9 +1271,13 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
     }
 
 
-def bench_soak(seconds: float, rate: float, cycle: float, trace: str = "") -> dict[str, Any]:
+def bench_soak(
+    seconds: float, rate: float, cycle: float, trace: str = "", writer_cache_kib: int = 0
+) -> dict[str, Any]:
     server = Server(flows=10, rate=rate)
     extra = ["--trace", trace] if trace else []
+    if writer_cache_kib:
+        extra += ["--writer-cache-kib", str(writer_cache_kib)]
     try:
         child = Child(
             "soak",
@@ -1444,7 +1456,9 @@ def parent_main(args: argparse.Namespace) -> None:
             results["store"] = bench_store(args.runs, args.profile)
     if "soak" in only:
         with section(f"soak: {args.rate:.0f} msg/s, key cycle every {args.cycle:.0f} s"):
-            results["soak"] = bench_soak(args.soak_seconds, args.rate, args.cycle, args.trace)
+            results["soak"] = bench_soak(
+                args.soak_seconds, args.rate, args.cycle, args.trace, args.writer_cache_kib
+            )
     results["calibration_loop_ms_after"] = calibrate()
     rows = table(results)
     results["table"] = [
@@ -1476,6 +1490,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="soak: simulator msg/s")
     parser.add_argument("--cycle", type=float, default=20.0, help="soak: key cycle period (s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="sustained duration")
+    parser.add_argument(
+        "--writer-cache-kib",
+        type=int,
+        default=0,
+        help="soak, experiment: the archive writer's SQLite page cache in KiB (0: as shipped)",
+    )
     parser.add_argument(
         "--burst-shown-only",
         action="store_true",

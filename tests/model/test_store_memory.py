@@ -226,3 +226,20 @@ def test_looking_messages_up_costs_no_memory_per_message() -> None:
     assert gap_at is not None and store[gap_at] is gap and store[gap_at - 1].id == count // 2
     # the two result lists themselves take ~2 KB each
     assert grown < 20_000, grown
+
+
+def test_equal_tags_are_stored_once() -> None:
+    """Tags repeat (mentions, a team's hashtags): messages share one tuple and one string per
+    distinct tag, however each event's JSON was parsed (each parse makes new strings)."""
+    router = Router(me_id=ME, cap=1_000)
+    rng = random.Random(5)
+    for mid in range(1, 1_001):
+        obj = chat(mid, rng)
+        # new string objects for every event, as a JSON parser makes them
+        obj["tags"] = ["".join([":user:", ME]), "".join(["#de", "ploy"])]
+        router.route(parse_event(obj))
+    router.route(parse_event({**chat(2_000, rng), "tags": ["".join(["#de", "ploy"])]}))
+    messages = list(router.stores[KEY])
+    assert all(m.tags in ((":user:1", "#deploy"), ("#deploy",)) for m in messages)
+    assert len({id(m.tags) for m in messages}) == 2
+    assert len({id(tag) for m in messages for tag in m.tags}) == 2
