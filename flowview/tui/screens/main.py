@@ -513,7 +513,7 @@ class MainScreen(Screen[None]):
         self.activity_origin = None
         if origin is not None and origin != current and self.show(origin):
             return
-        self.notify("No flow with unread messages.", markup=False, timeout=2)
+        self.status.notice = "no flow with unread messages"  # a toast would cover the log
 
     @property
     def members(self) -> MembersPane:
