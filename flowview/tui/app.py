@@ -130,7 +130,7 @@ class FlowviewApp(SendActions, App[None]):
         self.pump: StreamPump | None = None
         self.history: HistoryLoader | None = None
         self.members_loader: MembersLoader | None = None
-        self.notifier = Notifier(self, show=self._show_alert)
+        self.notifier = Notifier(self, show=self._show_alert, show_problem=self._show_notice)
         self.presence_mode: PresenceMode = "active"
         self.last_input = clock()
         self._members_shown: tuple[object, ...] | None = None
@@ -424,6 +424,10 @@ class FlowviewApp(SendActions, App[None]):
         with contextlib.suppress(LookupError):
             self.main.status.alert = text
 
+    def _show_notice(self, text: str) -> None:
+        with contextlib.suppress(LookupError):
+            self.main.status.notice = text
+
     def _slug_of(self, key: ConversationKey) -> str:
         session = self.session
         flow = session.flows_by_id.get(key[1]) if session is not None else None
@@ -641,7 +645,8 @@ class FlowviewApp(SendActions, App[None]):
         url = message.url
         scheme = url.split(":", 1)[0].lower() if ":" in url else ""
         if scheme not in ("http", "https"):
-            self.notify(f"Not opening {clean_name(url)[:120]}", markup=False, severity="warning")
+            # In the status bar: a toast would cover the newest lines (issue 10).
+            self.main.status.notice = f"not opening {clean_name(url)}: only http(s) links"
             return
         self.open_url(url)
 

@@ -74,8 +74,11 @@ class Notifier:
         bell: bool = False,
         command: Sequence[str] | None = None,
         show: Callable[[str], None] | None = None,
+        show_problem: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
+        # Where a failing desktop command is reported once (the app: the status bar's notice).
+        self.show_problem = show_problem
         self.bell = bell
         self.command = tuple(command) if command else None
         self.enabled = True
@@ -199,11 +202,11 @@ class Notifier:
             if not self.command_failed:
                 # Say it once; a broken command must not turn every mention into an error.
                 self.command_failed = True
-                self.app.notify(
-                    f"notify_command failed: {clean_name(str(exc.strerror or exc))}",
-                    severity="warning",
-                    markup=False,
-                )
+                problem = f"notify_command failed: {clean_name(str(exc.strerror or exc))}"
+                if self.show_problem is not None:
+                    self.show_problem(problem)  # the status bar: a toast would cover the log
+                else:
+                    self.app.notify(problem, severity="warning", markup=False)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

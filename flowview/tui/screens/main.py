@@ -275,7 +275,9 @@ class MainScreen(Screen[None]):
         self._arrival: dict[ConversationKey, int] = {}
         # Each flow tab's organisation: labels say "org/" when several are open.
         self._orgs: dict[ConversationKey, str] = {}
-        self._several_orgs = False
+        self._chosen_orgs: set[str] = set()
+        self._several_orgs = False  # what new labels use
+        self._labelled_orgs = False  # what the labels shown use
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -370,6 +372,14 @@ class MainScreen(Screen[None]):
         flow = router.flows.get(key[1]) if key[0] == "flow" else None
         if flow is not None and flow.slug:
             self._orgs[key] = flow.slug.split("/", 1)[0]
+        # The chosen flows' organisations count before their tabs exist: labels are right
+        # from the first tab instead of all changing when the second organisation arrives.
+        self._chosen_orgs = {
+            info.slug.split("/", 1)[0]
+            for k in self._flow_order
+            if (info := router.flows.get(k[1])) is not None and info.slug
+        }
+        self._several_orgs = len(set(self._orgs.values()) | self._chosen_orgs) > 1
         pane = TabPane(tab_label(store, self._org_label(key)), log, id=pane_id)
         if before is None:
             await self.tabbed.add_pane(pane)
@@ -397,9 +407,9 @@ class MainScreen(Screen[None]):
     def _tabs_changed(self) -> None:
         """Labels gain or lose "org/" when the tabs' organisations become several or one;
         the bar's hidden-tab counts follow."""
-        several = len(set(self._orgs.values())) > 1
-        if several != self._several_orgs:
-            self._several_orgs = several
+        several = len(set(self._orgs.values()) | self._chosen_orgs) > 1
+        if several != self._labelled_orgs:
+            self._labelled_orgs = self._several_orgs = several
             for key in self._orgs:
                 log_widget = self._logs.get(key)
                 pane_id = self._panes.get(key)
@@ -527,7 +537,7 @@ class MainScreen(Screen[None]):
         self.activity_origin = None
         if origin is not None and origin != current and self.show(origin):
             return
-        self.notify("No flow with unread messages.", markup=False, timeout=2)
+        self.status.notice = "no flow with unread messages"  # a toast would cover the log
 
     @property
     def members(self) -> MembersPane:
