@@ -49,6 +49,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -148,65 +149,113 @@ def parse_fault(obj: Any, fault_id: int) -> Fault:
     if close not in ("abort", "clean"):
         raise ValueError('close must be "abort" or "clean"')
     fault.close = close
-    if kind == "status":
-        fault.status = _int(obj, "status", 503, 100, 599)
-        if fault.status == 200:
-            raise ValueError("a status fault needs a non-200 status")
-        retry_after = obj.get("retry_after")
-        if retry_after is not None:
-            if isinstance(retry_after, bool) or not isinstance(retry_after, int | str):
-                raise ValueError("retry_after must be seconds or an HTTP-date string")
-            fault.retry_after = str(retry_after)
-        location = obj.get("location")
-        if location is not None and not isinstance(location, str):
-            raise ValueError("location must be a string")
-        fault.location = location
-        message = obj.get("message")
-        if message is not None and not isinstance(message, str):
-            raise ValueError("message must be a string")
-        fault.message = message
-    elif kind == "drop_after_bytes":
-        if "n" not in obj:
-            raise ValueError("drop_after_bytes needs n")
-        fault.n = _int(obj, "n", 0, 0, 1 << 40)
-    elif kind == "drop_after_messages":
-        fault.n = _int(obj, "n", 1, 0, 1 << 40)
-    elif kind == "cut_mid_message":
-        fault.after = _int(obj, "after", 0, 0, 1 << 40)
-    elif kind == "stall" and scope == "rest":
-        if obj.get("seconds") is not None:
-            fault.seconds = _float(obj, "seconds", 0.0, 0.0, 86400.0)
-    elif kind == "trickle":
-        fault.delay = _float(obj, "delay", 0.01, 0.0, 10.0)
-    elif kind == "delay":
-        fault.delay = _float(obj, "delay", 1.0, 0.0, 3600.0)
-    elif kind == "stall":
-        fault.after = _int(obj, "after", 0, 0, 1 << 40)
-        if obj.get("seconds") is not None:
-            fault.seconds = _float(obj, "seconds", 0.0, 0.0, 86400.0)
-    elif kind == "drip":
-        fault.delay = _float(obj, "delay", 0.01, 0.0, 10.0)
-        fault.chunk = _int(obj, "chunk", 1, 1, 1 << 20)
-    elif kind == "huge_record":
-        fault.n = _int(obj, "n", 2 << 20, 1, _MAX_HUGE)
-    elif kind == "retry":
-        value = obj.get("value", "0")
-        if not isinstance(value, str | int) or isinstance(value, bool):
-            raise ValueError("value must be a string or an integer")
-        fault.value = str(value)
-        if "\n" in fault.value or "\r" in fault.value:
-            raise ValueError("value must be a single line")
-    elif kind == "inject":
-        if "data_hex" in obj:
-            try:
-                fault.data = bytes.fromhex(str(obj["data_hex"]))
-            except ValueError as exc:
-                raise ValueError("data_hex must be hexadecimal") from exc
-        elif isinstance(obj.get("data"), str):
-            fault.data = obj["data"].encode("utf-8", "surrogatepass")
-        else:
-            raise ValueError("inject needs data (text) or data_hex")
+    params = _PARAMS.get((kind, scope)) or _PARAMS.get((kind, None))
+    if params is not None:
+        params(obj, fault)
     return fault
+
+
+# One parser per kind (and scope, where a kind means two things): each reads and checks the
+# kind's own parameters into the fault.
+
+
+def _optional_str(obj: dict[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{name} must be a string")
+    return value
+
+
+def _status_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.status = _int(obj, "status", 503, 100, 599)
+    if fault.status == 200:
+        raise ValueError("a status fault needs a non-200 status")
+    retry_after = obj.get("retry_after")
+    if retry_after is not None:
+        if isinstance(retry_after, bool) or not isinstance(retry_after, int | str):
+            raise ValueError("retry_after must be seconds or an HTTP-date string")
+        fault.retry_after = str(retry_after)
+    fault.location = _optional_str(obj, "location")
+    fault.message = _optional_str(obj, "message")
+
+
+def _drop_after_bytes_params(obj: dict[str, Any], fault: Fault) -> None:
+    if "n" not in obj:
+        raise ValueError("drop_after_bytes needs n")
+    fault.n = _int(obj, "n", 0, 0, 1 << 40)
+
+
+def _drop_after_messages_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.n = _int(obj, "n", 1, 0, 1 << 40)
+
+
+def _cut_mid_message_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.after = _int(obj, "after", 0, 0, 1 << 40)
+
+
+def _seconds_params(obj: dict[str, Any], fault: Fault) -> None:
+    if obj.get("seconds") is not None:
+        fault.seconds = _float(obj, "seconds", 0.0, 0.0, 86400.0)
+
+
+def _stream_stall_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.after = _int(obj, "after", 0, 0, 1 << 40)
+    _seconds_params(obj, fault)
+
+
+def _trickle_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.delay = _float(obj, "delay", 0.01, 0.0, 10.0)
+
+
+def _delay_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.delay = _float(obj, "delay", 1.0, 0.0, 3600.0)
+
+
+def _drip_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.delay = _float(obj, "delay", 0.01, 0.0, 10.0)
+    fault.chunk = _int(obj, "chunk", 1, 1, 1 << 20)
+
+
+def _huge_record_params(obj: dict[str, Any], fault: Fault) -> None:
+    fault.n = _int(obj, "n", 2 << 20, 1, _MAX_HUGE)
+
+
+def _retry_params(obj: dict[str, Any], fault: Fault) -> None:
+    value = obj.get("value", "0")
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError("value must be a string or an integer")
+    fault.value = str(value)
+    if "\n" in fault.value or "\r" in fault.value:
+        raise ValueError("value must be a single line")
+
+
+def _inject_params(obj: dict[str, Any], fault: Fault) -> None:
+    if "data_hex" in obj:
+        try:
+            fault.data = bytes.fromhex(str(obj["data_hex"]))
+        except ValueError as exc:
+            raise ValueError("data_hex must be hexadecimal") from exc
+    elif isinstance(obj.get("data"), str):
+        fault.data = obj["data"].encode("utf-8", "surrogatepass")
+    else:
+        raise ValueError("inject needs data (text) or data_hex")
+
+
+# (kind, scope): scope None fits every scope the kind is allowed in.
+_PARAMS: dict[tuple[str, str | None], Callable[[dict[str, Any], Fault], None]] = {
+    ("status", None): _status_params,
+    ("drop_after_bytes", None): _drop_after_bytes_params,
+    ("drop_after_messages", None): _drop_after_messages_params,
+    ("cut_mid_message", None): _cut_mid_message_params,
+    ("stall", "rest"): _seconds_params,
+    ("stall", None): _stream_stall_params,
+    ("trickle", None): _trickle_params,
+    ("delay", None): _delay_params,
+    ("drip", None): _drip_params,
+    ("huge_record", None): _huge_record_params,
+    ("retry", None): _retry_params,
+    ("inject", None): _inject_params,
+}
 
 
 class FaultBook:

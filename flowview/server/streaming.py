@@ -31,6 +31,10 @@ from flowview.server.wire import parse_event_id
 
 log = logging.getLogger(__name__)
 
+# A deadline this close counts as reached: timers fire up to the clock's resolution early and
+# float sums leave residues (2e-17); on a virtual clock (tests) waiting for one spins for ever.
+DUE_WITHIN = 1e-6
+
 STREAM_JSON_TYPE = b"application/json"
 STREAM_SSE_TYPE = b"text/event-stream; charset=utf-8"
 KEEPALIVE_JSON = b"\n"
@@ -149,7 +153,7 @@ class _Writer:
         deadline = None if self.fault.seconds is None else loop.time() + self.fault.seconds
         while sub.closed_reason is None:
             remaining = None if deadline is None else deadline - loop.time()
-            if remaining is not None and remaining <= 0:
+            if remaining is not None and remaining <= DUE_WITHIN:
                 break
             await sub.wait(remaining)
         raise _Cut(self.fault.close, sub.closed_reason or "fault stall ended")
@@ -242,7 +246,7 @@ class StreamResponse(Response):
                 await sub.wait(None)
                 continue
             remaining = state.keepalive - (loop.time() - last_write)
-            if remaining <= 0:
+            if remaining <= DUE_WITHIN:
                 await writer.raw(keepalive_frame)
                 last_write = loop.time()
                 continue

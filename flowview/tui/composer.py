@@ -395,7 +395,7 @@ class Composer:
         )
 
     def reply(self) -> None:
-        """`r` / alt+r: answer the selected message in its thread (a thread view opens)."""
+        """`r` / ctrl+r: answer the selected message in its thread (a thread view opens)."""
         key = self.current_key()
         line = self.selected()
         if key is None or line is None or line.id is None:

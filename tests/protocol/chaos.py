@@ -20,7 +20,7 @@ from typing import Any
 from flowview.protocol.client import ContentType, StreamClient
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, RawEvent
-from tests.protocol.harness import Collector, Env, ScaledTime, private_key
+from tests.protocol.harness import Collector, Env, LoopTime, private_key
 
 
 @dataclass
@@ -129,15 +129,14 @@ async def run_chaos(
     seed: int,
     rounds: int,
     *,
-    scale: float = 100.0,
-    settle: float = 20.0,
+    settle: float = 300.0,
     say: Callable[[str], None] = print,
 ) -> ChaosReport:
     """Drive `rounds` rounds of traffic and faults; `env`'s server must have a small replay."""
     say(f"chaos seed {seed} ({rounds} rounds)")
     rng = random.Random(seed)
     report = ChaosReport(seed, rounds)
-    time = ScaledTime(scale)
+    time = LoopTime()
     me = env.me()
     state = env.server.state
     slugs = [f.slug for f in state.flows.values() if me in f.member_ids]
@@ -156,7 +155,7 @@ async def run_chaos(
         for n, ct in enumerate(contents)
     ]
     for col in cols:
-        await asyncio.wait_for(col.live.wait(), 10)
+        await asyncio.wait_for(col.live.wait(), 60)
     strangers = env.strangers()
     partners = [u for u in state.users if u != me and u not in strangers]
     replay = state.replay

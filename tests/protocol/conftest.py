@@ -1,5 +1,5 @@
 """Fixtures of the protocol tests: the project's server on loopback (stream-client and outbox
-tests), a scripted loopback API and a store for the outbox sender, and a scaled clock."""
+tests), a scripted loopback API and a store for the outbox sender, and the loop's clock."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from flowview.protocol.outbox_store import OutboxStore
 from flowview.protocol.rest import RestClient
 from flowview.protocol.sender import Sender, Transport
 from flowview.server.runner import RunningServer, ServerOptions, run_server
-from tests.protocol.harness import Env, ScaledTime
+from tests.protocol.harness import Env, LoopTime
 from tests.protocol.sender_testkit import ScriptedApi
 
 EnvFactory = Callable[..., AbstractAsyncContextManager[Env]]
@@ -88,9 +88,9 @@ async def trickle_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def scaled() -> ScaledTime:
-    """Client time at 100x real time (for the fault tests still on scaled wall time)."""
-    return ScaledTime(100.0)
+def loop_time() -> LoopTime:
+    """The loop's clock for a StreamClient (virtual under looptime), recording its sleeps."""
+    return LoopTime()
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,33 +26,20 @@ def known_ids(ids: Iterable[int | None]) -> list[int]:
     return out
 
 
-class ScaledTime:
-    """Monotonic clock running `scale`x real time; sleep records what was asked for."""
-
-    def __init__(self, scale: float = 1000.0) -> None:
-        self.scale = scale
-        self.t0 = time.monotonic()
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return (time.monotonic() - self.t0) * self.scale
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        await asyncio.sleep(delay / self.scale)
-
-
 class LoopTime:
-    """The event loop's own clock (virtual under looptime); sleep records what was asked."""
+    """The event loop's own clock (virtual under looptime); sleep records what was asked,
+    and when (`slept_at`: the loop time each sleep started)."""
 
     def __init__(self) -> None:
         self.sleeps: list[float] = []
+        self.slept_at: list[float] = []
 
     def clock(self) -> float:
         return asyncio.get_running_loop().time()
 
     async def sleep(self, delay: float) -> None:
         self.sleeps.append(delay)
+        self.slept_at.append(self.clock())
         await asyncio.sleep(delay)
 
 
@@ -146,12 +132,19 @@ class Collector:
 
     client: StreamClient
     items: list[StreamItem] = field(default_factory=list)
+    stamps: list[float] = field(default_factory=list)  # the loop time each item arrived
     live: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    # Set on every item: waits wake on arrival instead of polling (each poll would be one
+    # more timer for looptime to step through).
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         async for item in self.client:
             self.items.append(item)
+            self.stamps.append(loop.time())
+            self._arrived.set()
             if isinstance(item, StateChange) and item.state == "live":
                 self.live.set()
 
@@ -183,18 +176,21 @@ class Collector:
             and (flow_id is None or i.flow == flow_id)
         ]
 
-    async def wait_for(self, ids: list[int], flow_id: str, timeout: float = 15.0) -> None:
+    async def wait_for(self, ids: list[int], flow_id: str, timeout: float = 120.0) -> None:
         await self.wait_ids(("flow", flow_id), ids, timeout)
 
-    async def wait_ids(self, key: ConversationKey, ids: list[int], timeout: float = 15.0) -> None:
+    async def until(self, done: Callable[[], bool], timeout: float = 120.0) -> None:
+        """Until `done()` holds, checked after each item; at most `timeout` s (loop time)."""
         async with asyncio.timeout(timeout):
-            while not set(ids) <= set(self.ids(key)):
-                await asyncio.sleep(0.01)
+            while not done():
+                self._arrived.clear()
+                await self._arrived.wait()
 
-    async def wait_item(self, kind: type, timeout: float = 15.0, count: int = 1) -> None:
-        async with asyncio.timeout(timeout):
-            while sum(isinstance(i, kind) for i in self.items) < count:
-                await asyncio.sleep(0.01)
+    async def wait_ids(self, key: ConversationKey, ids: list[int], timeout: float = 120.0) -> None:
+        await self.until(lambda: set(ids) <= set(self.ids(key)), timeout)
+
+    async def wait_item(self, kind: type, timeout: float = 120.0, count: int = 1) -> None:
+        await self.until(lambda: sum(isinstance(i, kind) for i in self.items) >= count, timeout)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -230,6 +226,13 @@ class Collector:
                 continue
             assert ident > last.get(key, -1), f"order broken at {key} {ident}"
             last[key] = ident
+
+    def at(self, item: StreamItem) -> float:
+        """The loop time `item` arrived at."""
+        return self.stamps[next(n for n, i in enumerate(self.items) if i is item)]
+
+    def states(self, state: str) -> list[StateChange]:
+        return [i for i in self.items if isinstance(i, StateChange) and i.state == state]
 
     def reconnects(self) -> list[StateChange]:
         return [i for i in self.items if isinstance(i, StateChange) and i.state == "reconnecting"]

@@ -13,7 +13,7 @@ import pytest
 from tests.protocol.chaos import run_chaos
 from tests.protocol.conftest import EnvFactory
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 
 
 async def test_chaos_no_silent_loss(make_env: EnvFactory) -> None:

@@ -1,5 +1,8 @@
 """Issue 8's silent-loss paths, over real HTTP against the project's server.
 
+Virtual time (looptime): the server runs in this loop, so back-off waits, REST deadlines and
+retries take no real time and are asserted exactly.
+
 Messages are published in-process between cutting the streams and yielding to the loop, so
 they fall exactly into the outage; the client then has to find them by itself.
 """
@@ -15,9 +18,9 @@ from flowview.protocol.events import Event
 from flowview.protocol.items import GapClosed, GapOpened, RawEvent
 from flowview.protocol.rest import RestClient
 from tests.protocol.conftest import EnvFactory
-from tests.protocol.harness import Collector, Env, ScaledTime, known_ids, private_key
+from tests.protocol.harness import Collector, Env, LoopTime, known_ids, private_key
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 
 BOTH: list[ContentType] = ["json", "sse"]
 
@@ -31,7 +34,7 @@ async def settled(col: Collector) -> None:
 
 @pytest.mark.parametrize("content_type", BOTH)
 async def test_outage_longer_than_the_replay_buffer_is_back_filled(
-    make_env: EnvFactory, scaled: ScaledTime, content_type: ContentType
+    make_env: EnvFactory, loop_time: LoopTime, content_type: ContentType
 ) -> None:
     """Loss paths 1 and 3: more messages than the replay buffer holds, in a flow seen before,
     a subscribed flow never seen on the stream, and a brand-new private conversation."""
@@ -42,8 +45,8 @@ async def test_outage_longer_than_the_replay_buffer_is_back_filled(
         col = Collector(
             StreamClient(
                 env.config(content_type, flows=(seen, unseen), private=True),
-                clock=scaled.clock,
-                sleep=scaled.sleep,
+                clock=loop_time.clock,
+                sleep=loop_time.sleep,
                 rng=lambda: 0.5,
             )
         ).start()
@@ -73,7 +76,7 @@ async def test_outage_longer_than_the_replay_buffer_is_back_filled(
 
 @pytest.mark.parametrize("content_type", BOTH)
 async def test_failed_back_fill_is_retried_until_it_succeeds(
-    make_env: EnvFactory, scaled: ScaledTime, content_type: ContentType
+    make_env: EnvFactory, loop_time: LoopTime, content_type: ContentType
 ) -> None:
     """Loss path 2: REST answers 500 three times; the gap is announced, retried with back-off,
     and closed after the recovered events."""
@@ -82,8 +85,8 @@ async def test_failed_back_fill_is_retried_until_it_succeeds(
         col = Collector(
             StreamClient(
                 env.config(content_type, flows=(slug,), private=False),
-                clock=scaled.clock,
-                sleep=scaled.sleep,
+                clock=loop_time.clock,
+                sleep=loop_time.sleep,
                 rng=lambda: 0.5,
             )
         ).start()
@@ -111,18 +114,18 @@ async def test_failed_back_fill_is_retried_until_it_succeeds(
         between = [i.id for i in col.items[opened_at:closed_at] if isinstance(i, Event | RawEvent)]
         assert sorted(known_ids(between)) == lost[: len(lost) - replayed]
         # Retried with the 5xx back-off (equal jitter from 5 s): 3.75, 7.5, 15 s.
-        assert scaled.sleeps[-3:] == [3.75, 7.5, 15.0]
+        assert loop_time.sleeps[-3:] == [3.75, 7.5, 15.0]
 
 
-async def test_gap_survives_further_reconnects(make_env: EnvFactory, scaled: ScaledTime) -> None:
+async def test_gap_survives_further_reconnects(make_env: EnvFactory, loop_time: LoopTime) -> None:
     """A gap still open when the stream breaks again is kept (from its first cursor)."""
     async with make_env(replay=2) as env:
         slug = env.slugs[0]
         col = Collector(
             StreamClient(
                 env.config("json", flows=(slug,), private=False),
-                clock=scaled.clock,
-                sleep=scaled.sleep,
+                clock=loop_time.clock,
+                sleep=loop_time.sleep,
                 rng=lambda: 0.5,
             )
         ).start()
@@ -156,40 +159,38 @@ async def test_rest_success_resets_the_reconnect_back_off(
 ) -> None:
     """After a burst of 5xx the back-off grows; a successful REST call to the same host
     resets it and cuts the current wait short."""
-    scaled = ScaledTime(10.0)  # the 15 s wait is 1.5 s of real time, the REST call ~0.05 s
+    loop_time = LoopTime()
     rest = RestClient(env.server.api_url, env.token)
     col = Collector(
         StreamClient(
             env.config(content_type),
             rest=rest,
-            clock=scaled.clock,
-            sleep=scaled.sleep,
+            clock=loop_time.clock,
+            sleep=loop_time.sleep,
             rng=lambda: 0.5,
         )
     ).start()
     try:
         await env.fault(kind="status", status=500, count=4)
-        async with asyncio.timeout(10):
-            while len(col.reconnects()) < 3:
-                await asyncio.sleep(0.005)
-        waiting_since = scaled.clock()
+        await col.until(lambda: len(col.reconnects()) >= 3)
+        waiting_since = loop_time.clock()  # the third wait (15 s) has just begun
         await rest.user()  # the viewer's loaders share this client
-        async with asyncio.timeout(10):
-            while len(col.reconnects()) < 4:
-                await asyncio.sleep(0.005)
-        cut_short = scaled.clock() - waiting_since
-        await asyncio.wait_for(col.live.wait(), 10)
+        await col.until(lambda: len(col.reconnects()) >= 4)
+        cut_short = loop_time.clock() - waiting_since
+        await asyncio.wait_for(col.live.wait(), 60)
     finally:
         await col.close()
         await rest.aclose()
     delays = [s.delay for s in col.reconnects()]
     # Grown 3.75, 7.5, 15; then reset: the next one starts from the bottom again.
     assert delays == [3.75, 7.5, 15.0, 3.75]
-    assert cut_short < 7.5
+    # The 15 s wait ended with the REST answer, at once (virtual time: I/O takes none).
+    assert cut_short == pytest.approx(0.0, abs=0.01)
+    assert loop_time.sleeps[:3] == [3.75, 7.5, 15.0]
 
 
 async def test_the_stream_never_waits_for_a_slow_rest_api(
-    env: Env, scaled: ScaledTime, trickle_url: str
+    env: Env, loop_time: LoopTime, trickle_url: str
 ) -> None:
     """JSON reconnect while the history API trickles: live events flow at once, and the gap
     is announced when the REST call's overall deadline (1 s here) expires."""
@@ -197,8 +198,8 @@ async def test_the_stream_never_waits_for_a_slow_rest_api(
     col = Collector(
         StreamClient(
             env.config("json", flows=(slug,), private=False, api_url=trickle_url),
-            clock=scaled.clock,
-            sleep=scaled.sleep,
+            clock=loop_time.clock,
+            sleep=loop_time.sleep,
             rng=lambda: 0.5,
             backfill_timeout=1.0,
         )
@@ -221,7 +222,7 @@ async def test_the_stream_never_waits_for_a_slow_rest_api(
 
 
 async def test_sse_skips_the_back_fill_when_the_server_says_the_replay_was_complete(
-    env: Env, scaled: ScaledTime
+    env: Env, loop_time: LoopTime
 ) -> None:
     """`Flowview-Replay: complete` (our server's header) means the replay covered the break:
     no REST call is made (the REST faults queued here stay unused)."""
@@ -229,8 +230,8 @@ async def test_sse_skips_the_back_fill_when_the_server_says_the_replay_was_compl
     col = Collector(
         StreamClient(
             env.config("sse", flows=(slug,), private=True),
-            clock=scaled.clock,
-            sleep=scaled.sleep,
+            clock=loop_time.clock,
+            sleep=loop_time.sleep,
             rng=lambda: 0.5,
         )
     ).start()
@@ -256,7 +257,7 @@ async def test_sse_skips_the_back_fill_when_the_server_says_the_replay_was_compl
 
 @pytest.mark.parametrize("kind", ["trickle", "stall", "reset"])
 async def test_rest_trickle_stall_and_reset_end_in_a_gap_then_recovery(
-    make_env: EnvFactory, scaled: ScaledTime, kind: str
+    make_env: EnvFactory, loop_time: LoopTime, kind: str
 ) -> None:
     """The project server's REST faults: a trickling or silent answer hits the call's overall
     deadline (1 s here), a reset fails at once; either way the gap is announced, retried and
@@ -266,8 +267,8 @@ async def test_rest_trickle_stall_and_reset_end_in_a_gap_then_recovery(
         col = Collector(
             StreamClient(
                 env.config("json", flows=(slug,), private=False),
-                clock=scaled.clock,
-                sleep=scaled.sleep,
+                clock=loop_time.clock,
+                sleep=loop_time.sleep,
                 rng=lambda: 0.5,
                 backfill_timeout=1.0,
             )

@@ -11,13 +11,13 @@ import pytest
 from flowview.protocol.client import StreamClient
 from flowview.protocol.items import GapClosed, StateChange
 from tests.protocol.conftest import EnvFactory
-from tests.protocol.harness import Collector, ScaledTime
+from tests.protocol.harness import Collector, LoopTime
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 
 
 async def test_no_log_line_ever_contains_the_token(
-    make_env: EnvFactory, scaled: ScaledTime, caplog: pytest.LogCaptureFixture
+    make_env: EnvFactory, loop_time: LoopTime, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
     async with make_env(replay=2) as env:
@@ -26,8 +26,8 @@ async def test_no_log_line_ever_contains_the_token(
         col = Collector(
             StreamClient(
                 env.config("json", flows=(slug,)),
-                clock=scaled.clock,
-                sleep=scaled.sleep,
+                clock=loop_time.clock,
+                sleep=loop_time.sleep,
                 rng=lambda: 0.5,
             )
         ).start()
@@ -57,14 +57,14 @@ async def test_no_log_line_ever_contains_the_token(
 
 async def test_a_bug_in_a_connection_is_logged_and_surfaced(
     make_env: EnvFactory,
-    scaled: ScaledTime,
+    loop_time: LoopTime,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`_Connection._run` must not turn a bug into a silent "transport" reconnect."""
     async with make_env() as env:
         client = StreamClient(
-            env.config("json"), clock=scaled.clock, sleep=scaled.sleep, rng=lambda: 0.5
+            env.config("json"), clock=loop_time.clock, sleep=loop_time.sleep, rng=lambda: 0.5
         )
         calls = 0
         build = client._build_request

@@ -1,4 +1,11 @@
-"""StreamClient against the real simulated Flowdock server (uvicorn on loopback)."""
+"""StreamClient against the real simulated Flowdock server (uvicorn on loopback).
+
+Virtual time (looptime): the server runs in the test's own event loop, so the client, the
+server's keep-alives and fault timers and every timeout share the loop's clock, which jumps
+ahead whenever nothing is ready.  Loopback I/O between the two ends completes within looptime's
+no-op cycles (both ends are in this loop; a write is readable at once), so delays are asserted
+exactly: "the reconnect came 10.0 s after the 503" in loop time, without waiting 10 s.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +21,9 @@ from flowview.protocol.client import (
     StreamClient,
 )
 from flowview.protocol.events import Event
-from tests.protocol.harness import Collector, Env, ScaledTime
+from tests.protocol.harness import Collector, Env, LoopTime
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
@@ -60,7 +67,7 @@ async def test_stream_faults_lose_and_duplicate_nothing(
     fid = await env.flow_id(slug)
     first = await env.post(slug, "before")  # a last-seen id to resume/back-fill from
     await env.fault(**fault)
-    t = ScaledTime(100.0)
+    t = LoopTime()
     col = Collector(
         StreamClient(
             env.config(content_type, flows=(slug,), private=False),
@@ -90,16 +97,20 @@ async def test_stream_faults_lose_and_duplicate_nothing(
 @pytest.mark.parametrize("content_type", ["json", "sse"])
 async def test_status_503_with_retry_after(env: Env, content_type: ContentType) -> None:
     await env.fault(kind="status", status=503, retry_after=10, count=2)
-    t = ScaledTime(1000.0)
+    t = LoopTime()
     col = Collector(
         StreamClient(env.config(content_type), clock=t.clock, sleep=t.sleep, rng=lambda: 0.5)
     ).start()
-    await asyncio.wait_for(col.live.wait(), 10)
+    await asyncio.wait_for(col.live.wait(), 60)
     await col.close()
     rec = col.reconnects()
     # Retry-After 10 floors the jittered 3.75 s / 7.5 s schedule.
     assert [(s.status, s.delay) for s in rec] == [(503, 10.0), (503, 10.0)]
     assert rec[0].reason == "server error (503)"
+    # ... and the client really waited that long, on the loop's clock, no more.
+    (live,) = col.states("live")
+    assert col.at(live) - col.at(rec[0]) == pytest.approx(20.0, abs=1e-3)
+    assert col.at(rec[1]) - col.at(rec[0]) == pytest.approx(10.0, abs=1e-3)
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
@@ -110,7 +121,7 @@ async def test_stall_with_small_timeout_reconnects_and_recovers(
     fid = await env.flow_id(slug)
     first = await env.post(slug, "before")
     await env.fault(kind="stall", after=1)
-    t = ScaledTime(100.0)  # 60 s stall timeout = 0.6 s; server keep-alives every 0.05 s
+    t = LoopTime()
     col = Collector(
         StreamClient(
             env.config(content_type, flows=(slug,), private=False, stall_timeout=60.0),
@@ -121,11 +132,15 @@ async def test_stall_with_small_timeout_reconnects_and_recovers(
     ).start()
     await asyncio.wait_for(col.live.wait(), 10)
     ids = [await env.post(slug, f"during stall {i}") for i in range(4)]
-    await col.wait_for(ids, fid)
+    await col.wait_for(ids, fid, timeout=120)
     await col.close()
     col.check_once_in_order()
     assert sorted(i for i in col.messages(fid) if i > first) == ids
-    assert [s.reason for s in col.reconnects()] == ["no data for 60 s"]
+    (stalled,) = col.reconnects()
+    assert stalled.reason == "no data for 60 s"
+    # Detected when the last byte (the stall's first message) is exactly 60 s old.
+    first_live = col.states("live")[0]
+    assert col.at(stalled) - col.at(first_live) == pytest.approx(60.0, abs=0.06)
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
@@ -202,14 +217,10 @@ async def test_reconfigure_cancelled_during_the_hand_over_still_switches(
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
         await caller
-    async with asyncio.timeout(5):
-        while not any(
-            i.reason == "switched to new parameters"
-            for i in col.items
-            if isinstance(i, StateChange)
-        ):
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)  # a needless reconnect would happen now
+    await col.until(
+        lambda: any(i.reason == "switched to new parameters" for i in col.states("live"))
+    )
+    await asyncio.sleep(60)  # a needless reconnect would have happened by now
     slug = env.slugs[0]
     ids = [await env.post(slug, "after the switch")]
     await col.wait_for(ids, await env.flow_id(slug))
@@ -247,7 +258,7 @@ async def test_404_for_the_base_path_says_the_url_is_wrong(env: Env) -> None:
 async def test_switch_timers_run_on_the_injected_clock(env: Env) -> None:
     """Issue 9 §3: the switch timeout goes through the injected sleep (not asyncio.wait's
     timeout on another clock)."""
-    t = ScaledTime(100.0)
+    t = LoopTime()
     col = Collector(
         StreamClient(
             env.config("sse"), clock=t.clock, sleep=t.sleep, switch_timeout=30.0, switch_grace=0.5

@@ -11,7 +11,7 @@ import asyncio
 import base64
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -247,54 +247,71 @@ class Crafted:
             return JSONResponse(
                 {"message": f"bad credentials {request.headers.get('authorization')}"}, 401
             )
-        hdr = {"Flowdock-User": "77"}
-        if path == "/user":
-            return JSONResponse({"nick": "me", "name": "Me", "email": ""}, headers=hdr)
-        if path == "/flows":
-            return JSONResponse(_flows_payload(), headers=hdr)
-        if path == "/flows/find":
-            flow = dict(_flows_payload()[0])
-            flow["id"] = request.query_params["id"]
-            return JSONResponse(flow)
-        if path == "/users":
-            return JSONResponse([{"id": "1", "nick": "a"}, {"id": 2, "name": "B"}, {}, "x"])
+        answer = _ANSWERS.get(path)
+        if answer is not None:
+            return answer(request)
         if path == "/flows/acme/main/messages" and request.method == "GET":
-            return JSONResponse(
-                [
-                    {"event": "message", "id": 1, "content": "ok", "flow": "uuid-1"},
-                    "not an event",
-                    {"id": 2},
-                    {"event": 3},
-                    {"event": "comment", "id": 4, "content": None, "user": {"x": 1}},
-                ]
-            )
-        if path == "/flows/acme/endless/messages":
-            return _endless(request)
-        if path == "/flows/acme/stuck/messages":
-            return JSONResponse([{"event": "message", "id": 5} for _ in range(3)])
-        if path == "/flows/acme/gappy/messages":
-            since = int(request.query_params["since_id"])
-            if since >= 6:
-                return JSONResponse([])
-            page: list[Any] = [{"event": "message", "id": since + 1}, "junk", {"id": since + 2}]
-            return JSONResponse(page)
-        if path == "/flows/acme/boom/messages":
-            body = f"Internal \x1b[31merror\x07 {SECRET} {SECRET_BASIC} " + "x" * 5000
-            return Response(body, 500, media_type="text/plain")
-        if path == "/flows/acme/html/messages":
-            return Response("<html>maintenance</html>", 200, media_type="text/html")
-        if path == "/flows/acme/object/messages":
-            return JSONResponse({"not": "a list"})
-        if path == "/flows/acme/huge/messages":
-            return Response(b"[" + b" " * 5000 + b"]", 200, media_type="application/json")
-        if path == "/flows/acme/forbidden/messages":
-            return JSONResponse({"message": "no access"}, 403)
+            return JSONResponse(_MAIN_HISTORY)
         if path.startswith("/flows/acme/main/messages/") and request.method == "PUT":
             body_json = json.loads(await request.body())
             return JSONResponse({"echo": body_json})
         if path == "/flows/acme/main/messages" or request.method == "POST":
             return JSONResponse({"echo": json.loads(await request.body())}, 201)
         return JSONResponse({"message": "not found"}, 404)
+
+
+# The crafted server's fixed answers, by path under /api (one small function each, so `route`
+# stays a dispatcher).
+_ME = {"Flowdock-User": "77"}
+
+
+def _flow_found(request: Request) -> Response:
+    flow = dict(_flows_payload()[0])
+    flow["id"] = request.query_params["id"]
+    return JSONResponse(flow)
+
+
+def _gappy(request: Request) -> Response:
+    since = int(request.query_params["since_id"])
+    if since >= 6:
+        return JSONResponse([])
+    page: list[Any] = [{"event": "message", "id": since + 1}, "junk", {"id": since + 2}]
+    return JSONResponse(page)
+
+
+def _boom(request: Request) -> Response:
+    body = f"Internal \x1b[31merror\x07 {SECRET} {SECRET_BASIC} " + "x" * 5000
+    return Response(body, 500, media_type="text/plain")
+
+
+_MAIN_HISTORY: list[Any] = [
+    {"event": "message", "id": 1, "content": "ok", "flow": "uuid-1"},
+    "not an event",
+    {"id": 2},
+    {"event": 3},
+    {"event": "comment", "id": 4, "content": None, "user": {"x": 1}},
+]
+
+_ANSWERS: dict[str, Callable[[Request], Response]] = {
+    "/user": lambda r: JSONResponse({"nick": "me", "name": "Me", "email": ""}, headers=_ME),
+    "/flows": lambda r: JSONResponse(_flows_payload(), headers=_ME),
+    "/flows/find": _flow_found,
+    "/users": lambda r: JSONResponse([{"id": "1", "nick": "a"}, {"id": 2, "name": "B"}, {}, "x"]),
+    "/flows/acme/endless/messages": lambda r: _endless(r),
+    "/flows/acme/stuck/messages": lambda r: JSONResponse(
+        [{"event": "message", "id": 5} for _ in range(3)]
+    ),
+    "/flows/acme/gappy/messages": _gappy,
+    "/flows/acme/boom/messages": _boom,
+    "/flows/acme/html/messages": lambda r: Response(
+        "<html>maintenance</html>", 200, media_type="text/html"
+    ),
+    "/flows/acme/object/messages": lambda r: JSONResponse({"not": "a list"}),
+    "/flows/acme/huge/messages": lambda r: Response(
+        b"[" + b" " * 5000 + b"]", 200, media_type="application/json"
+    ),
+    "/flows/acme/forbidden/messages": lambda r: JSONResponse({"message": "no access"}, 403),
+}
 
 
 @asynccontextmanager

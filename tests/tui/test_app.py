@@ -25,7 +25,7 @@ from flowview.protocol.rest import RestClient
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.help import HelpScreen
-from flowview.tui.screens.main import MainScreen
+from flowview.tui.screens.main import PRIVATE_MARK, MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
 from tests.tui.apphttp import close_http, http
@@ -118,7 +118,14 @@ def label(app: FlowviewApp, index: int) -> str:
     key = main.keys_in_order()[index]
     pane = main.pane_id(key)
     assert pane is not None
-    return main.tabbed.get_tab(pane).label.plain
+    return bare(main.tabbed.get_tab(pane).label.plain)
+
+
+def bare(text: str) -> str:
+    """A tab label without its "org/" or "✉ " prefix (tests/tui/test_tab_bar.py checks those)."""
+    text = text.removeprefix(PRIVATE_MARK)
+    head, sep, rest = text.partition("/")
+    return rest if sep and " " not in head else text
 
 
 def labels(app: FlowviewApp) -> list[str]:

@@ -220,7 +220,7 @@ async def test_reply_opens_the_thread_and_its_input_replies_in_it(server: Server
             await wait_until(pilot, lambda: bool(lines_with(app, "start a thread")))
             (first,) = lines_with(app, "start a thread")
             app.main.active_log.select_seq(first.seq)  # type: ignore[union-attr]
-            await pilot.press("alt+r")
+            await pilot.press("ctrl+r")
             assert isinstance(app.screen, ThreadScreen)
             assert app.screen.query_one("#thread-input", MessageInput).has_focus
             await type_and_send(pilot, "a reply")
@@ -425,7 +425,7 @@ async def test_reply_to_an_integration_item_is_a_comment_on_it(server: ServerThr
             await wait_until(pilot, lambda: any(m.kind == "activity" for m in app.stores()[key]))
             item = next(m for m in app.stores()[key] if m.kind == "activity")
             app.main.active_log.select_seq(item.seq)  # type: ignore[union-attr]
-            await pilot.press("alt+r")
+            await pilot.press("ctrl+r")
             assert isinstance(app.screen, ThreadScreen) and app.screen.comment_on == item.id
             await type_and_send(pilot, "looking into it")
             await wait_until(pilot, lambda: app.outbox is not None and app.outbox.waiting == 0)
