@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -193,37 +193,52 @@ def parse(text: str, *, flows: Iterable[str] = ()) -> Action:
         return ComposeError(
             f"unknown command /{shown} (type /help for the list, // to send text starting with /)"
         )
-    if name in ("me", "status"):
-        if not args.strip():
-            return _usage(name)
-        return _checked(args, "line" if name == "me" else "status")
-    if name == "msg":
-        nick_part, _, body = args.partition(" ")
-        m = _NICK.fullmatch(nick_part.strip())
-        if m is None or not body.strip():
-            return _usage(name)
-        checked = _checked(body.lstrip(" "))
-        if isinstance(checked, ComposeError):
-            return checked
-        return PrivateMessage(m.group(1), body.lstrip(" "))
-    if name == "react":
-        code = args.strip().strip(":").lower()
-        if not code or not _SHORTCODE.fullmatch(code):
-            return _usage(name)
-        return React(code)
-    if name == "edit":
-        if not args.strip():
-            return EditLast(None)
-        checked = _checked(args)
-        return checked if isinstance(checked, ComposeError) else EditLast(args)
-    if name == "delete":
-        return DeleteSelected() if not args.strip() else _usage(name)
-    if name == "help":
-        topic = args.strip().lstrip("/").lower() or None
-        if topic is not None and topic not in COMMANDS:
-            return ComposeError(f"no command /{topic[:20]}")
-        return ShowHelp(topic)
-    # join
+    return _PARSERS[name](name, args, list(flows))
+
+
+def _say(name: str, args: str, flows: list[str]) -> Action:
+    if not args.strip():
+        return _usage(name)
+    return _checked(args, "line" if name == "me" else "status")
+
+
+def _msg(name: str, args: str, flows: list[str]) -> Action:
+    nick_part, _, body = args.partition(" ")
+    m = _NICK.fullmatch(nick_part.strip())
+    if m is None or not body.strip():
+        return _usage(name)
+    checked = _checked(body.lstrip(" "))
+    if isinstance(checked, ComposeError):
+        return checked
+    return PrivateMessage(m.group(1), body.lstrip(" "))
+
+
+def _react(name: str, args: str, flows: list[str]) -> Action:
+    code = args.strip().strip(":").lower()
+    if not code or not _SHORTCODE.fullmatch(code):
+        return _usage(name)
+    return React(code)
+
+
+def _edit(name: str, args: str, flows: list[str]) -> Action:
+    if not args.strip():
+        return EditLast(None)
+    checked = _checked(args)
+    return checked if isinstance(checked, ComposeError) else EditLast(args)
+
+
+def _delete(name: str, args: str, flows: list[str]) -> Action:
+    return DeleteSelected() if not args.strip() else _usage(name)
+
+
+def _help(name: str, args: str, flows: list[str]) -> Action:
+    topic = args.strip().lstrip("/").lower() or None
+    if topic is not None and topic not in COMMANDS:
+        return ComposeError(f"no command /{topic[:20]}")
+    return ShowHelp(topic)
+
+
+def _join(name: str, args: str, flows: list[str]) -> Action:
     wanted = args.strip()
     if not wanted:
         return _usage(name)
@@ -231,6 +246,19 @@ def parse(text: str, *, flows: Iterable[str] = ()) -> Action:
     if flow is None:
         return ComposeError(f"no flow named {wanted[:60]}")
     return Join(flow)
+
+
+# One parser per command (name, arguments, known flows): the arguments' meaning per command.
+_PARSERS: dict[str, Callable[[str, str, list[str]], Action]] = {
+    "me": _say,
+    "status": _say,
+    "msg": _msg,
+    "react": _react,
+    "edit": _edit,
+    "delete": _delete,
+    "help": _help,
+    "join": _join,
+}
 
 
 def help_lines(topic: str | None = None) -> list[str]:

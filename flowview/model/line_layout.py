@@ -109,6 +109,19 @@ class Layout:
         return len(self.headers) + len(self.rows) + (1 if self.truncated else 0)
 
 
+def _suffixes(message: StoredMessage) -> list[tuple[str, str]]:
+    """What follows a line's text: (edited), reactions, and an unconfirmed outbox line's state."""
+    found: list[tuple[str, str]] = []
+    if message.edited and not message.deleted:
+        found.append((" (edited)", "meta"))
+    if message.reactions:
+        found.append((render.format_reactions(message.reactions), "meta"))
+    if message.outbox is not None:  # an outbox line the server has not confirmed yet
+        failed = message.outbox.startswith("failed")
+        found.append((f"  [{message.outbox}]", "failed" if failed else "pending"))
+    return found
+
+
 class LineLayout:
     """Measures and lays out messages; ``measure`` is the hot path of indexing.
 
@@ -220,13 +233,8 @@ class LineLayout:
             if kind == "file":
                 text = self.file_text(text)
             add(text)
-        if message.edited and not message.deleted:
-            add(" (edited)", "meta")
-        if message.reactions:
-            add(render.format_reactions(message.reactions), "meta")
-        if message.outbox is not None:  # an outbox line the server has not confirmed yet
-            failed = message.outbox.startswith("failed")
-            add(f"  [{message.outbox}]", "failed" if failed else "pending")
+        for suffix, role in _suffixes(message):
+            add(suffix, role)
         body = parts[0] if len(parts) == 1 else "".join(parts)
         return body, spans, text_start, len(text)
 

@@ -28,8 +28,6 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, Protocol
 
-import httpx
-
 from flowview.protocol.events import Event
 from flowview.protocol.outbox_store import OutboxStore
 
@@ -279,13 +277,24 @@ def _cap(value: float, cap: float) -> float:
 # --------------------------------------------------------------------------- failures
 
 Verdict = Literal["final", "retry", "unknown"]
-# No request left the machine: safe to resend without a check.
-_NOT_SENT_CAUSES: tuple[type[BaseException], ...] = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.UnsupportedProtocol,
-)
+
+
+# httpx is imported when a failure is looked at, not with this module: the app imports the
+# sender's types at start-up, and the network stack loads after the first frame (session.py).
+def _not_sent(cause: BaseException | None) -> bool:
+    """No request left the machine: safe to resend without a check."""
+    import httpx
+
+    return isinstance(
+        cause,
+        (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol),
+    )
+
+
+def _timed_out(cause: BaseException | None) -> bool:
+    import httpx
+
+    return isinstance(cause, httpx.TimeoutException)
 
 
 def classify(exc: BaseException) -> Verdict:
@@ -297,7 +306,7 @@ def classify(exc: BaseException) -> Verdict:
         return "unknown"
     if status == 0:
         cause = exc.__cause__
-        return "retry" if isinstance(cause, _NOT_SENT_CAUSES) else "unknown"
+        return "retry" if _not_sent(cause) else "unknown"
     if status == 429:
         return "retry"  # rate limited: not processed
     if status == 408 or status >= 500:
@@ -677,7 +686,7 @@ class Sender:
 
     def _schedule(self, item: OutboxItem, state: ItemState, exc: BaseException) -> None:
         delay = self._delay(item, exc)
-        if state is ItemState.UNKNOWN and isinstance(exc.__cause__, httpx.TimeoutException):
+        if state is ItemState.UNKNOWN and _timed_out(exc.__cause__):
             delay = max(delay, self.policy.timeout_grace)
         item.error = _error_text(exc)
         item.next_attempt_at = asyncio.get_running_loop().time() + delay
