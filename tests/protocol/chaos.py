@@ -413,7 +413,9 @@ class Profile:
     rest_retry_after_max: int = 10
     stall_seconds: float = 5.0
     outage_statuses: int = 4
-    pause: tuple[float, float] = (0.05, 0.3)
+    # Between rounds: long enough for most reconnects to happen, so most faults queued get
+    # applied (a fault waits for the next request; the run clears what is left at the end).
+    pause: tuple[float, float] = (0.5, 15.0)
     kinds: tuple[str, ...] = (
         "cut",
         "drop",
@@ -604,7 +606,7 @@ async def _settle(
         checks = [account(s.name, s.seen(), expected, start) for s in subs]
         if all(c.ok and not c.missing_reported for c in checks) and not any(s.busy() for s in subs):
             return
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
 
 
 def _final(

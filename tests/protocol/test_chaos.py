@@ -36,7 +36,8 @@ async def test_chaos_no_silent_loss(make_env: EnvFactory) -> None:
     """StreamClients (JSON raw, SSE) and the viewer's store, on virtual time: every fault
     kind, with Retry-After and back-off waits of any length, costs no real time."""
     seed = _seed()
-    async with make_env(replay=20, seed=seed % 1000) as env:
+    # Keep-alives every 1 s: each one is a step for the virtual clock to take.
+    async with make_env(replay=20, seed=seed % 1000, keepalive=1.0) as env:
         report = await run_chaos(env, seed, rounds=14)
     _check(report, {"json", "sse", "store"})
 
