@@ -277,8 +277,35 @@ class StoreSubject:
         self.pump.close()
 
 
-_GAP = re.compile(r"flowview: gap: (flow|private conversation) (\S+): messages after id (\S+)")
-_FILLED = re.compile(r"flowview: gap filled: (flow|private conversation) (\S+): after id (\S+)")
+_AFTER = r"(\(start\)|\d+)"
+_GAP = re.compile(r"flowview: gap: (flow|private conversation) (\S+): messages after id " + _AFTER)
+_FILLED = re.compile(r"flowview: gap filled: (flow|private conversation) (\S+): after id " + _AFTER)
+
+
+def tail_seen(out: list[dict[str, Any]], err: list[str]) -> Seen:
+    """What `flowview tail` showed: its JSON Lines, and the gaps its stderr left open."""
+    seen = Seen()
+    for raw in out:
+        if raw.get("event") != "message" or not isinstance(raw.get("id"), int):
+            continue
+        if raw.get("flow"):
+            key: ConversationKey = ("flow", str(raw["flow"]))
+        else:
+            key = private_key(str(raw.get("user")), str(raw.get("to")))
+        seen.ids.setdefault(key, []).append(raw["id"])
+        seen.unordered.add((key, raw["id"]))  # back-filled lines follow live ones
+    for line in err:
+        for pattern, is_open in ((_GAP, True), (_FILLED, False)):
+            m = pattern.search(line)
+            if m is None:
+                continue
+            key = ("flow" if m[1] == "flow" else "private", m[2])
+            after = None if m[3] == "(start)" else int(m[3])
+            if is_open:
+                seen.open_gaps.setdefault(key, after)
+            else:
+                seen.open_gaps.pop(key, None)
+    return seen
 
 
 class TailSubject:
@@ -340,28 +367,7 @@ class TailSubject:
         self.out.append(json.loads(line))
 
     def seen(self) -> Seen:
-        seen = Seen()
-        for raw in self.out:
-            if raw.get("event") != "message" or not isinstance(raw.get("id"), int):
-                continue
-            if raw.get("flow"):
-                key: ConversationKey = ("flow", str(raw["flow"]))
-            else:
-                key = private_key(str(raw.get("user")), str(raw.get("to")))
-            seen.ids.setdefault(key, []).append(raw["id"])
-            seen.unordered.add((key, raw["id"]))  # back-filled lines follow live ones
-        for line in self.err:
-            for pattern, is_open in ((_GAP, True), (_FILLED, False)):
-                m = pattern.search(line)
-                if m is None:
-                    continue
-                key = ("flow" if m[1] == "flow" else "private", m[2])
-                after = None if m[3] == "(start)" else int(m[3])
-                if is_open:
-                    seen.open_gaps.setdefault(key, after)
-                else:
-                    seen.open_gaps.pop(key, None)
-        return seen
+        return tail_seen(self.out, self.err)
 
     def busy(self) -> bool:
         return False

@@ -10,7 +10,7 @@ import random
 
 import pytest
 
-from tests.protocol.chaos import REAL_TIME, ChaosReport, run_chaos, tail_subjects
+from tests.protocol.chaos import REAL_TIME, ChaosReport, run_chaos, tail_seen, tail_subjects
 from tests.protocol.conftest import EnvFactory
 
 
@@ -57,3 +57,22 @@ async def test_chaos_tail_processes_no_silent_loss(make_env: EnvFactory) -> None
             settle=40.0,
         )
     _check(report, {"tail-json", "tail-sse"})
+
+
+def test_tail_output_is_read_back_with_its_gap_lines() -> None:
+    """The reading of tail's output the chaos run relies on (a flow id, a private
+    conversation "a:b", "(start)", and the comma after the id in "gap filled" lines)."""
+    out = [
+        {"event": "message", "id": 3, "flow": "f1"},
+        {"event": "message", "id": 9, "user": "7", "to": "1"},
+        {"event": "activity.user", "id": 4, "flow": "f1"},
+    ]
+    err = [
+        "flowview: live",
+        "flowview: gap: flow f1: messages after id 3 may be missing (HTTP 500); still fetching",
+        "flowview: gap: private conversation 1:7: messages after id (start) may be missing (x)",
+        "flowview: gap filled: flow f1: after id 3, 2 message(s) recovered",
+    ]
+    seen = tail_seen(out, err)
+    assert seen.ids == {("flow", "f1"): [3], ("private", "1:7"): [9]}
+    assert seen.open_gaps == {("private", "1:7"): None}
