@@ -114,6 +114,9 @@ class Probe:
         self.first: float | None = None
         self.all_routed: float | None = None
         self.painted: dict[str, float] = {}  # "burst k/n:" -> first time a row showed it
+        # CPU seconds (main thread, whole process) at those moments: on a busy machine the
+        # wall-clock figure mostly measures the neighbours; CPU time much less.
+        self.cpu: dict[str, tuple[float, float]] = {}
         self.spied: set[int] = set()
         self.paint_hooks: list[Callable[[Any, str], None]] = []
         # CPU seconds spent in: routing (handle_item), flushes (labels, FlowLog index), and
@@ -142,15 +145,17 @@ class Probe:
                 self.burst_seen += 1
                 if self.first is None:
                     self.first = now
+                    self.cpu["first"] = (time.thread_time(), time.process_time())
                 if self.burst_seen == self.expect:
                     self.all_routed = now
+                    self.cpu["all_routed"] = (time.thread_time(), time.process_time())
 
         StreamPump.handle_item = handle_item  # type: ignore[method-assign]
         flush = StreamPump.flush_now
 
-        async def flush_updates(pump: StreamPump) -> None:
+        async def flush_updates(pump: StreamPump, **kw: Any) -> None:
             start = clock()
-            await flush(pump)
+            await flush(pump, **kw)
             spent["flush"] += clock() - start
             counts["flushes"] += 1
 
@@ -189,6 +194,7 @@ class Probe:
                 match = BURST_RE.search(text)
                 if match is not None and match.group() not in self.painted:
                     self.painted[match.group()] = time.monotonic()
+                    self.cpu[match.group()] = (time.thread_time(), time.process_time())
             for hook in self.paint_hooks:
                 hook(log, text)
             return strip
@@ -212,6 +218,7 @@ class Probe:
         self.first = None
         self.all_routed = None
         self.painted.clear()
+        self.cpu.clear()
 
 
 class LagMonitor:
@@ -334,7 +341,10 @@ async def child_burst(app: Any, probe: Probe, args: argparse.Namespace) -> dict[
     await wait_for(lambda: newest.group() in probe.painted, 30.0, "the newest row to paint")
     ticks = await monitor.stop()
     shown = max(probe.painted[newest.group()], probe.all_routed or 0.0)
+    cpu_end = max(probe.cpu[newest.group()], probe.cpu["all_routed"])
     return {
+        "cpu_main_s": cpu_end[0] - probe.cpu["first"][0],
+        "cpu_process_s": cpu_end[1] - probe.cpu["first"][1],
         "first": probe.first,
         "all_routed": probe.all_routed,
         "shown": shown,
@@ -433,6 +443,7 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
     from textual import events
 
     emit({"ready": True, "pid": os.getpid()})
+    tracer = MemoryTracer([int(n) for n in args.trace.split(",")]) if args.trace else None
     samples: list[dict[str, float]] = []
     start = time.monotonic()
     next_sample = start
@@ -458,10 +469,184 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
                     "toasts": float(len(app.screen.query("Toast"))),
                     "screens": float(len(app.screen_stack)),
                     "routed": float(app.events_routed),
+                    **native_memory(app),
                 }
             )
+        if tracer is not None:
+            tracer.maybe_snapshot(app)
         await asyncio.sleep(0.2)
-    return {"samples": samples, "cycles": cycles, "hwm_mb": proc_status()["VmHWM"]}
+    await asyncio.sleep(1.0)  # let the last cycle's keys be handled before the app stops
+    result = {"samples": samples, "cycles": cycles, "hwm_mb": proc_status()["VmHWM"]}
+    result["census"] = census(app)
+    if tracer is not None:
+        result["trace"] = tracer.report()
+    return result
+
+
+def sqlite_memory_mb() -> float:
+    """Bytes SQLite holds in this process (page caches, FTS buffers), in MB; NaN when the
+    sqlite3 module's library cannot be asked (it is the system's libsqlite3 on Linux)."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0")
+    except OSError:
+        return float("nan")
+    lib.sqlite3_memory_used.restype = ctypes.c_int64
+    return float(lib.sqlite3_memory_used()) / 2**20
+
+
+def native_memory(app: Any) -> dict[str, float]:
+    """What the archive holds beside the Python heap: SQLite's memory and the writer queue."""
+    session = app.session
+    archive = session.archive.archive if session is not None else None
+    writer = archive.writer if archive is not None else None
+    return {
+        "sqlite_mb": sqlite_memory_mb(),
+        "archive_queue": float(writer.pending if writer is not None else -1),
+    }
+
+
+def deep_size(root: object, seen: set[int]) -> int:
+    """Bytes held by `root` and what it reaches that `seen` does not hold yet (types, modules
+    and functions are not followed: they are shared)."""
+    import gc
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.MethodType)
+    total = 0
+    stack = [root]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, skip):
+            continue
+        seen.add(id(obj))
+        total += sys.getsizeof(obj)
+        stack.extend(gc.get_referents(obj))
+    return total
+
+
+def census(app: Any) -> dict[str, float]:
+    """MB held by the app's big structures at the end of a soak, each counted once in this
+    order (a message held by the stores is not counted again by a view), and pymalloc's
+    arena totals (how much of the Python heap is free space inside arenas)."""
+    import gc
+
+    from flowview.tui.widgets.flow_log import FlowLog
+
+    session = app.session
+    if session is None:
+        return {}
+    router = session.router
+    seen: set[int] = set()
+    # Shared, long-lived objects first, so that no figure below counts them.
+    deep_size(router.users, seen)
+    deep_size(router.flows, seen)
+    out: dict[str, float] = {}
+    out["stores"] = deep_size(router.stores, seen) / 2**20
+    logs = [w for w in app.main.query(FlowLog)]
+    out["flow_logs"] = float(len(logs))
+    out["line_indexes"] = sum(deep_size(w._index, seen) for w in logs) / 2**20
+    out["strip_caches"] = sum(deep_size(w._cache, seen) for w in logs) / 2**20
+    client = app.client
+    dedupe = getattr(client, "_dedupe", None)
+    out["deduper"] = deep_size(dedupe, seen) / 2**20 if dedupe is not None else -1.0
+    gc.collect()
+    out["gc_objects"] = float(len(gc.get_objects()))
+    out["sqlite"] = sqlite_memory_mb()
+    out.update(pymalloc_stats())
+    out["rss"] = proc_status()["VmRSS"]
+    return out
+
+
+def pymalloc_stats() -> dict[str, float]:
+    """Arena totals from sys._debugmallocstats() (it writes to the C stderr)."""
+
+    with tempfile.TemporaryFile(mode="w+") as capture:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(capture.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        text = capture.read()
+    keys = {
+        "# arenas allocated current": "pymalloc_arenas",
+        "# bytes in allocated blocks": "pymalloc_used_mb",
+        "# bytes in available blocks": "pymalloc_free_mb",
+    }
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition("=")
+        key = keys.get(name.strip())
+        if key is not None:
+            number = float(value.strip().replace(",", ""))
+            out[key] = number if key == "pymalloc_arenas" else number / 2**20
+    return out
+
+
+class MemoryTracer:
+    """Where memory goes while the stores fill (`--trace A,B`): tracemalloc runs from A to B
+    messages stored (tracing the whole run would slow the app several times over), so the
+    snapshot at B holds what was allocated in between and is still alive, by source line;
+    gc object counts by type at A and B.  `report()` gives both per stored message added."""
+
+    def __init__(self, at: list[int]) -> None:
+        self.at = sorted(at)[:2]
+        self.snapshot: Any = None
+        self.types: list[dict[str, int]] = []
+        self.stored: list[int] = []
+
+    def maybe_snapshot(self, app: Any) -> None:
+        import gc
+        import tracemalloc
+
+        step = len(self.stored)
+        if step >= len(self.at):
+            return
+        stored = sum(len(s) for s in app.stores().values())
+        if stored < self.at[step]:
+            return
+        # The app's GcPolicy freezes survivors, and gc.get_objects() skips frozen objects:
+        # unfreeze to count them (the collection below freezes the survivors again).
+        gc.unfreeze()
+        counts: dict[str, int] = {}
+        for obj in gc.get_objects():
+            name = type(obj).__qualname__
+            counts[name] = counts.get(name, 0) + 1
+        gc.collect()
+        self.types.append(counts)
+        self.stored.append(stored)
+        if step == 0:
+            tracemalloc.start(1)
+        else:
+            self.snapshot = tracemalloc.take_snapshot()
+            tracemalloc.stop()
+
+    def report(self, top: int = 40) -> dict[str, Any]:
+        if self.snapshot is None:
+            return {"error": f"stored {self.stored}: the second count was never reached"}
+        grown = self.stored[1] - self.stored[0]
+        by_line = self.snapshot.statistics("lineno")
+        by_file = self.snapshot.statistics("filename")
+        total = sum(s.size for s in by_line)
+        t0, t1 = self.types
+        type_growth = sorted(
+            ((t1.get(k, 0) - t0.get(k, 0), k) for k in set(t0) | set(t1)), reverse=True
+        )
+        return {
+            "stored": self.stored,
+            "traced_bytes": total,
+            "bytes_per_stored": total / grown if grown else float("nan"),
+            "by_line": [
+                f"{s.size / grown:8.1f} B/msg {s.count:8d} {s.traceback}" for s in by_line[:top]
+            ],
+            "by_file": [f"{s.size / grown:8.1f} B/msg {s.traceback}" for s in by_file[:top]],
+            "gc_types": [f"{n:+8d} {k}" for n, k in type_growth[:top]],
+        }
 
 
 CHILD_SCENARIOS = {
@@ -588,11 +773,13 @@ class Child:
         argv = [sys.executable, __file__, "--child", scenario, "--flows", ",".join(server.slugs)]
         if profile:
             argv += ["--profile", profile]
+        # The app writes its archive as it does for a user, but into a throwaway directory.
+        self.data_dir = tempfile.mkdtemp(prefix="flowview-bench-data-")
         self.proc = subprocess.Popen(
             [*argv, *extra],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            env=child_env(warm=True, **server.env()),
+            env=child_env(warm=True, FLOWVIEW_DATA_DIR=self.data_dir, **server.env()),
             cwd=ROOT,
             text=True,
         )
@@ -616,6 +803,7 @@ class Child:
             self.proc.wait()
         if self.proc.stdout is not None:
             self.proc.stdout.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def median(values: list[float]) -> float:
@@ -877,6 +1065,8 @@ def burst_once(server: Server, spread: bool, paused: bool, profile: str = "") ->
     finally:
         child.close()
     return {
+        "cpu_main_s": result["cpu_main_s"],
+        "cpu_process_s": result["cpu_process_s"],
         "total_s": result["shown"] - result["first"],
         "route_s": result["all_routed"] - result["first"],
         "from_resume_s": result["shown"] - t_resume,
@@ -889,12 +1079,12 @@ def burst_once(server: Server, spread: bool, paused: bool, profile: str = "") ->
     }
 
 
-def bench_burst(runs: int, profile: str = "") -> dict[str, Any]:
+def bench_burst(runs: int, profile: str = "", shown_only: bool = False) -> dict[str, Any]:
     server = Server(flows=10, rate=0.0)
     results: dict[str, Any] = {}
     try:
-        for spread in (False, True):
-            for paused in (True, False):
+        for spread in (False,) if shown_only else (False, True):
+            for paused in (True,) if shown_only else (True, False):
                 label = ("spread over 10 flows" if spread else "into the shown flow") + (
                     "" if paused else " (live, incl. generation)"
                 )
@@ -909,6 +1099,8 @@ def bench_burst(runs: int, profile: str = "") -> dict[str, Any]:
                 key = "total_s" if paused else "from_post_s"
                 figures = [r[key] for r in rows]
                 results[label] = {
+                    "median_cpu_main_s": median([r["cpu_main_s"] for r in rows]),
+                    "median_cpu_process_s": median([r["cpu_process_s"] for r in rows]),
                     "median_s": median(figures),
                     "runs_s": figures,
                     "median_route_s": median([r["route_s"] for r in rows]),
@@ -919,6 +1111,11 @@ def bench_burst(runs: int, profile: str = "") -> dict[str, Any]:
                     f"  burst 10,000 {label}: median {median(figures):.3f} s "
                     f"(routing {median([r['route_s'] for r in rows]):.3f} s, longest stall "
                     f"{median([r['stall_max_ms'] for r in rows]):.0f} ms)  {fmt_runs(figures, 's')}"
+                )
+                print(
+                    f"    CPU from the first event to the last row painted: main thread "
+                    f"{results[label]['median_cpu_main_s']:.3f} s, whole process "
+                    f"{results[label]['median_cpu_process_s']:.3f} s (medians)"
                 )
                 spent = {k: median([r["spent_s"][k] for r in rows]) for k in rows[0]["spent_s"]}
                 results[label]["median_spent_s"] = spent
@@ -1051,8 +1248,10 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
         rss = [r["rss_mb"] for r in rows]
         return (max(rss) / min(rss) - 1) * 100 if rss else float("nan")
 
+    end = last["t"]
     return {
         "capacity": capacity,
+        "last_5min_spread_percent": spread([s for s in samples if s["t"] >= end - 300]),
         "filled_at_s": full[0]["t"] if full else float("nan"),
         "full_spread_percent": spread(after),
         "tail_spread_percent": spread(half),
@@ -1064,11 +1263,20 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
     }
 
 
-def bench_soak(seconds: float, rate: float, cycle: float) -> dict[str, Any]:
+def bench_soak(seconds: float, rate: float, cycle: float, trace: str = "") -> dict[str, Any]:
     server = Server(flows=10, rate=rate)
+    extra = ["--trace", trace] if trace else []
     try:
         child = Child(
-            "soak", server, "--seconds", str(seconds), "--rate", str(rate), "--cycle", str(cycle)
+            "soak",
+            server,
+            "--seconds",
+            str(seconds),
+            "--rate",
+            str(rate),
+            "--cycle",
+            str(cycle),
+            *extra,
         )
         try:
             child.read()
@@ -1078,17 +1286,28 @@ def bench_soak(seconds: float, rate: float, cycle: float) -> dict[str, Any]:
     finally:
         server.stop()
     samples = result["samples"]
+    for name, value in result.get("trace", {}).items():
+        if isinstance(value, list):
+            print(f"  trace {name}:")
+            for line in value:
+                print(f"    {line}")
+        else:
+            print(f"  trace {name}: {value}")
     for sample in samples:
         print(
             f"  t={sample['t']:5.0f} s  RSS {sample['rss_mb']:6.1f} MB  stored "
             f"{sample['stored']:7.0f}  toasts {sample['toasts']:.0f}  screens "
-            f"{sample['screens']:.0f}"
+            f"{sample['screens']:.0f}  SQLite {sample.get('sqlite_mb', float('nan')):5.1f} MB"
+            f"  archive queue {sample.get('archive_queue', float('nan')):.0f}"
         )
+    for name, value in result.get("census", {}).items():
+        print(f"  census {name}: {value:.1f}")
     summary = soak_summary(samples, capacity=10 * 10_000)  # 10 flows x default scrollback
     print(
         f"  stores full at {summary['filled_at_s']:.0f} s, RSS spread after that "
         f"{summary['full_spread_percent']:.1f} % (last half {summary['tail_spread_percent']:.1f}"
-        f" %); {summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
+        f" %, last 5 minutes {summary['last_5min_spread_percent']:.1f} %); "
+        f"{summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
         f"{summary['final_stored']:.0f} stored, peak {result['hwm_mb']:.0f} MB, "
         f"{result['cycles']} key cycles, at most {summary['max_toasts']:.0f} toasts"
     )
@@ -1216,7 +1435,7 @@ def parent_main(args: argparse.Namespace) -> None:
             print(f"    {row['cumulative_ms']:7.1f} ms  {'  ' * row['depth']}{row['module']}")
     if "burst" in only:
         with section("burst"):
-            results["burst"] = bench_burst(args.runs, args.profile)
+            results["burst"] = bench_burst(args.runs, args.profile, args.burst_shown_only)
     if "sustained" in only:
         with section("sustained 1,000 events/s"):
             results["sustained"] = bench_sustained(args.runs, args.seconds, args.profile)
@@ -1225,7 +1444,7 @@ def parent_main(args: argparse.Namespace) -> None:
             results["store"] = bench_store(args.runs, args.profile)
     if "soak" in only:
         with section(f"soak: {args.rate:.0f} msg/s, key cycle every {args.cycle:.0f} s"):
-            results["soak"] = bench_soak(args.soak_seconds, args.rate, args.cycle)
+            results["soak"] = bench_soak(args.soak_seconds, args.rate, args.cycle, args.trace)
     results["calibration_loop_ms_after"] = calibrate()
     rows = table(results)
     results["table"] = [
@@ -1257,6 +1476,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="soak: simulator msg/s")
     parser.add_argument("--cycle", type=float, default=20.0, help="soak: key cycle period (s)")
     parser.add_argument("--seconds", type=float, default=10.0, help="sustained duration")
+    parser.add_argument(
+        "--burst-shown-only",
+        action="store_true",
+        help="burst: only the 10,000 events into the shown flow (app stopped meanwhile)",
+    )
+    parser.add_argument(
+        "--trace",
+        default="",
+        help="soak: tracemalloc snapshots at these stored counts (e.g. 30000,60000); the "
+        "growth between them by source line and type goes into the result (slows the app)",
+    )
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--profile", default="", help="cProfile the app: path prefix of .prof")
     # internal: the app side

@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from flowview.protocol.defaults import DEFAULT_API_URL, DEFAULT_STREAM_URL
@@ -217,6 +218,7 @@ async def _open_archive(api_base: str, token: Token) -> Archive | None:
     try:
         async with RestClient(api_base, token) as rest:
             user = await rest.user()
+            names = await _archive_names(rest)
     except ApiError as exc:
         log.exception("tail: asking the server who the token belongs to failed")
         _say(f"tail: error: cannot open the archive: {exc}")
@@ -226,11 +228,27 @@ async def _open_archive(api_base: str, token: Token) -> Archive | None:
         _say(f"tail: error: cannot open the archive: {type(exc).__name__}")
         return None
     try:
-        return await asyncio.to_thread(Archive.for_account, api_base, str(user.id))
+        archive = await asyncio.to_thread(Archive.for_account, api_base, str(user.id))
     except ArchiveError as exc:
         log.exception("tail: opening the archive failed")
         _say(f"tail: error: {exc}")
         return None
+    # Users and flows, as the viewer stores them: `flowview search` shows names offline.
+    users, flows = names
+    archive.set_users([user, *users])
+    archive.set_flows(flows)
+    return archive
+
+
+async def _archive_names(rest: Any) -> tuple[list[Any], list[Any]]:
+    """(users, flows) from the server for the archive; ([], []) after a warning when the
+    server does not give them (tail runs on: search then shows ids instead of names)."""
+    try:
+        return await rest.users(), await rest.flows()
+    except Exception as exc:  # ApiError or a network error: one line, never a traceback
+        log.exception("tail: fetching users and flows for the archive failed")
+        _say(f"tail: warning: names of users and flows not archived: {type(exc).__name__}")
+        return [], []
 
 
 async def _close_archive(archive: Archive) -> None:
@@ -245,90 +263,140 @@ async def _close_archive(archive: Archive) -> None:
 
 
 async def _tail_loop(config: Any, limit: int, archive: Archive | None) -> int:
-    import json
-
     from flowview.protocol.client import StreamClient
-    from flowview.protocol.events import Event
-    from flowview.protocol.items import (
-        Gap,
-        GapClosed,
-        GapOpened,
-        RawEvent,
-        Skipped,
-        StateChange,
-    )
 
-    printed = 0
-    # ensure_ascii (the default) escapes every non-ASCII character: terminal-safe output.
-    encode = json.JSONEncoder(separators=(",", ":")).encode
-    out = sys.stdout.buffer
-
+    printer = _Printer(sys.stdout.buffer, limit, archive)
     async with StreamClient(config, raw_events=True) as client:
         async for batch in client.batches():
-            lines: list[bytes] = []
-            stored: list[dict[str, Any]] = []
-            keep = stored.append if archive is not None else None
-            add = lines.append
-            result: int | None = None
-            for item in batch:
-                # The hot loop: one iteration per event, kept free of calls where possible.
-                if type(item) is RawEvent:
-                    if keep is not None:
-                        keep(item.raw)
-                    text = item.text
-                    # The record as received when it is one line of plain ASCII (it parsed
-                    # as JSON, so it holds no control character either); otherwise an
-                    # ASCII-escaped re-encoding.
-                    if text is not None and text.isascii() and b"\n" not in text:
-                        add(text)
-                    else:
-                        add(encode(item.raw).encode("ascii"))
-                elif isinstance(item, Event):
-                    if keep is not None:
-                        keep(item.raw)
-                    add(encode(item.raw).encode("ascii"))
-                else:
-                    if lines:  # keep stdout and stderr in a sensible order
-                        if not _write(out, lines):
-                            return EXIT_OK
-                        lines = []
-                        add = lines.append
-                    if isinstance(item, StateChange):
-                        result = _report_state(item)
-                        if result is not None:
-                            break
-                    elif isinstance(item, Skipped):
-                        _say(f"skipped: {item.reason}")
-                    elif isinstance(item, Gap):
-                        kind, ident = item.key
-                        _say(
-                            f"filled a gap of {item.backfilled} message(s) in {kind} {ident} "
-                            "from history"
-                        )
-                    elif isinstance(item, GapOpened):
-                        _say(
-                            f"gap: {_conversation(item.key)}: messages after id "
-                            f"{_after(item.after_id)} may be missing ({item.reason}); "
-                            "still fetching them"
-                        )
-                    elif isinstance(item, GapClosed):
-                        _say(
-                            f"gap filled: {_conversation(item.key)}: after id "
-                            f"{_after(item.after_id)}, {item.recovered} message(s) recovered"
-                        )
-                    continue
-                printed += 1
-                if printed >= limit:
-                    result = EXIT_OK
-                    break
-            if stored and archive is not None:
-                # Queued to the writer thread (blocks only when it is far behind).
-                archive.ingest_many(stored)
-            if lines and not _write(out, lines):
-                return EXIT_OK
+            result = printer.batch(batch)
             if result is not None:
                 return result
     return EXIT_OK
+
+
+def _ascii_encoder() -> Callable[[Any], bytes]:
+    """Compact, ASCII-escaped JSON of a decoded value, byte for byte what
+    ``json.JSONEncoder(separators=(",", ":")).encode(value).encode("ascii")`` gives.
+
+    For a dict (every event) the stdlib's C encoder is called directly: `JSONEncoder.encode`
+    builds a new one per call (plus a circular-reference dict, useless for parsed JSON), which
+    costs about a fifth of the encoding of a typical record.
+    """
+    import json
+    from json import encoder as stdlib
+
+    encode = json.JSONEncoder(separators=(",", ":")).encode
+    # Not in the type stubs: None where the C accelerator is missing.
+    make: Callable[..., Any] | None = getattr(stdlib, "c_make_encoder", None)
+    if make is None:  # an interpreter without the C accelerator
+
+        def slow(value: Any) -> bytes:
+            return encode(value).encode("ascii")
+
+        return slow
+
+    def unsupported(value: Any) -> Any:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+    # Arguments as JSONEncoder.iterencode passes them, minus the circular-reference markers.
+    chunks = make(
+        None, unsupported, stdlib.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+    join = "".join
+
+    def fast(value: Any) -> bytes:
+        if type(value) is dict:
+            return join(chunks(value, 0)).encode("ascii")
+        return encode(value).encode("ascii")
+
+    return fast
+
+
+class _Printer:
+    """Turns the client's batches into stdout lines (and stderr notices), in order."""
+
+    def __init__(self, out: Any, limit: int, archive: Archive | None) -> None:
+        from flowview.protocol.events import Event
+        from flowview.protocol.items import RawEvent
+
+        self.out = out
+        self.limit = limit
+        self.archive = archive
+        self.printed = 0
+        self._encode = _ascii_encoder()
+        self._raw_event = RawEvent
+        self._event = Event
+
+    def batch(self, batch: list[Any]) -> int | None:
+        """Print one batch; an exit code when the tail should end."""
+        lines: list[bytes] = []
+        stored: list[dict[str, Any]] | None = [] if self.archive is not None else None
+        add = lines.append
+        encode = self._encode
+        raw_event = self._raw_event
+        printed, limit = self.printed, self.limit
+        result: int | None = None
+        for item in batch:
+            # The hot loop: one iteration per event, kept free of calls where possible.
+            if type(item) is raw_event:
+                text = item.text
+                # The record as received when it is one line of plain ASCII (it parsed as
+                # JSON, so it holds no control character either); otherwise an ASCII-escaped
+                # re-encoding.
+                if text is not None and text.isascii() and b"\n" not in text:
+                    add(text)
+                else:
+                    add(encode(item.raw))
+            elif isinstance(item, self._event):
+                add(encode(item.raw))
+            else:
+                if lines:  # keep stdout and stderr in a sensible order
+                    if not _write(self.out, lines):
+                        return EXIT_OK
+                    lines = []
+                    add = lines.append
+                result = _notice(item)
+                if result is not None:
+                    break
+                continue
+            if stored is not None:
+                stored.append(item.raw)
+            printed += 1
+            if printed >= limit:
+                result = EXIT_OK
+                break
+        self.printed = printed
+        if stored and self.archive is not None:
+            # Queued to the writer thread (blocks only when it is far behind).
+            self.archive.ingest_many(stored)
+        if lines and not _write(self.out, lines):
+            return EXIT_OK
+        return result
+
+
+def _notice(item: Any) -> int | None:
+    """Say a non-event item on stderr; an exit code when it ends the tail."""
+    from flowview.protocol.items import Gap, GapClosed, GapOpened, Skipped, StateChange
+
+    if isinstance(item, StateChange):
+        return _report_state(item)
+    if isinstance(item, Skipped):
+        _say(f"skipped: {item.reason}")
+    elif isinstance(item, Gap):
+        kind, ident = item.key
+        _say(f"filled a gap of {item.backfilled} message(s) in {kind} {ident} from history")
+    elif isinstance(item, GapOpened):
+        _say(
+            f"gap: {_conversation(item.key)}: messages after id "
+            f"{_after(item.after_id)} may be missing ({item.reason}); "
+            "still fetching them"
+        )
+    elif isinstance(item, GapClosed):
+        _say(
+            f"gap filled: {_conversation(item.key)}: after id "
+            f"{_after(item.after_id)}, {item.recovered} message(s) recovered"
+        )
+    return None
 
 
 def _conversation(key: tuple[str, str]) -> str:

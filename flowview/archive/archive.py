@@ -37,6 +37,7 @@ from flowview.protocol.events import Event, parse_event
 
 log = logging.getLogger(__name__)
 
+_HOLE: Final = "hole:"
 _COLUMNS: Final = "conv, id, kind, user, sent, text, tags, thread_id, uuid, edited, deleted, raw"
 
 
@@ -281,6 +282,22 @@ class Archive:
 
         self._writer().call(write)
 
+    # Holes: ranges of a conversation the archive is known to lack (a back-fill that did not
+    # reach, a latest page loaded above older archived messages).  Kept in `meta` as
+    # "hole:<conversation>:<after id>" -> "<before id>" (no schema change); messages with
+    # after < id < before are missing.
+    def add_hole(self, key: ConversationKey, after_id: int, before_id: int) -> None:
+        if before_id - after_id > 1:
+            self.set_meta({f"{_HOLE}{conv_id(key)}:{after_id}": str(before_id)})
+
+    def remove_hole(self, key: ConversationKey, after_id: int) -> None:
+        name = f"{_HOLE}{conv_id(key)}:{after_id}"
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("DELETE FROM meta WHERE key = ?", (name,))
+
+        self._writer().call(write)
+
     def flush(self, timeout: float | None = 30.0) -> None:
         """Block until everything queued so far is committed (not for the UI loop)."""
         self._writer().flush(timeout)
@@ -385,6 +402,31 @@ class Archive:
             .fetchone()
         )
         return None if row is None or row[0] is None else int(row[0])
+
+    def newest_before(self, key: ConversationKey, message_id: int) -> int | None:
+        """The newest archived id older than `message_id` (None: nothing older)."""
+        row = (
+            self._conn()
+            .execute(
+                "SELECT max(id) FROM messages WHERE conv = ? AND id < ?",
+                (conv_id(key), message_id),
+            )
+            .fetchone()
+        )
+        return None if row is None or row[0] is None else int(row[0])
+
+    def holes(self, key: ConversationKey) -> list[tuple[int, int]]:
+        """(after, before) ranges this conversation is known to lack, oldest first."""
+        prefix = f"{_HOLE}{conv_id(key)}:"
+        found: list[tuple[int, int]] = []
+        for name, value in self._conn().execute(
+            "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
+        ):
+            try:
+                found.append((int(name[len(prefix) :]), int(value)))
+            except ValueError:
+                log.exception("a malformed hole in the archive's meta (ignored)")
+        return sorted(found)
 
     def conversations(self) -> list[ConversationKey]:
         return [conv_key(r[0]) for r in self._conn().execute("SELECT DISTINCT conv FROM messages")]

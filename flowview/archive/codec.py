@@ -16,7 +16,21 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+        return _fallback(value).encode("ascii")
+
+
+def dumps_text(value: Any) -> str:
+    """`dumps` as a str (the writer binds a str faster than bytes, see rows.NO_TEXT)."""
+    try:
+        return orjson.dumps(value).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return _fallback(value)
+
+
+def _fallback(value: Any) -> str:
+    # ASCII: a lone surrogate (which orjson refuses, and UTF-8 cannot hold) stays a \ud800
+    # escape that json.loads reads back as it was.
+    return json.dumps(value, ensure_ascii=True, default=str)
 
 
 def loads(data: bytes | str) -> Any:

@@ -25,10 +25,18 @@ from typing import Any, Final
 from flowview.archive import codec, rows
 from flowview.archive.paths import ArchiveError
 from flowview.protocol.events import (
+    ActionEvent,
+    ActivityEvent,
+    CommentEvent,
+    DiscussionEvent,
     EmojiReactionEvent,
     Event,
+    FileEvent,
     FlowAddEvent,
+    LineEvent,
     MessageEditEvent,
+    MessageEvent,
+    StatusEvent,
     TagChangeEvent,
     UserEditEvent,
     UserJoinEvent,
@@ -40,7 +48,14 @@ log = logging.getLogger(__name__)
 DEFAULT_QUEUE_MAX: Final = 100_000
 DEFAULT_BATCH_MAX: Final = 20_000  # measured: 5,000 -> 20,000 is +15% ingest (fewer FTS segments)
 DEFAULT_MAX_BYTES: Final = 1 << 30  # 1 GiB
+# The writer's page cache: 32 MiB for bulk batches (the index merges and the (conv, id) index
+# re-read recent pages in every batch: -15 % ingest time at 100k messages, measured), SQLite's
+# default 2 MiB for the small batches of a live stream.  A 1M-message archive fills the big
+# cache in seconds and it stays allocated (measured: 33 MB of the viewer's 124 MB RSS), so the
+# writer goes back to the small one as soon as a small batch comes (which frees the rest).
 WRITER_CACHE_KIB: Final = 32 * 1024
+SMALL_CACHE_KIB: Final = 2 * 1024
+BULK_BATCH: Final = 2_000  # operations in a batch from which the big cache is used
 PRUNE_EVERY: Final = 20_000  # operations between two size checks
 
 
@@ -59,6 +74,10 @@ _TRANSITIONS: Final[dict[WriterState, frozenset[WriterState]]] = {
     WriterState.FAILED: frozenset({WriterState.CLOSED}),
     WriterState.CLOSED: frozenset(),
 }
+
+
+# States in which the thread no longer takes work from the queue.
+_STOPPED: Final = frozenset({WriterState.FAILED, WriterState.CLOSED})
 
 
 class ArchiveClosed(ArchiveError):
@@ -105,6 +124,20 @@ class Call:
 
 
 _STOP: Final = object()
+# The classes of line events: one set lookup sends a message straight to its INSERT parameters
+# (the batch loop's isinstance chain cost ~2 us per message, measured).
+_LINE_CLASSES: Final = frozenset(
+    {
+        MessageEvent,
+        CommentEvent,
+        StatusEvent,
+        LineEvent,
+        FileEvent,
+        ActionEvent,
+        ActivityEvent,
+        DiscussionEvent,
+    }
+)
 CHUNK_MAX: Final = 512  # operations per queue item from submit_many
 
 
@@ -139,17 +172,20 @@ class _OperationQueue(queue.Queue[Any]):
 
 Operation = Event | dict[str, Any] | Users | Flows | ReadPosition | Barrier | Prune | Call
 
+# Parameters as rows.message_params makes them (NULLs as NO_TEXT / NO_INT, raw as str).
 _INSERT: Final = """
 INSERT INTO messages (conv, id, kind, user, sent, text, tags, thread_id, uuid, deleted, raw)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)
+VALUES (?, ?, ?, nullif(?, 0), nullif(?, ''), ?, ?, nullif(?, 0), nullif(?, 0), 0,
+    CAST(? AS BLOB))
 ON CONFLICT (conv, id) DO NOTHING
 """
 # A second copy of a stored message (REST and stream overlap, a replay) refreshes it, except
 # that an edited or deleted row wins over a copy of the original: edits only move forward.
 _REFRESH: Final = """
-UPDATE messages SET kind = ?, user = ?, sent = ?, text = ?, tags = ?, thread_id = ?, uuid = ?,
-    raw = ?
-WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0 AND (raw IS NOT ? OR text IS NOT ?)
+UPDATE messages SET kind = ?, user = nullif(?, 0), sent = nullif(?, ''), text = ?, tags = ?,
+    thread_id = nullif(?, 0), uuid = nullif(?, 0), raw = CAST(? AS BLOB)
+WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0
+    AND (raw IS NOT CAST(? AS BLOB) OR text IS NOT ?)
 """
 
 
@@ -193,6 +229,7 @@ class ArchiveWriter:
         self._state_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._since_prune = 0
+        self._cache_kib = 0  # the writer connection's cache_size now (0: not set yet)
         # First rowid inserted in this batch and not yet in the full-text index (new rows are
         # indexed together, see schema.py); rowids only grow, so ">= it" is exactly them.
         self._unindexed_from: int | None = None
@@ -259,6 +296,11 @@ class ArchiveWriter:
             if self.stats.blocked % 1000 == 1:  # once per stall, not once per message
                 log.warning("archive queue full: waiting for the writer")
             self._queue.put(item)
+        if self._state in _STOPPED:
+            # The writer stopped between the check above and the put, after its last look at
+            # the queue: nobody else will take this item, so fail it here (a Barrier must not
+            # wait forever).  Items are taken from the queue once, so none is failed twice.
+            self._fail_queued(ArchiveClosed(f"archive writer is {self._state.value}"))
 
     def barrier(self) -> Future[None]:
         """A future done once everything queued before it is committed."""
@@ -296,10 +338,6 @@ class ArchiveWriter:
             self._move(WriterState.CLOSED)
             return
         try:
-            # The writer's page cache: 32 MiB instead of 2 (pages are allocated as used).  The
-            # index merges and the (conv, id) index re-read recent pages in every batch
-            # (measured: -15 % ingest time at 100k messages).
-            conn.execute(f"PRAGMA cache_size={-WRITER_CACHE_KIB}")
             self._loop(conn)
         except Exception as exc:
             log.exception("archive writer failed")
@@ -313,6 +351,8 @@ class ArchiveWriter:
             except sqlite3.Error:
                 log.exception("closing the archive database failed")
             self._move(WriterState.CLOSED)
+            # Anything that slipped in after the stop (see _put) is failed, never left waiting.
+            self._fail_queued(ArchiveClosed("archive writer is closed"))
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         stop = False
@@ -357,12 +397,21 @@ class ArchiveWriter:
                 elif op is not _STOP:
                     log.error("archive writer stopped: an operation was not written")
 
+    def _size_cache(self, conn: sqlite3.Connection, operations: int) -> None:
+        """The big cache for a bulk batch, the small one otherwise (see WRITER_CACHE_KIB)."""
+        kib = WRITER_CACHE_KIB if operations >= BULK_BATCH else SMALL_CACHE_KIB
+        if kib != self._cache_kib:
+            # Lowering cache_size frees the pages beyond it at once.
+            conn.execute(f"PRAGMA cache_size={-kib}")
+            self._cache_kib = kib
+
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         started, cpu_started = time.perf_counter(), time.thread_time()
+        self._size_cache(conn, len(batch))
         futures: list[tuple[Future[Any], Any]] = []
         try:
             self._apply(conn, batch, futures, isolate=False)
-        except sqlite3.Error:
+        except (sqlite3.Error, ValueError):  # ValueError: a value SQLite cannot take
             log.exception("archive batch failed: retrying it one operation at a time")
             self.stats.retried += 1
             futures.clear()
@@ -400,9 +449,15 @@ class ArchiveWriter:
     ) -> None:
         # Consecutive messages are inserted together (executemany), in order.
         pending: list[tuple[Any, ...]] = []
+        line_params = rows.message_params
         conn.execute("BEGIN IMMEDIATE")
         try:
             for op in batch:
+                if not isolate and type(op) in _LINE_CLASSES:
+                    params = line_params(op)
+                    if params is not None:
+                        pending.append(params)
+                        continue
                 if isinstance(op, Barrier):
                     futures.append((op.done, None))
                     continue
@@ -420,7 +475,7 @@ class ArchiveWriter:
                 try:
                     self._apply_one(conn, op, futures)
                     self._index_new_rows(conn)
-                except sqlite3.Error as exc:
+                except (sqlite3.Error, ValueError) as exc:
                     self._unindexed_from = None
                     log.exception("archive could not store one operation; it is skipped")
                     self.stats.failed += 1
@@ -547,19 +602,23 @@ class ArchiveWriter:
         row = rows.rebuild(raw)
         text = "" if now_deleted or row is None else row.text
         tags = "" if now_deleted or row is None else row.tags
-        conn.execute(
-            "UPDATE messages SET text = ?, tags = ?, raw = ?, deleted = ?,"
-            " edited = max(edited, ?) WHERE conv = ? AND id = ?",
-            (
-                text,
-                tags,
-                codec.dumps(rows.stored_raw(kind, raw, text)),
-                int(now_deleted),
-                edited,
-                conv,
-                target,
-            ),
+        params = (
+            text,
+            tags,
+            codec.dumps(rows.stored_raw(kind, raw, text)),
+            int(now_deleted),
+            edited,
+            conv,
+            target,
         )
+        sql = (
+            "UPDATE messages SET text = ?, tags = ?, raw = ?, deleted = ?,"
+            " edited = max(edited, ?) WHERE conv = ? AND id = ?"
+        )
+        try:
+            conn.execute(sql, params)
+        except UnicodeEncodeError:  # a lone surrogate, see _insert_messages
+            conn.execute(sql, rows.scrubbed(params))
 
     @staticmethod
     def _message_params(op: Any) -> tuple[Any, ...] | None:
@@ -582,7 +641,14 @@ class ArchiveWriter:
             return
         first = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM messages").fetchone()[0]
         before = conn.total_changes
-        conn.executemany(_INSERT, params)
+        try:
+            conn.executemany(_INSERT, params)
+        except UnicodeEncodeError:
+            # A lone surrogate (JSON "\\ud800") is not UTF-8: store U+FFFD in its place.  Rows
+            # inserted before the failure are kept; the conflict clause skips them now.
+            log.warning("archive: replacing lone surrogates in a batch of %d", len(params))
+            params[:] = [rows.scrubbed(p) for p in params]
+            conn.executemany(_INSERT, params)
         inserted = conn.total_changes - before
         if inserted and self._unindexed_from is None:
             self._unindexed_from = first

@@ -224,6 +224,9 @@ class LineLayout:
             add(" (edited)", "meta")
         if message.reactions:
             add(render.format_reactions(message.reactions), "meta")
+        if message.outbox is not None:  # an outbox line the server has not confirmed yet
+            failed = message.outbox.startswith("failed")
+            add(f"  [{message.outbox}]", "failed" if failed else "pending")
         body = parts[0] if len(parts) == 1 else "".join(parts)
         return body, spans, text_start, len(text)
 
@@ -242,6 +245,7 @@ class LineLayout:
             and not message.edited
             and not message.reactions
             and not message.deleted
+            and message.outbox is None
         ):
             body = message.text  # the common case: the body is the text itself
             if "\t" in body:

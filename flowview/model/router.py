@@ -179,6 +179,8 @@ class Router:
         self.flows_version = 0
         """Bumps when the flow directory changes (flow-add/flow-remove/add_flows)."""
         self._gaps: dict[tuple[ConversationKey, int | None], int] = {}  # -> marker seq
+        # Our reactions already shown (see pending.py): (key, message id, emoji, added) -> count.
+        self._own_reactions: dict[tuple[ConversationKey, int, str, bool], int] = {}
         self.errors = 0
         """Events that failed to route (skipped); the app shows this count."""
         self.last_error: str | None = None
@@ -565,6 +567,11 @@ class Router:
         if history:
             message.edited = bool(event.raw.get("edited"))
             message.reactions = _reactions_from_raw(event.raw)
+        if event.uuid is not None and store.pending_count:
+            # Our own outbox line's echo (or REST answer): it becomes this message in place.
+            confirmed = store.confirm_pending(event.uuid, message)
+            if confirmed is not None:
+                return RouteResult(key, "updated", opened, message=confirmed)
         if not store.add(message):
             return RouteResult(key, "ignored", opened_conversation=opened)
         if store.by_seq(message.seq) is None:
@@ -620,8 +627,32 @@ class Router:
         if found is None or not emoji:
             return RouteResult(key, "ignored")
         store, message = found
+        message_id: int = message.id  # type: ignore[assignment]  # found by id
+        if event.user == self.me_id and self.forget_reaction(key, message_id, emoji, event.added):
+            return RouteResult(key, "updated", message=message)  # shown when it was sent
         store.react(message.id, emoji, event.added, event.user)  # type: ignore[arg-type]
         return RouteResult(key, "updated", message=message)
+
+    def expect_reaction(self, key: ConversationKey, message_id: int, emoji: str, add: bool) -> None:
+        """Our own reaction, counted when it was sent: its stream event is not counted again."""
+        self._own_reactions[(key, message_id, emoji, add)] = (
+            self._own_reactions.get((key, message_id, emoji, add), 0) + 1
+        )
+
+    def forget_reaction(
+        self, key: ConversationKey | None, message_id: int, emoji: str, add: bool
+    ) -> bool:
+        """Stop expecting that event (it came, or the reaction was refused); False if it was
+        not expected."""
+        wanted = (key, message_id, emoji, add)
+        count = self._own_reactions.get(wanted)  # type: ignore[arg-type]
+        if not count:
+            return False
+        if count > 1:
+            self._own_reactions[wanted] = count - 1  # type: ignore[index]
+        else:
+            del self._own_reactions[wanted]  # type: ignore[arg-type]
+        return True
 
     # -- directory state
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -61,6 +62,10 @@ MAX_TAG_CHARS: Final = 200
 _SEQ_BITS: Final = 32
 _SEQ_SPAN: Final = (1 << _SEQ_BITS) - 1
 _NO_TAGS: tuple[str, ...] = ()
+# Unconfirmed outbox lines sort after every Flowdock id, in typing order.  The base is the
+# last id slot that keeps keys in 64 bits (ids below 2**31 - 1), so sending never turns a
+# store's machine-int keys into a list of int objects (see ConversationStore._keys).
+_PENDING_BASE: Final = ((1 << 31) - 1) << _SEQ_BITS
 
 
 def bounded_tags(tags: Iterable[str]) -> tuple[str, ...]:
@@ -108,10 +113,19 @@ class StoredMessage:
     mention: bool = False
     mention_unread: bool = False
     version: int = 0
+    # Set while the line is an outbox item the server has not confirmed: what to show after it
+    # ("sending", "failed: …"); see `ConversationStore.add_pending`.
+    outbox: str | None = None
 
     @property
     def is_reply(self) -> bool:
         return self.thread_title is not None
+
+
+# What a confirmed outbox line takes from the server's copy (all but its identity in views).
+_MESSAGE_FIELDS: Final = tuple(
+    name for name in StoredMessage.__slots__ if name not in ("seq", "version", "outbox")
+)
 
 
 class ConversationStore:
@@ -136,10 +150,16 @@ class ConversationStore:
         self.cap: int = max(1, cap)
         self.me_id: str | None = me_id
         self._messages: list[StoredMessage] = []
-        self._keys: list[int] = []  # parallel sort keys, see _sort_key
-        self._by_id: dict[int, StoredMessage] = {}
+        # Parallel sort keys (see _sort_key), machine ints: 8 bytes a message instead of an
+        # int object and a list slot (40).  A key too big for 64 bits (a huge id) turns the
+        # array into a list for good (_wide_keys).
+        self._keys: array[int] | list[int] = array("q")
         self._by_seq: dict[int, StoredMessage] = {}
-        self._pos: dict[int, int] | None = None  # seq -> absolute position, rebuilt lazily
+        # Sort keys of the entries without an id (gap markers, system lines: a few); an entry
+        # with an id has the key id << _SEQ_BITS.  Positions and ids are found by bisecting
+        # _keys, not kept per message (a seq -> position dict cost ~70 bytes a message, an
+        # id -> message dict ~60).
+        self._idless_keys: dict[int, int] = {}
         # thread id -> seq of its only message, or the seqs of its messages, oldest first.
         # Most threads hold one message (every message starts one): a bare int instead of a
         # one-item list saves ~110 bytes and a garbage-collected object per message.
@@ -156,6 +176,12 @@ class ConversationStore:
         self.first_unread_seq: int | None = None
         self._marker_armed = True
         self.history_complete = False  # set by the app when "load older" returns nothing
+        # The newest id the user has read (None: unknown, nothing restored or read yet), and
+        # how many unread messages after it are not in memory (see restore_unread).
+        self.read_id: int | None = None
+        self._hidden_unread = 0
+        # outbox uuid -> seq of its pending line; those lines are the tail of `_messages`.
+        self._pending: dict[str, int] = {}
 
     # ------------------------------------------------------------------ read access
 
@@ -174,20 +200,39 @@ class ConversationStore:
         return self._messages
 
     def get(self, message_id: int) -> StoredMessage | None:
-        return self._by_id.get(message_id)
+        keys = self._keys
+        key = message_id << _SEQ_BITS
+        if not keys or key > keys[-1]:
+            return None  # newer than everything stored: the common case of a new message
+        index = bisect_left(keys, key)
+        if index < len(keys) and keys[index] == key:
+            return self._messages[index]
+        return None
 
     def by_seq(self, seq: int) -> StoredMessage | None:
         return self._by_seq.get(seq)
 
     def index_of(self, seq: int) -> int | None:
-        """Current position of the message with ``seq``, or None if it is not stored."""
-        if seq not in self._by_seq:
+        """Current position of the message with ``seq``, or None if it is not stored.
+        O(log n): a bisection of the sort keys."""
+        message = self._by_seq.get(seq)
+        if message is None:
             return None
-        if self._pos is None:
-            base = self.dropped
-            self._pos = {m.seq: base + i for i, m in enumerate(self._messages)}
-        pos = self._pos.get(seq)
-        return None if pos is None else pos - self.dropped
+        key = self._key_of(message)
+        index = bisect_left(self._keys, key)
+        if index < len(self._messages) and self._messages[index] is message:
+            return index
+        log.error("store index out of step for seq %d; searching", seq)
+        for index, stored in enumerate(self._messages):  # never expected: keys are unique
+            if stored is message:
+                return index
+        return None
+
+    def _key_of(self, message: StoredMessage) -> int:
+        """The sort key ``message`` was inserted with (it is stored)."""
+        if message.id is not None:
+            return message.id << _SEQ_BITS
+        return self._idless_keys[message.seq]
 
     @property
     def oldest_id(self) -> int | None:
@@ -245,7 +290,9 @@ class ConversationStore:
         # take the newest id present now plus their seq, so they sort right after it.
         if message.id is not None:
             return message.id << _SEQ_BITS
-        last = self._keys[-1] >> _SEQ_BITS if self._keys else -1
+        keys = self._keys
+        settled = len(keys) - len(self._pending)  # pending lines are the tail: skip them
+        last = keys[settled - 1] >> _SEQ_BITS if settled > 0 else -1
         return (last << _SEQ_BITS) + 1 + (message.seq % _SEQ_SPAN)
 
     def add(self, message: StoredMessage) -> bool:
@@ -254,7 +301,7 @@ class ConversationStore:
         ``message.seq`` must come from :meth:`new_seq` (or a parent store, for derived
         stores). Appending at the end is O(1); inserting older history costs O(n).
         """
-        if message.id is not None and message.id in self._by_id:
+        if message.id is not None and self.get(message.id) is not None:
             return False
         self._insert(message, self._sort_key(message))
         return True
@@ -275,12 +322,13 @@ class ConversationStore:
         message = self._by_seq.get(seq)
         if message is None:
             return None
+        if message.outbox is not None:
+            self._pending = {u: s for u, s in self._pending.items() if s != seq}
         index = self.index_of(seq)
         assert index is not None  # stored, so it has a position
         del self._messages[index]
         del self._keys[index]
         self._forget(message)
-        self._pos = None
         self.epoch += 1
         self.version += 1
         return message
@@ -288,20 +336,19 @@ class ConversationStore:
     def _insert(self, message: StoredMessage, key: int) -> None:
         keys = self._keys
         at_end = not keys or keys[-1] <= key
+        if not -(1 << 63) <= key < 1 << 63 and isinstance(keys, array):
+            keys = self._keys = list(keys)  # a key past 64 bits: plain ints from now on
         if at_end:
             keys.append(key)
             self._messages.append(message)
             self.appended += 1
-            if self._pos is not None:
-                self._pos[message.seq] = self.dropped + len(self._messages) - 1
         else:
             index = bisect_left(keys, key)
             keys.insert(index, key)
             self._messages.insert(index, message)
             self.epoch += 1
-            self._pos = None
-        if message.id is not None:
-            self._by_id[message.id] = message
+        if message.id is None:
+            self._idless_keys[message.seq] = key
         self._by_seq[message.seq] = message
         thread_id = message.thread_id
         if thread_id is not None:
@@ -336,11 +383,9 @@ class ConversationStore:
             self._forget(message)
 
     def _forget(self, message: StoredMessage) -> None:
-        if message.id is not None:
-            self._by_id.pop(message.id, None)
+        if message.id is None:
+            self._idless_keys.pop(message.seq, None)
         self._by_seq.pop(message.seq, None)
-        if self._pos is not None:
-            self._pos.pop(message.seq, None)
         if message.thread_id is not None:
             seqs = self._threads.get(message.thread_id)
             if isinstance(seqs, int):
@@ -360,16 +405,103 @@ class ConversationStore:
     def clear(self) -> None:
         """Forget every message (counters too)."""
         self._messages.clear()
-        self._keys.clear()
-        self._by_id.clear()
+        self._keys = array("q")
         self._by_seq.clear()
+        self._idless_keys.clear()
         self._threads.clear()
         self._mention_seqs.clear()
-        self._pos = None
+        self._pending.clear()
         self.unread = self.mentions = 0
         self.first_unread_seq = None
         self.epoch += 1
         self.version += 1
+
+    # ------------------------------------------------------------------ outbox lines
+
+    def add_pending(self, message: StoredMessage, uuid: str) -> None:
+        """Show an outbox item at once, below every message, until `confirm_pending`."""
+        if message.id is not None or uuid in self._pending:
+            raise ValueError("a pending line has no Flowdock id and a new uuid")
+        if message.outbox is None:
+            message.outbox = "sending"
+        self._pending[uuid] = message.seq
+        self._insert(message, _PENDING_BASE + (message.seq % _SEQ_SPAN))
+
+    def pending_line(self, uuid: str) -> StoredMessage | None:
+        seq = self._pending.get(uuid)
+        return self._by_seq.get(seq) if seq is not None else None
+
+    @property
+    def pending_count(self) -> int:
+        return len(self._pending)
+
+    def set_pending_state(self, uuid: str, note: str) -> StoredMessage | None:
+        """Change what a pending line says about its state ("sending", "failed: …")."""
+        message = self.pending_line(uuid)
+        if message is not None and message.outbox != note:
+            message.outbox = note
+            self._touch(message)
+        return message
+
+    def drop_pending(self, uuid: str) -> StoredMessage | None:
+        """A discarded item: its line goes away."""
+        seq = self._pending.pop(uuid, None)
+        return self.remove(seq) if seq is not None else None
+
+    def confirm_pending(self, uuid: str, real: StoredMessage) -> StoredMessage | None:
+        """The server's copy of a pending line arrived (`real`, built from the echo or the
+        REST answer): the line becomes it where it stands, once; None if nothing is pending.
+
+        It stays in place when its id sorts there (the usual case: nothing newer arrived in
+        between); otherwise it moves to its place by id, since a store is ordered by id."""
+        seq = self._pending.get(uuid)
+        message = self._by_seq.get(seq) if seq is not None else None
+        if message is None or real.id is None or self.get(real.id) is not None:
+            return None
+        index = self.index_of(message.seq)
+        assert index is not None  # found by seq
+        key = real.id << _SEQ_BITS
+        keys = self._keys
+        first_pending = len(keys) - len(self._pending)  # where our line is when in order
+        in_order = index == first_pending and (index == 0 or keys[index - 1] <= key)
+        if not in_order:
+            self.remove(message.seq)  # (forgets its thread and pending entry too)
+        else:
+            self._forget_thread(message)
+            del self._pending[uuid]
+        for name in _MESSAGE_FIELDS:
+            setattr(message, name, getattr(real, name))
+        message.outbox = None
+        if not in_order:
+            message.version += 1
+            self.add(message)
+            return message
+        keys[index] = key
+        self._idless_keys.pop(message.seq, None)  # it has an id now: its key is id << 32
+        if message.thread_id is not None:
+            # Appended to its thread: a confirmed line is the newest of its thread.
+            seqs = self._threads.get(message.thread_id)
+            if seqs is None:
+                self._threads[message.thread_id] = message.seq
+            else:
+                if isinstance(seqs, int):
+                    seqs = self._threads[message.thread_id] = [seqs]
+                seqs.append(message.seq)
+        self._touch(message)
+        return message
+
+    def _forget_thread(self, message: StoredMessage) -> None:
+        if message.thread_id is None:
+            return
+        seqs = self._threads.get(message.thread_id)
+        if isinstance(seqs, int):
+            if seqs == message.seq:
+                del self._threads[message.thread_id]
+        elif seqs is not None:
+            with contextlib.suppress(ValueError):
+                seqs.remove(message.seq)
+            if not seqs:
+                del self._threads[message.thread_id]
 
     # ------------------------------------------------------------------ unread state
 
@@ -401,7 +533,11 @@ class ConversationStore:
     def mark_read(self) -> None:
         """Everything shown has been read: zero ``unread`` and ``mentions``. The "new" marker
         stays where it is (it shows where reading stopped) until :meth:`clear_marker` or
-        :meth:`arm_marker`."""
+        :meth:`arm_marker`.  ``read_id`` moves up to the newest id."""
+        newest = self.newest_id
+        if newest is not None and (self.read_id is None or newest > self.read_id):
+            self.read_id = newest
+        self._hidden_unread = 0
         if not self.unread and not self._mention_seqs:
             return
         self.unread = 0
@@ -411,6 +547,49 @@ class ConversationStore:
                 message.mention_unread = False
         self._mention_seqs.clear()
         self.mentions = 0
+        self.version += 1
+
+    def restore_unread(self, read_id: int | None, hidden: int = 0) -> None:
+        """Unread state from a saved read position (a restart): messages after ``read_id``
+        from others count as unread, ``hidden`` more that are not in memory; the "new"
+        marker goes on the first of them."""
+        if read_id is None:
+            return
+        self.read_id = read_id
+        self._hidden_unread = max(0, hidden)
+        self.recount_unread()
+
+    def recount_unread(self) -> None:
+        """Count again what is unread after ``read_id`` (history merged after a restore:
+        messages back-filled from while the viewer was closed are unread too)."""
+        read_id = self.read_id
+        if read_id is None:
+            return
+        unread = self._hidden_unread
+        first: int | None = None
+        mentions: set[int] = set()
+        for message in reversed(self._messages):
+            if message.id is None:
+                continue
+            if message.id <= read_id:
+                break
+            if (
+                message.deleted
+                or message.kind not in UNREAD_KINDS
+                or (self.me_id is not None and message.user_id == self.me_id)
+            ):
+                continue
+            unread += 1
+            first = message.seq
+            if message.mention:
+                mentions.add(message.seq)
+                message.mention_unread = True
+        self.unread = unread
+        self._mention_seqs = mentions
+        self.mentions = len(mentions)
+        if first is not None:
+            self._marker_armed = False
+            self._set_marker(first)
         self.version += 1
 
     def arm_marker(self) -> None:
@@ -452,7 +631,7 @@ class ConversationStore:
     ) -> StoredMessage | None:
         """Apply a ``message-edit``: new (sanitised) text and/or title, or a deletion.
         Returns the message, or None if it is not stored."""
-        message = self._by_id.get(message_id)
+        message = self.get(message_id)
         if message is None:
             return None
         if deleted:
@@ -476,7 +655,7 @@ class ConversationStore:
         self, message_id: int, emoji: str, added: bool, user: str | None = None
     ) -> StoredMessage | None:
         """Apply an ``emoji-reaction``: counts per emoji (removals never go below zero)."""
-        message = self._by_id.get(message_id)
+        message = self.get(message_id)
         if message is None or not emoji:
             return None
         reactions = message.reactions or {}
@@ -495,7 +674,7 @@ class ConversationStore:
         self, message_id: int, add: Iterable[str] = (), remove: Iterable[str] = ()
     ) -> StoredMessage | None:
         """Apply a ``tag-change``. Removing ``:unread:<me>`` marks that mention as read."""
-        message = self._by_id.get(message_id)
+        message = self.get(message_id)
         if message is None:
             return None
         remove_set = set(remove)

@@ -40,6 +40,7 @@ __all__ = [
     "OutboxStore",
     "OutboxStoreError",
     "data_dir",
+    "write_private_file",
 ]
 
 OUTBOX_FILE = "outbox.json"
@@ -225,21 +226,27 @@ class OutboxStore:
     def _write(self, records: Iterable[dict[str, Any]]) -> None:
         doc = {"version": FORMAT_VERSION, "items": list(records)}
         data = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        tmp = self.path.with_name(f".{OUTBOX_FILE}.{secrets.token_hex(6)}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags, _FILE_MODE)
+        write_private_file(self.path, data)
+
+
+def write_private_file(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` atomically (temp file, fsync, rename, fsync of the
+    directory), at 0600: after a crash it holds the old or the new bytes, never a mix."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(tmp, flags, _FILE_MODE)
+    try:
         try:
-            try:
-                os.fchmod(fd, _FILE_MODE)  # the umask may have removed bits or left others
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        _fsync_dir(self.directory)
+            os.fchmod(fd, _FILE_MODE)  # the umask may have removed bits or left others
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)

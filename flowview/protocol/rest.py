@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -18,6 +19,7 @@ from typing import Any, Literal
 import httpx
 
 from flowview.protocol.auth import Token, redact
+from flowview.protocol.backoff import parse_retry_after
 from flowview.protocol.events import Event, _as_int, as_id, parse_event
 from flowview.protocol.httpauth import TokenAuth
 from flowview.protocol.text import printable
@@ -159,10 +161,12 @@ class HistoryPage:
 class ApiError(Exception):
     """A failed API call.  `status` 0 means no HTTP response (network error, timeout)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(status, message)
         self.status = status
         self.message = message
+        # Seconds the server asked us to wait (Retry-After of a 429/503), else None.
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return f"HTTP {self.status}: {self.message}" if self.status else self.message
@@ -263,7 +267,16 @@ class RestClient:
             detail = _error_detail(bytes(data), self._token)
             raise AuthError(status, "authentication failed" + (f": {detail}" if detail else ""))
         if not 200 <= status < 300:
-            raise ApiError(status, _error_detail(bytes(data), self._token) or resp.reason_phrase)
+            retry_after = None
+            if status in (429, 503):
+                retry_after = parse_retry_after(
+                    resp.headers.get("retry-after"), date=resp.headers.get("date"), now=time.time()
+                )
+            raise ApiError(
+                status,
+                _error_detail(bytes(data), self._token) or resp.reason_phrase,
+                retry_after=retry_after,
+            )
         if not data.strip():
             return None
         try:
@@ -521,6 +534,25 @@ class RestClient:
 
     async def delete_message(self, slug: str, message_id: int) -> None:
         await self._call("DELETE", ["flows", *_split_slug(slug), "messages", str(int(message_id))])
+
+    async def edit_private_message(self, user_id: str, message_id: int, content: Any) -> None:
+        """Change the text of one's private message (`PUT /private/:user/messages/:id`)."""
+        path = [*_private_messages_path(user_id), str(int(message_id))]
+        await self._call("PUT", path, body={"content": content})
+
+    async def delete_private_message(self, user_id: str, message_id: int) -> None:
+        await self._call("DELETE", [*_private_messages_path(user_id), str(int(message_id))])
+
+    async def react(
+        self, slug: str, message_id: int, emoji: str, *, add: bool, private: bool = False
+    ) -> None:
+        """Add (PUT) or remove (DELETE) the user's `emoji` reaction on a message; `slug` is the
+        other user's id when `private`."""
+        base = (
+            _private_messages_path(slug) if private else ["flows", *_split_slug(slug), "messages"]
+        )
+        path = [*base, str(int(message_id)), "reactions", emoji]
+        await self._call("PUT" if add else "DELETE", path)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import enum
 import logging
 import random
@@ -27,11 +26,10 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol
 
 import httpx
 
-from flowview.protocol.backoff import parse_retry_after
 from flowview.protocol.events import Event
 from flowview.protocol.outbox_store import OutboxStore
 
@@ -47,7 +45,6 @@ __all__ = [
     "SenderPolicy",
     "Transport",
     "new_uuid",
-    "retry_after_hook",
 ]
 
 
@@ -85,6 +82,14 @@ class Transport(Protocol):
 
     async def delete_message(self, slug: str, message_id: int) -> None: ...
 
+    async def edit_private_message(self, user_id: str, message_id: int, content: Any) -> None: ...
+
+    async def delete_private_message(self, user_id: str, message_id: int) -> None: ...
+
+    async def react(
+        self, slug: str, message_id: int, emoji: str, *, add: bool, private: bool = False
+    ) -> None: ...
+
     async def messages(
         self,
         slug: str,
@@ -106,33 +111,6 @@ class Transport(Protocol):
         sort: Literal["asc", "desc"] = "asc",
         event: str | Sequence[str] | None = None,
     ) -> list[Event]: ...
-
-
-@runtime_checkable
-class ReactionTransport(Protocol):
-    """Emoji reactions; not in RestClient yet (see the report: PUT/DELETE .../reactions)."""
-
-    async def react(self, slug: str, message_id: int, emoji: str, *, add: bool) -> None: ...
-
-
-# Retry-After is a response header that rest.ApiError does not carry; until it does, an httpx
-# response hook records it here.  Hooks run in the calling task's context, so the sender sees
-# the value of its own request.
-_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "flowview_retry_after", default=None
-)
-
-
-async def retry_after_hook(response: httpx.Response) -> None:
-    """httpx response hook: remember Retry-After of a 429/503 for the sender's retry delay."""
-    if response.status_code in (429, 503):
-        _retry_after.set(
-            parse_retry_after(
-                response.headers.get("retry-after"),
-                date=response.headers.get("date"),
-                now=time.time(),
-            )
-        )
 
 
 # --------------------------------------------------------------------------- items
@@ -221,6 +199,8 @@ class OutboxItem:
     error: str = ""  # last failure, safe to show (server text is sanitised by RestClient)
     result_id: int | None = None  # the server's message id once sent
     next_attempt_at: float | None = None  # loop time of the next attempt while waiting
+    # The server's answer once sent (the created message, for the UI); never stored.
+    result: dict[str, Any] | None = None
 
     def to_record(self) -> dict[str, Any]:
         rec = asdict(self)
@@ -228,6 +208,7 @@ class OutboxItem:
         rec["state"] = self.state.value
         rec["tags"] = list(self.tags)
         rec.pop("next_attempt_at")  # loop time means nothing to another process
+        rec.pop("result")
         return rec
 
     @classmethod
@@ -521,8 +502,6 @@ class Sender:
         )
 
     def submit_edit(self, dest: Destination, message_id: int, text: str) -> OutboxItem:
-        if dest.kind != "flow":
-            raise ValueError("RestClient edits flow messages only")
         return self._add(
             OutboxItem(
                 uuid=new_uuid(), dest=dest, op="edit", seq=0, content=text, message_id=message_id
@@ -530,8 +509,6 @@ class Sender:
         )
 
     def submit_delete(self, dest: Destination, message_id: int) -> OutboxItem:
-        if dest.kind != "flow":
-            raise ValueError("RestClient deletes flow messages only")
         return self._add(
             OutboxItem(uuid=new_uuid(), dest=dest, op="delete", seq=0, message_id=message_id)
         )
@@ -554,8 +531,6 @@ class Sender:
     def submit_reaction(
         self, dest: Destination, message_id: int, emoji: str, *, add: bool = True
     ) -> OutboxItem:
-        if dest.kind != "flow":
-            raise ValueError("reactions are sent to flow messages only")
         return self._add(
             OutboxItem(
                 uuid=new_uuid(),
@@ -691,8 +666,6 @@ class Sender:
         p = self.policy
         self._server_hold.discard(item.uuid)
         retry_after = getattr(exc, "retry_after", None) if exc is not None else None
-        if retry_after is None:
-            retry_after = _retry_after.get()
         if isinstance(retry_after, int | float) and retry_after >= 0:
             self._server_hold.add(item.uuid)
             return _cap(float(retry_after), p.retry_after_cap)
@@ -717,7 +690,6 @@ class Sender:
         item.attempts += 1
         # Stored as "sending" before the request leaves: a crash now resumes as "unknown".
         self._move(item, ItemState.SENDING)
-        _retry_after.set(None)
         try:
             result = await self._call(item)
         except asyncio.CancelledError:
@@ -735,6 +707,7 @@ class Sender:
                 self._schedule(item, ItemState.UNKNOWN, exc)
             return
         item.result_id = _event_id(result) if isinstance(result, dict) else None
+        item.result = result if isinstance(result, dict) else None
         item.error = ""
         self._move(item, ItemState.SENT)
 
@@ -754,16 +727,23 @@ class Sender:
             raise _BadItem(f"{item.op} without a message id")
         if item.op == "comment":
             return await t.post_comment(dest.id, item.message_id, item.content, **fields)
+        private = dest.kind == "private"
         if item.op == "edit":
+            if private:
+                await t.edit_private_message(dest.id, item.message_id, item.content)
+                return None
             return await t.edit_message(dest.id, item.message_id, content=item.content)
         if item.op == "delete":
-            await t.delete_message(dest.id, item.message_id)
+            if private:
+                await t.delete_private_message(dest.id, item.message_id)
+            else:
+                await t.delete_message(dest.id, item.message_id)
             return None
         if item.op == "tags":
             return await t.edit_message(dest.id, item.message_id, tags=list(item.tags))
-        if not isinstance(t, ReactionTransport) or item.emoji is None:
-            raise _BadItem("this server connection cannot send reactions")
-        await t.react(dest.id, item.message_id, item.emoji, add=item.add)
+        if item.emoji is None:
+            raise _BadItem("a reaction without an emoji")
+        await t.react(dest.id, item.message_id, item.emoji, add=item.add, private=private)
         return None
 
     async def _check(self, item: OutboxItem) -> None:

@@ -49,8 +49,12 @@ from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
+from flowview.tui.search_jump import SearchReturn
+from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
+from flowview.tui.triage import ReadState, next_mention, reveal, reveal_later
+from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
 if TYPE_CHECKING:
@@ -79,7 +83,7 @@ def _default_stream_factory(config: StreamConfig, rest: RestClient) -> StreamCli
     return StreamClient(config, rest=rest)
 
 
-class FlowviewApp(App[None]):
+class FlowviewApp(SendActions, App[None]):
     """The viewer.  Without settings or a token it starts on the setup screen."""
 
     CSS_PATH = "app.tcss"
@@ -97,6 +101,7 @@ class FlowviewApp(App[None]):
         token: Token | None,
         *,
         setup_notice: str | None = None,
+        settings_problems: Iterable[str] = (),
         demo_options: Any = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = datetime.now,
@@ -108,6 +113,8 @@ class FlowviewApp(App[None]):
         self.initial_settings = settings
         self.initial_token = token
         self.setup_notice = setup_notice
+        # What loading settings.toml skipped: a status-bar line at start, listed by f1.
+        self.settings_problems = tuple(settings_problems)
         # demo_options: a launch.DemoOptions to start the bundled server from inside the app.
         self.demo_options = demo_options
         self.demo: Any = None  # a running launch.DemoSession, stopped on exit
@@ -138,6 +145,11 @@ class FlowviewApp(App[None]):
         if token is not None:
             self.remember_secret(token)
         self._crash: BaseException | None = None
+        self._search_return: SearchReturn | None = None  # Escape after a search jump
+        self.read_state = ReadState(
+            lambda: self.session.archive if self.session is not None else None,
+            on_read=self._read_changed,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -180,6 +192,10 @@ class FlowviewApp(App[None]):
     def _main_ready(self) -> None:
         """The main screen's widgets exist: connect, or ask for a setup."""
         self.main.status.clock = self.clock
+        if self.settings_problems:
+            from flowview.tui.binding_ids import problems_notice
+
+            self.main.status.notice = problems_notice(self.settings_problems)
         self.call_after_refresh(self._first_frame.set)
         first_frame = os.environ.get(FIRST_FRAME_ENV)
         if first_frame:
@@ -273,6 +289,7 @@ class FlowviewApp(App[None]):
         client, self.client = self.client, None
         if client is not None:
             await client.aclose()
+        await self.close_outbox()  # unsent items stay in the file for the next start
         if self.session is not None:
             await self.session.aclose()
 
@@ -287,9 +304,13 @@ class FlowviewApp(App[None]):
         # (Bounded: a frame is always painted, but never let a lost callback block us.)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_frame.wait(), 1.0)
+        warm = await self._warm_start(session)
         await load_network()
         self.gc_policy.freeze_now()
         problems = await session.load_identity_and_flows()
+        if warm is not None and session.archive.switched and self.history is not None:
+            forget_warm(session, self.history, warm)
+        self.start_outbox()  # resends what an earlier run left, once the stream is live
         router = session.router
         self.main.set_flow_order(self._chosen_flow_keys(session))
         # Tabs for the chosen flows, in the chosen order, before any event arrives.
@@ -302,6 +323,18 @@ class FlowviewApp(App[None]):
             self.main.status.notice = "REST " + "; ".join(problems)
         self.run_stream(self.stream_config(session.settings, session.token))
         self._on_tab_shown(self.main.active_key)
+
+    async def _warm_start(self, session: Session) -> WarmPlan | None:
+        """Archived tails in the tabs before the network answers (tui/warm_start.py)."""
+        if self.history is None:
+            return None
+        return await warm_start(
+            session,
+            self.history,
+            self.main,
+            self.read_state,
+            on_first_tab=lambda: self._on_tab_shown(self.main.active_key),
+        )
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:
         from flowview.protocol.client import StreamConfig
@@ -342,6 +375,7 @@ class FlowviewApp(App[None]):
 
     def _stream_state(self, item: StateChange) -> None:
         self.state_log.append(item)
+        self.outbox_online(item.state == "live")
         reason = item.reason
         if item.state == "failed" and item.status == 401:
             reason = TOKEN_REJECTED
@@ -465,8 +499,50 @@ class FlowviewApp(App[None]):
         log_widget.refresh_from_store()
         store = session.router.stores.get(key)
         if store is not None and log_widget.at_bottom and self._is_reading(key):
-            store.mark_read()
-            main.update_label(store)
+            self.read_state.saw_end(store)
+
+    def _read_changed(self, store: ConversationStore) -> None:
+        with contextlib.suppress(LookupError):
+            self.main.update_label(store)
+
+    # Triage keys (tui/triage.py): bound in screens/main.py as app.* actions.
+    def action_first_unread(self) -> None:
+        """alt+u: the shown conversation's first unread line (the "new" marker)."""
+        key = self.main.active_key
+        store = self.stores().get(key) if key is not None else None
+        log_widget = self.main.log_for(key) if key is not None else None
+        seq = store.first_unread_seq if store is not None else None
+        if log_widget is None or seq is None or not reveal(log_widget, seq):
+            self.main.status.notice = "nothing unread here"
+
+    def action_next_mention(self) -> None:
+        """alt+m: the next unread mention of you, in this conversation or the next ones."""
+        main = self.main
+        stores = [s for k in main.keys_in_order() if (s := self.stores().get(k)) is not None]
+        active = main.active_key
+        shown = main.log_for(active) if active is not None else None
+        selected = shown.selected if shown is not None else None
+        found = next_mention(stores, active, selected.seq if selected is not None else None)
+        if found is None:
+            main.status.notice = "no unread mention"
+            return
+        key, seq = found
+        main.show(key)
+        log_widget = main.log_for(key)
+        if log_widget is not None:
+            reveal_later(log_widget, seq, select=True)
+
+    def action_mark_read(self) -> None:
+        """alt+r: the shown conversation is read (saved)."""
+        key = self.main.active_key
+        store = self.stores().get(key) if key is not None else None
+        if store is not None:
+            self.read_state.mark_read(store)
+
+    def action_mark_all_read(self) -> None:
+        """alt+shift+r: every conversation is read (saved)."""
+        for store in list(self.stores().values()):
+            self.read_state.mark_read(store)
 
     def _is_reading(self, key: ConversationKey) -> bool:
         return self.main.active_key == key and self.screen is self.main
@@ -498,9 +574,10 @@ class FlowviewApp(App[None]):
         if store is not None and not store.unread:
             # Nothing unread: no "new" line now, and none for lines arriving while shown.
             store.clear_marker()
+        self.input_tab_shown(key)  # the input line takes focus (Tab or Escape: the log)
         log_widget = self.main.log_for(key)
-        if log_widget is not None and self.screen is self.main:
-            log_widget.focus()  # its keys (scrolling, t, o) work straight away
+        if store is not None and log_widget is not None and previous != key:
+            self.read_state.open_at_first_unread(store, log_widget)
         self._refresh_shown(key)
         self.refresh_members()
         if key not in history.loaded:
@@ -546,8 +623,7 @@ class FlowviewApp(App[None]):
         if key is not None and self._is_reading(key):
             store = self.stores().get(key)
             if store is not None:
-                store.mark_read()
-                self.main.update_label(store)
+                self.read_state.saw_end(store)
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
         log_widget = getattr(message, "flow_log", None) or getattr(message, "control", None)
@@ -557,10 +633,8 @@ class FlowviewApp(App[None]):
 
     @on(FlowLog.ThreadRequested)
     def _thread_requested(self, message: FlowLog.ThreadRequested) -> None:
-        from flowview.tui.screens.thread import ThreadScreen
-
         if self.session is not None:
-            self.push_screen(ThreadScreen(self.session.router, message.key, message.thread_id))
+            self.open_thread(message.key, message.thread_id)
 
     @on(FlowLog.LinkRequested)
     def _link_requested(self, message: FlowLog.LinkRequested) -> None:
@@ -569,9 +643,26 @@ class FlowviewApp(App[None]):
         if scheme not in ("http", "https"):
             self.notify(f"Not opening {clean_name(url)[:120]}", markup=False, severity="warning")
             return
-        # Show the real address being opened: the text of a message can look like anything.
-        self.notify(f"Opening {clean_name(url)[:200]}", markup=False, timeout=4)
         self.open_url(url)
+
+    def open_url(self, url: str, *, new_tab: bool = True) -> None:
+        """Textual's open_url drops whether a browser started: see tui/browser.py."""
+        self._open_link(url)
+
+    @work(group="open-link", exclusive=True, exit_on_error=False)
+    async def _open_link(self, url: str) -> None:
+        from flowview.tui.browser import open_in_browser
+
+        # The real address, not the message's words: the text of a message can look like anything.
+        self.main.status.notice = f"opening {clean_name(url)} …"
+        problem = await open_in_browser(url)
+        if problem is None:
+            self.main.status.notice = f"opened in your browser: {clean_name(url)}"
+            return
+        from flowview.tui.screens.link_by_hand import LinkByHandScreen
+
+        self.main.status.notice = ""
+        self.push_screen(LinkByHandScreen(url, problem))
 
     # ------------------------------------------------------------------ members pane
 
@@ -696,7 +787,7 @@ class FlowviewApp(App[None]):
 
         if not isinstance(self.screen, HelpScreen):
             keymap = dict(self.session.settings.keymap) if self.session else {}
-            self.push_screen(HelpScreen(keymap))
+            self.push_screen(HelpScreen(keymap, self.settings_problems))
 
     def action_search(self) -> None:
         """ctrl+f: search the archive (this conversation first; ctrl+t for all of them)."""
@@ -712,21 +803,70 @@ class FlowviewApp(App[None]):
         self.push_screen(SearchScreen(archive, self.main.active_key, me=session.router.me_id))
 
     def on_search_screen_jump_to(self, message: Any) -> None:
-        """A search hit chosen: its conversation's tab, with the message selected when it is
-        in memory (archive-only messages are not loaded into the tab yet)."""
+        """A search hit chosen: its conversation's tab, the message selected with context
+        around it (read from the archive when not in memory; tui/search_jump.py)."""
         from flowview.tui.screens.search import SearchScreen
 
-        if isinstance(self.screen, SearchScreen):
-            self.screen.dismiss(None)
-        key: ConversationKey = message.key
-        if not self.main.show(key):
-            self.main.status.notice = "that conversation is not open"
+        screen = self.screen
+        if isinstance(screen, SearchScreen):
+            self._search_return = screen.return_point()
+            screen.dismiss(None)
+        self.run_worker(
+            self._jump(message.key, message.message_id),
+            group="jump",
+            exclusive=True,
+            exit_on_error=False,
+            description="search jump",
+        )
+
+    async def _jump(self, key: ConversationKey, message_id: int) -> None:
+        from flowview.tui.search_jump import load_context
+
+        session, main = self.session, self.main
+        if session is None:
             return
-        store = self.stores().get(key)
-        found = store.get(message.message_id) if store is not None else None
-        log_widget = self.main.log_for(key)
-        if found is not None and log_widget is not None:
-            log_widget.select_seq(found.seq)
+        router = session.router
+        store, _ = router.open(key)
+        if not main.has(key):
+            await main.add_conversation(store, router)
+        archive = session.archive.archive
+        if archive is not None:
+            found = await load_context(archive, router, key, message_id)
+        else:
+            found = store.get(message_id)
+        main.show(key)
+        log_widget = main.log_for(key)
+        if found is None or log_widget is None:
+            main.status.notice = "that message is no longer in the archive"
+            return
+        reveal_later(log_widget, found.seq, select=True, centre=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is bound twice on the main screen: back to the search results right after a
+        # search jump, else from the input line to the messages (the next binding in line).
+        if action == "back_to_search":
+            return self._search_return is not None
+        return super().check_action(action, parameters)
+
+    def action_back_to_search(self) -> None:
+        """Escape after a search jump: the results again, same query and position."""
+        from flowview.tui.screens.search import SearchScreen
+
+        back, self._search_return = self._search_return, None
+        session = self.session
+        archive = session.archive.archive if session is not None else None
+        if back is None or archive is None or session is None or self.screen is not self.main:
+            return
+        self.push_screen(
+            SearchScreen(
+                archive,
+                back.conversation,
+                me=session.router.me_id,
+                query=back.query,
+                this_only=back.this_only,
+                position=back.position,
+            )
+        )
 
     def action_settings(self) -> None:
         from flowview.tui.screens.settings import SettingsScreen
@@ -820,7 +960,7 @@ class FlowviewApp(App[None]):
             ),
             PaletteEntry("Search", "Search the archive of every flow (ctrl+f)", self.action_search),
             PaletteEntry("Help", "List the keys", self.action_help),
-            PaletteEntry("Quit", "Leave flowview", self.exit),
+            PaletteEntry("Quit", "Leave flowview", lambda: self.call_later(self.action_quit)),
         ]
         return entries
 
@@ -847,7 +987,8 @@ class FlowviewApp(App[None]):
         elif group == "demo":
             self.main.status.set_connection("failed", f"demo server: {what}")
         else:
-            self.main.status.notice = f"{group}: {what}"
+            with contextlib.suppress(LookupError):  # a worker failing while the app exits
+                self.main.status.notice = f"{group}: {what}"
 
     def remember_secret(self, token: Token) -> None:
         """A token this app holds: no crash report and no log line ever shows it."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from flowview.archive import Archive, ArchiveError
-from flowview.protocol.events import Event
+from flowview.archive.paths import data_dir, list_archives
+from flowview.protocol.events import ConversationKey, Event
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +31,45 @@ class ArchiveLink:
         self.directory = directory  # None: the data directory ($FLOWVIEW_DATA_DIR, platformdirs)
         self.archive: Archive | None = None
         self.problem: str | None = None  # why there is no archive, when opening failed
+        self.user_id: str | None = None  # whose archive is open
+        # True once `open` found a different user than the one a warm start guessed.
+        self.switched = False
 
-    async def open(self, api_url: str, user_id: str) -> bool:
-        """Open the archive of `user_id` on `api_url` (in a thread); False when it failed."""
+    async def open_known(self, api_url: str, user_id: str | None) -> bool:
+        """Open the archive before the server answers (warm start): the saved user id's, else
+        the one archive whose meta names `api_url` (none when several users share it)."""
         if self.archive is not None:
             return True
+        if not user_id:
+            user_id = await asyncio.to_thread(self._last_user, api_url)
+            if user_id is None:
+                return False
+        return await self.open(api_url, user_id)
+
+    def _last_user(self, api_url: str) -> str | None:
+        users: set[str] = set()
+        for path in list_archives(self.directory or data_dir()):
+            try:
+                with Archive.open(path, writable=False) as archive:
+                    meta = archive.meta()
+            except (ArchiveError, OSError, sqlite3.Error):
+                log.exception("reading the meta of %s failed", path.name)
+                continue
+            if meta.get("api_url") == api_url and meta.get("user_id"):
+                users.add(meta["user_id"])
+        return users.pop() if len(users) == 1 else None
+
+    async def open(self, api_url: str, user_id: str) -> bool:
+        """Open the archive of `user_id` on `api_url` (in a thread); False when it failed.
+
+        When another user's archive is open (a warm start guessed wrong), it is closed first
+        and `switched` says so: what it showed belongs to someone else."""
+        if self.archive is not None:
+            if self.user_id == user_id:
+                return True
+            log.warning("the archive opened at start is another user's; switching")
+            self.switched = True
+            await self.aclose()
         try:
             self.archive = await asyncio.to_thread(
                 Archive.for_account, api_url, user_id, directory=self.directory
@@ -42,6 +78,7 @@ class ArchiveLink:
             log.exception("the archive could not be opened; running without it")
             self.problem = f"archive: {exc}"
             return False
+        self.user_id = user_id
         return True
 
     def events(self, events: Sequence[Event]) -> None:
@@ -56,6 +93,12 @@ class ArchiveLink:
     def flows(self, flows: Iterable[Any]) -> None:
         if self.archive is not None:
             self._write(self.archive.set_flows, flows)
+
+    def read_position(self, key: ConversationKey, message_id: int) -> None:
+        """The user has read `key` up to `message_id` (kept across restarts)."""
+        if self.archive is not None:
+            archive = self.archive
+            self._write(lambda mid: archive.set_read_position(key, mid), message_id)
 
     def _write(self, method: Any, value: Any) -> None:
         try:

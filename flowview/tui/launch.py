@@ -23,7 +23,8 @@ from flowview.config import (
     CONFIG_DIR_ENV,
     ConfigError,
     Settings,
-    load_settings,
+    check_keymap,
+    load_settings_report,
     resolve_connection,
 )
 from flowview.protocol.auth import Token
@@ -219,28 +220,57 @@ def main_demo(args: argparse.Namespace) -> int:
     return _run(FlowviewApp(None, None, demo_options=options))
 
 
-def load_startup() -> tuple[Settings | None, Token | None, str | None]:
-    """(settings, token, notice for the setup screen).  Never raises for a config problem."""
+@dataclass(frozen=True)
+class Startup:
+    """What `flowview` starts with: settings, token, a notice for the setup screen, and one
+    line per settings entry that was skipped (shown at start and by f1)."""
+
+    settings: Settings | None
+    token: Token | None
+    notice: str | None = None
+    problems: tuple[str, ...] = ()
+
+
+def load_startup() -> Startup:
+    """The saved settings and token.  Never raises for a config problem."""
     try:
-        settings = load_settings()
+        report = load_settings_report()
     except ConfigError as exc:
-        return None, None, f"Your saved configuration could not be used: {exc}"
+        return Startup(None, None, f"Your saved configuration could not be used: {exc}")
+    settings = report.settings
     if settings is None:
-        return None, None, None
+        return Startup(None, None)
+    problems = report.problems
+    if settings.keymap:
+        # Only then: listing every binding imports every screen.
+        from flowview.config import settings_path
+        from flowview.tui.binding_ids import all_binding_ids
+
+        unknown = check_keymap(settings.keymap, all_binding_ids())
+        for problem in unknown:
+            log.warning("%s", problem)
+        problems += tuple(f"{settings_path()}: {p}" for p in unknown)
     try:
         token, stream, api = resolve_connection()
     except ConfigError as exc:
-        return settings, None, f"Your saved token could not be used: {exc}"
+        return Startup(settings, None, f"Your saved token could not be used: {exc}", problems)
     if token is None:
-        return settings, None, "No saved token: enter it again."
+        return Startup(settings, None, "No saved token: enter it again.", problems)
     # FLOWDOCK_STREAM_URL / FLOWDOCK_API_URL override what is saved (as for `flowview tail`).
-    return replace(settings, stream_url=stream, api_url=api), token, None
+    return Startup(replace(settings, stream_url=stream, api_url=api), token, None, problems)
 
 
 def main_tui(args: argparse.Namespace) -> int:
     """`flowview`: saved setup straight to the flows, otherwise the setup screen first."""
     from flowview.tui.app import FlowviewApp
 
-    settings, token, notice = load_startup()
+    start = load_startup()
     # The setup screen's "Try the demo" can start a demo server too.
-    return _run(FlowviewApp(settings, token, setup_notice=notice))
+    return _run(
+        FlowviewApp(
+            start.settings,
+            start.token,
+            setup_notice=start.notice,
+            settings_problems=start.problems,
+        )
+    )

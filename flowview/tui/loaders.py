@@ -9,17 +9,52 @@ that id is fetched and merged (the store drops duplicates by id).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from flowview.archive.archive import ArchivedMessage
+from flowview.model.render import format_day, format_time
+from flowview.model.store import StoredMessage
 from flowview.protocol.events import ConversationKey, Event
 from flowview.tui.session import Session, describe_error, network_error_types
 
+if TYPE_CHECKING:
+    from flowview.protocol.rest import HistoryPage
+
 log = logging.getLogger(__name__)
 
-__all__ = ["HISTORY_PAGE", "HistoryLoader", "MembersLoader"]
+__all__ = ["HISTORY_PAGE", "SEAM_PAGES", "HistoryLoader", "MembersLoader", "unreached_text"]
 
 HISTORY_PAGE = 100
+# How far a seam is filled page by page (a warm start after a long absence can be far behind):
+# beyond this the latest page is shown and a gap marker says what was not loaded.
+SEAM_PAGES = 10
+
+
+def _when(ms: int | None) -> str:
+    return f"{format_day(ms)} {format_time(ms)}" if ms is not None else "?"
+
+
+def unreached_text(after: Event | None, before: Event | None) -> str:
+    """The gap marker between what a seam back-fill reached and the latest page."""
+    after_ms = after.sent if after is not None else None
+    before_ms = before.sent if before is not None else None
+    return (
+        f"messages between {_when(after_ms)} and {_when(before_ms)} not loaded "
+        f"(more than {SEAM_PAGES * HISTORY_PAGE} behind)"
+    )
+
+
+def _rebuilt(rows: list[ArchivedMessage]) -> list[Event]:
+    events: list[Event] = []
+    for row in rows:
+        try:
+            events.append(row.event())
+        except ValueError:
+            log.exception("an archived message could not be rebuilt (skipped)")
+    return events
 
 
 def _newest(events: list[Event]) -> int | None:
@@ -37,6 +72,8 @@ class HistoryLoader:
         self.busy: set[ConversationKey] = set()
         # Whether the stream is live now (set by the app from the stream's state changes).
         self.live = False
+        # key -> the archived page read below the window and the hole under it (if any).
+        self._below: dict[ConversationKey, tuple[list[Event], tuple[int, int] | None]] = {}
         # key -> newest id of a history page fetched before the stream was live.
         self.seams: dict[ConversationKey, int | None] = {}
 
@@ -47,12 +84,25 @@ class HistoryLoader:
         until_id = store.oldest_id if (older and store is not None) else None
         if older and until_id is None:
             return
+        if older and until_id is not None and await self._older_from_archive(key, until_id):
+            self.on_changed(key)
+            return  # the archive had them: no REST call
         before_live = not self.live
-        events = await self.fetch(key, until_id)
+        try:
+            events = await self.fetch(key, until_id)
+        except network_error_types():
+            if older and self._offline_past_hole(key):
+                self.on_changed(key)
+                return
+            raise
         if events is None:
             return
         session.router.merge_history(key, events)
         session.archive.events(events)
+        if older:
+            self._hole_fetched(key, events)
+        else:
+            await self._note_hole_below(key, events)
         if not older:
             self.loaded.add(key)
             if before_live:
@@ -64,6 +114,84 @@ class HistoryLoader:
         elif not events and store is not None:
             store.history_complete = True
         self.on_changed(key)
+
+    # ---------------------------------------------------------------- the archive as a window
+    # Scrolling up reads older messages from the archive first; REST is asked only where the
+    # archive lacks them: below its oldest message, and across a recorded hole (see
+    # Archive.holes), which each REST page narrows until it closes.
+
+    async def _older_from_archive(self, key: ConversationKey, until_id: int) -> bool:
+        """Merge the archived page before `until_id`; False when REST must answer (nothing
+        archived there, or a hole right below)."""
+        archive = self.session.archive.archive
+        if archive is None:
+            return False
+
+        def read() -> tuple[list[Event], list[tuple[int, int]]]:
+            rows = archive.before(key, until_id, HISTORY_PAGE)
+            return _rebuilt(rows), archive.holes(key)
+
+        events, holes = await asyncio.to_thread(read)
+        below = [h for h in holes if h[1] <= until_id]
+        hole = below[-1] if below else None
+        self._below[key] = (events, hole)
+        if hole is not None:
+            events = [e for e in events if e.id is not None and e.id >= hole[1]]
+        if not events:
+            return False
+        self.session.router.merge_history(key, events)
+        return True
+
+    def _hole_fetched(self, key: ConversationKey, events: list[Event]) -> None:
+        """A REST page older than the window: it narrows (or closes) the hole it was for."""
+        _, hole = self._below.pop(key, ([], None))
+        archive = self.session.archive.archive
+        if hole is None or archive is None:
+            return
+        after, _ = hole
+        ids = [e.id for e in events if e.id is not None]
+        archive.remove_hole(key, after)
+        if len(events) >= HISTORY_PAGE and ids and min(ids) > after + 1:
+            archive.add_hole(key, after, min(ids))
+
+    def _offline_past_hole(self, key: ConversationKey) -> bool:
+        """REST failed at a hole: mark it and go on with the archive below it (offline)."""
+        events, hole = self._below.pop(key, ([], None))
+        if hole is None:
+            return False
+        after, before = hole
+        store, _ = self.session.router.open(key)
+        older = [e for e in events if e.id is not None and e.id <= after]
+        newest_older = max(older, key=lambda e: e.id or 0) if older else None
+        upper = store.get(before)
+        text = (
+            f"messages between {_when(newest_older.sent if newest_older else None)} and "
+            f"{_when(upper.sent if upper else None)} not loaded (server unreachable)"
+        )
+        marker = StoredMessage(store.new_seq(), None, "gap", None, None, text)
+        store.add_after(marker, after)
+        self.session.router.merge_history(key, older)
+        return True
+
+    async def _note_hole_below(self, key: ConversationKey, events: list[Event]) -> None:
+        """A full latest page above older archived messages: what lies between is a hole."""
+        archive = self.session.archive.archive
+        ids = [e.id for e in events if e.id is not None]
+        if archive is None or len(events) < HISTORY_PAGE or not ids:
+            return
+        lowest = min(ids)
+        older = await asyncio.to_thread(archive.newest_before, key, lowest)
+        if older is not None:
+            archive.add_hole(key, older, lowest)
+
+    def warm(self, key: ConversationKey, newest_id: int | None) -> None:
+        """`key` shows its archived tail (warm start): no latest page on first show; once the
+        stream is live, everything after the newest archived id is fetched (a seam)."""
+        self.loaded.add(key)
+        if self.live:
+            log.warning("warm start after the stream went live: %s is not back-filled", key)
+            return
+        self.seams[key] = newest_id
 
     def went_live(self) -> dict[ConversationKey, int | None]:
         """The stream is live: the seams to close now (the caller runs `close_seam`s)."""
@@ -88,18 +216,67 @@ class HistoryLoader:
         if events:
             added = session.router.merge_history(key, events)
             session.archive.events(events)
+            store = session.router.stores.get(key)
+            if store is not None:
+                store.recount_unread()  # posted while closed: unread after a restored position
             log.info("start-up seam of %s: %d messages added", key, added)
             self.on_changed(key)
 
     async def _since(self, key: ConversationKey, since_id: int) -> list[Event] | None:
+        """Everything after `since_id`, up to SEAM_PAGES pages; further behind, the latest
+        page with a gap marker after what the pages reached."""
+        events: list[Event] = []
+        cursor = since_id
+        for _ in range(SEAM_PAGES):
+            page = await self._page(key, cursor)
+            if page is None:
+                return None
+            events += page.events
+            if page.last:
+                return events
+            cursor = page.cursor
+        latest = await self.fetch(key, None) or []
+        latest = [e for e in latest if e.id is not None and e.id > cursor]
+        if len(latest) >= HISTORY_PAGE:  # a full page newer than the cursor: a hole between
+            reached = max(events, key=lambda e: e.id or 0) if events else None
+            self._unreached(key, cursor, reached, min(latest, key=lambda e: e.id or 0))
+        return events + latest
+
+    def _unreached(
+        self, key: ConversationKey, after_id: int, after: Event | None, before: Event
+    ) -> None:
+        store, _ = self.session.router.open(key)
+        marker = StoredMessage(
+            store.new_seq(), None, "gap", None, None, unreached_text(after, before)
+        )
+        store.add_after(marker, after_id)
+        archive = self.session.archive.archive
+        if archive is not None and before.id is not None:
+            archive.add_hole(key, after_id, before.id)
+        log.info("seam of %s: more than %d pages behind, gap after %d", key, SEAM_PAGES, after_id)
+
+    async def _page(self, key: ConversationKey, since_id: int) -> HistoryPage | None:
         session = self.session
         kind, ident = key
         rest = session.rest
         if kind == "flow":
-            flow = session.flows_by_id.get(ident)
-            return None if flow is None else await rest.history_since(flow.slug, since_id)
+            slug = self._slug(ident)
+            return (
+                None if slug is None else await rest.flow_page(slug, since_id, limit=HISTORY_PAGE)
+            )
         other = self._other_party(ident)
-        return None if other is None else await rest.private_history_since(other, since_id)
+        return (
+            None if other is None else await rest.private_page(other, since_id, limit=HISTORY_PAGE)
+        )
+
+    def _slug(self, flow_id: str) -> str | None:
+        """The flow's "org/flow": from /flows, else from the names the archive gave the router
+        (a warm start while /flows failed must still back-fill once the server answers)."""
+        flow = self.session.flows_by_id.get(flow_id)
+        if flow is not None:
+            return flow.slug
+        info = self.session.router.flows.get(flow_id)
+        return info.slug if info is not None and info.slug else None
 
     def _other_party(self, ident: str) -> str | None:
         me = self.session.router.me_id
@@ -110,11 +287,11 @@ class HistoryLoader:
         session = self.session
         kind, ident = key
         if kind == "flow":
-            flow = session.flows_by_id.get(ident)
-            if flow is None:
+            slug = self._slug(ident)
+            if slug is None:
                 return None
             return await session.rest.messages(
-                flow.slug, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
+                slug, until_id=until_id, limit=HISTORY_PAGE, sort="desc"
             )
         other = self._other_party(ident)
         if other is None:

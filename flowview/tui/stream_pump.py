@@ -36,6 +36,15 @@ ROUTE_SLICE_SECONDS = 0.02
 BURST_EVENTS = 300
 BURST_FLUSH_SECONDS = 0.25
 BURST_QUIET_SECONDS = 0.02
+# During a burst, routed events wait until it is over (the stream quiet for
+# BURST_QUIET_SECONDS at a flush) before they go to `on_events` (the archive): its writer
+# thread turns each event into a row in Python, and while it has work it takes about half of
+# the interpreter (the GIL) from the loop that is routing and painting the burst.  They are
+# handed over at the latest HOLD_SECONDS after the hold began, at once when HOLD_MAX_EVENTS
+# are waiting, and on `flush_now()` and `close()`: delay and memory are bounded, nothing is
+# dropped.
+HOLD_SECONDS = 2.0
+HOLD_MAX_EVENTS = 20_000
 
 
 class _Client(Protocol):
@@ -94,6 +103,7 @@ class StreamPump:
         self._dirty: set[ConversationKey] = set()
         self._alerts: list[Alert] = []
         self._timer: _TimerHandle | None = None
+        self._hold_timer: _TimerHandle | None = None  # set while routed events are held
         self._last_flush = 0.0
         # Burst pacing uses real time (tests may freeze `clock`); see BURST_EVENTS.
         self._last_flush_real = 0.0
@@ -119,7 +129,7 @@ class StreamPump:
                         self._last_batch_real = time.monotonic()
                         await asyncio.sleep(0)  # keep keys responsive during a replay
                         slice_start = self.clock()
-                self.hand_over_routed()
+                self._after_batch()
                 self._last_batch_real = time.monotonic()
         finally:
             await client.aclose()
@@ -216,16 +226,33 @@ class StreamPump:
             # Check again shortly: the burst may be over by then.
             self._timer = self.set_timer(BURST_QUIET_SECONDS, self._flush)
             return
-        await self.flush_now()
+        quiet = time.monotonic() - self._last_batch_real >= BURST_QUIET_SECONDS
+        await self.flush_now(hand_over=self._hold_timer is None or quiet)
 
-    async def flush_now(self) -> None:
-        """Hand everything routed since the last flush to `on_flush` now."""
+    def _after_batch(self) -> None:
+        """A stream batch is routed: hand its events over, or hold them during a burst."""
+        if not self._routed:
+            return
+        bursting = self.events_routed - self._routed_at_flush >= BURST_EVENTS
+        if not bursting or len(self._routed) >= HOLD_MAX_EVENTS or self.closed:
+            self.hand_over_routed()
+        elif self._hold_timer is None:
+            self._hold_timer = self.set_timer(HOLD_SECONDS, self._hold_expired)
+
+    async def _hold_expired(self) -> None:
+        self._hold_timer = None
+        self.hand_over_routed()
+
+    async def flush_now(self, *, hand_over: bool = True) -> None:
+        """Apply everything routed since the last flush (`on_flush`) now; `hand_over`: give
+        held events to `on_events` too (the rate-limited flush of a burst leaves them held)."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         if self.closed:
             return
-        self.hand_over_routed()
+        if hand_over:
+            self.hand_over_routed()
         now = self.clock()
         self._last_flush = now
         self._last_flush_real = time.monotonic()
@@ -252,6 +279,9 @@ class StreamPump:
     def hand_over_routed(self) -> None:
         """Give `on_events` what was routed since the last call (also done by every flush,
         for items fed through `handle_item` directly)."""
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = None
         routed = self._routed
         if routed and self.on_events is not None:
             self._routed = []

@@ -15,7 +15,7 @@ import pytest
 from flowview.protocol.auth import Token
 from flowview.protocol.outbox_store import OutboxStore
 from flowview.protocol.rest import RestClient
-from flowview.protocol.sender import Sender, Transport, retry_after_hook
+from flowview.protocol.sender import Sender, Transport
 from flowview.server.runner import RunningServer, ServerOptions, run_server
 from tests.protocol.harness import Env, LoopTime
 from tests.protocol.sender_testkit import ScriptedApi
@@ -103,7 +103,7 @@ async def api() -> AsyncIterator[ScriptedApi]:
 
 @pytest.fixture
 async def rest(api: ScriptedApi) -> AsyncIterator[RestClient]:
-    async with httpx.AsyncClient(event_hooks={"response": [retry_after_hook]}) as http:
+    async with httpx.AsyncClient() as http:
         yield RestClient(api.base_url, Token("sender-test-token"), http=http)
 
 
@@ -139,7 +139,7 @@ async def project_server() -> AsyncIterator[RunningServer]:
 
 @pytest.fixture
 async def server_rest(project_server: RunningServer) -> AsyncIterator[RestClient]:
-    async with httpx.AsyncClient(event_hooks={"response": [retry_after_hook]}) as http:
+    async with httpx.AsyncClient() as http:
         yield RestClient(project_server.api_url, Token(project_server.token), http=http)
 
 

@@ -382,40 +382,22 @@ async def test_tags_are_set_through_the_message(
     await sender.aclose()
 
 
-class Reacting:
-    """RestClient plus the reaction call the server does not offer yet (see the report)."""
-
-    def __init__(self, rest: RestClient) -> None:
-        self.rest = rest
-        self.reactions: list[tuple[str, int, str, bool]] = []
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.rest, name)
-
-    async def react(self, slug: str, message_id: int, emoji: str, *, add: bool) -> None:
-        self.reactions.append((slug, message_id, emoji, add))
-
-
-async def test_reactions_need_a_transport_that_can_send_them(
+async def test_reactions_are_added_and_removed_on_the_server(
     server_rest: RestClient, make_sender: Callable[..., Sender]
 ) -> None:
-    plain = make_sender(server_rest)
-    plain.start()
-    item = plain.submit_reaction(MAIN, 1, "tada")
-    await plain.wait_idle()
-    failed = plain.get(item.uuid)
-    assert failed is not None and failed.state is ItemState.FAILED
-    assert "cannot send reactions" in failed.error
-    plain.discard(item.uuid)
-    await plain.aclose()
-
-    reacting = Reacting(server_rest)
-    sender = make_sender(reacting)
+    sender = make_sender(server_rest)
     sender.start()
-    sender.submit_reaction(MAIN, 5, "tada")
-    sender.submit_reaction(MAIN, 5, "tada", add=False)
+    item = sender.submit(MAIN, "react to me")
     await sender.wait_idle()
-    assert reacting.reactions == [("acme/main", 5, "tada", True), ("acme/main", 5, "tada", False)]
+    (ev,) = await copies(server_rest, item.uuid)
+    assert ev.id is not None
+    sender.submit_reaction(MAIN, ev.id, "tada")
+    await sender.wait_idle()
+    stored = (await server_rest.message(MAIN.id, ev.id)).raw
+    assert list(stored["emojiReactions"]) == ["tada"]
+    sender.submit_reaction(MAIN, ev.id, "tada", add=False)
+    await sender.wait_idle()
+    assert (await server_rest.message(MAIN.id, ev.id)).raw["emojiReactions"] == {}
     await sender.aclose()
 
 

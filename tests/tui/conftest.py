@@ -11,6 +11,7 @@ import pytest
 from flowview.model import render
 from flowview.model.router import Router
 from flowview.server.runner import ServerOptions, ServerThread
+from flowview.tui.widgets.message_input import MessageInput
 from tests.tui.apphttp import close_http
 from tests.tui.flowlog_builders import make_router
 
@@ -19,6 +20,12 @@ from tests.tui.flowlog_builders import make_router
 def show_emoji(monkeypatch: pytest.MonkeyPatch) -> None:
     """Reactions as emoji whatever the machine's locale (render.SHOW_EMOJI follows it)."""
     monkeypatch.setattr(render, "SHOW_EMOJI", True)
+
+
+@pytest.fixture(autouse=True)
+def steady_input_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The input line's cursor does not blink: what a snapshot shows must not depend on time."""
+    monkeypatch.setattr(MessageInput, "cursor_blink", False)
 
 
 @pytest.fixture

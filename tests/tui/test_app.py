@@ -25,7 +25,7 @@ from flowview.protocol.rest import RestClient
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.help import HelpScreen
-from flowview.tui.screens.main import MainScreen
+from flowview.tui.screens.main import PRIVATE_MARK, MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
 from tests.tui.apphttp import close_http, http
@@ -118,7 +118,14 @@ def label(app: FlowviewApp, index: int) -> str:
     key = main.keys_in_order()[index]
     pane = main.pane_id(key)
     assert pane is not None
-    return main.tabbed.get_tab(pane).label.plain
+    return bare(main.tabbed.get_tab(pane).label.plain)
+
+
+def bare(text: str) -> str:
+    """A tab label without its "org/" or "✉ " prefix (tests/tui/test_tab_bar.py checks those)."""
+    text = text.removeprefix(PRIVATE_MARK)
+    head, sep, rest = text.partition("/")
+    return rest if sep and " " not in head else text
 
 
 def labels(app: FlowviewApp) -> list[str]:
@@ -232,7 +239,7 @@ async def test_shown_flow_scrolled_up_stays_unread_until_the_end(
     await wait_until(pilot, lambda: not log.at_bottom)
     post(server, "acme/main", "while reading history", as_nick="priya")
     await wait_until(pilot, lambda: label(app, 0) == "Main 1")
-    await pilot.press("end")
+    await pilot.press("escape", "end")  # End of the log (in the input line it ends the line)
     await wait_until(pilot, lambda: label(app, 0) == "Main")
 
 
@@ -276,6 +283,8 @@ async def test_every_alt_digit_as_a_real_terminal_sends_it(server: ServerThread)
             post_private(server, f"hi from {nick}", as_nick=nick)
         await wait_until(pilot, lambda: len(app.main.keys_in_order()) == 10)
         for n in [*range(2, 10), 0, 1]:
+            if n in (9, 0):
+                await pilot.press("escape")  # to the messages: in the input these type ª, º
             await pilot.press(ALT_DIGIT_AS_DELIVERED[n])
             await pilot.pause()
             assert active_index(app) == (n - 1) % 10, n
@@ -532,7 +541,7 @@ async def test_history_loads_on_first_show_and_merges_without_duplicates(
         assert ids == sorted(set(ids))
         assert ids == [*before[-99:], live]
         # Scrolling to the top loads the older ones.
-        await pilot.press("home")
+        await pilot.press("escape", "home")  # the log's Home (the input has focus)
         await wait_until(pilot, lambda: len(store_ids(app, 2)) == 121)
         assert store_ids(app, 2) == [*before, live]
 
@@ -616,7 +625,7 @@ async def test_thread_request_opens_the_thread_screen(server: ServerThread, runn
     store = app.stores()[app.main.keys_in_order()[0]]
     thread_id = next(m.thread_id for m in store if m.thread_id)
     assert thread_id is not None
-    await pilot.press("up", "t")
+    await pilot.press("escape", "up", "t")  # on the messages (the input has focus)
     await wait_until(pilot, lambda: isinstance(app.screen, ThreadScreen))
 
 

@@ -10,7 +10,13 @@ import pytest
 from flowview.config import CONFIG_DIR_ENV, Settings, save_settings, save_token
 from flowview.protocol.auth import Token
 from flowview.tui.app import FlowviewApp
-from flowview.tui.launch import DemoOptions, DemoSession, add_demo_arguments, load_startup
+from flowview.tui.launch import (
+    DemoOptions,
+    DemoSession,
+    Startup,
+    add_demo_arguments,
+    load_startup,
+)
 from flowview.tui.screens.main import MainScreen
 from flowview.tui.screens.setup import DEMO, SetupScreen
 from tests.helpers import wait_until
@@ -19,20 +25,22 @@ pytestmark = pytest.mark.timeout(60)
 
 
 def test_no_config_means_setup_without_a_notice() -> None:
-    assert load_startup() == (None, None, None)
+    assert load_startup() == Startup(None, None)
 
 
 def test_corrupt_config_gives_a_notice_not_a_traceback(isolated_config: Path) -> None:
     isolated_config.mkdir(parents=True)
     (isolated_config / "settings.toml").write_text("flows = [unclosed\n")
-    settings, token, notice = load_startup()
+    start = load_startup()
+    settings, token, notice = start.settings, start.token, start.notice
     assert settings is None and token is None
     assert notice is not None and "could not be used" in notice and "not valid TOML" in notice
 
 
 def test_settings_without_token_asks_again() -> None:
     save_settings(Settings(flows=["acme/main"]))
-    settings, token, notice = load_startup()
+    start = load_startup()
+    settings, token, notice = start.settings, start.token, start.notice
     assert settings is not None and token is None
     assert notice == "No saved token: enter it again."
 
@@ -43,7 +51,8 @@ def test_saved_setup_with_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None
     )
     save_token(Token("saved-token-value"))
     monkeypatch.setenv("FLOWDOCK_API_URL", "http://127.0.0.1:9/api")
-    settings, token, notice = load_startup()
+    start = load_startup()
+    settings, token, notice = start.settings, start.token, start.notice
     assert notice is None and token is not None and token.value == "saved-token-value"
     assert settings is not None
     assert (settings.stream_url, settings.api_url) == (
@@ -51,7 +60,7 @@ def test_saved_setup_with_env_overrides(monkeypatch: pytest.MonkeyPatch) -> None
         "http://127.0.0.1:9/api",
     )
     monkeypatch.setenv("FLOWDOCK_TOKEN", "from-env")
-    _settings, token, _notice = load_startup()
+    token = load_startup().token
     assert token is not None and token.value == "from-env"
 
 
@@ -68,7 +77,8 @@ async def test_corrupt_config_opens_setup_with_the_message(isolated_config: Path
     isolated_config.mkdir(parents=True)
     # Not TOML at all (one bad entry is only skipped since the model's config change).
     (isolated_config / "settings.toml").write_text("private = \n")
-    settings, token, notice = load_startup()
+    start = load_startup()
+    settings, token, notice = start.settings, start.token, start.notice
     app = FlowviewApp(settings, token, setup_notice=notice)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: isinstance(app.screen, SetupScreen))

@@ -284,7 +284,7 @@ async def test_a_failed_presence_switch_shows_what_the_server_has(
 async def test_a_flow_ticked_again_returns_to_its_saved_place_before_private_tabs(
     live_server: ServerThread,
 ) -> None:
-    from tests.tui.test_app import FLOW_SLUGS, labels, post_private
+    from tests.tui.test_app import FLOW_SLUGS, bare, labels, post_private
 
     app = make_app(live_server)
     try:
@@ -303,7 +303,7 @@ async def test_a_flow_ticked_again_returns_to_its_saved_place_before_private_tab
             assert kinds == ["flow", "flow", "flow", "flow", "private"]
             # The tab bar itself shows the same order (not only the screen's bookkeeping).
             tabs = app.main.tabbed.query(ContentTab)
-            assert [t.label.plain.split(" ")[0] for t in tabs] == names
+            assert [bare(t.label.plain).split(" ")[0] for t in tabs] == names
     finally:
         close_http(live_server)
 

@@ -144,3 +144,41 @@ def test_hostile_content_flow(frozen_server: ServerThread, snap_compare: Any) ->
         await settle(pilot, app, lambda: app.events_routed >= len(payloads))
 
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_input_line_with_pending_and_failed_messages(
+    frozen_server: ServerThread, snap_compare: Any
+) -> None:
+    """The input line, a message refused by the server (422) and one waiting out a 429."""
+    srv = frozen_server
+    app = frozen_app(srv)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await wait_until(pilot, lambda: app.main.status.state == "live", timeout=10)
+        await asyncio.to_thread(post, srv, "acme/main", "what do you think?", as_nick="kenji")
+        await settle(pilot, app, lambda: app.events_routed >= 1)
+        fault(srv, scope="write", kind="status", status=422, count=1)
+        await pilot.press(*"refused", "enter")
+        await wait_until(
+            pilot,
+            lambda: (
+                app.outbox is not None
+                and any(
+                    (m.outbox or "").startswith("failed")
+                    for m in app.stores()[app.main.active_key]  # type: ignore[index]
+                )
+            ),
+        )
+        fault(srv, scope="write", kind="status", status=429, count=1, retry_after=600)
+        await pilot.press(*"waiting", "enter")
+        await wait_until(
+            pilot,
+            lambda: any(
+                (m.outbox or "").startswith("waiting")
+                for m in app.stores()[app.main.active_key]  # type: ignore[index]
+            ),
+        )
+        await pilot.press(*"a draft")
+        await settle(pilot, app, lambda: True)
+
+    assert snap_compare(app, terminal_size=(100, 16), run_before=run_before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.content import Content
 
@@ -81,3 +82,87 @@ async def test_untrusted_reason_is_one_plain_line() -> None:
         assert "[bold]x[/]" in text and "[@click=app.quit]q[/]" in text
         assert "\x1b" not in text and "\n" not in text and "\x07" not in text
         assert app.is_running
+
+
+# ---------------------------------------------------------------------------- narrow terminals
+
+
+def shown(bar: StatusBar) -> str:
+    """The bar as the terminal shows it (cropped to the widget, padding stripped)."""
+    return bar.render_line(0).text.strip()
+
+
+async def test_80_columns_keep_the_rate_and_cut_no_word() -> None:
+    """At 80 columns the alert is shortened after a whole word and msg/min stays; the time of
+    the last event is what goes first."""
+    app = Host(lambda: 0.0)
+    async with app.run_test(size=(80, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.set_connection("live")
+        bar.rate = 12
+        bar.last_event = "07:11:46"
+        await pilot.pause()
+        assert shown(bar) == "● live  │  active  │  12 msg/min  │  last 07:11:46"
+        body = "fatima: @robin the release notes for the quarterly platform review are ready"
+        bar.alert = f"Dev Ops: {body}"
+        await pilot.pause()
+        text = shown(bar)
+        assert text.endswith("│ 12 msg/min"), text
+        assert "last" not in text
+        alert = text.split("✉ ", 1)[1].split(" │ ", 1)[0]
+        assert alert.endswith("…")
+        words = alert[:-1].split()
+        assert words == f"Dev Ops: {body}".split()[: len(words)], alert  # whole words only
+        assert len(words) >= 3
+        assert cell_len(plain(bar)) <= bar.content_region.width
+
+
+async def test_cjk_alert_keeps_its_first_character_and_whole_characters() -> None:
+    app = Host(lambda: 0.0)
+    async with app.run_test(size=(80, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.set_connection("live")
+        bar.rate = 3
+        bar.alert = "ngozi (private): " + "日本語のテキストです、よろしくお願いします。明日の会議"
+        await pilot.pause()
+        text = shown(bar)
+        assert "✉ ngozi (private): 日本語" in text, text
+        assert text.endswith("│ 3 msg/min"), text
+        assert "…" in text
+        assert cell_len(plain(bar)) <= bar.content_region.width  # nothing cropped
+        for width in (50, 61, 62, 63):
+            await pilot.resize_terminal(width, 3)
+            await pilot.pause()
+            assert cell_len(plain(bar)) <= bar.content_region.width == width - 2
+            text = shown(bar)
+            assert "ngozi" in text or "✉" not in text, text
+
+
+async def test_failed_shows_the_whole_reason_and_no_stale_rate_at_80() -> None:
+    from flowview.tui.session import TOKEN_REJECTED
+
+    app = Host(lambda: 0.0)
+    async with app.run_test(size=(80, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.set_connection("live")
+        bar.rate = 40
+        bar.last_event = "07:11:46"
+        bar.set_connection("failed", TOKEN_REJECTED)
+        await pilot.pause()
+        text = shown(bar)
+        assert text.startswith(f"✖ failed — {TOKEN_REJECTED}"), text
+        assert "msg/min" not in text and "offline" in text
+
+
+async def test_very_narrow_keeps_the_state_and_ends_on_whole_items() -> None:
+    app = Host(lambda: 0.0)
+    async with app.run_test(size=(30, 3)) as pilot:
+        bar = app.query_one(StatusBar)
+        bar.set_connection("reconnecting", "server error (503) while streaming", 5)
+        bar.rate = 7
+        bar.notice = "presence not changed: HTTP 503"
+        await pilot.pause()
+        text = shown(bar)
+        assert text.startswith("◌ reconnecting in 5 s"), text
+        assert "msg/min" not in text or text.endswith("msg/min")
+        assert not text.endswith("│")

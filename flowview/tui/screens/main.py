@@ -31,13 +31,16 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabPane
 
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.events import ConversationKey
+from flowview.tui.send_keys import SEND_BINDINGS, SEND_HELP_TEXT
+from flowview.tui.widgets.conversation_tabs import ConversationTabs
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.members_pane import MembersPane
+from flowview.tui.widgets.message_input import MessageInput
 from flowview.tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -92,8 +95,17 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("alt+a,å", "next_activity", "activity", id="next-activity", key_display="alt+a"),
     Binding("f2", "app.toggle_presence", "presence", id="toggle-presence"),
     Binding("f3", "app.settings", "settings", id="settings"),
-    # Not in the footer (it is full at 120 columns); listed by f1 and the palette.
-    Binding("f4", "toggle_members", "members", id="toggle-members", show=False),
+    # Triage (tui/triage.py): alt keys, so that typing in an input line never triggers them.
+    Binding("alt+u", "app.first_unread", "unread", id="first-unread"),
+    Binding("alt+m", "app.next_mention", "mention", id="next-mention"),
+    Binding("alt+r", "app.mark_read", "read", id="mark-read"),
+    Binding("alt+shift+r", "app.mark_all_read", "all read", id="mark-all-read"),
+    Binding("escape", "app.back_to_search", "back to search", id="back-to-search", show=False),
+    # In the footer from 120 columns (it goes early when narrower: see HIDE_FIRST).
+    Binding("f4", "toggle_members", "members", id="toggle-members"),
+    # Private conversations only (flows are chosen in settings); a new message reopens it.
+    Binding("ctrl+w", "close_conversation", "close", id="close-conversation", show=False),
+    *SEND_BINDINGS,
 ]
 
 APP_BINDINGS: list[BindingType] = [
@@ -113,20 +125,38 @@ HELP_TEXT: dict[str, str] = {
     "toggle-presence": "toggle presence between active and idle",
     "settings": "settings (flows, private messages, stream format, auto-idle, bell)",
     "toggle-members": "show or hide who is in the flow: active ●, idle ◐, offline ○",
+    "close-conversation": "close this private conversation (a new message reopens it)",
+    "first-unread": "jump to the first unread line of this flow (the “new” marker)",
+    "next-mention": "next unread mention of you, in this flow or the next ones",
+    "mark-read": "mark this flow or conversation read (kept across restarts)",
+    "mark-all-read": "mark every flow and conversation read",
+    "back-to-search": "after a search jump: back to the results (same query and hit)",
     "quit": "quit",
     "help": "this help",
     "command-palette": "jump to a flow or conversation; also Settings and Toggle presence",
     "search": "search the archive: this flow or all (ctrl+t), from:nick, #tag, in:flow",
     **{f"goto-flow-{n}": f"flow {n}" for n in range(1, 11)},
+    **SEND_HELP_TEXT,
 }
 
 
-def tab_label(store: ConversationStore) -> Content:
-    """ "name 3 @1": the sanitised title, unread count and mention count (Content, never markup)."""
+PRIVATE_MARK = "✉ "  # before a private conversation's name: it is not a flow
+MAX_ORG_CHARS = 12
+
+
+def tab_label(store: ConversationStore, org: str = "") -> Content:
+    """ "name 3 @1": the sanitised title, unread count and mention count (Content, never markup);
+    "✉ name" for a private conversation, "org/name" when `org` is given (several organisations)."""
     title = clean_name(store.title) or "?"
     if len(title) > MAX_LABEL_CHARS:
         title = title[: MAX_LABEL_CHARS - 1] + "…"
-    parts: list[str | tuple[str, str]] = [title]
+    parts: list[str | tuple[str, str]] = []
+    if store.key[0] == "private":
+        parts.append((PRIVATE_MARK, "$text-muted"))
+    elif org:
+        org = clean_name(org, max_chars=MAX_ORG_CHARS)
+        parts.append((f"{org}/", "$text-muted"))
+    parts.append(title)
     if store.unread:
         parts.append((f" {store.unread}", "bold $accent"))
     if store.mentions:
@@ -137,8 +167,14 @@ def tab_label(store: ConversationStore) -> Content:
 # When the footer is too narrow for every key, these go first (in this order), so presence,
 # settings, quit, help and the palette stay visible at 80 columns (issue 10).
 HIDE_FIRST = (
+    "app.mark_all_read",
+    "app.mark_read",
+    "app.first_unread",
+    "app.next_mention",
+    "app.reply",
     "goto_flow(1)",
     "next_activity",
+    "toggle_members",
     "previous_flow",
     "open_link",
     "open_thread",
@@ -224,7 +260,7 @@ class MainScreen(Screen[None]):
         self._logs: dict[ConversationKey, FlowLog] = {}
         # (title, unread, mentions) each tab label shows: unchanged labels are not re-set.
         self._label_state: dict[str, tuple[str, int, int]] = {}
-        self._tabbed: TabbedContent | None = None
+        self._tabbed: ConversationTabs | None = None
         self._status: StatusBar | None = None
         self._deferred_labels: dict[str, ConversationStore] = {}  # pane id -> store
         self._last_relabel = 0.0
@@ -237,27 +273,39 @@ class MainScreen(Screen[None]):
         # conversations; within the last two, the order they appeared (see `_rank`).
         self._flow_order: dict[ConversationKey, int] = {}
         self._arrival: dict[ConversationKey, int] = {}
+        # Each flow tab's organisation: labels say "org/" when several are open.
+        self._orgs: dict[ConversationKey, str] = {}
+        self._several_orgs = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
-            yield TabbedContent(id="conversations")
-            members = MembersPane(id="members")
-            members.display = False
-            yield members
+            yield ConversationTabs(id="conversations")
         yield Static(Content("Waiting for flows …"), id="empty")
+        note = Static(Content(""), id="compose-note", markup=False)
+        note.display = False
+        yield note
+        yield MessageInput("main", id="input")
         yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self.post_message(self.Ready())
+
+    def _theme_changed(self, _theme: object) -> None:
+        self.call_after_refresh(self.tabbed.keep_active_in_view)
+
+    def on_screen_resume(self) -> None:
+        # Back from the palette, a dialog or the help: the shown tab is in the bar.
+        self.call_after_refresh(self.tabbed.keep_active_in_view)
 
     # ------------------------------------------------------------------ tabs
 
     # The app reads these for every flush: look them up once (they live as long as the screen).
     @property
-    def tabbed(self) -> TabbedContent:
+    def tabbed(self) -> ConversationTabs:
         if self._tabbed is None:
-            self._tabbed = self.query_one("#conversations", TabbedContent)
+            self._tabbed = self.query_one("#conversations", ConversationTabs)
         return self._tabbed
 
     @property
@@ -319,12 +367,16 @@ class MainScreen(Screen[None]):
         log = FlowLog(store, router, id=f"{pane_id}-log", api_url=self.api_url)
         self._logs[key] = log
         self._label_state[pane_id] = (store.title, store.unread, store.mentions)
-        pane = TabPane(tab_label(store), log, id=pane_id)
+        flow = router.flows.get(key[1]) if key[0] == "flow" else None
+        if flow is not None and flow.slug:
+            self._orgs[key] = flow.slug.split("/", 1)[0]
+        pane = TabPane(tab_label(store, self._org_label(key)), log, id=pane_id)
         if before is None:
             await self.tabbed.add_pane(pane)
         else:
             await self.tabbed.add_pane(pane, before=self._panes[before])
         self.query_one("#empty").display = False
+        self._tabs_changed()
 
     async def remove_conversation(self, key: ConversationKey) -> None:
         pane_id = self._panes.pop(key, None)
@@ -334,8 +386,41 @@ class MainScreen(Screen[None]):
         self._logs.pop(key, None)
         self._label_state.pop(pane_id, None)
         self._deferred_labels.pop(pane_id, None)
+        self._orgs.pop(key, None)
         await self.tabbed.remove_pane(pane_id)
         self.query_one("#empty").display = not self._panes
+        self._tabs_changed()
+
+    def _org_label(self, key: ConversationKey) -> str:
+        return self._orgs.get(key, "") if self._several_orgs else ""
+
+    def _tabs_changed(self) -> None:
+        """Labels gain or lose "org/" when the tabs' organisations become several or one;
+        the bar's hidden-tab counts follow."""
+        several = len(set(self._orgs.values())) > 1
+        if several != self._several_orgs:
+            self._several_orgs = several
+            for key in self._orgs:
+                log_widget = self._logs.get(key)
+                pane_id = self._panes.get(key)
+                if log_widget is not None and pane_id is not None:
+                    self.tabbed.get_tab(pane_id).label = tab_label(
+                        log_widget.store, self._org_label(key)
+                    )
+        self.call_after_refresh(self.tabbed.update_overflow)
+
+    def action_close_conversation(self) -> None:
+        """ctrl+w: close the shown private conversation; its next message reopens it."""
+        key = self.active_key
+        if key is None:
+            return
+        if key[0] != "private":
+            self.status.notice = "flows are chosen in settings (f3); ctrl+w closes private tabs"
+            return
+        log_widget = self._logs.get(key)
+        if log_widget is not None:
+            log_widget.store.mark_read()  # closed on purpose: nothing in it is news
+        self.run_worker(self.remove_conversation(key), group="close-tab", exit_on_error=False)
 
     def update_label(self, store: ConversationStore, *, now: bool = False) -> None:
         """Show `store`'s title and counts in its tab label.
@@ -351,7 +436,7 @@ class MainScreen(Screen[None]):
             self._deferred_labels.pop(pane_id, None)
             return
         tab = self.tabbed.get_tab(pane_id)
-        label = tab_label(store)
+        label = tab_label(store, self._org_label(store.key))
         if label.cell_length == tab.label.cell_length:
             # Same width (the usual case: "12" -> "13"): repaint this tab only.  Tab.label's
             # setter lays the whole screen out again and re-places the underline.
@@ -368,6 +453,7 @@ class MainScreen(Screen[None]):
                     return
             self._last_relabel = clock
             tab.label = label
+            self.call_after_refresh(self.tabbed.update_overflow)
         self._label_state[pane_id] = state
         self._deferred_labels.pop(pane_id, None)
 

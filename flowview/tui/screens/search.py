@@ -5,9 +5,10 @@ Given an `Archive` (flowview.archive), the screen runs the query in a debounced 
 nick and the matched words highlighted.  Everything shown is built as `Content` from sanitised
 text: archived text never reaches a markup parser.
 
-Enter (in the input or on a hit) posts `SearchScreen.JumpTo(key, message_id)`; the app decides
-how to show the message in context.  ctrl+t switches between this conversation and all of them
-(when the screen was opened on one).  Escape dismisses.
+Enter (in the input or on a hit) posts `SearchScreen.JumpTo(key, message_id)`; the app shows
+the message in context (tui/search_jump.py) and Escape there reopens the screen from its
+`return_point()` (same query, scope and highlighted hit).  ctrl+t switches between this
+conversation and all of them (when the screen was opened on one).  Escape dismisses.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from flowview.archive import Archive
 from flowview.archive.query import QueryError, parse_query
 from flowview.archive.search import Hit, search
 from flowview.protocol.events import ConversationKey
+from flowview.tui.search_jump import SearchReturn
 
 log = logging.getLogger(__name__)
 
@@ -87,11 +89,14 @@ class SearchScreen(ModalScreen[None]):
         *,
         me: str | None = None,
         query: str = "",
+        this_only: bool | None = None,
+        position: int = 0,
     ) -> None:
         super().__init__()
         self.archive = archive
         self.conversation = conversation
-        self.this_only = conversation is not None
+        self.this_only = conversation is not None if this_only is None else this_only
+        self._position = position  # the hit highlighted when the first results show
         self.me = me
         self.initial_query = query
         self.hits: list[Hit] = []
@@ -164,7 +169,8 @@ class SearchScreen(ModalScreen[None]):
         results = self.query_one(OptionList)
         results.set_options(Option(hit_content(hit)) for hit in hits)
         if hits:
-            results.highlighted = 0
+            results.highlighted = min(self._position, len(hits) - 1)
+            self._position = 0
         self.query_one("#search-status", Static).update(status)
         self.searches += 1
 
@@ -183,6 +189,13 @@ class SearchScreen(ModalScreen[None]):
             return
         current = results.highlighted if results.highlighted is not None else -step
         results.highlighted = max(0, min(len(self.hits) - 1, current + step))
+
+    def return_point(self) -> SearchReturn:
+        """What Escape after a jump reopens: this query, scope and highlighted hit."""
+        highlighted = self.query_one(OptionList).highlighted
+        return SearchReturn(
+            self.query_one(Input).value, self.this_only, highlighted or 0, self.conversation
+        )
 
     def action_close(self) -> None:
         self.workers.cancel_group(self, "search")

@@ -24,7 +24,6 @@ from textual.widgets import (
     Checkbox,
     Input,
     Label,
-    RadioButton,
     RadioSet,
     Static,
 )
@@ -36,6 +35,7 @@ from flowview.protocol.rest import ApiError, Flow, RestClient
 from flowview.tui.screens.setup import describe_failure
 from flowview.tui.widgets.flow_picker import FlowPicker
 from flowview.tui.widgets.status_line import StatusKind, StatusLine
+from flowview.tui.widgets.toggles import RadioChoice, TickBox
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +100,13 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 *[(Content(clean_name(slug)), slug, True) for slug in s.flows], id="flows"
             )
             yield StatusLine("Loading your flows …", id="settings-status")
-            yield Checkbox("Show private messages", value=s.private, id="private", compact=True)
+            yield TickBox("Show private messages", value=s.private, id="private", compact=True)
             yield Label("Stream format")
             with RadioSet(id="content-type", compact=True):
-                yield RadioButton(
+                yield RadioChoice(
                     "Event-Stream (resumes after a drop)", value=s.content_type == "sse", id="sse"
                 )
-                yield RadioButton("JSON stream", value=s.content_type == "json", id="json")
+                yield RadioChoice("JSON stream", value=s.content_type == "json", id="json")
             with Horizontal(id="auto-idle-row"):
                 yield Label("Go idle after")
                 yield Input(
@@ -116,7 +116,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
                     compact=True,
                 )
                 yield Label("minutes without a key press (0: never)")
-            yield Checkbox(
+            yield TickBox(
                 "Ring the terminal bell on mentions", value=s.bell, id="bell", compact=True
             )
             yield Label("New API token (leave empty to keep the current one)")

@@ -34,6 +34,7 @@ from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient, User
 from flowview.protocol.urls import DEFAULT_API_URL, DEFAULT_STREAM_URL
 from flowview.tui.widgets.flow_picker import FlowPicker, flow_label, sorted_flows
 from flowview.tui.widgets.status_line import StatusKind, StatusLine, status_content
+from flowview.tui.widgets.toggles import TickBox
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,9 @@ class SetupScreen(Screen[SetupOutcome]):
     """Asks for a token and the flows to show, checks them, saves them and dismisses."""
 
     CSS_PATH = "setup.tcss"
-    AUTO_FOCUS = "#token"
+    # The token field is focused by on_mount, without Textual's scroll-into-view: done before
+    # the first layout, that scrolled the form past its title at 24 rows.
+    AUTO_FOCUS = None
 
     def __init__(
         self,
@@ -161,7 +164,7 @@ class SetupScreen(Screen[SetupOutcome]):
                 placeholder="personal API token",
                 id="token",
             )
-            yield Checkbox(
+            yield TickBox(
                 "This is an OAuth access token (sent as Bearer)",
                 value=initial.token_kind == "oauth",
                 id="oauth",
@@ -190,7 +193,7 @@ class SetupScreen(Screen[SetupOutcome]):
                 )
             yield Label("Flows to show", id="flows-label")
             yield FlowPicker(id="flows", disabled=True)
-            yield Checkbox(
+            yield TickBox(
                 "Show private messages", value=initial.private, id="private", compact=True
             )
             with Horizontal(classes="setup-row"):
@@ -200,6 +203,7 @@ class SetupScreen(Screen[SetupOutcome]):
     # ------------------------------------------------------------------ helpers
 
     def on_mount(self) -> None:
+        self.set_focus(self.query_one("#token", Input), scroll_visible=False)
         if self.env.problem:
             self.set_status(self.env.problem, "error")
         elif self.env.complete:

@@ -3,6 +3,9 @@
 A modal screen holding a :class:`FlowLog` over a :class:`ThreadStore`, a live filtered view of
 the conversation's store (it shares the message objects, so edits and reactions show at once,
 and it picks up new replies on refresh). ``escape`` closes it.
+
+Its input line replies in the thread (``thread_id``), or, when the thread is an integration
+item's (``comment_on``), comments on that item; the app's composer sends what it submits.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore, ThreadStore
 from flowview.protocol.events import ConversationKey
 from flowview.tui.widgets.flow_log import FlowLog
+from flowview.tui.widgets.message_input import MessageInput
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +44,24 @@ class ThreadScreen(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close thread", id="thread.close"),
+        Binding("tab", "toggle_input", "input/log", id="thread.toggle-input", show=False),
     ]
 
-    def __init__(self, router: Router, key: ConversationKey, thread_id: str) -> None:
+    def __init__(
+        self,
+        router: Router,
+        key: ConversationKey,
+        thread_id: str,
+        *,
+        comment_on: int | None = None,
+        can_send: bool = False,
+    ) -> None:
         super().__init__()
         self.router = router
         self.key = key
         self.thread_id = thread_id
+        self.comment_on = comment_on  # the integration item that the input comments on
+        self.can_send = can_send
         parent = router.stores.get(key) or ConversationStore(key, router.title_for(key))
         self.thread_store = ThreadStore(parent, thread_id)
         self._seen = -1
@@ -75,10 +90,16 @@ class ThreadScreen(ModalScreen[None]):
         with Vertical(id="thread-box"):
             yield Static(self._heading(), id="thread-title", markup=False)
             yield FlowLog(self.thread_store, self.router, id="thread-log", history=False)
+            if self.can_send:
+                yield MessageInput(f"thread:{self.thread_id}", id="thread-input")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(FlowLog).focus()
+        inputs = self.query(MessageInput)
+        if inputs:
+            inputs.first().focus()
+        else:
+            self.query_one(FlowLog).focus()
         self._seen = self.thread_store.parent.version
         self.set_interval(POLL_SECONDS, self._poll)
 
@@ -98,3 +119,11 @@ class ThreadScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_toggle_input(self) -> None:
+        """Tab: between the thread's messages and its input line."""
+        inputs = self.query(MessageInput)
+        if inputs and not inputs.first().has_focus:
+            inputs.first().focus()
+        else:
+            self.query_one(FlowLog).focus()

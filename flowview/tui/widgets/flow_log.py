@@ -92,6 +92,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
     COMPONENT_CLASSES: ClassVar[set[str]] = {
         *(f"flow-log--nick-{slot}" for slot in range(NICK_SLOTS)),
         "flow-log--time",
+        "flow-log--pending",
+        "flow-log--failed",
         "flow-log--day",
         "flow-log--marker",
         "flow-log--gap",

@@ -9,8 +9,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+from rich.segment import Segment
 from textual.content import Content
+from textual.strip import Strip
 from textual.widgets import SelectionList
+from textual.widgets._toggle_button import ToggleButton
+from textual.widgets.option_list import OptionDoesNotExist
 
 from flowview.model.sanitize import clean_name
 from flowview.protocol.rest import Flow
@@ -18,6 +22,11 @@ from flowview.protocol.rest import Flow
 log = logging.getLogger(__name__)
 
 __all__ = ["FlowPicker", "flow_label", "sorted_flows"]
+
+# The tick drawn in a chosen flow's box (Textual draws an "X" in both states and tells them
+# apart by colour only, which a colour-blind user or a monochrome terminal cannot see).
+TICKED = "✓"
+UNTICKED = " "
 
 
 def flow_label(flow: Flow) -> Content:
@@ -38,12 +47,36 @@ def sorted_flows(flows: Iterable[Flow]) -> list[Flow]:
 
 
 class FlowPicker(SelectionList[str]):
-    """A SelectionList of flows by slug."""
+    """A SelectionList of flows by slug; a ticked box shows a ✓, an empty one a blank."""
+
+    def on_focus(self) -> None:
+        # Without a highlighted row the first Space does nothing (issue 10): start on the first.
+        self._highlight_first()
+
+    def _highlight_first(self) -> None:
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        try:
+            option = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        segments = list(strip)
+        # SelectionList draws [left side, inner "X", right side, " ", prompt...].
+        if len(segments) < 3 or segments[1].text != ToggleButton.BUTTON_INNER:
+            return strip
+        glyph = TICKED if option.value in self.selected else UNTICKED
+        segments[1] = Segment(glyph, segments[1].style, segments[1].control)
+        return Strip(segments, strip.cell_length)
 
     def show_slugs(self, slugs: Sequence[str]) -> None:
         """Before /flows answers: the saved choice by slug, all ticked."""
         self.clear_options()
         self.add_options([(Content(clean_name(slug)), slug, True) for slug in slugs])
+        if self.has_focus:
+            self._highlight_first()
 
     def show_flows(self, flows: Iterable[Flow], chosen: set[str], keep: Sequence[str] = ()) -> None:
         """`flows` sorted by name, ticked when their slug or id is in `chosen`; then the
@@ -60,6 +93,8 @@ class FlowPicker(SelectionList[str]):
                 options.append((label, slug, slug in chosen))
         self.clear_options()
         self.add_options(options)
+        if self.has_focus:
+            self._highlight_first()
 
     def selected_flows(self) -> list[str]:
         """Ticked slugs in the order shown."""

@@ -32,6 +32,21 @@ __all__ = ["CompletionSource", "MessageInput"]
 
 HISTORY_SIZE = 100
 NEWLINE_KEYS = frozenset({"shift+enter", "alt+enter", "ctrl+j"})
+# What Textual names ESC+digit (alt+1 … alt+8 in xterm-like terminals and tmux): bound to the
+# tab keys, so they do not type ¡ ™ £ ¢ ∞ § ¶ • in the input (paste those if needed).  ª, º
+# (ESC 9, ESC 0) are letters in some languages and stay typeable.
+OPTION_KEYS = frozenset(
+    {
+        "inverted_exclamation_mark",
+        "trade_mark_sign",
+        "pound_sign",
+        "cent_sign",
+        "infinity",
+        "section_sign",
+        "pilcrow_sign",
+        "bullet",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -181,6 +196,8 @@ class MessageInput(TextArea):
             self._swallow(event)
             self._send_text()
             return
+        if await self._run_bound_character(event):
+            return
         if key in NEWLINE_KEYS:
             self._swallow(event)
             start, end = self.selection
@@ -200,6 +217,26 @@ class MessageInput(TextArea):
             self._swallow(event)
             return
         await super()._on_key(event)
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        """Printable keys type, except the Option characters that xterm-like terminals send
+        for alt+digit (see OPTION_KEYS): the screen's bindings keep those."""
+        if key in OPTION_KEYS:
+            return False
+        return super().check_consume_key(key, character)
+
+    async def _run_bound_character(self, event: events.Key) -> bool:
+        """alt+digit arrives from xterm-like terminals as a character (ESC 2 -> "™", key
+        ``trade_mark_sign``; see screens/main.py): when such a key is bound on the screen it
+        runs the binding instead of typing the character, so the tab keys work while typing."""
+        if event.key not in OPTION_KEYS or not event.is_printable:
+            return False  # (not printable: the event bubbles to the bindings by itself)
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or not active.enabled or active.node is self:
+            return False
+        self._swallow(event)
+        await self.app.run_action(active.binding.action, active.node)
+        return True
 
     @staticmethod
     def _swallow(event: events.Key) -> None:
@@ -233,6 +270,13 @@ class MessageInput(TextArea):
         self.remove_class("-editing")
         self.clear()
         self.post_message(self.Submitted(self, self.key, text, edit_of))
+
+    # f6/f7 (select line / all) give way to the screen's keys (a keymap may use them).
+    def action_select_line(self) -> None:
+        raise SkipAction()
+
+    def action_select_all(self) -> None:
+        raise SkipAction()
 
     # PgUp/PgDn belong to the log: the input is a few lines at most, and reading back while
     # typing must not need a focus change.  SkipAction lets the screen's binding run.

@@ -11,7 +11,9 @@ import logging
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
+from rich.cells import cell_len
 from textual.app import RenderResult
 from textual.content import Content
 from textual.reactive import reactive
@@ -143,26 +145,131 @@ class StatusBar(Widget):
         shown = self.shown_presence()
         return (shown, _PRESENCE_STYLE.get(shown, "$text-muted"))
 
-    def render(self) -> RenderResult:
+    def parts(self) -> list[Part]:
+        """What the bar would show with room for everything, in display order."""
         symbol, style = _STATE_STYLE.get(self.state, ("?", ""))
-        parts: list[str | tuple[str, str]] = [
-            (f"{symbol} {self.connection_text()}", style),
-            SEPARATOR,
-            self._presence_part(),
-            SEPARATOR,
-        ]
+        connection = self.connection_text()
+        head, _, reason = connection.partition(" — ")
+        parts = [Part("state", f"{symbol} {head}", style, joined=True)]
+        if reason:
+            parts.append(Part("reason", f" — {reason}", style, joined=True))
+        presence, presence_style = self._presence_part()
+        parts.append(Part("presence", presence, presence_style))
         if self.alert:
-            # Before the rate: at 80 columns the end of the line is what gets cut.
-            parts += [("✉ " + self.alert, "$text-accent bold"), SEPARATOR]
-        parts += [
-            f"{self.rate} msg/min",
-        ]
+            # Before the rate: the newest mention is what the user most needs to see.
+            parts.append(Part("alert", "✉ " + self.alert, "$text-accent bold"))
+        if self.state not in ("failed", "stopped"):
+            # Nothing streams in these states: an old rate would only mislead.
+            parts.append(Part("rate", f"{self.rate} msg/min", ""))
         if self.last_event:
-            parts += [SEPARATOR, f"last {self.last_event}"]
+            parts.append(Part("last", f"last {self.last_event}", ""))
         if self.gaps:
-            parts += [SEPARATOR, (GAP_TEXT, "$text-warning")]
+            parts.append(Part("gaps", GAP_TEXT, "$text-warning"))
         if self.problems:
-            parts += [SEPARATOR, (f"{self.problems} events skipped", "$text-warning")]
+            parts.append(Part("problems", f"{self.problems} events skipped", "$text-warning"))
         if self.notice:
-            parts += [SEPARATOR, (self.notice, "$text-warning")]
-        return Content.assemble(*parts)
+            parts.append(Part("notice", self.notice, "$text-warning"))
+        return parts
+
+    def render(self) -> RenderResult:
+        width = self.content_region.width if self.is_mounted else 0
+        parts = self.parts()
+        separator = SEPARATOR
+        if width > 0:
+            parts, separator = fit_parts(parts, width)
+        pieces: list[str | tuple[str, str]] = []
+        for part in parts:
+            if pieces and not part.joined:
+                pieces.append(separator)
+            pieces.append((part.text, part.style) if part.style else part.text)
+        return Content.assemble(*pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One item of the bar. `joined`: no separator before it (the reason after the state)."""
+
+    name: str
+    text: str
+    style: str
+    joined: bool = False
+
+
+# When the line is too long, these steps are taken in order until it fits (see README,
+# "Status bar"): the separators narrow, the time of the last event goes, long texts are
+# shortened at a word, then whole items go, least needed first.  msg/min stays as long as
+# anything but the state, the reason and the presence can give way for it.
+FIT_STEPS: tuple[tuple[str, str], ...] = (
+    ("narrow", ""),
+    ("drop", "last"),
+    ("shorten", "notice"),
+    ("shorten", "alert"),
+    ("shorten", "reason"),
+    ("drop", "problems"),
+    ("drop", "gaps"),
+    ("drop", "notice"),
+    ("drop", "rate"),
+    ("drop", "alert"),
+    ("drop", "reason"),
+    ("drop", "presence"),
+)
+NARROW_SEPARATOR = (" │ ", "$text-muted")
+MIN_SHORTENED = 12  # cells: a shortened text keeps at least this much, or goes
+
+
+def _width(parts: list[Part], separator: tuple[str, str]) -> int:
+    gap = cell_len(separator[0])
+    return sum(cell_len(p.text) + (0 if p.joined or i == 0 else gap) for i, p in enumerate(parts))
+
+
+def shorten(text: str, cells: int) -> str:
+    """`text` in at most `cells` cells, ending in "…", cut after a whole word when one ends in
+    the second half (CJK text has no spaces: it is cut between characters, never inside one)."""
+    if cell_len(text) <= cells:
+        return text
+    room = cells - 1  # the ellipsis
+    used = 0
+    end = 0
+    for i, char in enumerate(text):
+        used += cell_len(char)
+        if used > room:
+            break
+        end = i + 1
+    cut = text[:end]
+    after = text[end : end + 1]
+    # Inside a word of a spaced script: back to the word's start.  Wide (CJK) characters are
+    # words of their own, so a cut next to one is already a clean cut.
+    mid_word = after.strip() != "" and cut[-1:].strip() != ""
+    wide = cell_len(after) > 1 or cell_len(cut[-1:]) > 1
+    space = cut.rfind(" ")
+    if mid_word and not wide and space > len(cut) // 2:
+        cut = cut[:space]
+    return cut.rstrip() + "…"
+
+
+def fit_parts(parts: list[Part], width: int) -> tuple[list[Part], tuple[str, str]]:
+    """`parts` made to fit `width` cells by FIT_STEPS; what cannot fit is left out whole."""
+    separator = SEPARATOR
+    parts = list(parts)
+    for action, name in FIT_STEPS:
+        over = _width(parts, separator) - width
+        if over <= 0:
+            break
+        if action == "narrow":
+            separator = NARROW_SEPARATOR
+            continue
+        index = next((i for i, p in enumerate(parts) if p.name == name), None)
+        if index is None:
+            continue
+        part = parts[index]
+        if action == "drop":
+            del parts[index]
+            continue
+        lead = " — " if part.name == "reason" else ""
+        room = cell_len(part.text) - over - cell_len(lead)
+        if room >= MIN_SHORTENED:
+            parts[index] = replace(part, text=lead + shorten(part.text[len(lead) :], room))
+    if _width(parts, separator) > width and parts:
+        # Only the state is left and it is still too long: shorten it too.
+        parts = [replace(parts[0], text=shorten(parts[0].text, width))]
+    return parts, separator

@@ -1,0 +1,341 @@
+"""The viewer with a 1,000,000-message archive (issue 11): start-up to the first frame, and RSS
+over minutes of switching, scrolling and searching.
+
+    uv run python bench/bench_archive.py --dir /tmp/arc            # builds /tmp/arc/bench.sqlite3
+    uv run python bench/bench_archive_app.py --archive /tmp/arc/bench.sqlite3 --seconds 180
+
+The archive built by bench_archive.py is copied into a private data directory under the name the
+viewer uses for the bundled server's user, with its 12 flows and 60 users mapped onto the
+server's flows and users (so the messages belong to conversations the viewer shows).  Then:
+
+1. start-up: `python -m flowview` (saved profile, headless driver, bytecode cache warm) to the
+   main screen's first painted frame (bench_app.startup_once), with that archive and with an
+   empty data directory, medians of --runs.  Until the viewer reads its archive at start (warm
+   start), this is the start-up with a 1M archive present, not "to the first archived frame".
+2. RSS: the app (headless, 120x40, in its own process) against the server's simulator at
+   --rate events/s for --seconds: every 2 s one step of a cycle of tab switches, page-ups, Home /
+   End, and a search typed into ctrl+f (a word of the archive's vocabulary); VmRSS every 10 s,
+   VmHWM at the end.  The archive's writer stores the live stream meanwhile.
+
+Results go to bench/results/archive-app.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+for path in (str(ROOT), str(BENCH)):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from bench_app import (  # noqa: E402  (after the path set-up)
+    SIZE,
+    Server,
+    child_env,
+    proc_status,
+    settle,
+    startup_once,
+    wait_for,
+    write_profile,
+)
+
+# One step every STEP seconds, in this order, round and round.
+CYCLE: tuple[tuple[str, ...], ...] = (
+    ("ctrl+n",),
+    ("pageup", "pageup", "pageup"),
+    ("home",),
+    ("end",),
+    ("ctrl+f", "<word>"),
+    ("enter",),
+    ("escape", "escape"),
+    ("ctrl+p",),
+    ("pageup", "pageup"),
+    ("end",),
+)
+STEP = 2.0
+
+
+def emit(obj: dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def sqlite_mb() -> float | None:
+    """Memory SQLite holds in this process (page caches of the archive's connections), from
+    the shared library Python's sqlite3 uses; None when it cannot be asked."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("sqlite3")
+    if name is None:
+        return None
+    try:
+        used = ctypes.CDLL(name).sqlite3_memory_used
+    except (OSError, AttributeError):
+        return None
+    used.restype = ctypes.c_int64
+    return float(used()) / (1 << 20)
+
+
+# ============================================================================ child side
+
+
+async def child_rss(args: argparse.Namespace) -> None:
+    from bench_archive import Corpus
+    from textual import events
+
+    from flowview.config import Settings
+    from flowview.protocol.auth import Token
+    from flowview.tui.app import FlowviewApp
+
+    words = Corpus(seed=1).words[:200]
+    settings = Settings(
+        stream_url=os.environ["FLOWDOCK_STREAM_URL"],
+        api_url=os.environ["FLOWDOCK_API_URL"],
+        flows=args.flows.split(","),
+        private=True,
+        auto_idle_minutes=0,
+    )
+    app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
+
+    def press(key: str) -> None:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)  # type: ignore[union-attr]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(
+            lambda: app.session is not None and app.main.status.state == "live",
+            60.0,
+            "the app to go live",
+        )
+        await settle(app, quiet=0.3, timeout=3.0)
+        await pilot.pause()
+        emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
+        samples: list[dict[str, float]] = []
+        start = time.monotonic()
+        next_sample = start
+        steps = 0
+        searches = 0
+        while (now := time.monotonic()) - start < args.seconds:
+            if now >= next_sample:
+                next_sample += 10.0
+                status = proc_status()
+                samples.append(
+                    {
+                        "t": round(now - start, 1),
+                        "rss_mb": status["VmRSS"],
+                        "sqlite_mb": sqlite_mb() or 0.0,
+                        "stored": float(sum(len(s) for s in app.stores().values())),
+                    }
+                )
+            for key in CYCLE[steps % len(CYCLE)]:
+                if key == "<word>":
+                    searches += 1
+                    for char in words[(searches * 37) % len(words)]:
+                        press(char)
+                        await asyncio.sleep(0.05)  # typed: a search per character
+                else:
+                    press(key)
+                    await asyncio.sleep(0.1)
+            steps += 1
+            await asyncio.sleep(STEP)
+        emit(
+            {
+                "result": {
+                    "samples": samples,
+                    "steps": steps,
+                    "searches": searches,
+                    "hwm_mb": proc_status()["VmHWM"],
+                    "final_rss_mb": proc_status()["VmRSS"],
+                    "final_sqlite_mb": sqlite_mb(),
+                }
+            }
+        )
+
+
+# ============================================================================ parent side
+
+
+def prepare_archive(source: Path, data: Path, server: Server) -> Path:
+    """The viewer's archive file for `server`'s user in `data`: a copy of `source`
+    (bench_archive.py's database) with its flows and users mapped onto the server's.
+
+    The mapping rewrites every row once (minutes), so its result is kept beside `source` and
+    reused while `source` is unchanged (the seeded server's ids are the same every run)."""
+    from flowview.archive import archive_path
+    from flowview.archive.paths import create_private_file, ensure_private_dir
+    from flowview.protocol.auth import Token
+    from flowview.protocol.rest import RestClient
+
+    async def ask() -> tuple[str, list[str], list[str]]:
+        rest = RestClient(server.process.api_url, Token(server.process.token))
+        try:
+            me = await rest.user()
+            flows = [f.id for f in await rest.flows() if f.joined]
+            users = [u.id for u in await rest.users()]
+            return str(me.id), flows, users
+        finally:
+            await rest.aclose()
+
+    me, flows, users = asyncio.run(ask())
+    mapped = source.with_name(f"{source.stem}-viewer-{me}.sqlite3")
+    if not mapped.is_file() or mapped.stat().st_mtime < source.stat().st_mtime:
+        _map_ids(source, mapped, flows, users)
+    ensure_private_dir(data)
+    target = archive_path(server.process.api_url, me, data)
+    create_private_file(target)
+    shutil.copyfile(mapped, target)
+    conn = sqlite3.connect(target, isolation_level=None)
+    try:
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('api_url', ?), ('user_id', ?)",
+            (server.process.api_url, me),
+        )
+        (count,) = conn.execute("SELECT count(*) FROM messages").fetchone()
+    finally:
+        conn.close()
+    print(f"archive ready: {count:,} messages in {target}", file=sys.stderr)
+    return target
+
+
+def _map_ids(source: Path, mapped: Path, flows: list[str], users: list[str]) -> None:
+    """One pass over the messages: bench flows and users become the server's."""
+    started = time.perf_counter()
+    partial = mapped.with_suffix(".partial")
+    shutil.copyfile(source, partial)
+    conn = sqlite3.connect(partial, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA cache_size=-262144")
+        old_flows = [r[0] for r in conn.execute("SELECT id FROM flows ORDER BY id")]
+        old_users = [r[0] for r in conn.execute("SELECT id FROM users ORDER BY id")]
+        conv_case = " ".join(
+            f"WHEN 'flow:{old}' THEN 'flow:{flows[i % len(flows)]}'"
+            for i, old in enumerate(old_flows)
+        )
+        user_case = " ".join(
+            f"WHEN '{old}' THEN '{users[i % len(users)]}'" for i, old in enumerate(old_users)
+        )
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            f"UPDATE messages SET conv = CASE conv {conv_case} ELSE conv END,"
+            f" user = CASE user {user_case} ELSE user END"
+        )
+        conn.execute("DELETE FROM flows")
+        conn.execute("DELETE FROM users")
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode=WAL")
+    finally:
+        conn.close()
+    partial.replace(mapped)
+    print(f"mapped ids in {time.perf_counter() - started:.0f} s: {mapped}", file=sys.stderr)
+
+
+def bench_startup(server: Server, config: Path, data: Path, runs: int) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "flowview"]
+    empty = Path(tempfile.mkdtemp(prefix="flowview-bench-empty-"))
+    found: dict[str, list[float]] = {"with_1m_archive": [], "empty_data_dir": []}
+    kinds = [("with_1m_archive", data), ("empty_data_dir", empty)]
+    for run in range(runs):
+        for name, directory in kinds if run % 2 == 0 else kinds[::-1]:  # alternate the order
+            env = child_env(
+                warm=True, FLOWVIEW_CONFIG_DIR=str(config), FLOWVIEW_DATA_DIR=str(directory)
+            )
+            found[name].append(startup_once(argv, env, "headless", grace=1.0))
+    shutil.rmtree(empty, ignore_errors=True)
+    result: dict[str, Any] = {
+        name: {"runs": v, "median_s": statistics.median(v)} for name, v in found.items()
+    }
+    return result
+
+
+def bench_rss(server: Server, data: Path, seconds: float) -> dict[str, Any]:
+    import subprocess
+
+    env = child_env(warm=True, FLOWVIEW_DATA_DIR=str(data), **server.env())
+    argv = [sys.executable, __file__, "--child", "--flows", ",".join(server.slugs)]
+    proc = subprocess.Popen(
+        [*argv, "--seconds", str(seconds)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    reports: list[dict[str, Any]] = []
+    try:
+        for line in proc.stdout:
+            if line.startswith("{"):
+                reports.append(json.loads(line))
+                print(f"  {line.strip()[:200]}", file=sys.stderr)
+                if "result" in reports[-1]:
+                    break
+    finally:
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+    ready = next(r for r in reports if r.get("ready"))
+    result = next(r["result"] for r in reports if "result" in r)
+    return {"rss_at_live_mb": ready["rss_mb"], **result}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archive", type=Path, help="bench_archive.py's bench.sqlite3")
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--rate", type=float, default=50.0, help="simulator events/s")
+    parser.add_argument("--runs", type=int, default=3, help="start-up runs of each kind")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--flows", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=BENCH / "results" / "archive-app.json")
+    args = parser.parse_args()
+    if args.child:
+        asyncio.run(child_rss(args))
+        return 0
+    if args.archive is None or not args.archive.is_file():
+        parser.error("--archive: the database bench_archive.py --dir DIR left in DIR")
+    work = Path(tempfile.mkdtemp(prefix="flowview-bench-archive-app-"))
+    server = Server(flows=10, rate=args.rate)
+    try:
+        data, config = work / "data", work / "config"
+        archive = prepare_archive(args.archive, data, server)
+        write_profile(config, server)
+        results: dict[str, Any] = {
+            "archive_messages": sqlite3.connect(archive)
+            .execute("SELECT count(*) FROM messages")
+            .fetchone()[0],
+            "archive_bytes": archive.stat().st_size,
+            "load": os.getloadavg(),
+        }
+        results["startup"] = bench_startup(server, config, data, args.runs)
+        print(json.dumps(results["startup"]), file=sys.stderr)
+        results["rss"] = bench_rss(server, data, args.seconds)
+        results["load_after"] = os.getloadavg()
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, indent=1))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,99 @@
+"""The SSE decoder's whole-block fast path gives exactly what its line loop gives.
+
+The blocks between a chunk's first and last blank line take the fast path
+(`SSEDecoder._blocks`); the reference decoder sends them through the line loop instead, as the
+decoder did before the fast path. Fed the same chunks, both must agree on every event, the
+last event ID, the retry time, the skip notices and the comments, whatever the stream.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from flowview.protocol.sse import SSEDecoder, SSEEvent
+
+# Pieces that make every kind of line likely: the fast path's own shapes, near misses
+# ("id:" without a space, "data:x"), other fields, comments, CR/LF variants, NUL, a BOM,
+# non-ASCII, long values (for the size cap).
+_PIECES = [
+    "id: ",
+    "id:",
+    "data: ",
+    "data:",
+    "event: ",
+    "retry: ",
+    ": ping",
+    "\n",
+    "\n\n",
+    "\r",
+    "\r\n",
+    " ",
+    "x",
+    "7",
+    "{}",
+    "é😀",
+    "\0",
+    "\ufeff",
+    "y" * 40,
+]
+
+
+def _stream() -> st.SearchStrategy[bytes]:
+    blocks = st.lists(st.sampled_from(_PIECES), max_size=60).map("".join)
+    with_id = st.tuples(st.text(max_size=8), st.text(max_size=40)).map(
+        lambda iv: f"id: {iv[0]}\ndata: {iv[1]}\n\n"
+    )
+    data_only = st.text(max_size=60).map(lambda d: f"data: {d}\n\n")
+    canonical = st.lists(st.one_of(with_id, data_only), max_size=8).map("".join)
+    return st.lists(st.one_of(blocks, canonical), max_size=6).map(
+        lambda parts: "".join(parts).encode("utf-8", "surrogatepass")
+    )
+
+
+class _LineLoopOnly(SSEDecoder):
+    def _blocks(self, text: str, events: list[SSEEvent]) -> None:
+        self._process([*text.split("\n"), ""], events)
+
+
+def _run(cls: type[SSEDecoder], data: bytes, cuts: list[int], cap: int) -> dict[str, Any]:
+    skips: list[str] = []
+    dec = cls("seed", max_event_bytes=cap, on_skip=skips.append, keep_comments=True)
+    events: list[SSEEvent] = []
+    start = 0
+    for cut in [*sorted(cuts), len(data)]:
+        events.extend(dec.feed(data[start:cut]))
+        start = max(start, cut)
+    return {
+        "events": events,
+        "last_event_id": dec.last_event_id,
+        "retry": dec.reconnection_time_ms,
+        "oversized": dec.oversized,
+        "skips": skips,
+        "comments": dec.comments,
+    }
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=_stream(),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=4),
+    cap=st.one_of(st.integers(min_value=1, max_value=60), st.just(1 << 20)),
+)
+def test_fast_path_decodes_like_the_line_loop(data: bytes, cuts: list[int], cap: int) -> None:
+    chunkings = [[c for c in cuts if c <= len(data)], [], list(range(0, len(data), 3))]
+    for chunks in chunkings:
+        assert _run(SSEDecoder, data, chunks, cap) == _run(_LineLoopOnly, data, chunks, cap)
+
+
+def test_the_fast_path_keeps_ids_across_blocks_and_chunks() -> None:
+    dec = SSEDecoder()
+    body = b"".join(b'id: %d\ndata: {"n": %d}\n\n' % (i, i) for i in range(5))
+    events = dec.feed(body[:30]) + dec.feed(body[30:])
+    assert [(e.id, e.data) for e in events] == [(str(i), f'{{"n": {i}}}') for i in range(5)]
+    assert dec.last_event_id == "4"
+    # A data-only block keeps the last id; an id with NUL is ignored (WHATWG).
+    events = dec.feed(b"\n\ndata: a\n\nid: x\0y\ndata: b\n\ndata: c\n\n")
+    assert [(e.id, e.data) for e in events] == [("4", "a"), ("4", "b"), ("4", "c")]

@@ -1,0 +1,178 @@
+"""StreamPump: routed events reach `on_events` (the archive) exactly once and in order; during
+a burst they are held back for at most HOLD_SECONDS, so the archive's writer thread does not
+compete with the loop that routes and paints the burst.  Time is virtual (looptime)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from flowview.model.router import Router
+from flowview.protocol.events import Event, parse_event
+from flowview.tui import stream_pump
+from flowview.tui.stream_pump import BURST_EVENTS, HOLD_SECONDS, FlushBatch, StreamPump
+
+pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
+
+FLOW = "f0000000-0000-0000-0000-000000000001"
+
+
+def message(mid: int) -> Event:
+    return parse_event(
+        {
+            "event": "message",
+            "id": mid,
+            "flow": FLOW,
+            "user": "2",
+            "content": f"line {mid}",
+            "sent": 1_700_000_000_000 + mid,
+        }
+    )
+
+
+class Batches:
+    """A stream client that hands over the given batches, one `gap` seconds apart, then
+    stays open until closed."""
+
+    def __init__(self, batches: list[list[Event]], gap: float = 0.0) -> None:
+        self.items = batches
+        self.gap = gap
+        self.delivered = asyncio.Event()
+        self.closed = False
+
+    async def _batches(self) -> AsyncIterator[list[Any]]:
+        for batch in self.items:
+            yield list(batch)
+            await asyncio.sleep(self.gap)
+        self.delivered.set()
+        await asyncio.Event().wait()
+
+    def batches(self) -> AsyncIterator[list[Any]]:
+        return self._batches()
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+class Timer:
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self.handle = handle
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
+class Harness:
+    """A pump on the running loop's clock; records what `on_events` got and when."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.handed: list[tuple[float, list[int]]] = []
+        self.flushes = 0
+        self.pump = StreamPump(
+            Router(me_id="1"),
+            clock=self.loop.time,
+            wall_clock=lambda: datetime.now(UTC),
+            set_timer=self.set_timer,
+            on_flush=self.on_flush,
+            wants_alert=lambda key: False,
+            on_state=lambda change: None,
+            on_events=self.on_events,
+        )
+
+    def set_timer(self, delay: float, callback: Callable[[], Awaitable[None]]) -> Timer:
+        def fire() -> None:
+            self.loop.create_task(callback())  # type: ignore[arg-type]
+
+        return Timer(self.loop.call_later(delay, fire))
+
+    async def on_flush(self, batch: FlushBatch) -> None:
+        self.flushes += 1
+
+    def on_events(self, events: list[Event]) -> None:
+        self.handed.append((self.loop.time(), [e.id for e in events if e.id is not None]))
+
+    @property
+    def ids(self) -> list[int]:
+        return [mid for _, ids in self.handed for mid in ids]
+
+
+async def test_a_burst_reaches_the_archive_once_in_order_after_a_bounded_hold() -> None:
+    harness = Harness()
+    burst = [[message(mid) for mid in range(start, start + 1000)] for start in range(1, 5001, 1000)]
+    client = Batches(burst)
+    start = harness.loop.time()
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    assert len(burst[0]) >= BURST_EVENTS
+    # The whole burst is routed, and none of it went to the archive yet: it is held.
+    assert harness.pump.events_routed == 5000
+    assert harness.handed == []
+    await asyncio.sleep(HOLD_SECONDS)
+    assert harness.ids == list(range(1, 5001))  # every event once, in order
+    assert harness.handed[0][0] - start <= HOLD_SECONDS + 0.01
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_trickle_goes_to_the_archive_at_once() -> None:
+    harness = Harness()
+    client = Batches([[message(1)], [message(2), message(3)]], gap=1.0)
+    task = asyncio.create_task(harness.pump.run(client))
+    await asyncio.sleep(0.01)
+    assert harness.ids == [1]  # no burst: no hold
+    await client.delivered.wait()
+    assert harness.ids == [1, 2, 3]
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_held_events_are_handed_over_on_flush_now_and_on_close() -> None:
+    harness = Harness()
+    client = Batches([[message(mid) for mid in range(1, 1001)]])
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    assert harness.handed == []
+    await harness.pump.flush_now()  # what the app calls before a snapshot, and tests
+    assert harness.ids == list(range(1, 1001))
+
+    harness2 = Harness()
+    client2 = Batches([[message(mid) for mid in range(1, 1001)]])
+    task2 = asyncio.create_task(harness2.pump.run(client2))
+    await client2.delivered.wait()
+    assert harness2.handed == []
+    harness2.pump.close()  # the session closes the archive right after this
+    assert harness2.ids == list(range(1, 1001))
+    for t in (task, task2):
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
+
+
+async def test_held_events_go_over_as_soon_as_the_burst_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    harness = Harness()
+    # Burst pacing reads real time (time.monotonic); put it on the loop's virtual clock.
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    client = Batches([[message(mid) for mid in range(start, start + 500)] for start in (1, 501)])
+    start = harness.loop.time()
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    assert harness.handed == []
+    await asyncio.sleep(0.1)  # the stream has been quiet for longer than BURST_QUIET_SECONDS
+    assert harness.ids == list(range(1, 1001))
+    assert harness.handed[0][0] - start < 0.1 < HOLD_SECONDS
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
