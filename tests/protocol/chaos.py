@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 import sys
@@ -37,6 +38,8 @@ from flowview.tui.stream_pump import FlushBatch, StreamPump
 from tests.protocol.harness import Collector, Env, LoopTime, private_key
 
 ROOT = Path(__file__).resolve().parents[2]
+
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- accounting
@@ -564,15 +567,51 @@ async def run_chaos(
 ) -> ChaosReport:
     """Drive `rounds` rounds of traffic and faults; `env`'s server must have a small replay."""
     say(f"chaos seed {seed} ({rounds} rounds)")
-    rng = random.Random(seed)
     report = ChaosReport(seed, rounds)
     me = env.me()
     state = env.server.state
     slugs = [f.slug for f in state.flows.values() if me in f.member_ids]
     start = {key: max(ids, default=0) for key, ids in conversations(env).items()}
     subs = subjects(env, seed, slugs)
+    try:
+        expected = await _drive(env, subs, seed, rounds, report, profile, slugs, start, settle)
+    finally:
+        # Always, so a failing run leaves no `flowview tail` process behind.
+        for sub in subs:
+            try:
+                await sub.close()
+            except Exception:
+                log.exception("closing chaos subject %s", sub.name)
+    report.clients = [_final(sub, expected, start) for sub in subs]
+    for c in report.clients:
+        say(
+            f"  {c.name}: delivered {c.delivered}, reconnects {c.reconnects}, gaps opened "
+            f"{c.gaps_opened}/closed {c.gaps_closed}, missing reported {c.missing_reported}, "
+            f"UNREPORTED {len(c.missing_unreported)}, duplicates {len(c.duplicates)}, "
+            f"out of order {len(c.out_of_order)}"
+        )
+    say(f"chaos seed {seed}: {'ok' if report.ok else 'FAILED'}; published {report.published}")
+    return report
+
+
+async def _drive(
+    env: Env,
+    subs: list[Subject],
+    seed: int,
+    rounds: int,
+    report: ChaosReport,
+    profile: Profile | None,
+    slugs: list[str],
+    start: dict[ConversationKey, int],
+    settle: float,
+) -> dict[ConversationKey, list[int]]:
+    """Start the subjects, run the rounds, stop the faults, let everything arrive; the
+    server's history afterwards."""
+    rng = random.Random(seed)
     for sub in subs:
         await sub.start()
+    me = env.me()
+    state = env.server.state
     strangers = env.strangers()
     partners = [u for u in state.users if u != me and u not in strangers]
     profile = profile or Profile()
@@ -585,18 +624,7 @@ async def run_chaos(
     schedule.publish(len(slugs))
     expected = conversations(env)
     await _settle(subs, expected, start, settle)
-    for sub in subs:
-        await sub.close()
-    report.clients = [_final(sub, expected, start) for sub in subs]
-    for c in report.clients:
-        say(
-            f"  {c.name}: delivered {c.delivered}, reconnects {c.reconnects}, gaps opened "
-            f"{c.gaps_opened}/closed {c.gaps_closed}, missing reported {c.missing_reported}, "
-            f"UNREPORTED {len(c.missing_unreported)}, duplicates {len(c.duplicates)}, "
-            f"out of order {len(c.out_of_order)}"
-        )
-    say(f"chaos seed {seed}: {'ok' if report.ok else 'FAILED'}; published {report.published}")
-    return report
+    return expected
 
 
 async def _settle(
