@@ -1,11 +1,17 @@
 """Long loss-accounting chaos run (issue 8 "Proof"); the short one is tests/protocol/test_chaos.py.
 
-Runs several seeded chaos rounds against the project's server (in this process) with two
-StreamClients (JSON in raw mode as `flowview tail` uses it, and SSE) and prints, per seed,
-what each client delivered, its reconnects and gaps, and any silent loss, duplicate or
+Runs seeded chaos rounds against the project's server (in this process) and prints, per seed,
+what each subject delivered, its reconnects and gaps, and any silent loss, duplicate or
 ordering fault.  Exit status 1 if any seed failed.
 
-Run:  uv run python bench/bench_chaos.py [--seeds 5] [--rounds 200] [--seed N] [--replay 20]
+Subjects: two StreamClients (JSON in raw mode as `flowview tail` uses it, and SSE) and the
+viewer's store (a Router fed through the app's StreamPump); with --tail, `flowview tail`
+processes in both content types instead (real time: short waits, fewer rounds make sense).
+The in-process run uses looptime's virtual clock, so Retry-After and back-off waits of
+minutes take no real time.
+
+Run:  uv run python bench/bench_chaos.py [--seeds 3] [--rounds 200] [--seed N] [--replay 20]
+      uv run python bench/bench_chaos.py --tail --rounds 40
 """
 
 from __future__ import annotations
@@ -20,26 +26,53 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.protocol.chaos import run_chaos
+from looptime import LoopTimeEventLoop
+
+from tests.protocol.chaos import REAL_TIME, ChaosReport, run_chaos, tail_subjects
 from tests.protocol.conftest import _env
 
+log = logging.getLogger(__name__)
 
-async def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+
+class _VirtualLoop(LoopTimeEventLoop, asyncio.SelectorEventLoop):
+    """asyncio's loop on looptime's virtual clock."""
+
+
+async def one_seed(seed: int, args: argparse.Namespace) -> ChaosReport:
+    async with _env(replay=args.replay, seed=seed % 1000, keepalive=1.0) as env:
+        if args.tail:
+            return await run_chaos(
+                env,
+                seed,
+                args.rounds,
+                subjects=lambda env, seed, slugs: tail_subjects(env, slugs),
+                profile=REAL_TIME,
+                settle=120.0,
+            )
+        # Virtual time: an hour for clients whose back-off grew to minutes in the storm.
+        return await run_chaos(env, seed, args.rounds, settle=3600.0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="how many seeds to run")
     parser.add_argument("--seed", type=int, help="first seed (default: random)")
     parser.add_argument("--rounds", type=int, default=200, help="fault rounds per seed")
     parser.add_argument("--replay", type=int, default=20, help="server replay buffer per flow")
+    parser.add_argument("--tail", action="store_true", help="flowview tail processes instead")
     args = parser.parse_args(argv)
-    logging.getLogger("flowview.server").setLevel(logging.ERROR)  # one line per fault otherwise
+    logging.getLogger("flowview").setLevel(logging.ERROR)  # one line per fault otherwise
     first = args.seed if args.seed is not None else random.randrange(1 << 32)
     failed = 0
     for seed in range(first, first + args.seeds):
         started = time.monotonic()
-        async with _env(replay=args.replay, seed=seed % 1000) as env:
-            report = await run_chaos(env, seed, args.rounds, settle=60.0)
+        loop = asyncio.new_event_loop() if args.tail else _VirtualLoop()
+        try:
+            report = loop.run_until_complete(one_seed(seed, args))
+        finally:
+            loop.close()
         print(
-            f"  seed {seed}: {time.monotonic() - started:.1f} s, faults "
+            f"  seed {seed}: {time.monotonic() - started:.1f} s real, faults "
             f"{len(report.faults)}, published {report.published}"
         )
         failed += not report.ok
@@ -48,4 +81,4 @@ async def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(asyncio.run(main()))
+    raise SystemExit(main())

@@ -1,33 +1,65 @@
 """Issue 8's loss-accounting chaos run, shared by tests/protocol/test_chaos.py (short) and
 bench/bench_chaos.py (long).
 
-StreamClients in both content types follow every flow and private messages of the project's
-server while a seeded random schedule publishes messages and injects faults: stream cuts,
-drops, cuts mid-message, stalls, 5xx/429 on the stream and on REST, outages longer than the
-replay buffer, first private messages from new users during outages.  Afterwards each
-conversation the client saw is compared with the server's history: nothing missing unless
-inside a gap the client reported as open, nothing twice, live events in id order.
+Subjects follow every flow and the private messages of the project's server while a seeded
+random schedule publishes messages and injects faults: stream cuts, drops, cuts mid-message,
+stalls, 5xx/429 on the stream and on REST, outages longer than the replay buffer, new flows
+and first private messages from new users during outages.  The subjects:
+
+* StreamClients in both content types (JSON in raw mode, as `flowview tail` uses it);
+* the viewer's store: a Router fed by a StreamClient through the app's StreamPump (no Textual);
+* `flowview tail` processes in both content types (JSON Lines on stdout, gap lines on stderr).
+
+Afterwards each conversation is compared with the server's history: nothing missing unless
+inside a gap the subject still reports as open, nothing twice, and the order kept (live
+events in id order for the clients; the store's lines in id order; tail's back-filled lines
+may follow newer live ones, so only its live lines are not checked for order).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import random
-from collections.abc import Callable
+import re
+import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
 
+from flowview.model.router import Router
 from flowview.protocol.client import ContentType, StreamClient
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, RawEvent
+from flowview.tui.stream_pump import FlushBatch, StreamPump
 from tests.protocol.harness import Collector, Env, LoopTime, private_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- accounting
+
+
+@dataclass
+class Seen:
+    """What a subject shows, per conversation: message ids in the subject's order, the ids
+    exempt from the order check (back-filled), and the gaps it still reports as open."""
+
+    ids: dict[ConversationKey, list[int]] = field(default_factory=dict)
+    unordered: set[tuple[ConversationKey, int]] = field(default_factory=set)
+    open_gaps: dict[ConversationKey, int | None] = field(default_factory=dict)
 
 
 @dataclass
 class ClientReport:
     name: str
     delivered: int = 0
-    missing_reported: int = 0  # missing, inside a gap the client still reports as open
+    missing_reported: int = 0  # missing, inside a gap the subject still reports as open
     missing_unreported: list[tuple[ConversationKey, int]] = field(default_factory=list)
     duplicates: list[tuple[ConversationKey, int]] = field(default_factory=list)
     out_of_order: list[tuple[ConversationKey, int]] = field(default_factory=list)
@@ -53,7 +85,42 @@ class ChaosReport:
         return all(c.ok for c in self.clients)
 
 
-def _conversations(env: Env) -> dict[ConversationKey, list[int]]:
+def account(
+    name: str,
+    seen: Seen,
+    expected: dict[ConversationKey, list[int]],
+    start: dict[ConversationKey, int],
+) -> ClientReport:
+    """Compare what a subject shows with the server's history (ids after `start` only)."""
+    report = ClientReport(name)
+    for key, ids in seen.ids.items():
+        mine = [i for i in ids if i > start.get(key, 0)]
+        once: set[int] = set()
+        last = 0
+        for ident in mine:
+            if ident in once:
+                report.duplicates.append((key, ident))
+            once.add(ident)
+            if (key, ident) in seen.unordered:
+                continue
+            if ident <= last:
+                report.out_of_order.append((key, ident))
+            last = ident
+        report.delivered += len(once)
+    for key, ids in expected.items():
+        have = set(seen.ids.get(key, ()))
+        gap = seen.open_gaps.get(key, -1) if key in seen.open_gaps else None
+        for ident in ids:
+            if ident <= start.get(key, 0) or ident in have:
+                continue
+            if key in seen.open_gaps and (gap is None or ident > gap):
+                report.missing_reported += 1
+            else:
+                report.missing_unreported.append((key, ident))
+    return report
+
+
+def conversations(env: Env) -> dict[ConversationKey, list[int]]:
     """Server history: message ids per conversation the streaming user can see."""
     state = env.server.state
     me = env.me()
@@ -71,57 +138,421 @@ def _message_ids(log: Any) -> list[int]:
     return [i for i in log.ids if log.by_id[i].get("event") == "message"]
 
 
-def _check(
-    col: Collector,
-    name: str,
-    expected: dict[ConversationKey, list[int]],
-    start: dict[ConversationKey, int],
-) -> ClientReport:
-    report = ClientReport(name)
-    got: dict[ConversationKey, list[int]] = {}
-    last: dict[ConversationKey, int] = {}
-    backfilled = 0
-    for item in col.items:
-        if isinstance(item, Gap):
-            backfilled = item.backfilled
-            continue
-        if not isinstance(item, Event | RawEvent) or item.key is None or item.id is None:
-            continue
-        event = item.event if isinstance(item, Event) else item.raw.get("event")
-        if event != "message":
-            continue
-        key, ident = item.key, item.id
-        if ident <= start.get(key, 0):
-            continue  # before the client started: not its business
-        got.setdefault(key, []).append(ident)
-        if backfilled:
-            backfilled -= 1  # may be older than live ones (placed by id)
-        else:
-            if ident <= last.get(key, 0):
-                report.out_of_order.append((key, ident))
-            last[key] = ident
-    opened = col.client.open_gaps
-    for key, ids in got.items():
-        seen: set[int] = set()
-        for ident in ids:
-            if ident in seen:
-                report.duplicates.append((key, ident))
-            seen.add(ident)
-        report.delivered += len(seen)
-    for key, ids in expected.items():
-        have = set(got.get(key, ()))
-        for ident in ids:
-            if ident <= start.get(key, 0) or ident in have:
+# ----------------------------------------------------------------------------- subjects
+
+
+class Subject(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    def seen(self) -> Seen: ...
+
+    def busy(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+    def counts(self) -> tuple[int, int, int]:
+        """(reconnects, gaps opened, gaps closed)."""
+        ...
+
+
+def _message_event(item: object) -> tuple[ConversationKey, int] | None:
+    if not isinstance(item, Event | RawEvent) or item.key is None or item.id is None:
+        return None
+    event = item.event if isinstance(item, Event) else item.raw.get("event")
+    return (item.key, item.id) if event == "message" else None
+
+
+class ClientSubject:
+    """A StreamClient; every item it yields is recorded."""
+
+    def __init__(self, name: str, client: StreamClient) -> None:
+        self.name = name
+        self.col = Collector(client)
+
+    async def start(self) -> None:
+        self.col.start()
+        await asyncio.wait_for(self.col.live.wait(), 60)
+
+    def seen(self) -> Seen:
+        seen = Seen(open_gaps=dict(self.col.client.open_gaps))
+        backfilled = 0  # a Gap announces this many back-filled events right after it
+        for item in self.col.items:
+            if isinstance(item, Gap):
+                backfilled = item.backfilled
                 continue
-            after = opened.get(key, -1) if key in opened else -1
-            if key in opened and (after is None or ident > after):
-                report.missing_reported += 1
+            found = _message_event(item)
+            if found is None:
+                continue
+            key, ident = found
+            seen.ids.setdefault(key, []).append(ident)
+            if backfilled:
+                backfilled -= 1
+                seen.unordered.add(found)
+        return seen
+
+    def busy(self) -> bool:
+        return self.col.client.history_busy
+
+    def counts(self) -> tuple[int, int, int]:
+        col = self.col
+        return len(col.reconnects()), len(col.opened()), len(col.closed())
+
+    async def close(self) -> None:
+        await self.col.close()
+
+
+class _Timer:
+    def __init__(self, handle: asyncio.TimerHandle) -> None:
+        self.handle = handle
+
+    def stop(self) -> None:
+        self.handle.cancel()
+
+
+class StoreSubject:
+    """The viewer's stores: a Router fed by a StreamClient through the app's StreamPump,
+    as the app runs it, without Textual.  What counts is what the stores hold, in order."""
+
+    def __init__(self, name: str, client: StreamClient, me: str) -> None:
+        self.name = name
+        self.client = client
+        self.router = Router(me_id=me)
+        self.states: list[str] = []
+        self.live = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def set_timer(delay: float, callback: Callable[[], Awaitable[None]]) -> _Timer:
+            return _Timer(loop.call_later(delay, lambda: asyncio.ensure_future(callback())))
+
+        async def on_flush(batch: FlushBatch) -> None:
+            return None
+
+        def on_state(change: Any) -> None:
+            self.states.append(change.state)
+            if change.state == "live":
+                self.live.set()
+
+        self.pump = StreamPump(
+            self.router,
+            clock=loop.time,
+            wall_clock=datetime.now,
+            set_timer=set_timer,
+            on_flush=on_flush,
+            wants_alert=lambda key: False,
+            on_state=on_state,
+        )
+        self.task: asyncio.Task[None] | None = None
+        self.opened = self.closed = 0
+        for attr, bump in (("_gap_opened", "opened"), ("_gap_closed", "closed")):
+            self._count(attr, bump)
+
+    def _count(self, attr: str, counter: str) -> None:
+        original = getattr(self.pump, attr)
+
+        def counted(item: Any) -> None:
+            setattr(self, counter, getattr(self, counter) + 1)
+            original(item)
+
+        setattr(self.pump, attr, counted)
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.pump.run(self.client))
+        await asyncio.wait_for(self.live.wait(), 60)
+
+    def seen(self) -> Seen:
+        seen = Seen(open_gaps=dict(self.router.open_gaps))
+        for key, store in self.router.stores.items():
+            seen.ids[key] = [m.id for m in store if m.kind == "message" and m.id is not None]
+        return seen
+
+    def busy(self) -> bool:
+        return self.client.history_busy
+
+    def counts(self) -> tuple[int, int, int]:
+        return self.states.count("reconnecting"), self.opened, self.closed
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)
+        self.pump.close()
+
+
+_AFTER = r"(\(start\)|\d+)"
+_GAP = re.compile(r"flowview: gap: (flow|private conversation) (\S+): messages after id " + _AFTER)
+_FILLED = re.compile(r"flowview: gap filled: (flow|private conversation) (\S+): after id " + _AFTER)
+
+
+def tail_seen(out: list[dict[str, Any]], err: list[str]) -> Seen:
+    """What `flowview tail` showed: its JSON Lines, and the gaps its stderr left open."""
+    seen = Seen()
+    for raw in out:
+        if raw.get("event") != "message" or not isinstance(raw.get("id"), int):
+            continue
+        if raw.get("flow"):
+            key: ConversationKey = ("flow", str(raw["flow"]))
+        else:
+            key = private_key(str(raw.get("user")), str(raw.get("to")))
+        seen.ids.setdefault(key, []).append(raw["id"])
+        seen.unordered.add((key, raw["id"]))  # back-filled lines follow live ones
+    for line in err:
+        for pattern, is_open in ((_GAP, True), (_FILLED, False)):
+            m = pattern.search(line)
+            if m is None:
+                continue
+            key = ("flow" if m[1] == "flow" else "private", m[2])
+            after = None if m[3] == "(start)" else int(m[3])
+            if is_open:
+                seen.open_gaps.setdefault(key, after)
             else:
-                report.missing_unreported.append((key, ident))
-    report.reconnects = len(col.reconnects())
-    report.gaps_opened = len(col.opened())
-    report.gaps_closed = len(col.closed())
-    return report
+                seen.open_gaps.pop(key, None)
+    return seen
+
+
+class TailSubject:
+    """A `flowview tail` process (needs real time: it runs its own event loop)."""
+
+    def __init__(self, name: str, env: Env, content_type: ContentType, slugs: list[str]) -> None:
+        self.name = name
+        self.env = env
+        self.argv = [
+            sys.executable,
+            "-m",
+            "flowview",
+            "tail",
+            "--private",
+            "--content-type",
+            content_type,
+            "--stall-timeout",
+            "3",
+            *slugs,
+        ]
+        self.proc: asyncio.subprocess.Process | None = None
+        self.out: list[dict[str, Any]] = []
+        self.err: list[str] = []
+        self.readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        import os
+
+        server = self.env.server
+        environ = dict(os.environ)
+        environ.update(
+            FLOWDOCK_TOKEN=self.env.token.value,
+            FLOWDOCK_STREAM_URL=server.stream_url,
+            FLOWDOCK_API_URL=server.api_url,
+        )
+        self.proc = await asyncio.create_subprocess_exec(
+            *self.argv,
+            cwd=ROOT,
+            env=environ,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self.readers = [
+            asyncio.create_task(self._read(self.proc.stdout, self._on_out)),
+            asyncio.create_task(self._read(self.proc.stderr, self.err.append)),
+        ]
+        async with asyncio.timeout(30):
+            while not any("live" in line for line in self.err):
+                await asyncio.sleep(0.05)
+
+    @staticmethod
+    async def _read(stream: asyncio.StreamReader, sink: Callable[[str], None]) -> None:
+        while line := await stream.readline():
+            sink(line.decode("utf-8", "replace").rstrip("\n"))
+
+    def _on_out(self, line: str) -> None:
+        self.out.append(json.loads(line))
+
+    def seen(self) -> Seen:
+        return tail_seen(self.out, self.err)
+
+    def busy(self) -> bool:
+        return False
+
+    def counts(self) -> tuple[int, int, int]:
+        err = self.err
+        return (
+            sum("reconnecting" in line for line in err),
+            sum(bool(_GAP.search(line)) for line in err),
+            sum(bool(_FILLED.search(line)) for line in err),
+        )
+
+    async def close(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            await asyncio.wait_for(self.proc.wait(), 10)
+        await asyncio.gather(*self.readers, return_exceptions=True)
+
+
+def in_process_subjects(env: Env, seed: int, slugs: list[str]) -> list[Subject]:
+    """StreamClients (JSON raw, SSE) and the viewer's store (SSE, the viewer's default)."""
+    time = LoopTime()
+
+    def client(ct: ContentType, n: int, raw: bool) -> StreamClient:
+        config = env.config(ct, flows=tuple(slugs), private=True, stall_timeout=20.0)
+        rng = random.Random(seed + n).random
+        return StreamClient(config, clock=time.clock, sleep=time.sleep, rng=rng, raw_events=raw)
+
+    return [
+        ClientSubject("json", client("json", 0, True)),
+        ClientSubject("sse", client("sse", 1, False)),
+        StoreSubject("store", client("sse", 2, False), env.me()),
+    ]
+
+
+def tail_subjects(env: Env, slugs: list[str]) -> list[Subject]:
+    return [TailSubject(f"tail-{ct}", env, ct, slugs) for ct in ("json", "sse")]
+
+
+# ----------------------------------------------------------------------------- the schedule
+
+
+@dataclass
+class Profile:
+    """How hard the schedule hits: the in-process run takes any delay (virtual time); the
+    tail run is on real time, so its waits stay short."""
+
+    retry_after_max: int = 20
+    rest_retry_after_max: int = 10
+    stall_seconds: float = 5.0
+    outage_statuses: int = 4
+    # Between rounds: long enough for most reconnects to happen, so most faults queued get
+    # applied (a fault waits for the next request; the run clears what is left at the end).
+    pause: tuple[float, float] = (0.5, 15.0)
+    kinds: tuple[str, ...] = (
+        "cut",
+        "drop",
+        "cut_mid",
+        "stall",
+        "status",
+        "rate",
+        "rest",
+        "rest_rate",
+        "outage",
+        "quiet",
+    )
+
+
+REAL_TIME = Profile(
+    retry_after_max=1,
+    rest_retry_after_max=1,
+    stall_seconds=1.0,
+    outage_statuses=1,
+    pause=(0.1, 0.4),
+    kinds=("cut", "drop", "cut_mid", "stall", "status", "rest", "outage", "quiet"),
+)
+
+
+@dataclass
+class Schedule:
+    env: Env
+    rng: random.Random
+    report: ChaosReport
+    profile: Profile
+    slugs: list[str]
+    strangers: list[str]
+    partners: list[str]
+
+    def publish(self, n: int) -> None:
+        env, rng = self.env, self.rng
+        for _ in range(n):
+            if rng.random() < 0.2 and (self.partners or self.strangers):
+                env.whisper(rng.choice(self.partners or self.strangers), "psst")
+            else:
+                env.say(rng.choice(self.slugs), "hello")
+            self.report.published += 1
+
+    async def round(self) -> None:
+        self.publish(self.rng.randint(0, 6))
+        kind = self.rng.choice(self.profile.kinds)
+        self.report.faults.append(kind)
+        await _FAULTS[kind](self)
+
+
+async def _cut(s: Schedule) -> None:
+    s.env.cut_streams()
+    s.publish(s.rng.randint(1, 4))
+
+
+async def _drop(s: Schedule) -> None:
+    await s.env.fault(kind="drop_after_messages", n=s.rng.randint(0, 4))
+    s.env.cut_streams()
+
+
+async def _cut_mid(s: Schedule) -> None:
+    await s.env.fault(kind="cut_mid_message", after=s.rng.randint(0, 3))
+    s.env.cut_streams()
+
+
+async def _stall(s: Schedule) -> None:
+    await s.env.fault(kind="stall", after=s.rng.randint(0, 2), seconds=s.profile.stall_seconds)
+    s.env.cut_streams()
+    s.publish(s.rng.randint(1, 4))
+
+
+async def _status(s: Schedule) -> None:
+    status = s.rng.choice([500, 502, 503])
+    await s.env.fault(kind="status", status=status, count=s.rng.randint(1, 2))
+    s.env.cut_streams()
+
+
+async def _rate(s: Schedule) -> None:
+    wait = s.rng.randint(1, s.profile.retry_after_max)
+    await s.env.fault(kind="status", status=429, count=1, retry_after=wait)
+    s.env.cut_streams()
+
+
+async def _rest(s: Schedule) -> None:
+    status = s.rng.choice([500, 503])
+    await s.env.fault(kind="status", status=status, count=s.rng.randint(1, 4), scope="rest")
+    s.env.cut_streams()
+
+
+async def _rest_rate(s: Schedule) -> None:
+    wait = s.rng.randint(1, s.profile.rest_retry_after_max)
+    count = s.rng.randint(1, 2)
+    await s.env.fault(kind="status", status=429, count=count, scope="rest", retry_after=wait)
+    s.env.cut_streams()
+
+
+async def _outage(s: Schedule) -> None:
+    """Longer than the replay buffer, with a first private message from a new user."""
+    wait = s.rng.randint(1, max(1, min(8, s.profile.retry_after_max)))
+    await s.env.fault(kind="status", status=503, count=s.profile.outage_statuses, retry_after=wait)
+    s.env.cut_streams()
+    s.publish(s.env.server.state.replay + s.rng.randint(1, 10))
+    if s.strangers:
+        stranger = s.strangers.pop()
+        s.env.whisper(stranger, "first words")
+        s.partners.append(stranger)
+        s.report.published += 1
+
+
+async def _quiet(s: Schedule) -> None:
+    return None
+
+
+_FAULTS: dict[str, Callable[[Schedule], Awaitable[None]]] = {
+    "cut": _cut,
+    "drop": _drop,
+    "cut_mid": _cut_mid,
+    "stall": _stall,
+    "status": _status,
+    "rate": _rate,
+    "rest": _rest,
+    "rest_rate": _rest_rate,
+    "outage": _outage,
+    "quiet": _quiet,
+}
+
+
+# ----------------------------------------------------------------------------- the run
 
 
 async def run_chaos(
@@ -129,129 +560,29 @@ async def run_chaos(
     seed: int,
     rounds: int,
     *,
+    subjects: Callable[[Env, int, list[str]], list[Subject]] = in_process_subjects,
+    profile: Profile | None = None,
     settle: float = 300.0,
     say: Callable[[str], None] = print,
 ) -> ChaosReport:
     """Drive `rounds` rounds of traffic and faults; `env`'s server must have a small replay."""
     say(f"chaos seed {seed} ({rounds} rounds)")
-    rng = random.Random(seed)
     report = ChaosReport(seed, rounds)
-    time = LoopTime()
     me = env.me()
     state = env.server.state
     slugs = [f.slug for f in state.flows.values() if me in f.member_ids]
-    start = {key: max(ids, default=0) for key, ids in _conversations(env).items()}
-    contents: list[ContentType] = ["json", "sse"]
-    cols = [
-        Collector(
-            StreamClient(
-                env.config(ct, flows=tuple(slugs), private=True, stall_timeout=20.0),
-                clock=time.clock,
-                sleep=time.sleep,
-                rng=random.Random(seed + n).random,
-                raw_events=ct == "json",
-            )
-        ).start()
-        for n, ct in enumerate(contents)
-    ]
-    for col in cols:
-        await asyncio.wait_for(col.live.wait(), 60)
-    strangers = env.strangers()
-    partners = [u for u in state.users if u != me and u not in strangers]
-    replay = state.replay
-
-    def publish(n: int) -> None:
-        for _ in range(n):
-            if rng.random() < 0.2 and (partners or strangers):
-                env.whisper(rng.choice(partners or strangers), "psst")
-            else:
-                env.say(rng.choice(slugs), "hello")
-            report.published += 1
-
-    for _ in range(rounds):
-        publish(rng.randint(0, 6))
-        kind = rng.choice(
-            [
-                "cut",
-                "drop",
-                "cut_mid",
-                "stall",
-                "status",
-                "rate",
-                "rest",
-                "rest_rate",
-                "outage",
-                "quiet",
-            ]
-        )
-        report.faults.append(kind)
-        if kind == "cut":
-            env.cut_streams()
-            publish(rng.randint(1, 4))
-        elif kind == "drop":
-            await env.fault(kind="drop_after_messages", n=rng.randint(0, 4))
-            env.cut_streams()
-        elif kind == "cut_mid":
-            await env.fault(kind="cut_mid_message", after=rng.randint(0, 3))
-            env.cut_streams()
-        elif kind == "stall":
-            await env.fault(kind="stall", after=rng.randint(0, 2), seconds=5)
-            env.cut_streams()
-            publish(rng.randint(1, 4))
-        elif kind == "status":
-            await env.fault(
-                kind="status", status=rng.choice([500, 502, 503]), count=rng.randint(1, 2)
-            )
-            env.cut_streams()
-        elif kind == "rate":
-            await env.fault(kind="status", status=429, count=1, retry_after=rng.randint(1, 20))
-            env.cut_streams()
-        elif kind == "rest":
-            await env.fault(
-                kind="status", status=rng.choice([500, 503]), count=rng.randint(1, 4), scope="rest"
-            )
-            env.cut_streams()
-        elif kind == "rest_rate":
-            await env.fault(
-                kind="status",
-                status=429,
-                count=rng.randint(1, 2),
-                scope="rest",
-                retry_after=rng.randint(1, 10),
-            )
-            env.cut_streams()
-        elif kind == "outage":
-            # Longer than the replay buffer, with a first private message from a new user.
-            await env.fault(kind="status", status=503, count=4, retry_after=rng.randint(2, 8))
-            env.cut_streams()
-            publish(replay + rng.randint(1, 10))
-            if strangers:
-                stranger = strangers.pop()
-                env.whisper(stranger, "first words")
-                partners.append(stranger)
-                report.published += 1
-        await asyncio.sleep(rng.uniform(0.05, 0.3))
-
-    # Faults stop; everything published must now arrive (or be reported as an open gap).
-    headers = {}
-    token = getattr(env.server, "control_token", None)
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    await env.control.delete(env.server.base_url + "/_faults", headers=headers)
-    publish(len(slugs))
-    expected = _conversations(env)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + settle
-    while loop.time() < deadline:
-        checks = [_check(c, c.client.config.content_type, expected, start) for c in cols]
-        if all(c.ok and not c.missing_reported for c in checks) and not any(
-            c.client.history_busy for c in cols
-        ):
-            break
-        await asyncio.sleep(0.1)
-    for col in cols:
-        await col.close()
-    report.clients = [_check(c, c.client.config.content_type, expected, start) for c in cols]
+    start = {key: max(ids, default=0) for key, ids in conversations(env).items()}
+    subs = subjects(env, seed, slugs)
+    try:
+        expected = await _drive(env, subs, seed, rounds, report, profile, slugs, start, settle)
+    finally:
+        # Always, so a failing run leaves no `flowview tail` process behind.
+        for sub in subs:
+            try:
+                await sub.close()
+            except Exception:
+                log.exception("closing chaos subject %s", sub.name)
+    report.clients = [_final(sub, expected, start) for sub in subs]
     for c in report.clients:
         say(
             f"  {c.name}: delivered {c.delivered}, reconnects {c.reconnects}, gaps opened "
@@ -260,4 +591,61 @@ async def run_chaos(
             f"out of order {len(c.out_of_order)}"
         )
     say(f"chaos seed {seed}: {'ok' if report.ok else 'FAILED'}; published {report.published}")
+    return report
+
+
+async def _drive(
+    env: Env,
+    subs: list[Subject],
+    seed: int,
+    rounds: int,
+    report: ChaosReport,
+    profile: Profile | None,
+    slugs: list[str],
+    start: dict[ConversationKey, int],
+    settle: float,
+) -> dict[ConversationKey, list[int]]:
+    """Start the subjects, run the rounds, stop the faults, let everything arrive; the
+    server's history afterwards."""
+    rng = random.Random(seed)
+    for sub in subs:
+        await sub.start()
+    me = env.me()
+    state = env.server.state
+    strangers = env.strangers()
+    partners = [u for u in state.users if u != me and u not in strangers]
+    profile = profile or Profile()
+    schedule = Schedule(env, rng, report, profile, slugs, strangers, partners)
+    for _ in range(rounds):
+        await schedule.round()
+        await asyncio.sleep(rng.uniform(*profile.pause))
+    # Faults stop; everything published must now arrive (or be reported as an open gap).
+    await env.control.delete(env.server.base_url + "/_faults", headers=env.server.control_headers)
+    schedule.publish(len(slugs))
+    expected = conversations(env)
+    await _settle(subs, expected, start, settle)
+    return expected
+
+
+async def _settle(
+    subs: list[Subject],
+    expected: dict[ConversationKey, list[int]],
+    start: dict[ConversationKey, int],
+    settle: float,
+) -> None:
+    """Until every subject shows everything (or `settle` s pass: then the report tells)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + settle
+    while loop.time() < deadline:
+        checks = [account(s.name, s.seen(), expected, start) for s in subs]
+        if all(c.ok and not c.missing_reported for c in checks) and not any(s.busy() for s in subs):
+            return
+        await asyncio.sleep(0.5)
+
+
+def _final(
+    sub: Subject, expected: dict[ConversationKey, list[int]], start: dict[ConversationKey, int]
+) -> ClientReport:
+    report = account(sub.name, sub.seen(), expected, start)
+    report.reconnects, report.gaps_opened, report.gaps_closed = sub.counts()
     return report

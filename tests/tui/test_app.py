@@ -469,17 +469,17 @@ async def test_quick_presence_toggles_end_on_the_last_choice(
 
 
 async def test_auto_idle_with_an_injected_clock(server: ServerThread) -> None:
+    """The app's clock is injected (no real waiting); its own idle timer notices."""
     now = [1000.0]
     settings = settings_for(server, auto_idle_minutes=10)
-    app = make_app(server, settings=settings, clock=lambda: now[0])
+    app = make_app(server, settings=settings, clock=lambda: now[0], idle_check_interval=0.02)
     async with app.run_test(size=SIZE) as pilot:
         await wait_live(pilot, app)
         now[0] += 9 * 60
         app.check_auto_idle()
         assert app.presence_mode == "active"
         now[0] += 61
-        app.check_auto_idle()
-        assert app.main.status.presence == "auto-idle"
+        await wait_until(pilot, lambda: app.main.status.presence == "auto-idle")
         await wait_until(pilot, lambda: [c["active"] for c in connections(server)] == ["idle"])
         await pilot.press("x")  # any key
         assert app.main.status.presence == "active"

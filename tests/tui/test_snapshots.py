@@ -56,12 +56,24 @@ def frozen_app(srv: ServerThread, **kw: Any) -> FlowviewApp:
     return app
 
 
+# Workers that live as long as the app (the stream); every other one must have finished.
+LONG_LIVED = frozenset({"stream"})
+
+
+def workers_done(app: FlowviewApp) -> bool:
+    return all(w.is_finished for w in app.workers if w.group not in LONG_LIVED)
+
+
 async def settle(pilot: Pilot[Any], app: FlowviewApp, predicate: Any) -> None:
-    await wait_until(pilot, predicate, timeout=10)
+    """Until `predicate` holds and the app's short-lived workers (loaders, bootstrap) have
+    finished; then repaint what was routed and drop the toasts, each followed by the app
+    draining its message queue (no fixed sleeps)."""
+    await wait_until(pilot, lambda: predicate() and workers_done(app), timeout=10)
     await app.flush_now()
-    await pilot.pause(0.1)
+    await pilot.pause()
     app.clear_notifications()
-    await pilot.pause(0.2)
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
 
 
 def test_main_screen(frozen_server: ServerThread, snap_compare: Any) -> None:
