@@ -157,6 +157,43 @@ def parse_date(value: str, today: date, *, end: bool) -> int:
         raise QueryError(f"the date {value!r} is out of range") from None
 
 
+@dataclass
+class _Parts:
+    """What the pieces of a query said, gathered while parsing (see parse_query)."""
+
+    terms: list[Term] = field(default_factory=list)
+    nicks: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    flows: list[str] = field(default_factory=list)
+    since_ms: int | None = None
+    until_ms: int | None = None
+
+
+def _take_filter(parts: _Parts, body: str, today: date) -> bool:
+    """`from:`, `in:`, `since:`, `until:` or `#tag` (not negated, not quoted) into `parts`;
+    False when `body` is none of them."""
+    name, colon, value = body.partition(":")
+    kind = name.lower()
+    if colon and kind in _FILTERS:
+        if not value:
+            raise QueryError(f"{kind}: needs a value (e.g. {kind}:x)")
+        if kind == "from":
+            parts.nicks.append(value.lstrip("@"))
+        elif kind == "in":
+            parts.flows.append(value)
+        elif kind == "since":
+            parts.since_ms = parse_date(value, today, end=False)
+        else:
+            parts.until_ms = parse_date(value, today, end=True)
+        return True
+    if body.startswith("#"):
+        tag = body.lstrip("#")
+        if WORD.search(tag):
+            parts.tags.append(tag.lower())
+        return True
+    return False
+
+
 def parse_query(text: str, *, prefix_last: bool = False, today: date | None = None) -> Query:
     """Parse a user's query.  `prefix_last` makes the last bare word a prefix (search as you
     type).  Raises QueryError for an empty query, a filter without a value, a bad date or a
@@ -166,36 +203,13 @@ def parse_query(text: str, *, prefix_last: bool = False, today: date | None = No
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is too long (at most {MAX_QUERY_CHARS} characters)")
     today = today or date.today()
-    terms: list[Term] = []
-    nicks: list[str] = []
-    tags: list[str] = []
-    flows: list[str] = []
-    since_ms: int | None = None
-    until_ms: int | None = None
+    parts = _Parts()
     pieces = _split(text)
     for index, (piece, quoted) in enumerate(pieces):
         negated = piece.startswith("-") and len(piece) > 1
         body = piece[1:] if negated else piece
-        if not quoted:
-            name, colon, value = body.partition(":")
-            if colon and name.lower() in _FILTERS and not negated:
-                if not value:
-                    raise QueryError(f"{name.lower()}: needs a value (e.g. {name.lower()}:x)")
-                kind = name.lower()
-                if kind == "from":
-                    nicks.append(value.lstrip("@"))
-                elif kind == "in":
-                    flows.append(value)
-                elif kind == "since":
-                    since_ms = parse_date(value, today, end=False)
-                else:
-                    until_ms = parse_date(value, today, end=True)
-                continue
-            if body.startswith("#") and not negated:
-                tag = body.lstrip("#")
-                if WORD.search(tag):
-                    tags.append(tag.lower())
-                continue
+        if not quoted and not negated and _take_filter(parts, body, today):
+            continue
         words = tuple(w.lower() for w in WORD.findall(body))
         if not words:
             continue  # `*`, `()`, `:` ... carry nothing to search for
@@ -211,14 +225,15 @@ def parse_query(text: str, *, prefix_last: bool = False, today: date | None = No
                 and len(words[-1]) >= PREFIX_INDEXED
             )
         )
-        terms.append(Term(words, prefix=prefix, negated=negated))
-    if len(terms) + len(tags) > MAX_TERMS:
+        parts.terms.append(Term(words, prefix=prefix, negated=negated))
+    if len(parts.terms) + len(parts.tags) > MAX_TERMS:
         raise QueryError(f"too many words (at most {MAX_TERMS})")
+    since_ms, until_ms = parts.since_ms, parts.until_ms
     query = Query(
-        terms=tuple(terms),
-        nicks=tuple(nicks),
-        tags=tuple(tags),
-        flows=tuple(flows),
+        terms=tuple(parts.terms),
+        nicks=tuple(parts.nicks),
+        tags=tuple(parts.tags),
+        flows=tuple(parts.flows),
         since_ms=since_ms,
         until_ms=until_ms,
         text=text,
