@@ -10,7 +10,9 @@ in UTC, so re-running the script gives the same pictures unless the UI changed.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -122,7 +124,50 @@ async def thread(pilot: Pilot[Any], app: FlowviewApp, srv: ServerThread) -> None
     await pilot.pause(0.5)
 
 
+async def sending(pilot: Pilot[Any], app: FlowviewApp, srv: ServerThread) -> None:
+    """The input line: a message sent (shown once, by the echo) and a draft being typed."""
+    await live_with_traffic(pilot, app, srv)
+    key = app.main.active_key
+    assert key is not None
+    store = app.stores()[key]
+    await pilot.press(*"Deploy of 4.2 is done, thanks all")
+    await pilot.press("enter")
+    await until(pilot, lambda: any("4.2 is done" in m.text and m.id is not None for m in store))
+    await pilot.press(*"Release notes next, in the thread of #release")
+    await app.flush_now()
+    await pilot.pause(0.3)
+
+
+async def search(pilot: Pilot[Any], app: FlowviewApp, srv: ServerThread) -> None:
+    """ctrl+f over the local archive: results as you type, the match highlighted."""
+    await live_with_traffic(pilot, app, srv, events=200)
+    assert app.session is not None
+    archive = app.session.archive.archive
+    assert archive is not None
+    await archive.aflush()
+    words = [
+        word
+        for store in app.stores().values()
+        for message in store
+        if message.kind == "message"
+        for word in message.text.split()
+        if word.isalpha() and len(word) >= 6
+    ]
+    assert words, "the simulated traffic had no words to search for"
+    common = max(sorted(set(words)), key=words.count)
+    await pilot.press("ctrl+f")
+    await pilot.pause(0.2)
+    await pilot.press("ctrl+t")  # every flow
+    await pilot.press(*common.lower())
+    await pilot.pause(1.0)
+
+
 async def shoot(name: str, prepare: Prepare | None, **server: Any) -> None:
+    # A throwaway profile per picture: no archive, outbox or draft of a real account (or of
+    # another picture) shows up.
+    scratch = Path(tempfile.mkdtemp(prefix=f"flowview-shot-{name}-"))
+    os.environ["FLOWVIEW_DATA_DIR"] = str(scratch / "data")
+    os.environ["FLOWVIEW_CONFIG_DIR"] = str(scratch / "config")
     options = ServerOptions(rate=0, seed=1, clock=lambda: FROZEN.timestamp(), **server)
     with ServerThread(options) as srv:
         settings = Settings(stream_url=srv.stream_url, api_url=srv.api_url, flows=[])
@@ -165,6 +210,8 @@ async def main() -> None:
     await shoot("setup", None)
     await shoot("help", help_screen)
     await shoot("thread", thread)
+    await shoot("sending", sending)
+    await shoot("search", search)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class PrivateMessage:
 @dataclass(frozen=True, slots=True)
 class React:
     emoji: str  # shortcode without colons, e.g. "thumbsup"
+    add: bool = True  # False: take one's own reaction away (/unreact)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ COMMANDS: dict[str, Command] = {
         Command("status", "/status text", "set your status in this flow"),
         Command("msg", "/msg nick text", "send a private message"),
         Command("react", "/react :emoji:", "react to the selected message"),
+        Command("unreact", "/unreact :emoji:", "take your reaction off the selected message"),
         Command("edit", "/edit [text]", "edit your last message (or press up on an empty line)"),
         Command("delete", "/delete", "delete your selected message (asks first)"),
         Command("join", "/join flow", "open a flow"),
@@ -217,7 +219,7 @@ def _react(name: str, args: str, flows: list[str]) -> Action:
     code = args.strip().strip(":").lower()
     if not code or not _SHORTCODE.fullmatch(code):
         return _usage(name)
-    return React(code)
+    return React(code, add=name != "unreact")
 
 
 def _edit(name: str, args: str, flows: list[str]) -> Action:
@@ -254,6 +256,7 @@ _PARSERS: dict[str, Callable[[str, str, list[str]], Action]] = {
     "status": _say,
     "msg": _msg,
     "react": _react,
+    "unreact": _react,
     "edit": _edit,
     "delete": _delete,
     "help": _help,

@@ -239,7 +239,7 @@ class Composer:
             if target is None or target.id is None:
                 self.note("select a message first (Escape, then the arrows)")
                 return
-            sender.submit_reaction(dest, target.id, action.emoji)
+            sender.submit_reaction(dest, target.id, action.emoji, add=action.add)
         elif isinstance(action, compose.EditLast):
             own = self.last_own(key)
             if own is None or own.id is None:

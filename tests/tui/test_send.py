@@ -211,6 +211,30 @@ async def test_react_shows_at_once_and_the_stream_event_does_not_count_twice(
         close_http(server)
 
 
+async def test_unreact_takes_ones_own_reaction_off(server: ServerThread) -> None:
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            post(server, "acme/main", "react then regret")
+            await wait_until(pilot, lambda: bool(lines_with(app, "react then regret")))
+            (line,) = lines_with(app, "react then regret")
+            app.main.active_log.select_seq(line.seq)  # type: ignore[union-attr]
+            await type_and_send(pilot, "/react :tada:")
+            await settled(pilot, app, server)
+            assert line.reactions == {"tada": 1}
+            await type_and_send(pilot, "/unreact :tada:")
+            assert not line.reactions  # at once
+            await settled(pilot, app, server)
+            assert not line.reactions  # and the stream's event does not bring it back
+            stored = http(server).get(
+                f"{server.api_url}/flows/acme/main/messages/{line.id}", auth=(server.token, "")
+            )
+            assert not stored.json().get("emojiReactions")
+    finally:
+        close_http(server)
+
+
 async def test_reply_opens_the_thread_and_its_input_replies_in_it(server: ServerThread) -> None:
     app = make_app(server)
     try:
