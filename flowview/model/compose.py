@@ -27,6 +27,7 @@ __all__ = [
     "Join",
     "PrivateMessage",
     "React",
+    "Retag",
     "SendText",
     "ShowHelp",
     "complete",
@@ -72,6 +73,14 @@ class DeleteSelected:
 
 
 @dataclass(frozen=True, slots=True)
+class Retag:
+    """Add tags to (or, `remove`, take them off) the selected message; names without "#"."""
+
+    tags: tuple[str, ...]
+    remove: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class ShowHelp:
     topic: str | None = None  # a command name without the slash
 
@@ -89,7 +98,15 @@ class ComposeError:
 
 
 Action = (
-    SendText | PrivateMessage | React | EditLast | DeleteSelected | ShowHelp | Join | ComposeError
+    SendText
+    | PrivateMessage
+    | React
+    | Retag
+    | EditLast
+    | DeleteSelected
+    | ShowHelp
+    | Join
+    | ComposeError
 )
 
 
@@ -108,6 +125,8 @@ COMMANDS: dict[str, Command] = {
         Command("msg", "/msg nick text", "send a private message"),
         Command("react", "/react :emoji:", "react to the selected message"),
         Command("unreact", "/unreact :emoji:", "take your reaction off the selected message"),
+        Command("tag", "/tag #tag [#tag …]", "tag the selected message"),
+        Command("untag", "/untag #tag [#tag …]", "take tags off the selected message"),
         Command("edit", "/edit [text]", "edit your last message (or press up on an empty line)"),
         Command("delete", "/delete", "delete your selected message (asks first)"),
         Command("join", "/join flow", "open a flow"),
@@ -222,6 +241,18 @@ def _react(name: str, args: str, flows: list[str]) -> Action:
     return React(code, add=name != "unreact")
 
 
+_TAG = re.compile(r"#?([^\s#:@][^\s#]{0,199})")
+
+
+def _tag(name: str, args: str, flows: list[str]) -> Action:
+    words = args.split()
+    matches = [_TAG.fullmatch(word) for word in words]
+    if not words or any(m is None for m in matches):
+        return _usage(name)
+    tags = tuple(dict.fromkeys(m.group(1) for m in matches if m is not None))
+    return Retag(tags, remove=name == "untag")
+
+
 def _edit(name: str, args: str, flows: list[str]) -> Action:
     if not args.strip():
         return EditLast(None)
@@ -257,6 +288,8 @@ _PARSERS: dict[str, Callable[[str, str, list[str]], Action]] = {
     "msg": _msg,
     "react": _react,
     "unreact": _react,
+    "tag": _tag,
+    "untag": _tag,
     "edit": _edit,
     "delete": _delete,
     "help": _help,

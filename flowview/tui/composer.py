@@ -240,6 +240,8 @@ class Composer:
                 self.note("select a message first (Escape, then the arrows)")
                 return
             sender.submit_reaction(dest, target.id, action.emoji, add=action.add)
+        elif isinstance(action, compose.Retag):
+            self._retag(action, dest, thread)
         elif isinstance(action, compose.EditLast):
             own = self.last_own(key)
             if own is None or own.id is None:
@@ -255,6 +257,29 @@ class Composer:
             self.note("\n".join(compose.help_lines(action.topic)), error=False)
         else:  # Join
             self._join(action.flow)
+
+    def _retag(self, action: compose.Retag, dest: Destination, thread: ThreadScreen | None) -> None:
+        """/tag, /untag: Flowdock takes a message's whole tag list, so the new list is the
+        selected message's tags (its system tags such as `:thread` too) with these added or
+        taken off; the stream's tag-change event shows the result."""
+        target = self.selected(thread)
+        if target is None or target.id is None:
+            self.note("select a message first (Escape, then the arrows)")
+            return
+        if dest.kind != "flow":
+            self.note("tags are for messages in flows")
+            return
+        current = list(target.tags)
+        if action.remove:
+            gone = {tag.lower() for tag in action.tags}
+            new = [tag for tag in current if tag.lower() not in gone]
+        else:
+            known = {tag.lower() for tag in current}
+            new = current + [tag for tag in action.tags if tag.lower() not in known]
+        if new == current:
+            self.note("no tag to change", error=False)
+            return
+        self.sender.submit_tags(dest, target.id, new)
 
     def _follow(self, key: ConversationKey) -> None:
         try:

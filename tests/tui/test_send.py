@@ -235,6 +235,30 @@ async def test_unreact_takes_ones_own_reaction_off(server: ServerThread) -> None
         close_http(server)
 
 
+async def test_tag_and_untag_the_selected_message(server: ServerThread) -> None:
+    app = make_app(server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_live(pilot, app)
+            post(server, "acme/main", "tag me")
+            await wait_until(pilot, lambda: bool(lines_with(app, "tag me")))
+            (line,) = lines_with(app, "tag me")
+            app.main.active_log.select_seq(line.seq)  # type: ignore[union-attr]
+            await type_and_send(pilot, "/tag #release #urgent")
+            await settled(pilot, app, server)
+            await wait_until(pilot, lambda: {"release", "urgent"} <= set(line.tags))
+            await type_and_send(pilot, "/untag #urgent")
+            await settled(pilot, app, server)
+            await wait_until(pilot, lambda: "urgent" not in line.tags)
+            stored = http(server).get(
+                f"{server.api_url}/flows/acme/main/messages/{line.id}", auth=(server.token, "")
+            )
+            tags = stored.json()["tags"]
+            assert "release" in tags and "urgent" not in tags
+    finally:
+        close_http(server)
+
+
 async def test_reply_opens_the_thread_and_its_input_replies_in_it(server: ServerThread) -> None:
     app = make_app(server)
     try:
