@@ -37,9 +37,12 @@ MAX_NOTE_CHARS = 160
 _KINDS: dict[str, Kind] = {"message": "message", "status": "status", "line": "line"}
 
 
-def note_for(item: OutboxItem) -> str:
-    """What a pending line says about its item (plain text, sanitised)."""
+def note_for(item: OutboxItem, *, online: bool = True) -> str:
+    """What a pending line says about its item (plain text, sanitised).  `online`: whether
+    the stream is live (the sender holds every attempt while it is not)."""
     state = item.state
+    if not online and state in (ItemState.QUEUED, ItemState.WAITING):
+        return "waiting for the connection"
     error = clean_name(item.error, max_chars=MAX_NOTE_CHARS)
     if state is ItemState.FAILED:
         return f"failed: {error or 'refused'} (e edit and retry, d discard)"
@@ -61,6 +64,24 @@ class PendingLines:
         self.router = router
         self.key_of = key_of
         self.uuids: dict[str, ConversationKey] = {}  # items that have a line, and where
+        self._items: dict[str, OutboxItem] = {}  # their latest state
+        self.online = True
+
+    def set_online(self, online: bool) -> set[ConversationKey]:
+        """The stream went live or down: every pending line says so; the keys changed."""
+        self.online = online
+        changed: set[ConversationKey] = set()
+        for uuid, key in self.uuids.items():
+            item = self._items.get(uuid)
+            store = self.router.stores.get(key)
+            if item is None or store is None:
+                continue
+            line = store.pending_line(uuid)
+            note = note_for(item, online=online)
+            if line is not None and line.outbox != note:
+                store.set_pending_state(uuid, note)
+                changed.add(key)
+        return changed
 
     def apply(self, change: StateChanged) -> ConversationKey | None:
         item = change.item
@@ -78,16 +99,20 @@ class PendingLines:
                 return None
             self._add_line(store, item)
             self.uuids[item.uuid] = key
+            self._items[item.uuid] = item
             return key
         if item.state is ItemState.DISCARDED:
             del self.uuids[item.uuid]
+            self._items.pop(item.uuid, None)
             store.drop_pending(item.uuid)
             return key
         if item.state is ItemState.SENT:
             del self.uuids[item.uuid]
+            self._items.pop(item.uuid, None)
             self._confirm(store, item)
             return key
-        store.set_pending_state(item.uuid, note_for(item))
+        self._items[item.uuid] = item
+        store.set_pending_state(item.uuid, note_for(item, online=self.online))
         return key
 
     def _add_line(self, store: ConversationStore, item: OutboxItem) -> None:
@@ -113,7 +138,7 @@ class PendingLines:
             title=title,
             thread_id=thread_id,
             thread_title=thread_title,
-            outbox=note_for(item),
+            outbox=note_for(item, online=self.online),
         )
         store.add_pending(message, item.uuid)
 

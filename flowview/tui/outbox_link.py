@@ -53,6 +53,7 @@ class OutboxLink:
         self.problem: str | None = None
         self.directory: Path | None = None  # the account's outbox directory, once opened
         self._online = False
+        self._on_change: Callable[[ConversationKey], None] | None = None
 
     def start(
         self,
@@ -76,6 +77,8 @@ class OutboxLink:
             return ("flow", flow_id) if flow_id is not None else None
 
         pending = PendingLines(router, key_of)
+        pending.online = self._online
+        self._on_change = on_change
 
         def changed(change: StateChanged) -> None:
             key = pending.apply(change)
@@ -104,6 +107,9 @@ class OutboxLink:
         self._online = online
         if self.sender is not None:
             self.sender.set_online(online)
+        if self.pending is not None and self._on_change is not None:
+            for key in self.pending.set_online(online):
+                self._on_change(key)
 
     @property
     def waiting(self) -> int:

@@ -136,3 +136,17 @@ def test_a_refused_reaction_is_taken_back(router: Router) -> None:
     assert router.stores[KEY].get(31).reactions is None  # type: ignore[union-attr]
     lines_.apply(StateChanged(replace(react, state=ItemState.DISCARDED), ItemState.FAILED))
     assert router.stores[KEY].get(31).reactions is None  # type: ignore[union-attr]
+
+
+def test_lines_say_they_wait_for_the_connection_while_the_stream_is_down(
+    router: Router,
+) -> None:
+    lines_ = pending(router)
+    lines_.apply(StateChanged(item("typed while live"), None))
+    assert lines_.set_online(False) == {KEY}
+    assert lines(router) == [(None, "typed while live", "waiting for the connection")]
+    lines_.apply(StateChanged(item("typed offline", uuid="u-2"), None))
+    assert lines(router)[-1][2] == "waiting for the connection"
+    assert lines_.set_online(True) == {KEY}
+    assert [note for _, _, note in lines(router)] == ["sending", "sending"]
+    assert lines_.set_online(True) == set()  # nothing changed: no repaint
