@@ -66,7 +66,7 @@ async def test_o_says_what_happened(
         log_widget = app.main.active_log
         assert log_widget is not None
         await wait_until(pilot, lambda: "for details" in log_text(log_widget))
-        await pilot.press("up", "o")
+        await pilot.press("escape", "up", "o")  # on the messages (not the input line)
         await wait_until(pilot, lambda: gui.opened == [URL])
         if works:
             await wait_until(pilot, lambda: "opened in your browser" in app.main.status.notice)
@@ -92,7 +92,7 @@ async def test_o_without_any_browser_shows_the_address(
         log_widget = app.main.active_log
         assert log_widget is not None
         await wait_until(pilot, lambda: "see https" in log_text(log_widget))
-        await pilot.press("up", "o")
+        await pilot.press("escape", "up", "o")  # on the messages (not the input line)
         await wait_until(pilot, lambda: isinstance(app.screen, LinkByHandScreen))
         assert str(app.screen.query_one("#link-url").render()) == URL
         assert NO_BROWSER in str(app.screen.query_one("#link-problem").render())

@@ -96,13 +96,14 @@ async def test_ctrl_w_closes_a_private_tab_and_a_new_message_reopens_it(
         await wait_live(pilot, app)
         post_private(server, "first", as_nick="ngozi")
         await wait_until(pilot, lambda: len(labels(app)) == 5)
+        await pilot.press("escape")  # on the messages: while typing, ctrl+w deletes a word
         await pilot.press("ctrl+w")  # on a flow: refused, said why
         assert len(labels(app)) == 5
         assert "settings" in app.main.status.notice
         await pilot.press("alt+5")
         key = app.main.keys_in_order()[4]
         assert key[0] == "private" and app.main.active_key == key
-        await pilot.press("ctrl+w")
+        await pilot.press("escape", "ctrl+w")
         await wait_until(pilot, lambda: not app.main.has(key))
         assert app.main.active_key is not None and app.main.active_key[0] == "flow"
         assert len(app.stores()[key]) == 1  # the conversation is kept, only its tab went
