@@ -286,7 +286,11 @@ class MainScreen(Screen[None]):
         note = Static(Content(""), id="compose-note", markup=False)
         note.display = False
         yield note
-        yield MessageInput("main", id="input")
+        yield MessageInput(
+            "main",
+            id="input",
+            placeholder="› message: enter sends · esc to the messages · /help",
+        )
         yield StatusBar(id="status")
         yield FlowFooter(compact=True, show_command_palette=False)
 

@@ -91,7 +91,11 @@ class ThreadScreen(ModalScreen[None]):
             yield Static(self._heading(), id="thread-title", markup=False)
             yield FlowLog(self.thread_store, self.router, id="thread-log", history=False)
             if self.can_send:
-                yield MessageInput(f"thread:{self.thread_id}", id="thread-input")
+                yield MessageInput(
+                    f"thread:{self.thread_id}",
+                    id="thread-input",
+                    placeholder="› reply in this thread: enter sends · esc closes",
+                )
         yield Footer()
 
     def on_mount(self) -> None:

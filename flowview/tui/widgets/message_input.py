@@ -21,6 +21,7 @@ from pathlib import Path
 
 from textual import events
 from textual.actions import SkipAction
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import TextArea
 
@@ -118,6 +119,7 @@ class MessageInput(TextArea):
         completion_source: Callable[[], CompletionSource] | None = None,
         up_edits_last: bool = True,
         history_size: int = HISTORY_SIZE,
+        placeholder: str = "",
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -129,6 +131,8 @@ class MessageInput(TextArea):
             show_line_numbers=False,
             compact=True,
             highlight_cursor_line=False,
+            # An empty input line is otherwise an invisible blank row: say what it is.
+            placeholder=Content(placeholder),
             name=name,
             id=id,
             classes=classes,
