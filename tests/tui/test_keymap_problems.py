@@ -64,7 +64,9 @@ async def test_app_shows_the_problems_at_start_and_f1_lists_them(
         await wait_live(pilot, app)
         assert "settings.toml: 2 problems" in app.main.status.notice
         assert "f1" in app.main.status.notice
-        await pilot.press("escape", "ctrl+j")  # the good entry, on the messages (typing: a new line)
+        await pilot.press(
+            "escape", "ctrl+j"
+        )  # the good entry, on the messages (typing: a new line)
         assert app.main.active_key == app.main.keys_in_order()[1]
         await pilot.press("f1")
         await wait_until(pilot, lambda: isinstance(app.screen, HelpScreen))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,20 @@ async def test_escape_dismisses(archive: Archive) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await pilot.press("escape")
         await wait_until(pilot, lambda: app.was_dismissed)
+
+
+class PaletteOnCtrlK(SearchHost):
+    COMMAND_PALETTE_BINDING = "ctrl+k"  # as FlowviewApp has it
+
+
+async def test_the_footer_never_offers_the_inputs_ctrl_k_as_the_palette(
+    archive: Archive,
+) -> None:
+    # The search field binds ctrl+k itself (delete to the end); the footer's palette slot
+    # showed that description although ctrl+k opens flowview's palette.
+    app = PaletteOnCtrlK(archive)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        shown = html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        assert "^t This flow / all" in shown or "This flow / all" in shown
+        assert "Delete all to the right" not in shown

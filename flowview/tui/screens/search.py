@@ -113,7 +113,7 @@ class SearchScreen(ModalScreen[None]):
             yield Static(self._scope_label(), id="search-scope", markup=False)
             yield OptionList(id="search-results")
             yield Static(Content(""), id="search-status", markup=False)
-        yield Footer()
+        yield Footer(show_command_palette=False)  # its ctrl+k slot showed the input's ctrl+k
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()

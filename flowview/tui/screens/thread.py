@@ -96,7 +96,7 @@ class ThreadScreen(ModalScreen[None]):
                     id="thread-input",
                     placeholder="› reply in this thread: enter sends · esc closes",
                 )
-        yield Footer()
+        yield Footer(show_command_palette=False)  # its ctrl+k slot showed the input's own ctrl+k
 
     def on_mount(self) -> None:
         inputs = self.query(MessageInput)
