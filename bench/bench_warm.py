@@ -104,7 +104,11 @@ async def one_run() -> dict[str, float]:
                 key = None
             log_widget = app.main.log_for(key) if key is not None else None
             if log_widget is not None and log_widget.total_rows > 0:
-                await pilot.pause()  # that frame painted
+                # The frame that paints those rows: the next refresh.  (Not `pilot.pause()`:
+                # it waits until the app is idle, i.e. until every other tab is mounted.)
+                painted = asyncio.Event()
+                app.call_after_refresh(painted.set)
+                await asyncio.wait_for(painted.wait(), 10)
                 first = loop.time() - started
                 archived_wall = time.time()
                 cpu = time.process_time() - cpu_started
