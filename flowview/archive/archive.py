@@ -8,6 +8,7 @@ connection per calling thread; in WAL mode they never wait for the writer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from flowview.archive.paths import (
 from flowview.archive.rows import ConversationKey, conv_id, conv_key
 from flowview.archive.writer import (
     DEFAULT_MAX_BYTES,
+    ArchiveClosed,
     ArchiveWriter,
     Flows,
     ReadPosition,
@@ -117,6 +119,31 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+class _Rows(list[tuple[Any, ...]]):
+    """A read's rows, fetched while the connection was guarded (cursor-like access)."""
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self)
+
+
+class _Reader:
+    """A thread's read connection, used only through `execute`, which runs the statement and
+    fetches its rows while the archive knows a read is in progress: `Archive.close` waits
+    for reads to end before it closes the connections (closing a connection that another
+    thread is reading crashed the process inside SQLite)."""
+
+    def __init__(self, archive: Archive, conn: sqlite3.Connection) -> None:
+        self._archive = archive
+        self._conn = conn
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> _Rows:
+        with self._archive._reading():
+            return _Rows(self._conn.execute(sql, tuple(params)).fetchall())
+
+
 class Archive:
     """See the module docstring.  Open with `Archive.open(path)` or `Archive.for_account`."""
 
@@ -134,6 +161,10 @@ class Archive:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        # Reads in progress, and whether close() began: it waits for the reads to end.
+        self._reads = threading.Condition()
+        self._active_reads = 0
+        self._closing = False
         self.writer: ArchiveWriter | None = None
         if writable:
             kwargs: dict[str, Any] = {}
@@ -220,6 +251,11 @@ class Archive:
         ok = True
         if self.writer is not None:
             ok = self.writer.close(timeout)
+        with self._reads:
+            self._closing = True
+            if not self._reads.wait_for(lambda: self._active_reads == 0, timeout):
+                log.error("archive closed while %d read(s) still run", self._active_reads)
+                return False  # leave the connections open rather than crash a reader
         with self._readers_lock:
             for conn in self._readers:
                 try:
@@ -312,14 +348,29 @@ class Archive:
 
     # ----------------------------------------------------------------- reads
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = _connect(self.path)
-            self._local.conn = conn
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._reads:
+            if self._closing:
+                raise ArchiveClosed("the archive is closed")
+            self._active_reads += 1
+        try:
+            yield
+        finally:
+            with self._reads:
+                self._active_reads -= 1
+                self._reads.notify_all()
+
+    def _conn(self) -> _Reader:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            with self._reading():
+                conn = _connect(self.path)
+            reader = _Reader(self, conn)
+            self._local.reader = reader
             with self._readers_lock:
                 self._readers.append(conn)
-        return conn
+        return reader
 
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         """Raw read access for this package's modules (search)."""
@@ -440,6 +491,7 @@ class Archive:
                 .execute("SELECT count(*) FROM messages WHERE conv = ?", (conv_id(key),))
                 .fetchone()
             )
+        assert row is not None  # an aggregate answers one row
         return int(row[0])
 
     def read_position(self, key: ConversationKey) -> int | None:
@@ -468,6 +520,7 @@ class Archive:
             )
             .fetchone()
         )
+        assert row is not None  # an aggregate answers one row
         return int(row[0])
 
     def users(self) -> dict[str, tuple[str, str]]:
@@ -499,7 +552,7 @@ class Archive:
         return ", ".join("@" + users.get(u, (u, ""))[0] for u in ids)
 
     def integrity_check(self) -> str:
-        return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+        return str(self._conn().execute("PRAGMA integrity_check")[0][0])
 
 
 __all__ = ["Archive", "ArchiveError", "ArchivedMessage", "FlowInfo", "rows"]
