@@ -567,6 +567,8 @@ class Router:
         if history:
             message.edited = bool(event.raw.get("edited"))
             message.reactions = _reactions_from_raw(event.raw)
+        if not history and event.id is not None and store.beyond_window(event.id):
+            return self._hide(key, store, event, message, opened, own)
         if event.uuid is not None and store.pending_count:
             # Our own outbox line's echo (or REST answer): it becomes this message in place.
             confirmed = store.confirm_pending(event.uuid, message)
@@ -581,6 +583,46 @@ class Router:
         if unread:
             store.count_unread(message)
         return RouteResult(key, "appended", opened, mention and not history, message, unread)
+
+    def _hide(
+        self,
+        key: ConversationKey,
+        store: ConversationStore,
+        event: Event,
+        message: StoredMessage,
+        opened: bool,
+        own: bool,
+    ) -> RouteResult:
+        """A live line below a detached window (the user reads older messages): archived by
+        the caller, not stored here, but counted (unread, mention) and alerted like any."""
+        if event.uuid is not None and store.pending_line(event.uuid) is not None:
+            store.drop_pending(event.uuid)  # our own line: it comes back from the archive
+        unread = not own and message.kind in UNREAD_KINDS
+        store.hide(message, unread=unread)
+        return RouteResult(key, "appended", opened, message.mention, message, unread)
+
+    def merge_older(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """`merge_history` for a page older than what is stored: a full store drops its
+        newest messages, not the page (the store detaches: see ConversationStore.window)."""
+        store, _ = self.open(key)
+        with store.older_page():
+            return self.merge_history(key, events)
+
+    def merge_newer(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """`merge_history` for a page read back below a detached window (the oldest go);
+        what was counted about those messages while hidden is theirs again."""
+        store, _ = self.open(key)
+        added: list[StoredMessage] = []
+        for event in events:
+            try:
+                result = self._route(event, history=True, key=key)
+            except Exception as exc:  # one bad history item must not lose the rest
+                self._failed(event, exc)
+                continue
+            if result.effect == "appended" and result.message is not None:
+                added.append(result.message)
+        store.readmit(added)
+        return len(added)
 
     # -- in-place updates
 

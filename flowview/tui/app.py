@@ -498,7 +498,12 @@ class FlowviewApp(SendActions, App[None]):
             return
         log_widget.refresh_from_store()
         store = session.router.stores.get(key)
-        if store is not None and log_widget.at_bottom and self._is_reading(key):
+        if (
+            store is not None
+            and log_widget.at_bottom
+            and self._is_reading(key)
+            and not store.detached  # the window's bottom is not the live end
+        ):
             self.read_state.saw_end(store)
 
     def _read_changed(self, store: ConversationStore) -> None:
@@ -620,10 +625,33 @@ class FlowviewApp(SendActions, App[None]):
     @on(FlowLog.ScrolledToEnd)
     def _scrolled_to_end(self, message: FlowLog.ScrolledToEnd) -> None:
         key = self._key_of_log(message)
-        if key is not None and self._is_reading(key):
-            store = self.stores().get(key)
-            if store is not None:
-                self.read_state.saw_end(store)
+        store = self.stores().get(key) if key is not None else None
+        if key is not None and store is not None and store.detached:
+            self._read_below(key, message.flow_log, jump=message.jump)
+            return
+        if key is not None and store is not None and self._is_reading(key):
+            self.read_state.saw_end(store)
+
+    def _read_below(self, key: ConversationKey, log_widget: FlowLog, *, jump: bool) -> None:
+        """The bottom of a detached window: the next archived page below it (End: the live
+        end at once); see HistoryLoader.load_newer / jump_to_end."""
+        history, pane = self.history, self.main.pane_id(key)
+        if history is None or pane is None or key in history.busy:
+            return
+        if not jump:
+            log_widget._following = False  # stay on the line read: the page comes below it
+        history.busy.add(key)
+
+        async def load() -> None:
+            try:
+                if await (history.jump_to_end(key) if jump else history.load_newer(key)):
+                    log_widget.scroll_to_end()
+            finally:
+                history.busy.discard(key)
+
+        self.run_worker(
+            load(), group=f"history-{pane}", exit_on_error=False, description="history newer"
+        )
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
         log_widget = getattr(message, "flow_log", None) or getattr(message, "control", None)

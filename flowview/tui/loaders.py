@@ -31,6 +31,9 @@ HISTORY_PAGE = 100
 # How far a seam is filled page by page (a warm start after a long absence can be far behind):
 # beyond this the latest page is shown and a gap marker says what was not loaded.
 SEAM_PAGES = 10
+# Reads of the archive below a detached window before giving up for now (live lines may
+# still be queued for the archive's writer: it is flushed between tries).
+CATCH_UP_TRIES = 3
 
 
 def _when(ms: int | None) -> str:
@@ -97,7 +100,10 @@ class HistoryLoader:
             raise
         if events is None:
             return
-        session.router.merge_history(key, events)
+        if older:
+            session.router.merge_older(key, events)  # a full store drops its newest
+        else:
+            session.router.merge_history(key, events)
         session.archive.events(events)
         if older:
             self._hole_fetched(key, events)
@@ -139,8 +145,80 @@ class HistoryLoader:
             events = [e for e in events if e.id is not None and e.id >= hole[1]]
         if not events:
             return False
-        self.session.router.merge_history(key, events)
+        self.session.router.merge_older(key, events)
         return True
+
+    # Below a detached window (the user scrolled back past the cap): newer pages come back
+    # from the archive as the user scrolls down, the oldest leave, until the live end.
+
+    async def load_newer(self, key: ConversationKey) -> bool:
+        """The archived page below a detached window; True when the window reached the live
+        end and was reattached."""
+        store = self.session.router.stores.get(key)
+        if store is None or not store.detached:
+            return False
+        newest = store.newest_id
+        if newest is None:
+            return await self.jump_to_end(key)
+        for _ in range(CATCH_UP_TRIES):
+            events = await self._newer_page(key, newest)
+            if events is None:
+                return False  # nothing to read them from: stay detached
+            self.session.router.merge_newer(key, events)
+            self.on_changed(key)
+            if len(events) >= HISTORY_PAGE:
+                return False  # more below: the next scroll to the end reads on
+            if self._caught_up(key):
+                store.reattach()
+                self.on_changed(key)
+                return True
+            newest = store.newest_id or newest
+            await self._archive_flushed()  # live lines still on their way to the archive
+        return False
+
+    async def jump_to_end(self, key: ConversationKey) -> bool:
+        """End on a detached window: the newest page replaces the window (attached again)."""
+        session = self.session
+        store = session.router.stores.get(key)
+        if store is None or not store.detached:
+            return False
+        await self._archive_flushed()
+        archive = session.archive.archive
+        if archive is not None:
+            rows = await asyncio.to_thread(archive.tail, key, HISTORY_PAGE)
+            events: list[Event] | None = _rebuilt(rows)
+        else:
+            events = await self.fetch(key, None)
+        if events is None:
+            return False
+        store.drop_window()
+        session.router.merge_newer(key, events)
+        store.history_complete = False  # older pages are to be read again
+        if self._caught_up(key):
+            store.reattach()
+        self.on_changed(key)
+        return not store.detached
+
+    def _caught_up(self, key: ConversationKey) -> bool:
+        store = self.session.router.stores.get(key)
+        if store is None:
+            return True
+        hidden, newest = store.hidden_newest, store.newest_id
+        return hidden is None or (newest is not None and newest >= hidden)
+
+    async def _archive_flushed(self) -> None:
+        archive = self.session.archive.archive
+        if archive is not None:
+            await archive.aflush()
+
+    async def _newer_page(self, key: ConversationKey, since_id: int) -> list[Event] | None:
+        """Up to HISTORY_PAGE messages after `since_id`: the archive's, else REST's."""
+        archive = self.session.archive.archive
+        if archive is not None:
+            rows = await asyncio.to_thread(archive.after, key, since_id, HISTORY_PAGE)
+            return _rebuilt(rows)
+        page = await self._page(key, since_id)
+        return None if page is None else page.events
 
     def _hole_fetched(self, key: ConversationKey, events: list[Event]) -> None:
         """A REST page older than the window: it narrows (or closes) the hole it was for."""
@@ -169,8 +247,9 @@ class HistoryLoader:
             f"{_when(upper.sent if upper else None)} not loaded (server unreachable)"
         )
         marker = StoredMessage(store.new_seq(), None, "gap", None, None, text)
-        store.add_after(marker, after)
-        self.session.router.merge_history(key, older)
+        with store.older_page():
+            store.add_after(marker, after)
+        self.session.router.merge_older(key, older)
         return True
 
     async def _note_hole_below(self, key: ConversationKey, events: list[Event]) -> None:
