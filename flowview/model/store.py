@@ -593,6 +593,7 @@ class ConversationStore:
         settled = len(self._messages) - len(self._pending)
         if settled:
             self.trim_newest(settled)
+        self._set_window("detached")  # even when empty: the new window's place is unknown
 
     def _count_mentions(self) -> None:
         self.mentions = len(self._mention_seqs) + len(self._hidden_mentions)

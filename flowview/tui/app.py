@@ -46,7 +46,7 @@ from flowview.protocol.events import ConversationKey
 from flowview.protocol.items import StateChange
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
 from flowview.tui.gc_policy import GcPolicy
-from flowview.tui.loaders import HistoryLoader, MembersLoader
+from flowview.tui.loaders import HistoryLoader, MembersLoader, jump_needs_window
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.search_jump import SearchReturn
@@ -529,6 +529,12 @@ class FlowviewApp(SendActions, App[None]):
         selected = shown.selected if shown is not None else None
         found = next_mention(stores, active, selected.seq if selected is not None else None)
         if found is None:
+            # One below a detached window (not in memory): the window moves to it.
+            hidden = [(s.key, s.hidden_mentions) for s in stores if s.mentions]
+            for key, ids in hidden:
+                if ids:
+                    self._jump_to(key, ids[0])
+                    return
             main.status.notice = "no unread mention"
             return
         key, seq = found
@@ -839,8 +845,11 @@ class FlowviewApp(SendActions, App[None]):
         if isinstance(screen, SearchScreen):
             self._search_return = screen.return_point()
             screen.dismiss(None)
+        self._jump_to(message.key, message.message_id)
+
+    def _jump_to(self, key: ConversationKey, message_id: int) -> None:
         self.run_worker(
-            self._jump(message.key, message.message_id),
+            self._jump(key, message_id),
             group="jump",
             exclusive=True,
             exit_on_error=False,
@@ -848,7 +857,7 @@ class FlowviewApp(SendActions, App[None]):
         )
 
     async def _jump(self, key: ConversationKey, message_id: int) -> None:
-        from flowview.tui.search_jump import load_context
+        from flowview.tui.search_jump import BRIDGE_MAX, CONTEXT, load_context
 
         session, main = self.session, self.main
         if session is None:
@@ -858,7 +867,14 @@ class FlowviewApp(SendActions, App[None]):
         if not main.has(key):
             await main.add_conversation(store, router)
         archive = session.archive.archive
-        if archive is not None:
+        history = self.history
+        if (
+            archive is not None
+            and history is not None
+            and jump_needs_window(store, message_id, 2 * CONTEXT + BRIDGE_MAX)
+        ):
+            found = await history.window_at(key, message_id)  # the window moves there
+        elif archive is not None:
             found = await load_context(archive, router, key, message_id)
         else:
             found = store.get(message_id)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from flowview.archive.archive import ArchivedMessage
 from flowview.model.render import format_day, format_time
-from flowview.model.store import StoredMessage
+from flowview.model.store import ConversationStore, StoredMessage
 from flowview.protocol.events import ConversationKey, Event
 from flowview.tui.session import Session, describe_error, network_error_types
 
@@ -25,7 +25,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HISTORY_PAGE", "SEAM_PAGES", "HistoryLoader", "MembersLoader", "unreached_text"]
+__all__ = [
+    "HISTORY_PAGE",
+    "SEAM_PAGES",
+    "HistoryLoader",
+    "MembersLoader",
+    "jump_needs_window",
+    "unreached_text",
+]
 
 HISTORY_PAGE = 100
 # How far a seam is filled page by page (a warm start after a long absence can be far behind):
@@ -48,6 +55,15 @@ def unreached_text(after: Event | None, before: Event | None) -> str:
         f"messages between {_when(after_ms)} and {_when(before_ms)} not loaded "
         f"(more than {SEAM_PAGES * HISTORY_PAGE} behind)"
     )
+
+
+def jump_needs_window(store: ConversationStore, message_id: int, reach: int) -> bool:
+    """Whether a jump to `message_id` (not in memory) must replace the window (see
+    `HistoryLoader.window_at`) rather than merge `reach` messages of context into it: a
+    detached window takes nothing it does not join, and a full one would drop them at once."""
+    if store.get(message_id) is not None:
+        return False
+    return store.detached or len(store) + reach > store.cap
 
 
 def _rebuilt(rows: list[ArchivedMessage]) -> list[Event]:
@@ -198,6 +214,29 @@ class HistoryLoader:
             store.reattach()
         self.on_changed(key)
         return not store.detached
+
+    async def window_at(self, key: ConversationKey, message_id: int) -> StoredMessage | None:
+        """A jump (search hit, hidden mention) to a message a full or detached window cannot
+        take with its context: the archived page around it replaces the window, which stays
+        detached unless it reaches the live end.  None: the archive does not hold it."""
+        session = self.session
+        archive = session.archive.archive
+        store, _ = session.router.open(key)
+        if archive is None:
+            return store.get(message_id)
+        await archive.aflush()
+        half = max(1, HISTORY_PAGE // 2)
+        rows = await asyncio.to_thread(archive.around, key, message_id, half, half)
+        if not any(row.id == message_id for row in rows):
+            return None
+        newer = sum(1 for row in rows if row.id > message_id)
+        store.drop_window()
+        session.router.merge_newer(key, _rebuilt(rows))
+        store.history_complete = False
+        if newer < half and self._caught_up(key):
+            store.reattach()
+        self.on_changed(key)
+        return store.get(message_id)
 
     def _caught_up(self, key: ConversationKey) -> bool:
         store = self.session.router.stores.get(key)

@@ -21,7 +21,7 @@ from flowview.tui.app import FlowviewApp
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.tui.test_app import SIZE, close_http, make_app, post, settings_for
 from tests.tui.test_read_state import key_of, ready
-from tests.tui.test_search_jump import archive_a_long_flow
+from tests.tui.test_search_jump import archive_a_long_flow, search_and_jump
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,5 +147,67 @@ async def test_scrolling_down_reads_the_archive_back_until_the_live_end(
             assert not store.detached, "never reached the live end"
             assert seen == set(everything)  # every message shown on the way, none skipped
             assert window_ids(store)[-1] == live
+    finally:
+        close_http(live_server)
+
+
+async def test_a_search_jump_past_the_cap_moves_the_window_to_the_hit(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    okapi, ids = await archive_a_long_flow(live_server, monkeypatch, tmp_path)
+    app = small_app(live_server, monkeypatch)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot, app)
+            random = key_of(app, "acme/random")
+            store = app.stores()[random]
+            await search_and_jump(pilot, app, "okapi")
+            await wait_until(pilot, timeout=15, predicate=lambda: store.get(okapi) is not None)
+            log_widget = app.main.log_for(random)
+            assert log_widget is not None
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: (
+                    log_widget.selected is not None and log_widget.selected.id == okapi
+                ),
+                message="the hit is not selected",
+            )
+            assert_contiguous(store, ids)
+            assert store.detached  # the newest messages are below, in the archive
+            log_widget.focus()  # (escape here would reopen the search results)
+            await pilot.press("end")
+            await wait_until(pilot, timeout=15, predicate=lambda: not store.detached)
+            assert window_ids(store)[-1] == ids[-1]
+            assert_contiguous(store, ids)
+    finally:
+        close_http(live_server)
+
+
+async def test_alt_m_reaches_a_mention_below_a_detached_window(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ids = await archive_a_long_flow(live_server, monkeypatch, tmp_path)
+    app = small_app(live_server, monkeypatch)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot, app)
+            store, log_widget = await scrolled_back_to_the_start(pilot, app, ids)
+            store.mark_read()
+            mention = post(live_server, "acme/random", "ping @robin below the window")
+            await wait_until(pilot, timeout=15, predicate=lambda: store.mentions == 1)
+            assert store.get(mention) is None
+            await pilot.press("alt+m")
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: (
+                    log_widget.selected is not None and log_widget.selected.id == mention
+                ),
+                message="alt+m did not reach the mention",
+            )
+            assert_contiguous(store, [*ids, mention])
+            found = store.get(mention)
+            assert found is not None and found.mention
     finally:
         close_http(live_server)
