@@ -608,6 +608,20 @@ class Router:
         with store.older_page():
             return self.merge_history(key, events)
 
+    def merge_below(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """History that happened below a detached window (a seam after a reconnect): routed
+        like live lines, so the ones newer than the window are counted but not stored."""
+        added = 0
+        for event in events:
+            try:
+                result = self._route(event, history=False, key=key)
+            except Exception as exc:  # one bad history item must not lose the rest
+                self._failed(event, exc)
+                continue
+            if result.effect == "appended":
+                added += 1
+        return added
+
     def merge_newer(self, key: ConversationKey, events: Iterable[Event]) -> int:
         """`merge_history` for a page read back below a detached window (the oldest go);
         what was counted about those messages while hidden is theirs again."""

@@ -322,7 +322,10 @@ class HistoryLoader:
         self.live = False
         for key in self.loaded:
             store = self.session.router.stores.get(key)
-            self.seams[key] = store.newest_id if store is not None else None
+            newest = store.newest_id if store is not None else None
+            if store is not None and store.detached and store.hidden_newest is not None:
+                newest = max(newest or 0, store.hidden_newest)  # the newest routed, not shown
+            self.seams[key] = newest
 
     async def close_seam(self, key: ConversationKey, since_id: int | None) -> None:
         """Fetch and merge what was posted after `since_id` (all of the latest page if None)."""
@@ -332,9 +335,12 @@ class HistoryLoader:
         else:
             events = await self._since(key, since_id)
         if events:
-            added = session.router.merge_history(key, events)
-            session.archive.events(events)
             store = session.router.stores.get(key)
+            if store is not None and store.detached:  # below the window: counted, not stored
+                added = session.router.merge_below(key, events)
+            else:
+                added = session.router.merge_history(key, events)
+            session.archive.events(events)
             if store is not None:
                 store.recount_unread()  # posted while closed: unread after a restored position
             log.info("start-up seam of %s: %d messages added", key, added)

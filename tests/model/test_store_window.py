@@ -173,3 +173,18 @@ def test_memory_stays_bounded_whatever_the_user_does() -> None:
         live(router, 2000 + _ * 5, 2000 + _ * 5 + 4)  # lines keep arriving
         assert len(store) <= CAP
     assert ids(router) == list(range(lowest, lowest + CAP))
+
+
+def test_a_seam_below_a_detached_window_is_counted_not_stored() -> None:
+    router = small_router()
+    live(router, 101, 120)
+    store = router.stores[KEY]
+    store.mark_read()
+    router.merge_older(KEY, [event(i) for i in range(91, 101)])
+    window = ids(router)
+    # A reconnect's back-fill: what was posted during the outage, below the window.
+    added = router.merge_below(KEY, [event(121), event(122, content="hey @testbot")])
+    assert added == 2
+    assert ids(router) == window
+    assert store.unread == 2 and store.mentions == 1
+    assert store.hidden_newest == 122
