@@ -181,6 +181,7 @@ class HistoryLoader:
             if events is None:
                 return False  # nothing to read them from: stay detached
             self.session.router.merge_newer(key, events)
+            await self._mark_holes(key, newest, _newest(events))
             self.on_changed(key)
             if len(events) >= HISTORY_PAGE:
                 return False  # more below: the next scroll to the end reads on
@@ -210,6 +211,9 @@ class HistoryLoader:
         store.drop_window()
         session.router.merge_newer(key, events)
         store.history_complete = False  # older pages are to be read again
+        ids = [e.id for e in events if e.id is not None]
+        if ids:
+            await self._mark_holes(key, min(ids), max(ids))
         if self._caught_up(key):
             store.reattach()
         self.on_changed(key)
@@ -233,10 +237,29 @@ class HistoryLoader:
         store.drop_window()
         session.router.merge_newer(key, _rebuilt(rows))
         store.history_complete = False
+        await self._mark_holes(key, rows[0].id, rows[-1].id)
         if newer < half and self._caught_up(key):
             store.reattach()
         self.on_changed(key)
         return store.get(message_id)
+
+    async def _mark_holes(self, key: ConversationKey, low: int, high: int | None) -> None:
+        """Read back below the window from `low` to `high`: a recorded hole in between (the
+        archive lacks those messages) gets a gap marker, so the join is never silent."""
+        archive = self.session.archive.archive
+        if archive is None or high is None or high <= low:
+            return
+        holes = await asyncio.to_thread(archive.holes, key)
+        store, _ = self.session.router.open(key)
+        for after, before in holes:
+            if not low <= after < high:
+                continue
+            upper, lower = store.get(before), store.get(after)
+            text = (
+                f"messages between {_when(lower.sent if lower else None)} and "
+                f"{_when(upper.sent if upper else None)} not loaded (not in the archive)"
+            )
+            store.add_after(StoredMessage(store.new_seq(), None, "gap", None, None, text), after)
 
     def _caught_up(self, key: ConversationKey) -> bool:
         store = self.session.router.stores.get(key)

@@ -6,6 +6,7 @@ join and memory stays within the cap.  Real HTTP against the bundled server."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 from helpers import wait_until
 from textual.pilot import Pilot
 
+from flowview.archive.paths import list_archives
 from flowview.model.store import ConversationStore
 from flowview.server.runner import ServerThread
 from flowview.tui import loaders, warm_start
@@ -209,5 +211,49 @@ async def test_alt_m_reaches_a_mention_below_a_detached_window(
             assert_contiguous(store, [*ids, mention])
             found = store.get(mention)
             assert found is not None and found.mention
+    finally:
+        close_http(live_server)
+
+
+async def test_reading_back_across_a_hole_in_the_archive_marks_the_join(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ids = await archive_a_long_flow(live_server, monkeypatch, tmp_path)
+    app = small_app(live_server, monkeypatch)
+    try:
+        async with app.run_test(size=SHORT) as pilot:
+            await ready(pilot, app)
+            store, log_widget = await scrolled_back_to_the_start(pilot, app, ids)
+            # The archive lacks ids[40:45] below the window (as after a pruned back-fill).
+            archive = app.session.archive.archive  # type: ignore[union-attr]
+            assert archive is not None
+            await archive.aflush()
+            (path,) = list_archives(tmp_path / "data")
+            with sqlite3.connect(path) as conn:
+                conn.execute(
+                    "DELETE FROM messages WHERE conv = ? AND id > ? AND id < ?",
+                    (f"{store.key[0]}:{store.key[1]}", ids[39], ids[45]),
+                )
+            archive.add_hole(store.key, ids[39], ids[45])
+            await archive.aflush()
+            present = ids[:40] + ids[45:]
+            for _ in range(20):
+                if not store.detached:
+                    break
+                newest = store.newest_id
+                log_widget.scroll_to(y=log_widget.max_scroll_y, animate=False, immediate=True)
+                await wait_until(
+                    pilot,
+                    timeout=15,
+                    predicate=lambda newest=newest: store.newest_id != newest or not store.detached,
+                    message=f"nothing newer read back: window {window_ids(store)}",
+                )
+                await app.flush_now()
+                await pilot.pause()
+                assert_contiguous(store, present)
+            assert not store.detached
+            order = [m.id if m.kind != "gap" else "gap" for m in store]
+            at = order.index(ids[39])
+            assert order[at : at + 3] == [ids[39], "gap", ids[45]]
     finally:
         close_http(live_server)
