@@ -72,7 +72,7 @@ _PENDING_BASE: Final = ((1 << 31) - 1) << _SEQ_BITS
 # "detached" once older pages pushed its newest messages out (they stay in the archive).
 WindowState = Literal["attached", "detached"]
 _WINDOW_MOVES: Final[dict[WindowState, frozenset[WindowState]]] = {
-    "attached": frozenset({"attached", "detached"}),
+    "attached": frozenset({"detached"}),
     "detached": frozenset({"detached", "attached"}),
 }
 
@@ -582,6 +582,8 @@ class ConversationStore:
 
     def reattach(self) -> None:
         """The window reached the live end again: new lines are stored and followed."""
+        if not self.detached:
+            return
         self._set_window("attached")
         self._hidden_floor = self._hidden_newest = None
         self._hidden_marker = None

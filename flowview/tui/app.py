@@ -650,8 +650,10 @@ class FlowviewApp(SendActions, App[None]):
 
         async def load() -> None:
             try:
-                if await (history.jump_to_end(key) if jump else history.load_newer(key)):
-                    log_widget.scroll_to_end()
+                if jump and await history.jump_to_end(key):
+                    log_widget.scroll_to_end()  # follow the live end again
+                elif not jump:
+                    await history.load_newer(key)  # the lines come in below the one read
             finally:
                 history.busy.discard(key)
 

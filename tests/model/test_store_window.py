@@ -188,3 +188,20 @@ def test_a_seam_below_a_detached_window_is_counted_not_stored() -> None:
     assert ids(router) == window
     assert store.unread == 2 and store.mentions == 1
     assert store.hidden_newest == 122
+
+
+def test_the_window_state_moves_only_along_its_table() -> None:
+    router = small_router()
+    live(router, 101, 120)
+    store = router.stores[KEY]
+    store.reattach()  # attached already: nothing happens
+    assert store.window == "attached"
+    router.merge_older(KEY, [event(100)])
+    assert store.detached
+    try:
+        store._set_window("attached")
+        store._set_window("attached")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("attached -> attached was allowed")
