@@ -654,7 +654,8 @@ class Router:
     def _edit(self, event: MessageEditEvent, key: ConversationKey | None) -> RouteResult:
         found = self._target(key, event.message_id)
         if found is None:
-            return RouteResult(key, "ignored")
+            hidden = event.deleted and self._hidden_mention_gone(key, event.message_id)
+            return RouteResult(key, "state" if hidden else "ignored")
         store, message = found
         new_title = event.new_title
         store.edit(
@@ -672,10 +673,19 @@ class Router:
     def _retag(self, event: TagChangeEvent, key: ConversationKey | None) -> RouteResult:
         found = self._target(key, event.message_id)
         if found is None:
-            return RouteResult(key, "ignored")
+            read = self.me_id is not None and f":unread:{self.me_id}" in event.remove
+            hidden = read and self._hidden_mention_gone(key, event.message_id)
+            return RouteResult(key, "state" if hidden else "ignored")
         store, message = found
         store.retag(message.id, event.add, event.remove)  # type: ignore[arg-type]
         return RouteResult(key, "updated", message=message)
+
+    def _hidden_mention_gone(self, key: ConversationKey | None, message_id: int | None) -> bool:
+        """A mention below a detached window (not stored) was deleted or read."""
+        store = self.stores.get(key) if key is not None else None
+        return (
+            store is not None and message_id is not None and store.drop_hidden_mention(message_id)
+        )
 
     def _react(self, event: EmojiReactionEvent, key: ConversationKey | None) -> RouteResult:
         found = self._target(key, event.message_id)

@@ -580,6 +580,16 @@ class ConversationStore:
         self._count_mentions()
         self.version += 1
 
+    def drop_hidden_mention(self, message_id: int) -> bool:
+        """An unread mention below a detached window was deleted, or read elsewhere (its
+        ``:unread:`` tag removed): it no longer counts.  True when it was counted."""
+        if message_id not in self._hidden_mentions:
+            return False
+        self._hidden_mentions.remove(message_id)
+        self._count_mentions()
+        self.version += 1
+        return True
+
     def reattach(self) -> None:
         """The window reached the live end again: new lines are stored and followed."""
         if not self.detached:

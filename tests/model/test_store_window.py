@@ -205,3 +205,34 @@ def test_the_window_state_moves_only_along_its_table() -> None:
         pass
     else:
         raise AssertionError("attached -> attached was allowed")
+
+
+def test_a_hidden_mention_deleted_or_read_elsewhere_stops_counting() -> None:
+    router = small_router()
+    live(router, 101, 120)
+    store = router.stores[KEY]
+    store.mark_read()
+    router.merge_older(KEY, [event(i) for i in range(91, 101)])
+    router.route(event(121, content="hey @testbot"))
+    router.route(event(122, content="and @testbot again"))
+    assert store.mentions == 2
+    deletion = {
+        "event": "message-edit",
+        "id": 123,
+        "flow": FLOW,
+        "user": "2",
+        "content": {"message": 121, "updated_content": ""},
+        "tags": [],
+    }
+    assert router.route(parse_event(deletion)).effect == "state"
+    assert store.mentions == 1
+    read = {
+        "event": "tag-change",
+        "id": 124,
+        "flow": FLOW,
+        "user": "263186",
+        "content": {"message": 122, "remove": [":unread:263186"]},
+        "tags": [],
+    }
+    assert router.route(parse_event(read)).effect == "state"
+    assert store.mentions == 0 and store.hidden_mentions == []
