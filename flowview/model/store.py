@@ -544,6 +544,11 @@ class ConversationStore:
         return self._hidden_newest
 
     @property
+    def hidden_marker(self) -> int | None:
+        """Id of the first unread message when it is below a detached window (alt+u)."""
+        return self._hidden_marker
+
+    @property
     def hidden_mentions(self) -> list[int]:
         """Ids of unread mentions below a detached window (alt+m loads them), oldest first."""
         return sorted(self._hidden_mentions)

@@ -517,6 +517,9 @@ class FlowviewApp(SendActions, App[None]):
         store = self.stores().get(key) if key is not None else None
         log_widget = self.main.log_for(key) if key is not None else None
         seq = store.first_unread_seq if store is not None else None
+        if key is not None and store is not None and seq is None and store.hidden_marker:
+            self._jump_to(key, store.hidden_marker)  # below a detached window: go there
+            return
         if log_widget is None or seq is None or not reveal(log_widget, seq):
             self.main.status.notice = "nothing unread here"
 

@@ -257,3 +257,37 @@ async def test_reading_back_across_a_hole_in_the_archive_marks_the_join(
             assert order[at : at + 3] == [ids[39], "gap", ids[45]]
     finally:
         close_http(live_server)
+
+
+async def test_alt_u_reaches_the_first_unread_line_below_a_detached_window(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, ids = await archive_a_long_flow(live_server, monkeypatch, tmp_path)
+    app = small_app(live_server, monkeypatch)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot, app)
+            store, log_widget = await scrolled_back_to_the_start(pilot, app, ids)
+            random = store.key
+            store.mark_read()
+            app.main.show(key_of(app, "acme/main"))  # leaving arms the "new" line
+            await pilot.pause()
+            first = post(live_server, "acme/random", "the first unread line")
+            await wait_until(pilot, timeout=15, predicate=lambda: store.unread == 1)
+            assert store.get(first) is None
+            app.main.show(random)
+            await pilot.pause()
+            await pilot.press("alt+u")
+            await wait_until(
+                pilot,
+                timeout=15,
+                predicate=lambda: (
+                    log_widget.selected is not None and log_widget.selected.id == first
+                ),
+                message="alt+u did not reach the first unread line",
+            )
+            found = store.get(first)
+            assert found is not None and store.first_unread_seq == found.seq
+            assert_contiguous(store, [*ids, first])
+    finally:
+        close_http(live_server)
