@@ -9,17 +9,21 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from helpers import wait_until
 from textual.pilot import Pilot
 
 from flowview.archive.paths import list_archives
+from flowview.model.router import Router
 from flowview.model.store import ConversationStore
+from flowview.protocol.events import Event, parse_event
 from flowview.server.runner import ServerThread
 from flowview.tui import loaders, warm_start
 from flowview.tui.app import FlowviewApp
+from flowview.tui.session import Session
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.tui.test_app import SIZE, close_http, make_app, post, settings_for
 from tests.tui.test_read_state import key_of, ready
@@ -291,3 +295,26 @@ async def test_alt_u_reaches_the_first_unread_line_below_a_detached_window(
             assert_contiguous(store, [*ids, first])
     finally:
         close_http(live_server)
+
+
+def test_a_stream_restart_back_fills_a_detached_store_from_the_newest_id_routed() -> None:
+    """After a reconnect the seam starts from the newest id the stream gave, not from the
+    window's bottom (which would fetch, and drop, everything below the window again)."""
+    router = Router(me_id="1", me_nick="me", cap=CAP)
+    key = ("flow", "f")
+
+    def line(mid: int) -> Event:
+        return parse_event(
+            {"event": "message", "id": mid, "flow": "f", "user": "2", "content": "hi", "tags": []}
+        )
+
+    for mid in range(101, 101 + CAP):
+        router.route(line(mid))
+    router.merge_older(key, [line(mid) for mid in range(91, 101)])
+    router.route(line(200))  # below the detached window: counted, not stored
+    store = router.stores[key]
+    assert store.detached and store.get(200) is None
+    loader = loaders.HistoryLoader(cast(Session, SimpleNamespace(router=router)), lambda k: None)
+    loader.loaded.add(key)
+    loader.stream_restarted()
+    assert loader.seams[key] == 200
