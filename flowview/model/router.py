@@ -777,10 +777,20 @@ class Router:
             store, opened = self.open(key)
         if event.id is not None and store.get(event.id) is not None:
             return RouteResult(key, "ignored")
+        below = event.id is not None and store.beyond_window(event.id)
         message = StoredMessage(
-            store.new_seq(), event.id, "system", event.sent, event.user, clean_text(text)
+            store.new_seq(),
+            None if below else event.id,
+            "system",
+            event.sent,
+            event.user,
+            clean_text(text),
         )
-        if not store.add(message):
+        if below:
+            # Below a detached window, and not archived: kept at the window's bottom without
+            # its id (an id there would make the messages in between look loaded).
+            store.add_after(message, store.newest_id)
+        elif not store.add(message):
             return RouteResult(key, "ignored")
         return RouteResult(key, "appended", opened, message=message)
 

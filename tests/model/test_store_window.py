@@ -236,3 +236,22 @@ def test_a_hidden_mention_deleted_or_read_elsewhere_stops_counting() -> None:
     }
     assert router.route(parse_event(read)).effect == "state"
     assert store.mentions == 0 and store.hidden_mentions == []
+
+
+def test_a_system_line_below_a_detached_window_is_kept_without_faking_the_join() -> None:
+    router = small_router()
+    live(router, 101, 120)
+    store = router.stores[KEY]
+    router.merge_older(KEY, [event(i) for i in range(91, 101)])
+    newest = store.newest_id
+    joined = {
+        "event": "backend.user.join",
+        "id": 130,
+        "flow": FLOW,
+        "content": {"user": {"id": "7", "nick": "newbie"}},
+    }
+    router.route(parse_event(joined))
+    assert any(m.kind == "system" for m in store)  # shown, not lost
+    assert store.newest_id == newest  # the window's bottom did not jump past 121..129
+    router.route(event(121))
+    assert store.get(121) is None  # still below the window
