@@ -567,6 +567,8 @@ class Router:
         if history:
             message.edited = bool(event.raw.get("edited"))
             message.reactions = _reactions_from_raw(event.raw)
+        if not history and event.id is not None and store.beyond_window(event.id):
+            return self._hide(key, store, event, message, opened, own)
         if event.uuid is not None and store.pending_count:
             # Our own outbox line's echo (or REST answer): it becomes this message in place.
             confirmed = store.confirm_pending(event.uuid, message)
@@ -581,6 +583,60 @@ class Router:
         if unread:
             store.count_unread(message)
         return RouteResult(key, "appended", opened, mention and not history, message, unread)
+
+    def _hide(
+        self,
+        key: ConversationKey,
+        store: ConversationStore,
+        event: Event,
+        message: StoredMessage,
+        opened: bool,
+        own: bool,
+    ) -> RouteResult:
+        """A live line below a detached window (the user reads older messages): archived by
+        the caller, not stored here, but counted (unread, mention) and alerted like any."""
+        if event.uuid is not None and store.pending_line(event.uuid) is not None:
+            store.drop_pending(event.uuid)  # our own line: it comes back from the archive
+        unread = not own and message.kind in UNREAD_KINDS
+        store.hide(message, unread=unread)
+        return RouteResult(key, "appended", opened, message.mention, message, unread)
+
+    def merge_older(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """`merge_history` for a page older than what is stored: a full store drops its
+        newest messages, not the page (the store detaches: see ConversationStore.window)."""
+        store, _ = self.open(key)
+        with store.older_page():
+            return self.merge_history(key, events)
+
+    def merge_below(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """History that happened below a detached window (a seam after a reconnect): routed
+        like live lines, so the ones newer than the window are counted but not stored."""
+        added = 0
+        for event in events:
+            try:
+                result = self._route(event, history=False, key=key)
+            except Exception as exc:  # one bad history item must not lose the rest
+                self._failed(event, exc)
+                continue
+            if result.effect == "appended":
+                added += 1
+        return added
+
+    def merge_newer(self, key: ConversationKey, events: Iterable[Event]) -> int:
+        """`merge_history` for a page read back below a detached window (the oldest go);
+        what was counted about those messages while hidden is theirs again."""
+        store, _ = self.open(key)
+        added: list[StoredMessage] = []
+        for event in events:
+            try:
+                result = self._route(event, history=True, key=key)
+            except Exception as exc:  # one bad history item must not lose the rest
+                self._failed(event, exc)
+                continue
+            if result.effect == "appended" and result.message is not None:
+                added.append(result.message)
+        store.readmit(added)
+        return len(added)
 
     # -- in-place updates
 
@@ -598,7 +654,8 @@ class Router:
     def _edit(self, event: MessageEditEvent, key: ConversationKey | None) -> RouteResult:
         found = self._target(key, event.message_id)
         if found is None:
-            return RouteResult(key, "ignored")
+            hidden = event.deleted and self._hidden_mention_gone(key, event.message_id)
+            return RouteResult(key, "state" if hidden else "ignored")
         store, message = found
         new_title = event.new_title
         store.edit(
@@ -616,10 +673,19 @@ class Router:
     def _retag(self, event: TagChangeEvent, key: ConversationKey | None) -> RouteResult:
         found = self._target(key, event.message_id)
         if found is None:
-            return RouteResult(key, "ignored")
+            read = self.me_id is not None and f":unread:{self.me_id}" in event.remove
+            hidden = read and self._hidden_mention_gone(key, event.message_id)
+            return RouteResult(key, "state" if hidden else "ignored")
         store, message = found
         store.retag(message.id, event.add, event.remove)  # type: ignore[arg-type]
         return RouteResult(key, "updated", message=message)
+
+    def _hidden_mention_gone(self, key: ConversationKey | None, message_id: int | None) -> bool:
+        """A mention below a detached window (not stored) was deleted or read."""
+        store = self.stores.get(key) if key is not None else None
+        return (
+            store is not None and message_id is not None and store.drop_hidden_mention(message_id)
+        )
 
     def _react(self, event: EmojiReactionEvent, key: ConversationKey | None) -> RouteResult:
         found = self._target(key, event.message_id)
@@ -711,10 +777,20 @@ class Router:
             store, opened = self.open(key)
         if event.id is not None and store.get(event.id) is not None:
             return RouteResult(key, "ignored")
+        below = event.id is not None and store.beyond_window(event.id)
         message = StoredMessage(
-            store.new_seq(), event.id, "system", event.sent, event.user, clean_text(text)
+            store.new_seq(),
+            None if below else event.id,
+            "system",
+            event.sent,
+            event.user,
+            clean_text(text),
         )
-        if not store.add(message):
+        if below:
+            # Below a detached window, and not archived: kept at the window's bottom without
+            # its id (an id there would make the messages in between look loaded).
+            store.add_after(message, store.newest_id)
+        elif not store.add(message):
             return RouteResult(key, "ignored")
         return RouteResult(key, "appended", opened, message=message)
 

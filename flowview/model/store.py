@@ -30,6 +30,7 @@ from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -67,6 +68,14 @@ _NO_TAGS: tuple[str, ...] = ()
 # last id slot that keeps keys in 64 bits (ids below 2**31 - 1), so sending never turns a
 # store's machine-int keys into a list of int objects (see ConversationStore._keys).
 _PENDING_BASE: Final = ((1 << 31) - 1) << _SEQ_BITS
+
+# The window over the archive (issue 11): "attached" while the store's bottom is the live end,
+# "detached" once older pages pushed its newest messages out (they stay in the archive).
+WindowState = Literal["attached", "detached"]
+_WINDOW_MOVES: Final[dict[WindowState, frozenset[WindowState]]] = {
+    "attached": frozenset({"detached"}),
+    "detached": frozenset({"detached", "attached"}),
+}
 
 
 def bounded_tags(tags: Iterable[str]) -> tuple[str, ...]:
@@ -198,6 +207,13 @@ class ConversationStore:
         self._hidden_unread = 0
         # outbox uuid -> seq of its pending line; those lines are the tail of `_messages`.
         self._pending: dict[str, int] = {}
+        # The window over the archive (see the section "the window" below).
+        self.window: WindowState = "attached"
+        self._trim_newest = False  # inside older_page(): a full store drops its newest
+        self._hidden_floor: int | None = None  # smallest id not in memory above the window
+        self._hidden_newest: int | None = None  # newest id routed while detached
+        self._hidden_marker: int | None = None  # id that gets the "new" marker when back
+        self._hidden_mentions: deque[int] = deque(maxlen=self.cap)  # unread, not in memory
 
     # ------------------------------------------------------------------ read access
 
@@ -391,6 +407,9 @@ class ConversationStore:
         excess = len(self._messages) - self.cap
         if excess <= 0:
             return
+        if self._trim_newest:
+            self.trim_newest(excess)
+            return
         gone = self._messages[:excess]
         del self._messages[:excess]
         del self._keys[:excess]
@@ -414,7 +433,7 @@ class ConversationStore:
                     del self._threads[message.thread_id]
         if message.seq in self._mention_seqs:
             self._mention_seqs.discard(message.seq)
-            self.mentions = len(self._mention_seqs)
+            self._count_mentions()
         if self.first_unread_seq == message.seq:
             self.first_unread_seq = None
 
@@ -426,11 +445,191 @@ class ConversationStore:
         self._idless_keys.clear()
         self._threads.clear()
         self._mention_seqs.clear()
+        self._hidden_mentions.clear()
         self._pending.clear()
         self.unread = self.mentions = 0
         self.first_unread_seq = None
         self.epoch += 1
         self.version += 1
+
+    # ------------------------------------------------------------------ the window
+    # The store is a sliding window over the archive.  Pages older than the window are merged
+    # inside `older_page()`: a full store then drops its NEWEST messages (still archived) and
+    # is "detached" from the live end.  While detached, live messages newer than the window
+    # are not stored (`hide`): they count as unread (and mentions) all the same.  Pages read
+    # back below the window (`readmit`) drop the oldest as usual, until the window reaches
+    # the live end and `reattach`es.  Memory stays bounded by `cap` whatever happens.
+
+    @property
+    def detached(self) -> bool:
+        """True while newer messages exist below the window (in the archive, not here)."""
+        return self.window == "detached"
+
+    def _set_window(self, state: WindowState) -> None:
+        if state not in _WINDOW_MOVES[self.window]:
+            raise ValueError(f"window: {self.window} -> {state} is not allowed")
+        if state != self.window:
+            log.debug("window of %s: %s -> %s", self.key[0], self.window, state)
+        self.window = state
+
+    @contextmanager
+    def older_page(self) -> Iterator[None]:
+        """Messages added inside are older than the newest ones: when the store is full, the
+        newest are dropped instead of what was just added (see `trim_newest`)."""
+        self._trim_newest = True
+        try:
+            yield
+        finally:
+            self._trim_newest = False
+
+    def trim_newest(self, count: int) -> int:
+        """Drop the `count` newest settled messages (pending outbox lines stay); the window
+        is detached from then on.  Returns how many were dropped."""
+        settled = len(self._messages) - len(self._pending)
+        count = min(count, settled)
+        if count <= 0:
+            return 0
+        start = settled - count
+        gone = self._messages[start:settled]
+        del self._messages[start:settled]
+        del self._keys[start:settled]
+        for message in gone:
+            self._note_hidden(message)
+            self._forget(message)
+        self._set_window("detached")
+        self._count_mentions()
+        self.epoch += 1  # positions changed at the end: views rebuild their index
+        self.version += 1
+        return count
+
+    def beyond_window(self, message_id: int) -> bool:
+        """True when a message with this id belongs below a detached window (not stored)."""
+        if not self.detached:
+            return False
+        newest = self.newest_id
+        return newest is None or message_id > newest
+
+    def hide(self, message: StoredMessage, *, unread: bool) -> None:
+        """A live message below a detached window: not stored (it is archived), but counted
+        as unread (`unread`) and as an unread mention like `count_unread` would."""
+        if message.id is None:
+            return
+        if self._hidden_newest is None or message.id > self._hidden_newest:
+            self._hidden_newest = message.id
+        if unread:
+            if self._hidden_floor is None or message.id < self._hidden_floor:
+                self._hidden_floor = message.id
+            self.unread += 1
+            self._hidden_unread += 1
+            if self._marker_armed:
+                self._marker_armed = False
+                self._hidden_marker = message.id
+            if message.mention and not message.deleted:
+                self._hidden_mentions.append(message.id)
+                self._count_mentions()
+        self.version += 1
+
+    def _note_hidden(self, message: StoredMessage) -> None:
+        """`message` leaves the window at its newest end: keep its unread state by id."""
+        if message.id is None:
+            return
+        if self._hidden_newest is None or message.id > self._hidden_newest:
+            self._hidden_newest = message.id
+        if self.read_id is not None and message.id <= self.read_id:
+            return
+        if self._counts_unread(message):
+            if self._hidden_floor is None or message.id < self._hidden_floor:
+                self._hidden_floor = message.id
+            self._hidden_unread += 1
+        if message.seq in self._mention_seqs:
+            self._hidden_mentions.append(message.id)
+        if self.first_unread_seq == message.seq:
+            self._hidden_marker = message.id
+
+    def _counts_unread(self, message: StoredMessage) -> bool:
+        return (
+            message.id is not None
+            and not message.deleted
+            and message.kind in UNREAD_KINDS
+            and (self.me_id is None or message.user_id != self.me_id)
+        )
+
+    @property
+    def hidden_newest(self) -> int | None:
+        """The newest id that left or bypassed the window while detached (None: none)."""
+        return self._hidden_newest
+
+    @property
+    def hidden_marker(self) -> int | None:
+        """Id of the first unread message when it is below a detached window (alt+u)."""
+        return self._hidden_marker
+
+    @property
+    def hidden_mentions(self) -> list[int]:
+        """Ids of unread mentions below a detached window (alt+m loads them), oldest first."""
+        return sorted(self._hidden_mentions)
+
+    def readmit(self, messages: Iterable[StoredMessage]) -> None:
+        """`messages` (just added from the archive, below the window) are back in memory:
+        what was hidden about them (unread, mention, the "new" marker) is theirs again."""
+        floor = self._hidden_floor
+        read_id = self.read_id
+        hidden = set(self._hidden_mentions)
+        back: set[int] = set()
+        for message in messages:
+            if message.id is None or self._by_seq.get(message.seq) is not message:
+                continue
+            unread = (
+                floor is not None
+                and message.id >= floor
+                and (read_id is None or message.id > read_id)
+                and self._counts_unread(message)
+            )
+            if unread and self._hidden_unread:
+                self._hidden_unread -= 1
+            if message.id in hidden and message.mention and not message.deleted:
+                back.add(message.id)
+                message.mention_unread = True
+                self._mention_seqs.add(message.seq)
+            if message.id == self._hidden_marker:
+                self._hidden_marker = None
+                self._set_marker(message.seq)
+        if back:
+            self._hidden_mentions = deque(
+                (i for i in self._hidden_mentions if i not in back), maxlen=self.cap
+            )
+        self._count_mentions()
+        self.version += 1
+
+    def drop_hidden_mention(self, message_id: int) -> bool:
+        """An unread mention below a detached window was deleted, or read elsewhere (its
+        ``:unread:`` tag removed): it no longer counts.  True when it was counted."""
+        if message_id not in self._hidden_mentions:
+            return False
+        self._hidden_mentions.remove(message_id)
+        self._count_mentions()
+        self.version += 1
+        return True
+
+    def reattach(self) -> None:
+        """The window reached the live end again: new lines are stored and followed."""
+        if not self.detached:
+            return
+        self._set_window("attached")
+        self._hidden_floor = self._hidden_newest = None
+        self._hidden_marker = None
+        self._count_mentions()
+
+    def drop_window(self) -> None:
+        """Forget every settled message but keep the counters (unread, mentions by id, the
+        read position): the window is about to be replaced (End: the newest page)."""
+        settled = len(self._messages) - len(self._pending)
+        if settled:
+            self.trim_newest(settled)
+        self._set_window("detached")  # even when empty: the new window's place is unknown
+
+    def _count_mentions(self) -> None:
+        self.mentions = len(self._mention_seqs) + len(self._hidden_mentions)
 
     # ------------------------------------------------------------------ outbox lines
 
@@ -533,7 +732,7 @@ class ConversationStore:
         if message.mention and not message.deleted:
             message.mention_unread = True
             self._mention_seqs.add(message.seq)
-            self.mentions = len(self._mention_seqs)
+            self._count_mentions()
         self.version += 1
 
     def _set_marker(self, seq: int | None) -> None:
@@ -549,14 +748,17 @@ class ConversationStore:
     def mark_read(self) -> None:
         """Everything shown has been read: zero ``unread`` and ``mentions``. The "new" marker
         stays where it is (it shows where reading stopped) until :meth:`clear_marker` or
-        :meth:`arm_marker`.  ``read_id`` moves up to the newest id."""
+        :meth:`arm_marker`.  ``read_id`` moves up to the newest id (routed, when detached)."""
         newest = self.newest_id
+        if self._hidden_newest is not None and (newest is None or self._hidden_newest > newest):
+            newest = self._hidden_newest
         if newest is not None and (self.read_id is None or newest > self.read_id):
             self.read_id = newest
         self._hidden_unread = 0
         if not self.unread and not self._mention_seqs:
             return
         self.unread = 0
+        self._hidden_mentions.clear()
         for seq in self._mention_seqs:
             message = self._by_seq.get(seq)
             if message is not None:
@@ -602,7 +804,7 @@ class ConversationStore:
                 message.mention_unread = True
         self.unread = unread
         self._mention_seqs = mentions
-        self.mentions = len(mentions)
+        self._count_mentions()
         if first is not None:
             self._marker_armed = False
             self._set_marker(first)
@@ -656,7 +858,7 @@ class ConversationStore:
             if message.seq in self._mention_seqs:
                 self._mention_seqs.discard(message.seq)
                 message.mention_unread = False
-                self.mentions = len(self._mention_seqs)
+                self._count_mentions()
         else:
             if text is not None:
                 message.text = text
@@ -710,7 +912,7 @@ class ConversationStore:
         ):
             self._mention_seqs.discard(message.seq)
             message.mention_unread = False
-            self.mentions = len(self._mention_seqs)
+            self._count_mentions()
         self._touch(message)
         return message
 

@@ -46,7 +46,7 @@ from flowview.protocol.events import ConversationKey
 from flowview.protocol.items import StateChange
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
 from flowview.tui.gc_policy import GcPolicy
-from flowview.tui.loaders import HistoryLoader, MembersLoader
+from flowview.tui.loaders import HistoryLoader, MembersLoader, jump_needs_window
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.search_jump import SearchReturn
@@ -502,7 +502,12 @@ class FlowviewApp(SendActions, App[None]):
             return
         log_widget.refresh_from_store()
         store = session.router.stores.get(key)
-        if store is not None and log_widget.at_bottom and self._is_reading(key):
+        if (
+            store is not None
+            and log_widget.at_bottom
+            and self._is_reading(key)
+            and not store.detached  # the window's bottom is not the live end
+        ):
             self.read_state.saw_end(store)
 
     def _read_changed(self, store: ConversationStore) -> None:
@@ -516,6 +521,9 @@ class FlowviewApp(SendActions, App[None]):
         store = self.stores().get(key) if key is not None else None
         log_widget = self.main.log_for(key) if key is not None else None
         seq = store.first_unread_seq if store is not None else None
+        if key is not None and store is not None and seq is None and store.hidden_marker:
+            self._jump_to(key, store.hidden_marker)  # below a detached window: go there
+            return
         if log_widget is None or seq is None or not reveal(log_widget, seq):
             self.main.status.notice = "nothing unread here"
 
@@ -528,6 +536,12 @@ class FlowviewApp(SendActions, App[None]):
         selected = shown.selected if shown is not None else None
         found = next_mention(stores, active, selected.seq if selected is not None else None)
         if found is None:
+            # One below a detached window (not in memory): the window moves to it.
+            hidden = [(s.key, s.hidden_mentions) for s in stores if s.mentions]
+            for key, ids in hidden:
+                if ids:
+                    self._jump_to(key, ids[0])
+                    return
             main.status.notice = "no unread mention"
             return
         key, seq = found
@@ -624,10 +638,35 @@ class FlowviewApp(SendActions, App[None]):
     @on(FlowLog.ScrolledToEnd)
     def _scrolled_to_end(self, message: FlowLog.ScrolledToEnd) -> None:
         key = self._key_of_log(message)
-        if key is not None and self._is_reading(key):
-            store = self.stores().get(key)
-            if store is not None:
-                self.read_state.saw_end(store)
+        store = self.stores().get(key) if key is not None else None
+        if key is not None and store is not None and store.detached:
+            self._read_below(key, message.flow_log, jump=message.jump)
+            return
+        if key is not None and store is not None and self._is_reading(key):
+            self.read_state.saw_end(store)
+
+    def _read_below(self, key: ConversationKey, log_widget: FlowLog, *, jump: bool) -> None:
+        """The bottom of a detached window: the next archived page below it (End: the live
+        end at once); see HistoryLoader.load_newer / jump_to_end."""
+        history, pane = self.history, self.main.pane_id(key)
+        if history is None or pane is None or key in history.busy:
+            return
+        if not jump:
+            log_widget._following = False  # stay on the line read: the page comes below it
+        history.busy.add(key)
+
+        async def load() -> None:
+            try:
+                if jump and await history.jump_to_end(key):
+                    log_widget.scroll_to_end()  # follow the live end again
+                elif not jump:
+                    await history.load_newer(key)  # the lines come in below the one read
+            finally:
+                history.busy.discard(key)
+
+        self.run_worker(
+            load(), group=f"history-{pane}", exit_on_error=False, description="history newer"
+        )
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
         log_widget = getattr(message, "flow_log", None) or getattr(message, "control", None)
@@ -816,8 +855,11 @@ class FlowviewApp(SendActions, App[None]):
         if isinstance(screen, SearchScreen):
             self._search_return = screen.return_point()
             screen.dismiss(None)
+        self._jump_to(message.key, message.message_id)
+
+    def _jump_to(self, key: ConversationKey, message_id: int) -> None:
         self.run_worker(
-            self._jump(message.key, message.message_id),
+            self._jump(key, message_id),
             group="jump",
             exclusive=True,
             exit_on_error=False,
@@ -825,7 +867,7 @@ class FlowviewApp(SendActions, App[None]):
         )
 
     async def _jump(self, key: ConversationKey, message_id: int) -> None:
-        from flowview.tui.search_jump import load_context
+        from flowview.tui.search_jump import BRIDGE_MAX, CONTEXT, load_context
 
         session, main = self.session, self.main
         if session is None:
@@ -835,7 +877,14 @@ class FlowviewApp(SendActions, App[None]):
         if not main.has(key):
             await main.add_conversation(store, router)
         archive = session.archive.archive
-        if archive is not None:
+        history = self.history
+        if (
+            archive is not None
+            and history is not None
+            and jump_needs_window(store, message_id, 2 * CONTEXT + BRIDGE_MAX)
+        ):
+            found = await history.window_at(key, message_id)  # the window moves there
+        elif archive is not None:
             found = await load_context(archive, router, key, message_id)
         else:
             found = store.get(message_id)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from flowview.archive.archive import ArchivedMessage
 from flowview.model.render import format_day, format_time
-from flowview.model.store import StoredMessage
+from flowview.model.store import ConversationStore, StoredMessage
 from flowview.protocol.events import ConversationKey, Event
 from flowview.tui.session import Session, describe_error, network_error_types
 
@@ -25,12 +25,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HISTORY_PAGE", "SEAM_PAGES", "HistoryLoader", "MembersLoader", "unreached_text"]
+__all__ = [
+    "HISTORY_PAGE",
+    "SEAM_PAGES",
+    "HistoryLoader",
+    "MembersLoader",
+    "jump_needs_window",
+    "unreached_text",
+]
 
 HISTORY_PAGE = 100
 # How far a seam is filled page by page (a warm start after a long absence can be far behind):
 # beyond this the latest page is shown and a gap marker says what was not loaded.
 SEAM_PAGES = 10
+# Reads of the archive below a detached window before giving up for now (live lines may
+# still be queued for the archive's writer: it is flushed between tries).
+CATCH_UP_TRIES = 3
 
 
 def _when(ms: int | None) -> str:
@@ -45,6 +55,15 @@ def unreached_text(after: Event | None, before: Event | None) -> str:
         f"messages between {_when(after_ms)} and {_when(before_ms)} not loaded "
         f"(more than {SEAM_PAGES * HISTORY_PAGE} behind)"
     )
+
+
+def jump_needs_window(store: ConversationStore, message_id: int, reach: int) -> bool:
+    """Whether a jump to `message_id` (not in memory) must replace the window (see
+    `HistoryLoader.window_at`) rather than merge `reach` messages of context into it: a
+    detached window takes nothing it does not join, and a full one would drop them at once."""
+    if store.get(message_id) is not None:
+        return False
+    return store.detached or len(store) + reach > store.cap
 
 
 def _rebuilt(rows: list[ArchivedMessage]) -> list[Event]:
@@ -97,7 +116,10 @@ class HistoryLoader:
             raise
         if events is None:
             return
-        session.router.merge_history(key, events)
+        if older:
+            session.router.merge_older(key, events)  # a full store drops its newest
+        else:
+            session.router.merge_history(key, events)
         session.archive.events(events)
         if older:
             self._hole_fetched(key, events)
@@ -139,8 +161,126 @@ class HistoryLoader:
             events = [e for e in events if e.id is not None and e.id >= hole[1]]
         if not events:
             return False
-        self.session.router.merge_history(key, events)
+        self.session.router.merge_older(key, events)
         return True
+
+    # Below a detached window (the user scrolled back past the cap): newer pages come back
+    # from the archive as the user scrolls down, the oldest leave, until the live end.
+
+    async def load_newer(self, key: ConversationKey) -> bool:
+        """The archived page below a detached window; True when the window reached the live
+        end and was reattached."""
+        store = self.session.router.stores.get(key)
+        if store is None or not store.detached:
+            return False
+        newest = store.newest_id
+        if newest is None:
+            return await self.jump_to_end(key)
+        for _ in range(CATCH_UP_TRIES):
+            events = await self._newer_page(key, newest)
+            if events is None:
+                return False  # nothing to read them from: stay detached
+            self.session.router.merge_newer(key, events)
+            await self._mark_holes(key, newest, _newest(events))
+            self.on_changed(key)
+            if len(events) >= HISTORY_PAGE:
+                return False  # more below: the next scroll to the end reads on
+            if self._caught_up(key):
+                store.reattach()
+                self.on_changed(key)
+                return True
+            newest = store.newest_id or newest
+            await self._archive_flushed()  # live lines still on their way to the archive
+        return False
+
+    async def jump_to_end(self, key: ConversationKey) -> bool:
+        """End on a detached window: the newest page replaces the window (attached again)."""
+        session = self.session
+        store = session.router.stores.get(key)
+        if store is None or not store.detached:
+            return False
+        await self._archive_flushed()
+        archive = session.archive.archive
+        if archive is not None:
+            rows = await asyncio.to_thread(archive.tail, key, HISTORY_PAGE)
+            events: list[Event] | None = _rebuilt(rows)
+        else:
+            events = await self.fetch(key, None)
+        if events is None:
+            return False
+        store.drop_window()
+        session.router.merge_newer(key, events)
+        store.history_complete = False  # older pages are to be read again
+        ids = [e.id for e in events if e.id is not None]
+        if ids:
+            await self._mark_holes(key, min(ids), max(ids))
+        if self._caught_up(key):
+            store.reattach()
+        self.on_changed(key)
+        return not store.detached
+
+    async def window_at(self, key: ConversationKey, message_id: int) -> StoredMessage | None:
+        """A jump (search hit, hidden mention) to a message a full or detached window cannot
+        take with its context: the archived page around it replaces the window, which stays
+        detached unless it reaches the live end.  None: the archive does not hold it."""
+        session = self.session
+        archive = session.archive.archive
+        store, _ = session.router.open(key)
+        if archive is None:
+            return store.get(message_id)
+        await archive.aflush()
+        half = max(1, HISTORY_PAGE // 2)
+        rows = await asyncio.to_thread(archive.around, key, message_id, half, half)
+        if not any(row.id == message_id for row in rows):
+            return None
+        newer = sum(1 for row in rows if row.id > message_id)
+        store.drop_window()
+        session.router.merge_newer(key, _rebuilt(rows))
+        store.history_complete = False
+        await self._mark_holes(key, rows[0].id, rows[-1].id)
+        if newer < half and self._caught_up(key):
+            store.reattach()
+        self.on_changed(key)
+        return store.get(message_id)
+
+    async def _mark_holes(self, key: ConversationKey, low: int, high: int | None) -> None:
+        """Read back below the window from `low` to `high`: a recorded hole in between (the
+        archive lacks those messages) gets a gap marker, so the join is never silent."""
+        archive = self.session.archive.archive
+        if archive is None or high is None or high <= low:
+            return
+        holes = await asyncio.to_thread(archive.holes, key)
+        store, _ = self.session.router.open(key)
+        for after, before in holes:
+            if not low <= after < high:
+                continue
+            upper, lower = store.get(before), store.get(after)
+            text = (
+                f"messages between {_when(lower.sent if lower else None)} and "
+                f"{_when(upper.sent if upper else None)} not loaded (not in the archive)"
+            )
+            store.add_after(StoredMessage(store.new_seq(), None, "gap", None, None, text), after)
+
+    def _caught_up(self, key: ConversationKey) -> bool:
+        store = self.session.router.stores.get(key)
+        if store is None:
+            return True
+        hidden, newest = store.hidden_newest, store.newest_id
+        return hidden is None or (newest is not None and newest >= hidden)
+
+    async def _archive_flushed(self) -> None:
+        archive = self.session.archive.archive
+        if archive is not None:
+            await archive.aflush()
+
+    async def _newer_page(self, key: ConversationKey, since_id: int) -> list[Event] | None:
+        """Up to HISTORY_PAGE messages after `since_id`: the archive's, else REST's."""
+        archive = self.session.archive.archive
+        if archive is not None:
+            rows = await asyncio.to_thread(archive.after, key, since_id, HISTORY_PAGE)
+            return _rebuilt(rows)
+        page = await self._page(key, since_id)
+        return None if page is None else page.events
 
     def _hole_fetched(self, key: ConversationKey, events: list[Event]) -> None:
         """A REST page older than the window: it narrows (or closes) the hole it was for."""
@@ -169,8 +309,9 @@ class HistoryLoader:
             f"{_when(upper.sent if upper else None)} not loaded (server unreachable)"
         )
         marker = StoredMessage(store.new_seq(), None, "gap", None, None, text)
-        store.add_after(marker, after)
-        self.session.router.merge_history(key, older)
+        with store.older_page():
+            store.add_after(marker, after)
+        self.session.router.merge_older(key, older)
         return True
 
     async def _note_hole_below(self, key: ConversationKey, events: list[Event]) -> None:
@@ -204,7 +345,10 @@ class HistoryLoader:
         self.live = False
         for key in self.loaded:
             store = self.session.router.stores.get(key)
-            self.seams[key] = store.newest_id if store is not None else None
+            newest = store.newest_id if store is not None else None
+            if store is not None and store.detached and store.hidden_newest is not None:
+                newest = max(newest or 0, store.hidden_newest)  # the newest routed, not shown
+            self.seams[key] = newest
 
     async def close_seam(self, key: ConversationKey, since_id: int | None) -> None:
         """Fetch and merge what was posted after `since_id` (all of the latest page if None)."""
@@ -214,9 +358,12 @@ class HistoryLoader:
         else:
             events = await self._since(key, since_id)
         if events:
-            added = session.router.merge_history(key, events)
-            session.archive.events(events)
             store = session.router.stores.get(key)
+            if store is not None and store.detached:  # below the window: counted, not stored
+                added = session.router.merge_below(key, events)
+            else:
+                added = session.router.merge_history(key, events)
+            session.archive.events(events)
             if store is not None:
                 store.recount_unread()  # posted while closed: unread after a restored position
             log.info("start-up seam of %s: %d messages added", key, added)

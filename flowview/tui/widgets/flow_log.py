@@ -138,10 +138,12 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     @dataclass
     class ScrolledToEnd(Message):
-        """The user reached the bottom: the app may mark the conversation read."""
+        """The user reached the bottom: the app may mark the conversation read (``jump``:
+        by End or the hint, which on a detached store means "to the live end")."""
 
         key: ConversationKey
         flow_log: FlowLog
+        jump: bool = False
 
         @property
         def control(self) -> FlowLog:
@@ -257,8 +259,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._hint.count = 0
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
         self.refresh()
-        if not was_following:
-            self.post_message(self.ScrolledToEnd(self.store.key, self))
+        if not was_following or self.store.detached:
+            self.post_message(self.ScrolledToEnd(self.store.key, self, jump=True))
 
     def refresh_from_store(self) -> None:
         """Bring the view up to date with the store (call after each batch of events).
