@@ -96,7 +96,7 @@ async def one_run() -> dict[str, float]:
     cpu = 0.0
     first = None
     archived_wall = 0.0
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40)):
         while loop.time() - started < 30:
             try:
                 key = app.main.active_key
