@@ -374,9 +374,15 @@ async def test_status_bar_through_a_drop(server: ServerThread) -> None:
     fault(server, kind="drop_after_bytes", n=40)
     app = make_app(server, stream_factory=gate.factory())
     async with app.run_test(size=SIZE) as pilot:
-        await wait_until(pilot, lambda: app.main.status.state == "reconnecting", timeout=15.0)
-        text = app.main.status.connection_text()
-        assert text.startswith("reconnecting in ") and " s — " in text
+        # The state log, not the status bar: a REST call that succeeds meanwhile (start-up
+        # loads history, members, the outbox) ends the reconnect wait at once, by design
+        # (issue 8), so "reconnecting" may be on screen for less than a poll.  The countdown
+        # text is checked by the 503 test below, where Retry-After holds the wait.
+        await wait_until(
+            pilot, lambda: any(s.state == "reconnecting" for s in app.state_log), timeout=15.0
+        )
+        drop = next(s for s in app.state_log if s.state == "reconnecting")
+        assert drop.reason == "the stream was cut off" and drop.delay is not None
         gate.event.set()
         await wait_live(pilot, app)
         states = [s.state for s in app.state_log]
