@@ -139,11 +139,19 @@ async def test_scrolling_down_reads_the_archive_back_until_the_live_end(
                 if not store.detached:
                     break
                 newest = store.newest_id
-                log_widget.scroll_to(y=log_widget.max_scroll_y, animate=False, immediate=True)
+
+                def read_on(newest: int | None = newest) -> bool:
+                    # As a user keeps scrolling down: the bottom moves while the view catches
+                    # up with the store, so one scroll to a stale bottom may not reach it.
+                    if store.newest_id != newest or not store.detached:
+                        return True
+                    log_widget.scroll_to(y=log_widget.max_scroll_y, animate=False, immediate=True)
+                    return False
+
                 await wait_until(
                     pilot,
                     timeout=15,
-                    predicate=lambda newest=newest: store.newest_id != newest or not store.detached,
+                    predicate=read_on,
                     message=f"nothing newer read back: window {window_ids(store)}",
                 )
                 await app.flush_now()  # the view catches up with the store
@@ -245,11 +253,19 @@ async def test_reading_back_across_a_hole_in_the_archive_marks_the_join(
                 if not store.detached:
                     break
                 newest = store.newest_id
-                log_widget.scroll_to(y=log_widget.max_scroll_y, animate=False, immediate=True)
+
+                def read_on(newest: int | None = newest) -> bool:
+                    # As a user keeps scrolling down: the bottom moves while the view catches
+                    # up with the store, so one scroll to a stale bottom may not reach it.
+                    if store.newest_id != newest or not store.detached:
+                        return True
+                    log_widget.scroll_to(y=log_widget.max_scroll_y, animate=False, immediate=True)
+                    return False
+
                 await wait_until(
                     pilot,
                     timeout=15,
-                    predicate=lambda newest=newest: store.newest_id != newest or not store.detached,
+                    predicate=read_on,
                     message=f"nothing newer read back: window {window_ids(store)}",
                 )
                 await app.flush_now()
