@@ -358,10 +358,13 @@ class Router:
     def merge_history(self, key: ConversationKey, events: Iterable[Event]) -> int:
         """Merge REST history into ``key``'s store: ordered by id, no duplicates, never
         counted as unread. Returns how many lines were added."""
+        return self._merge(key, events, history=True)
+
+    def _merge(self, key: ConversationKey, events: Iterable[Event], *, history: bool) -> int:
         added = 0
         for event in events:
             try:
-                result = self._route(event, history=True, key=key)
+                result = self._route(event, history=history, key=key)
             except Exception as exc:  # one bad history item must not lose the rest
                 self._failed(event, exc)
                 continue
@@ -611,16 +614,7 @@ class Router:
     def merge_below(self, key: ConversationKey, events: Iterable[Event]) -> int:
         """History that happened below a detached window (a seam after a reconnect): routed
         like live lines, so the ones newer than the window are counted but not stored."""
-        added = 0
-        for event in events:
-            try:
-                result = self._route(event, history=False, key=key)
-            except Exception as exc:  # one bad history item must not lose the rest
-                self._failed(event, exc)
-                continue
-            if result.effect == "appended":
-                added += 1
-        return added
+        return self._merge(key, events, history=False)
 
     def merge_newer(self, key: ConversationKey, events: Iterable[Event]) -> int:
         """`merge_history` for a page read back below a detached window (the oldest go);

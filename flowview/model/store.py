@@ -382,20 +382,26 @@ class ConversationStore:
         if message.id is None:
             self._idless_keys[message.seq] = key
         self._by_seq[message.seq] = message
-        thread_id = message.thread_id
-        if thread_id is not None:
-            threads = self._threads
-            seqs = threads.get(thread_id)
-            if seqs is None:
-                threads[thread_id] = message.seq
-            else:
-                if isinstance(seqs, int):
-                    seqs = threads[thread_id] = [seqs]
-                seqs.append(message.seq)
-                if not at_end:
-                    seqs.sort(key=self._seq_order)
+        if message.thread_id is not None:
+            self._remember_thread(message, in_order=at_end)
         self.version += 1
         self._prune()
+
+    def _remember_thread(self, message: StoredMessage, *, in_order: bool) -> None:
+        """Add `message` (with a thread id) to its thread's seqs; `in_order`: it is the newest
+        of its thread, so no sort is needed."""
+        thread_id = message.thread_id
+        assert thread_id is not None
+        threads = self._threads
+        seqs = threads.get(thread_id)
+        if seqs is None:
+            threads[thread_id] = message.seq
+        else:
+            if isinstance(seqs, int):
+                seqs = threads[thread_id] = [seqs]
+            seqs.append(message.seq)
+            if not in_order:
+                seqs.sort(key=self._seq_order)
 
     def _seq_order(self, seq: int) -> tuple[int, int]:
         message = self._by_seq.get(seq)
@@ -421,16 +427,7 @@ class ConversationStore:
         if message.id is None:
             self._idless_keys.pop(message.seq, None)
         self._by_seq.pop(message.seq, None)
-        if message.thread_id is not None:
-            seqs = self._threads.get(message.thread_id)
-            if isinstance(seqs, int):
-                if seqs == message.seq:
-                    del self._threads[message.thread_id]
-            elif seqs is not None:
-                with contextlib.suppress(ValueError):
-                    seqs.remove(message.seq)
-                if not seqs:
-                    del self._threads[message.thread_id]
+        self._forget_thread(message)
         if message.seq in self._mention_seqs:
             self._mention_seqs.discard(message.seq)
             self._count_mentions()
@@ -694,14 +691,8 @@ class ConversationStore:
         keys[index] = key
         self._idless_keys.pop(message.seq, None)  # it has an id now: its key is id << 32
         if message.thread_id is not None:
-            # Appended to its thread: a confirmed line is the newest of its thread.
-            seqs = self._threads.get(message.thread_id)
-            if seqs is None:
-                self._threads[message.thread_id] = message.seq
-            else:
-                if isinstance(seqs, int):
-                    seqs = self._threads[message.thread_id] = [seqs]
-                seqs.append(message.seq)
+            # A confirmed line is the newest of its thread.
+            self._remember_thread(message, in_order=True)
         self._touch(message)
         return message
 
