@@ -159,6 +159,7 @@ class StreamPump:
             log.warning("unknown stream item %s", type(item).__name__)
 
     def _route(self, event: Event) -> None:
+        # Runs for every streamed event: attributes read once, nothing done twice.
         router = self.router
         errors = router.errors
         result = router.route(event)
@@ -167,17 +168,22 @@ class StreamPump:
             self._routed.append(event)
         if router.errors != errors:
             log.error("event %s not routed: %s", getattr(event, "id", None), router.last_error)
-        if result.effect == "appended":
+        effect = result.effect
+        if effect == "appended":
             self._lines_pending += 1  # messages per minute: new lines only
         key = result.key
-        if key is None or result.effect == "ignored":
+        if key is None or effect == "ignored":
             self._schedule()
             return
-        self.mark_dirty(key)
+        self._dirty.add(key)
+        if self._timer is None:
+            self._schedule()
         message = result.message
-        if message is None or result.effect != "appended":
+        if message is None or effect != "appended":
             return
         private = key[0] == "private"
+        if not (result.mention or private):
+            return  # most lines: no alert
         from_other = message.user_id is not None and message.user_id != router.me_id
         if (result.mention or (private and from_other)) and self.wants_alert(key):
             store = router.stores.get(key)
