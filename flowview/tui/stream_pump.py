@@ -232,8 +232,15 @@ class StreamPump:
     async def _flush(self) -> None:
         self._timer = None
         if self._in_burst():
-            # Check again shortly: the burst may be over by then.
-            self._timer = self.set_timer(BURST_QUIET_SECONDS, self._flush)
+            # Check again when it may be over: the stream quiet for BURST_QUIET_SECONDS
+            # since its last batch, or BURST_FLUSH_SECONDS since the last repaint (not a
+            # fixed step later, which left the last lines unpainted up to twice as long).
+            now = time.monotonic()
+            due = min(
+                self._last_batch_real + BURST_QUIET_SECONDS,
+                self._last_flush_real + BURST_FLUSH_SECONDS,
+            )
+            self._timer = self.set_timer(max(0.005, due - now), self._flush)
             return
         quiet = time.monotonic() - self._last_batch_real >= BURST_QUIET_SECONDS
         await self.flush_now(hand_over=self._hold_timer is None or quiet)
