@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOADING_TIMEOUT: Final = 15.0  # seconds: a load that never reports back stops saying "loading…"
+# A burst's older lines (estimated by the index) are measured this long after its last repaint:
+# longer than the stream pump's repaint interval during a burst (0.5 s), so not while it lasts.
+BURST_SETTLE_SECONDS: Final = 0.6
 
 __all__ = ["FlowLog", "nick_role"]
 
@@ -202,6 +205,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._loading_older = False
         self._loading_epoch = -1
         self._loading_timer: Timer | None = None
+        self._settle_timer: Timer | None = None  # see _measure_after_burst
         self._top = 0  # rows above the first message (0 or 1)
 
     # ------------------------------------------------------------------ public API
@@ -281,6 +285,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         appended = result.appended
         if result.rebuilt and not index.complete:
             self.call_after_refresh(self._measure_lazily, index.generation)
+        elif appended and not index.complete:
+            self._measure_after_burst(index.generation)
         if self._loading_older and (
             self.store.epoch != self._loading_epoch or self.store.history_complete
         ):
@@ -358,6 +364,14 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _wrap_width(self) -> int:
         return self.scrollable_content_region.width
+
+    def _measure_after_burst(self, generation: int) -> None:
+        """Measure the estimated lines once no repaint has appended for a while."""
+        if self._settle_timer is not None:
+            self._settle_timer.stop()
+        self._settle_timer = self.set_timer(
+            BURST_SETTLE_SECONDS, lambda: self._measure_lazily(generation)
+        )
 
     def _measure_lazily(self, generation: int) -> None:
         """Measure the next chunk of estimated (older) lines, keeping the view in place."""
