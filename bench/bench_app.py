@@ -1470,10 +1470,12 @@ def parent_main(args: argparse.Namespace) -> None:
         "terminal": f"{SIZE[0]}x{SIZE[1]}",
         "targets": TARGETS,
         "calibration_loop_ms": calibrate(),
+        "load_average": os.getloadavg(),  # 1, 5, 15 min: how busy the box was
     }
     print(
         f"Python {results['python']}, {results['cpus']} CPUs, {args.runs} runs per figure; "
-        f"calibration loop {results['calibration_loop_ms']:.0f} ms"
+        f"calibration loop {results['calibration_loop_ms']:.0f} ms, load average "
+        f"{results['load_average'][0]:.1f}"
     )
     if "startup" in only:
         with section("startup"):
@@ -1498,6 +1500,7 @@ def parent_main(args: argparse.Namespace) -> None:
                 args.soak_seconds, args.rate, args.cycle, args.trace, args.writer_cache_kib
             )
     results["calibration_loop_ms_after"] = calibrate()
+    results["load_average_after"] = os.getloadavg()
     rows = table(results)
     results["table"] = [
         dict(zip(("figure", "median", "target", "met"), r, strict=True)) for r in rows
