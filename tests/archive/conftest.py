@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from flowview.archive import Archive
+from flowview.server.runner import ServerOptions, ServerThread
 
 FLOW = "f-acme-main"
 OTHER_FLOW = "f-acme-ops"
@@ -59,3 +60,10 @@ def wire() -> Callable[..., dict[str, Any]]:
         return obj
 
     return make
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    """The bundled server on loopback, quiet (rate=0): tests post what they need."""
+    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
+        yield srv
