@@ -39,7 +39,7 @@ from tests.protocol.chaos import (
     run_chaos,
     tail_subjects,
 )
-from tests.protocol.conftest import _env
+from tests.protocol.harness import open_env
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def one_seed(seed: int, presence: Presence, args: argparse.Namespace) -> C
     # A third of the flows stay silent until an outage brings their first message; each user
     # is a stranger until an outage (or traffic) brings a first private message.
     options = {"flows": args.flows, "users": args.users}
-    async with _env(replay=args.replay, seed=seed % 1000, keepalive=1.0, **options) as env:
+    async with open_env(replay=args.replay, seed=seed % 1000, keepalive=1.0, **options) as env:
         if args.tail:
             return await run_chaos(
                 env,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from flowview.protocol.client import ContentType, StreamClient, StreamConfig
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, GapClosed, GapOpened, RawEvent, StateChange, StreamItem
 from flowview.protocol.rest import RestClient
-from flowview.server.runner import RunningServer
+from flowview.server.runner import RunningServer, ServerOptions, run_server
 from flowview.server.simulator import add_flow
 
 
@@ -140,6 +141,26 @@ class Env:
 
     async def flow_id(self, slug: str) -> str:
         return next(f.id for f in await self.rest.flows() if f.slug == slug)
+
+
+EnvFactory = Callable[..., AbstractAsyncContextManager[Env]]
+
+
+@asynccontextmanager
+async def open_env(**options: Any) -> AsyncIterator[Env]:
+    """The project's server (quiet, fast keep-alives unless `options` say otherwise) and an
+    Env over it; the `env`/`make_env` fixtures and bench/bench_chaos.py use it."""
+    base: dict[str, Any] = {"rate": 0, "keepalive": 0.05, "activity_interval": 3600}
+    base.update(options)
+    async with run_server(ServerOptions(**base)) as srv:
+        token = Token(srv.token)
+        rest = RestClient(srv.api_url, token)
+        try:
+            slugs = [f.slug for f in await rest.flows()]
+            async with httpx.AsyncClient() as control:
+                yield Env(srv, token, rest, slugs, control)
+        finally:
+            await rest.aclose()
 
 
 def private_key(a: str, b: str) -> ConversationKey:

@@ -12,8 +12,7 @@ import logging
 import pytest
 
 from flowview.protocol.client import ContentType, StreamClient
-from tests.protocol.conftest import EnvFactory
-from tests.protocol.harness import Collector, LoopTime
+from tests.protocol.harness import Collector, EnvFactory, LoopTime
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from tests.protocol.chaos import (
     tail_seen,
     tail_subjects,
 )
-from tests.protocol.conftest import EnvFactory
+from tests.protocol.harness import EnvFactory
 
 
 def _seed() -> int:
