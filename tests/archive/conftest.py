@@ -18,13 +18,6 @@ BASE_MS = 1_780_000_000_000  # 2026-05-28
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "data"
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(directory))
-    return directory
-
-
-@pytest.fixture
 def archive(data_dir: Path) -> Iterator[Archive]:
     arc = Archive.open(data_dir / "test.sqlite3")
     yield arc

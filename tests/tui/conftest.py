@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import UTC
-from pathlib import Path
 
 import pytest
 
@@ -57,14 +56,6 @@ def server() -> Iterator[ServerThread]:
 def live_server(server: ServerThread) -> ServerThread:
     """The same server (the name the session tests use)."""
     return server
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The viewer's data directory (its archive) under tmp_path/data, via FLOWVIEW_DATA_DIR."""
-    directory = tmp_path / "data"
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(directory))
-    return directory
 
 
 @pytest.fixture
