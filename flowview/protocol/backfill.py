@@ -335,13 +335,8 @@ class Backfiller:
     async def _take_baseline(self, rest: RestClient, job: _Baseline) -> None:
         """Newest ids at the time the stream went live.  An answer that arrives after the
         stream broke may include messages the stream never delivered: such a baseline is
-        not usable, and 0 (the whole history) is taken instead."""
-        for name in job.flows:
-            fid, slug = await self._flow(rest, name)
-            key = ("flow", fid)
-            if key not in self._baselines:
-                newest = await rest.newest_id(slug)
-                self._set_baseline(key, newest, job.generation)
+        not usable, and 0 (the whole history) is taken instead.  Private conversations
+        first: any flow's later message (or activity event) then confirms them too."""
         if job.private and self._private_listed is None:
             listed = await self._private_list(rest)
             late = job.generation != self._generation
@@ -350,6 +345,12 @@ class Backfiller:
                     newest = 0 if late else await rest.newest_id(user_id=other)
                     self._set_baseline(key, newest, job.generation)
             self._private_listed = set(listed)
+        for name in job.flows:
+            fid, slug = await self._flow(rest, name)
+            key = ("flow", fid)
+            if key not in self._baselines:
+                newest = await rest.newest_id(slug)
+                self._set_baseline(key, newest, job.generation)
 
     def _set_baseline(self, key: ConversationKey, newest: int, generation: int) -> None:
         """`newest`, asked for while connection `generation` was live: tentative (see the

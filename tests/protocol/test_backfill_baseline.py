@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from flowview.protocol.client import ContentType, StreamClient
-from tests.protocol.harness import Collector, EnvFactory, LoopTime
+from tests.protocol.harness import Collector, EnvFactory, LoopTime, private_key
 
 log = logging.getLogger(__name__)
 
@@ -79,4 +79,36 @@ async def test_a_baseline_confirmed_by_the_stream_keeps_older_history_out(
         missed = env.say(quiet, "during the outage")
         await col.wait_ids(("flow", quiet_id), [missed], timeout=120)
         assert old not in col.ids(("flow", quiet_id))
+        await col.close()
+
+
+async def test_a_flow_message_confirms_the_private_conversations_baselines(
+    make_env: EnvFactory, loop_time: LoopTime
+) -> None:
+    """Private baselines are asked for before the flows', so traffic in any flow confirms
+    them: a quiet private conversation is not back-filled from its start after a reconnect."""
+    async with make_env() as env:
+        slug = env.slugs[0]
+        partner = env.strangers()[0]
+        old = env.whisper(partner, "before the client started")
+        col = Collector(
+            StreamClient(
+                env.config("json", flows=(slug,), private=True, presence="offline"),
+                clock=loop_time.clock,
+                sleep=loop_time.sleep,
+                rng=lambda: 0.5,
+            )
+        ).start()
+        await asyncio.wait_for(col.live.wait(), 10)
+        async with asyncio.timeout(30):
+            while col.client.history_busy:
+                await asyncio.sleep(0.01)
+        flow_id = await env.flow_id(slug)
+        confirming = env.say(slug, "newer than every baseline")
+        await col.wait_ids(("flow", flow_id), [confirming])
+        env.sever_streams()
+        missed = env.whisper(partner, "during the outage")
+        key = private_key(env.me(), partner)
+        await col.wait_ids(key, [missed], timeout=120)
+        assert old not in col.ids(key)
         await col.close()
