@@ -12,11 +12,39 @@ import logging
 import pytest
 
 from flowview.protocol.client import ContentType, StreamClient
-from tests.protocol.harness import Collector, EnvFactory, LoopTime, private_key
+from tests.protocol.harness import Collector, Env, EnvFactory, LoopTime, private_key
 
 log = logging.getLogger(__name__)
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
+
+
+async def live_client(
+    env: Env,
+    loop_time: LoopTime,
+    content_type: ContentType,
+    flows: tuple[str, ...],
+    *,
+    private: bool,
+) -> Collector:
+    """A StreamClient appearing offline (no activity event marks any flow as seen), live."""
+    col = Collector(
+        StreamClient(
+            env.config(content_type, flows=flows, private=private, presence="offline"),
+            clock=loop_time.clock,
+            sleep=loop_time.sleep,
+            rng=lambda: 0.5,
+        )
+    ).start()
+    await asyncio.wait_for(col.live.wait(), 10)
+    return col
+
+
+async def settled(col: Collector) -> None:
+    """Until the baselines are taken (no REST work pending)."""
+    async with asyncio.timeout(30):
+        while col.client.history_busy:
+            await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("content_type", ["json", "sse"])
@@ -31,20 +59,10 @@ async def test_a_baseline_newer_than_what_the_stream_delivered_is_not_trusted(
         slug = env.slugs[0]
         # Live, then silent: what is published from now on stays queued on the server.
         await env.fault(kind="stall", after=0, seconds=3600)
-        col = Collector(
-            StreamClient(
-                env.config(content_type, flows=(slug,), private=False, presence="offline"),
-                clock=loop_time.clock,
-                sleep=loop_time.sleep,
-                rng=lambda: 0.5,
-            )
-        ).start()
-        await asyncio.wait_for(col.live.wait(), 10)
+        col = await live_client(env, loop_time, content_type, (slug,), private=False)
         first = env.say(slug, "published after the subscription")
         flow_id = await env.flow_id(slug)
-        async with asyncio.timeout(30):
-            while col.client.history_busy:  # the baseline is taken: it counts `first`
-                await asyncio.sleep(0.01)
+        await settled(col)  # the baseline is taken: it counts `first`
         env.sever_streams()  # the stalled connection dies; `first` was never sent
         await col.wait_ids(("flow", flow_id), [first], timeout=120)
         col.check_once_in_order()
@@ -60,18 +78,8 @@ async def test_a_baseline_confirmed_by_the_stream_keeps_older_history_out(
     async with make_env() as env:
         quiet, busy = env.slugs[0], env.slugs[1]
         old = env.say(quiet, "before the client started")
-        col = Collector(
-            StreamClient(
-                env.config("json", flows=(quiet, busy), private=False, presence="offline"),
-                clock=loop_time.clock,
-                sleep=loop_time.sleep,
-                rng=lambda: 0.5,
-            )
-        ).start()
-        await asyncio.wait_for(col.live.wait(), 10)
-        async with asyncio.timeout(30):
-            while col.client.history_busy:
-                await asyncio.sleep(0.01)
+        col = await live_client(env, loop_time, "json", (quiet, busy), private=False)
+        await settled(col)
         quiet_id, busy_id = await env.flow_id(quiet), await env.flow_id(busy)
         confirming = env.say(busy, "newer than every baseline")
         await col.wait_ids(("flow", busy_id), [confirming])
@@ -91,18 +99,8 @@ async def test_a_flow_message_confirms_the_private_conversations_baselines(
         slug = env.slugs[0]
         partner = env.strangers()[0]
         old = env.whisper(partner, "before the client started")
-        col = Collector(
-            StreamClient(
-                env.config("json", flows=(slug,), private=True, presence="offline"),
-                clock=loop_time.clock,
-                sleep=loop_time.sleep,
-                rng=lambda: 0.5,
-            )
-        ).start()
-        await asyncio.wait_for(col.live.wait(), 10)
-        async with asyncio.timeout(30):
-            while col.client.history_busy:
-                await asyncio.sleep(0.01)
+        col = await live_client(env, loop_time, "json", (slug,), private=True)
+        await settled(col)
         flow_id = await env.flow_id(slug)
         confirming = env.say(slug, "newer than every baseline")
         await col.wait_ids(("flow", flow_id), [confirming])
