@@ -5,7 +5,6 @@ which need not subscribe the flow (they cannot: it is new to them)."""
 
 from __future__ import annotations
 
-
 from flowview.server.runner import RunningServer
 from tests.server.server_testkit import SSE, WireReader, basic, client
 
