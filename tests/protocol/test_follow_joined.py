@@ -12,7 +12,7 @@ import logging
 import pytest
 
 from flowview.protocol.client import ContentType, StreamClient
-from flowview.protocol.follow import FlowFollower
+from flowview.protocol.follow import RETRY_SECONDS, FlowFollower
 from flowview.protocol.rest import Flow
 from tests.protocol.harness import Collector, Env, EnvFactory, LoopTime
 
@@ -113,5 +113,28 @@ async def test_a_flow_left_is_dropped_from_the_stream(env: Env, loop_time: LoopT
     env.sever_streams()  # the reconnect must succeed without the flow
     await col.wait_item(type(col.states("live")[0]), count=3)
     assert col.client.live
+    await follower.aclose()
+    await col.close()
+
+
+async def test_a_failed_flows_read_is_retried_on_the_loop_clock(
+    env: Env, loop_time: LoopTime
+) -> None:
+    """/flows answers 500 twice: the follower waits RETRY_SECONDS (virtual) and tries again
+    until it can follow the joined flow."""
+    col, follower, changes = await following(env, loop_time, "json", tuple(env.slugs))
+    await idle(col, follower)
+    await env.fault(kind="status", status=500, count=2, scope="rest")
+    started = loop_time.clock()
+    slug = env.join_new_flow("Joined Despite 500")
+    posted = [env.say(slug, "hello")]
+    flow = env.server.state.resolve_flow(slug)  # in-process: the REST faults are the follower's
+    assert flow is not None
+    fid = flow.id
+    await col.wait_ids(("flow", fid), posted)
+    await idle(col, follower)
+    assert [f.slug for f in changes[-1][0]] == [slug]
+    assert follower.syncs >= 2
+    assert loop_time.clock() - started >= RETRY_SECONDS
     await follower.aclose()
     await col.close()
