@@ -563,7 +563,12 @@ class FlowviewApp(SendActions, App[None]):
             self.read_state.mark_read(store)
 
     def _is_reading(self, key: ConversationKey) -> bool:
-        return self.main.active_key == key and self.screen is self.main
+        # `_shown_key`, not only the tabs' active key: between `show()` and the handling of
+        # its TabActivated, a flush must not count a tab as read before it opened at its
+        # first unread line (seen under load: the tab then opened at the bottom, read).
+        return (
+            self._shown_key == key and self.main.active_key == key and self.screen is self.main
+        )
 
     # ------------------------------------------------------------------ tabs & history
 
@@ -607,7 +612,10 @@ class FlowviewApp(SendActions, App[None]):
 
     def load_history(self, key: ConversationKey, older: bool = False) -> None:
         history = self.history
-        pane = self.main.pane_id(key)
+        try:
+            pane = self.main.pane_id(key)
+        except LookupError:  # a log reached its top while the app shuts down
+            return
         if history is None or pane is None or key in history.busy:
             return
         history.busy.add(key)
