@@ -474,6 +474,11 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
                     "t": now - start,
                     "rss_mb": status["VmRSS"],
                     "stored": float(sum(len(s) for s in app.stores().values())),
+                    # every message held at some point (the archive has them all); the
+                    # memory budget (model/budget.py) keeps `stored` near its total
+                    "received": float(sum(len(s) + s.dropped for s in app.stores().values())),
+                    "trimmed": float(app.session.budget.trimmed),
+                    "budget": float(app.session.budget.total),
                     "toasts": float(len(app.screen.query("Toast"))),
                     "screens": float(len(app.screen_stack)),
                     "routed": float(app.events_routed),
@@ -1246,7 +1251,9 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
     """RSS once the stores are full (`capacity` messages): its spread (max/min - 1) over the
     samples after that; NaN when they never filled.  Also MB per 10k stored messages (the
     slope while filling) and the spread over the last half, for context."""
-    full = [s for s in samples if s["stored"] >= 0.98 * capacity]
+    # Full: the memory budget has started trimming (or, for runs without one, the stores
+    # hold `capacity` messages).
+    full = [s for s in samples if s.get("trimmed", 0) > 0 or s["stored"] >= 0.98 * capacity]
     after = full[1:] if len(full) > 1 else []
     half = samples[len(samples) // 2 :] or samples
     first, last = samples[0], samples[-1]
@@ -1267,6 +1274,8 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
         if grown
         else float("nan"),
         "final_stored": last["stored"],
+        "final_received": last.get("received", float("nan")),
+        "received_at_peak_rss": max(samples, key=lambda r: r["rss_mb"]).get("received", 0.0),
         "max_toasts": max(s["toasts"] for s in samples),
     }
 
@@ -1308,19 +1317,22 @@ def bench_soak(
     for sample in samples:
         print(
             f"  t={sample['t']:5.0f} s  RSS {sample['rss_mb']:6.1f} MB  stored "
-            f"{sample['stored']:7.0f}  toasts {sample['toasts']:.0f}  screens "
+            f"{sample['stored']:7.0f}  received {sample.get('received', 0):7.0f}  toasts "
+            f"{sample['toasts']:.0f}  screens "
             f"{sample['screens']:.0f}  SQLite {sample.get('sqlite_mb', float('nan')):5.1f} MB"
             f"  archive queue {sample.get('archive_queue', float('nan')):.0f}"
         )
     for name, value in result.get("census", {}).items():
         print(f"  census {name}: {value:.1f}")
-    summary = soak_summary(samples, capacity=10 * 10_000)  # 10 flows x default scrollback
+    # Without a memory budget the stores would fill at 10 flows x default scrollback.
+    summary = soak_summary(samples, capacity=samples[-1].get("budget", 10 * 10_000))
     print(
         f"  stores full at {summary['filled_at_s']:.0f} s, RSS spread after that "
         f"{summary['full_spread_percent']:.1f} % (last half {summary['tail_spread_percent']:.1f}"
         f" %, last 5 minutes {summary['last_5min_spread_percent']:.1f} %); "
         f"{summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
-        f"{summary['final_stored']:.0f} stored, peak {result['hwm_mb']:.0f} MB, "
+        f"{summary['final_stored']:.0f} stored of {summary['final_received']:.0f} received, "
+        f"peak {result['hwm_mb']:.0f} MB, "
         f"{result['cycles']} key cycles, at most {summary['max_toasts']:.0f} toasts"
     )
     return {"seconds": seconds, "rate": rate, "cycle": cycle, **summary, **result}

@@ -479,6 +479,9 @@ class FlowviewApp(SendActions, App[None]):
         status.gaps = batch.gaps_open
         status.problems = batch.problems
         self.notifier.raise_alerts(batch.alerts, shown=active, slug_of=self._slug_of)
+        # Bounded memory whatever arrives (model/budget.py): conversations not shown keep
+        # their newest lines; the rest is in the archive, one scroll away.
+        session.budget.enforce(router.stores, keep=() if active is None else (active,))
 
     async def flush_now(self) -> None:
         """Apply pending updates immediately (tests, and before a snapshot)."""
@@ -589,8 +592,11 @@ class FlowviewApp(SendActions, App[None]):
             if pane is not None:
                 self.workers.cancel_group(self, f"history-{pane}")
                 history.busy.discard(previous)
+        if previous is not None:
+            session.budget.shown(previous)  # on screen until now: trimmed last
         if key is None:
             return
+        session.budget.shown(key)
         if self.notifier.latest_key == key:
             self.notifier.clear()  # the user went where the alert pointed
         store = session.router.stores.get(key)
