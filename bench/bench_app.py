@@ -620,7 +620,9 @@ class MemoryTracer:
         step = len(self.stored)
         if step >= len(self.at):
             return
-        stored = sum(len(s) for s in app.stores().values())
+        # Messages received (held now or let go by the caps and the memory budget), so
+        # that a trace can start after the budget is full.
+        stored = sum(len(s) + s.dropped for s in app.stores().values())
         if stored < self.at[step]:
             return
         # The app's GcPolicy freezes survivors, and gc.get_objects() skips frozen objects:
@@ -1516,7 +1518,7 @@ def main() -> None:
     parser.add_argument(
         "--trace",
         default="",
-        help="soak: tracemalloc snapshots at these stored counts (e.g. 30000,60000); the "
+        help="soak: tracemalloc snapshots at these received counts (e.g. 30000,60000); the "
         "growth between them by source line and type goes into the result (slows the app)",
     )
     parser.add_argument("--output", default=str(RESULTS))
