@@ -9,7 +9,10 @@ last dated line so far. It is built lazily, extended on appends, patched for in-
 Long conversations are laid out in two phases: the newest :data:`LAZY_TAIL` lines are measured
 at once and the older ones estimated at one row each, then measured :data:`LAZY_CHUNK` at a
 time by :meth:`LineIndex.measure_chunk` (the widget calls it after each frame), so a big
-conversation shows at once and the event loop never stalls on it.
+conversation shows at once and the event loop never stalls on it.  A burst of more than
+LAZY_TAIL appended lines is laid out the same way: its newest LAZY_TAIL lines are measured,
+the others estimated (the estimated lines are always one span, ``lazy_start..lazy_end``; the
+lines measured before the burst keep their heights).
 """
 
 from __future__ import annotations
@@ -67,7 +70,9 @@ class LineIndex:
         self._users_version = -1
         self._appended_seen = 0
         self.generation = 0  # bumped by every full re-layout (stale lazy chunks stop)
-        self.lazy_end = 0  # lines before this index have estimated heights
+        # lines lazy_start..lazy_end have estimated heights (none when lazy_end is 0)
+        self.lazy_start = 0
+        self.lazy_end = 0
 
     # ------------------------------------------------------------------ queries
 
@@ -76,8 +81,12 @@ class LineIndex:
 
     @property
     def complete(self) -> bool:
-        """False while older lines of a long conversation are still estimated."""
+        """False while some lines (older ones, or most of a burst) are still estimated."""
         return self.lazy_end == 0
+
+    def estimated(self, index: int) -> bool:
+        """True when line ``index`` has an estimated height (not measured yet)."""
+        return self.lazy_start <= index < self.lazy_end
 
     def locate(self, y: int) -> tuple[int, int] | None:
         """(message index, row within it) of virtual row ``y``, or None outside."""
@@ -125,11 +134,11 @@ class LineIndex:
             self.ctxs = [NO_CTX] * k
             self._days = [None] * k
             self._days[k - 1] = render.day_key(messages[k - 1].sent)
-            self.lazy_end = k
+            self.lazy_start, self.lazy_end = 0, k
             self._measure_span(k, n)
         else:
             self.heights, self.seqs, self.ctxs, self._days = [], [], [], []
-            self.lazy_end = 0
+            self.lazy_start = self.lazy_end = 0
             self._measure_span(0, n)
         self._reoffset(0)
 
@@ -138,17 +147,37 @@ class LineIndex:
         if self.lazy_end <= 0:
             return False
         end = self.lazy_end
-        start = max(0, end - LAZY_CHUNK)
-        if start > 0:
+        start = max(self.lazy_start, end - LAZY_CHUNK)
+        if start > self.lazy_start:  # the line above is estimated too: its day is not known
             self._days[start - 1] = render.day_key(self.store.messages[start - 1].sent)
         self._measure_span(start, end)
         self.lazy_end = start
+        if start == self.lazy_start:
+            self.lazy_start = self.lazy_end = 0
         if end < len(self.heights):  # the first exactly measured line may lose its separator
             self.ctxs[end] = self._context_at(end)
             message = self.store.messages[end]
             self.heights[end] = self.layout.measure(message, self.ctxs[end], self.width)
         self._reoffset(start)
-        return start > 0
+        return not self.complete
+
+    def _append_lazily(self, known: int) -> None:
+        """Index the lines ``known..``: the newest LAZY_TAIL measured, the others estimated
+        at one row (measure_chunk measures them later, with any still estimated above)."""
+        messages = self.store.messages
+        n = len(messages)
+        k = n - LAZY_TAIL
+        count = k - known
+        self.seqs[known:] = [m.seq for m in messages[known:k]]
+        self.heights[known:] = [1] * count
+        self.ctxs[known:] = [NO_CTX] * count
+        self._days[known:] = [None] * count
+        self._days[k - 1] = render.day_key(messages[k - 1].sent)
+        if self.complete:
+            self.lazy_start = known
+        self.lazy_end = k  # one span: lines measured between two bursts are measured again
+        self._measure_span(k, n)
+        self._reoffset(known)
 
     def _measure_from(self, start: int) -> None:
         """Measure messages ``start..`` (replacing the index from there) and fix offsets."""
@@ -241,6 +270,9 @@ class LineIndex:
             self.offsets = array("q")
             self._dropped = store.dropped
             self.lazy_end = max(0, self.lazy_end - dropped)
+            self.lazy_start = max(0, self.lazy_start - dropped)
+            if self.lazy_start >= self.lazy_end:
+                self.lazy_start = self.lazy_end = 0
             if self.heights:
                 # the new first message lost its predecessor (day separator, grouping)
                 self._days[0] = render.day_key(store.messages[0].sent)
@@ -254,13 +286,12 @@ class LineIndex:
             return SyncResult(0, True)
         for seq in set(changed):
             index = store.index_of(seq)
-            if index is not None and self.lazy_end <= index < known:
+            if index is not None and index < known and not self.estimated(index):
                 self._remeasure(index)
         appended = len(store) - known
-        if appended > LAZY_AFTER:  # a replay burst: lay out like a fresh view (lazily)
-            self.rebuild(self.width)
-            return SyncResult(appended, True)
-        if appended > 0:
+        if appended > LAZY_TAIL:  # a replay burst: measure its newest lines, estimate the rest
+            self._append_lazily(known)
+        elif appended > 0:
             self._measure_from(known)
         self._version = store.version
         return SyncResult(max(appended, 0), False)

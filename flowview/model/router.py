@@ -426,10 +426,17 @@ class Router:
         return message
 
     def _route(self, event: Event, *, history: bool, key: ConversationKey | None) -> RouteResult:
-        if type(event) is not MessageEvent:  # chat lines, the bulk of a stream, skip this
-            handler = _STATE_HANDLERS.get(type(event))
-            if handler is not None:
-                return handler(self, event, key)
+        if type(event) is MessageEvent:
+            # Chat lines, the bulk of a stream: what _build/_chat_line do, inlined.
+            if key is None:
+                return RouteResult(None, "ignored")
+            external = event.external_user_name
+            text = clean_text(event.text, MAX_TEXT_CHARS)
+            author = clean_name(external) if external else None
+            return self._append(key, event, history, "message", text, "", author)
+        handler = _STATE_HANDLERS.get(type(event))
+        if handler is not None:
+            return handler(self, event, key)
         if key is None:
             return RouteResult(None, "ignored")
         built = self._build(event, key)
@@ -544,42 +551,46 @@ class Router:
         title: str,
         author: str | None,
     ) -> RouteResult:
+        # The hot path of a stream (every chat line): attributes read once into locals.
         store, opened = self.open(key)
-        if event.id is not None and store.get(event.id) is not None:
+        event_id = event.id
+        if event_id is not None and store.get(event_id) is not None:
             return RouteResult(key, "ignored", opened_conversation=opened)
-        thread_id, thread_title = self._thread_info(event, store)
+        thread_id, thread_title = (
+            self._thread_info(event, store) if event.thread_id is not None else (None, None)
+        )
         user_id = event.user
         if user_id is not None:
             user_id = sys.intern(user_id)
         own = user_id is not None and user_id == self.me_id
-        mention = not own and kind in UNREAD_KINDS and self._is_mention(text, event.tags)
+        tags = event.tags
+        mention = not own and kind in UNREAD_KINDS and self._is_mention(text, tags)
         message = StoredMessage(
             store.new_seq(),
-            event.id,
+            event_id,
             kind,
             event.sent,
             user_id,
             text,
-            title=title,
-            author=author,
-            thread_id=thread_id,
-            thread_title=thread_title,
-            tags=bounded_tags(event.tags) if event.tags else event.tags,
+            title,
+            author,
+            thread_id,
+            thread_title,
+            tags=bounded_tags(tags) if tags else tags,
             mention=mention,
         )
         if history:
             message.edited = bool(event.raw.get("edited"))
             message.reactions = _reactions_from_raw(event.raw)
-        if not history and event.id is not None and store.beyond_window(event.id):
+        elif event_id is not None and store.detached and store.beyond_window(event_id):
             return self._hide(key, store, event, message, opened, own)
         if event.uuid is not None and store.pending_count:
             # Our own outbox line's echo (or REST answer): it becomes this message in place.
             confirmed = store.confirm_pending(event.uuid, message)
             if confirmed is not None:
                 return RouteResult(key, "updated", opened, message=confirmed)
-        if not store.add(message):
-            return RouteResult(key, "ignored", opened_conversation=opened)
-        if store.by_seq(message.seq) is None:
+        # Not a duplicate (checked above): add_new skips add's second look-up.
+        if not store.add_new(message):
             # pruned at once: older than everything kept in a full store
             return RouteResult(key, "ignored", opened_conversation=opened)
         unread = not history and not own and kind in UNREAD_KINDS

@@ -313,8 +313,8 @@ def clean_name(s: str, max_chars: int = MAX_NAME_CHARS) -> str:
     if not isinstance(s, str) or not s:
         return ""
     if s.isascii():
-        plain = _ASCII_CONTROL.search(s) is None and "\t" not in s and "\n" not in s
-        plain = plain and "  " not in s and s[0] != " " and s[-1] != " "
+        # isprintable: no ASCII control (tab and newline included), in C
+        plain = s.isprintable() and "  " not in s and s[0] != " " and s[-1] != " "
     else:
         plain = _NAME_SUSPECT.search(s) is None and "  " not in s and s[0] != " " != s[-1]
         plain = plain and not is_combining(s[0])

@@ -338,6 +338,13 @@ class ConversationStore:
         self._insert(message, self._sort_key(message))
         return True
 
+    def add_new(self, message: StoredMessage) -> bool:
+        """`add` for a message whose id the caller has just checked is not stored (the
+        router's hot path): no second look-up.  Returns False when it was pruned at once
+        (older than everything a full store keeps)."""
+        self._insert(message, self._sort_key(message))
+        return message.seq in self._by_seq
+
     def add_after(self, message: StoredMessage, after_id: int | None) -> None:
         """Insert an id-less entry right after the message with id `after_id` (whether or not
         it is stored), before every later id; None: before every id.  Later entries placed
@@ -385,7 +392,8 @@ class ConversationStore:
         if message.thread_id is not None:
             self._remember_thread(message, in_order=at_end)
         self.version += 1
-        self._prune()
+        if len(self._messages) > self.cap:
+            self._prune()
 
     def _remember_thread(self, message: StoredMessage, *, in_order: bool) -> None:
         """Add `message` (with a thread id) to its thread's seqs; `in_order`: it is the newest

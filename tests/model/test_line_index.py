@@ -11,7 +11,7 @@ import pytest
 
 from flowview.model import line_index as line_index_module
 from flowview.model import render
-from flowview.model.line_index import LAZY_AFTER, LAZY_CHUNK, LineIndex
+from flowview.model.line_index import LAZY_AFTER, LAZY_CHUNK, LAZY_TAIL, LineIndex
 from flowview.model.line_layout import LineLayout
 from flowview.model.router import Router
 from flowview.model.store import ConversationStore
@@ -183,3 +183,85 @@ def test_the_index_does_not_import_textual() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def eager_index(router: Router, store: ConversationStore, width: int) -> LineIndex:
+    """A from-scratch index of `store` measured line by line (no lazy phase)."""
+    eager = LineIndex(store, router, LineLayout(router))
+    lazy_after = line_index_module.LAZY_AFTER
+    line_index_module.LAZY_AFTER = sys.maxsize  # type: ignore[misc]
+    try:
+        eager.sync(width)
+    finally:
+        line_index_module.LAZY_AFTER = lazy_after  # type: ignore[misc]
+    return eager
+
+
+def measure_calls(index: LineIndex, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Seqs of the messages `index` measures from now on."""
+    measured: list[int] = []
+    real = index.layout.measure
+
+    def measure(message: Any, context: Any, width: int) -> int:
+        measured.append(message.seq)
+        return real(message, context, width)
+
+    monkeypatch.setattr(index.layout, "measure", measure)
+    return measured
+
+
+@pytest.mark.parametrize("cap", [10_000, 2_500])  # 2,500: the store drops during the bursts
+def test_a_burst_measures_its_newest_lines_and_estimates_the_rest_until_measured(
+    cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    router = make_router(cap)
+    for i in range(1, 201):
+        route(router, i, LONG if i % 7 == 0 else "short", minute=i // 30)
+    index, store = index_for(router)
+    index.sync(60)
+    assert index.complete
+    measured = measure_calls(index, monkeypatch)
+    mid = 201
+    for burst in (1500, 1200):  # two bursts, the second before the first is measured
+        for i in range(mid, mid + burst):
+            route(router, i, LONG if i % 5 == 0 else "short", minute=i // 30)
+        mid += burst
+        result = index.sync(60)
+        assert result.appended == min(burst, cap) and not result.rebuilt
+        assert not index.complete
+        newest = {m.seq for m in store.messages[-LAZY_TAIL:]}
+        assert newest <= set(measured)  # what a following view shows is measured
+        assert len(measured) <= LAZY_TAIL + 1  # not the burst's older lines, nor the 200
+        n = len(store)
+        burst_estimated = range(n - result.appended, n - LAZY_TAIL)
+        assert all(index.heights[i] == 1 and index.estimated(i) for i in burst_estimated)
+        assert index.seqs == [m.seq for m in store.messages] and index.total == sum(index.heights)
+        measured.clear()
+    while index.measure_chunk():
+        pass
+    assert index.complete
+    assert_consistent(index, store)
+    eager = eager_index(router, store, 60)
+    assert index.ctxs == eager.ctxs and index.heights == eager.heights
+    assert list(index.offsets) == list(eager.offsets)
+
+
+def test_an_edit_of_an_estimated_line_is_measured_with_the_rest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    router = make_router()
+    route(router, 1, "short")
+    index, store = index_for(router)
+    index.sync(60)
+    for i in range(2, 2 + LAZY_TAIL + 50):
+        route(router, i, "short")
+    index.sync(60)
+    edit = {"event": "message-edit", "flow": FLOW, "user": "2", "id": 9000, "content": {}}
+    edit["content"] = {"message": 3, "updated_content": LONG}
+    router.route(parse_event(edit))
+    index.sync(60)  # the edited line is estimated: left for measure_chunk
+    assert index.estimated(store.index_of(store.get(3).seq))  # type: ignore[union-attr,arg-type]
+    while index.measure_chunk():
+        pass
+    assert_consistent(index, store)
+    assert index.heights == eager_index(router, store, 60).heights

@@ -315,7 +315,7 @@ def test_a_failing_handler_is_counted_and_skipped(
     def boom(*a: Any, **k: Any) -> None:
         raise RuntimeError("bad \x1b[31m thing")
 
-    monkeypatch.setattr(router, "_build", boom)
+    monkeypatch.setattr(router, "_append", boom)  # every line goes through it
     r = route(router, S.JF_MESSAGE)
     assert r.effect == "ignored" and router.errors == 1
     assert r.error is not None and "\x1b" not in r.error
@@ -326,14 +326,14 @@ def test_a_failing_handler_is_counted_and_skipped(
 def test_failures_are_counted_once_each_logged_and_never_for_ignored_events(
     router: Router, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    real_build = router._build
+    real_append = router._append
 
-    def sometimes(event: Any, key: Any) -> Any:
+    def sometimes(key: Any, event: Any, *rest: Any) -> Any:
         if event.id in (101, 103):
             raise ValueError(f"bad item {event.id}\u202e\x07")
-        return real_build(event, key)
+        return real_append(key, event, *rest)
 
-    monkeypatch.setattr(router, "_build", sometimes)
+    monkeypatch.setattr(router, "_append", sometimes)
     # Ignored events (duplicates, unknown targets, malformed) are not failures.
     route(router, msg(100))
     route(router, msg(100))
@@ -415,3 +415,24 @@ def test_mute_names_are_slugs_and_the_other_persons_id(router: Router) -> None:
     # The same name whichever way round the pair is written.
     assert router.mute_name(("private", "263186:345062")) == "private:345062"
     assert router.mute_name(("private", "345062:263186")) == "private:345062"
+
+
+def test_a_new_chat_line_is_looked_up_by_id_once(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hot path of a burst: the duplicate check is done once per line, not again by the
+    store's insert."""
+    route(router, msg(1))
+    store = router.stores[JF]
+    looked_up: list[int] = []
+    real_get = store.get
+
+    def get(message_id: int) -> Any:
+        looked_up.append(message_id)
+        return real_get(message_id)
+
+    monkeypatch.setattr(store, "get", get)
+    assert route(router, msg(2)).effect == "appended"
+    assert looked_up == [2]
+    assert route(router, msg(2)).effect == "ignored"  # still deduplicated
+    assert [m.id for m in store] == [1, 2]

@@ -241,3 +241,13 @@ def test_add_after_refuses_a_message_with_an_id() -> None:
     store = ConversationStore(KEY, "Main")
     with pytest.raises(ValueError, match="without a Flowdock id"):
         store.add_after(msg(store, 5), 4)
+
+
+def test_add_new_places_like_add_and_says_when_a_full_store_pruned_it_at_once() -> None:
+    store = ConversationStore(KEY, "Main", cap=3)
+    for mid in (10, 11, 12):
+        assert store.add_new(msg(store, mid))
+    assert store.add_new(msg(store, 13))  # the newest stays, the oldest goes
+    assert ids(store) == [11, 12, 13]
+    assert not store.add_new(msg(store, 5))  # older than everything a full store keeps
+    assert ids(store) == [11, 12, 13] and store.get(5) is None

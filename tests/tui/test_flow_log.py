@@ -9,7 +9,7 @@ import pytest
 from flowview.model import render
 from flowview.model.router import Router
 from flowview.protocol.events import parse_event
-from flowview.tui.widgets.flow_log import FlowLog
+from flowview.tui.widgets.flow_log import BURST_SETTLE_SECONDS, FlowLog
 from tests.helpers import wait_until
 from tests.tui.flowlog_builders import (
     KEY,
@@ -465,3 +465,28 @@ def test_hostile_and_selection_snapshot(router: Router, snap_compare: Any) -> No
         ev(20, "@me ping with #tag and https://example.org", user="3", minute=30, tags=[":user:9"])
     )
     assert snap_compare(LogHost(router), press=["up", "up"], terminal_size=(100, 16))
+
+
+async def test_a_burst_shows_its_newest_lines_and_measures_the_rest_once_it_is_over(
+    router: Router,
+) -> None:
+    fill(router, 100, text="message {i} " + "filler words " * 10)  # each wraps to 2 rows
+    app = LogHost(router)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0)
+        log = app.query_one(FlowLog)
+        assert log.layout_complete
+        start = 101
+        for _ in range(3):  # repaints of a burst, closer together than BURST_SETTLE_SECONDS
+            fill(router, 1000, start=start, text="burst {i} " + "filler words " * 10)
+            start += 1000
+            log.refresh_from_store()
+            await pilot.pause(0)
+            assert f"burst {start - 1} filler" in screen_rows(log)[-2]  # the newest, measured
+            assert not log.layout_complete  # the burst's older lines: not measured yet
+            await pilot.pause(BURST_SETTLE_SECONDS / 3)
+        assert not log.layout_complete
+        await wait_until(pilot, lambda: log.layout_complete)
+        days = {render.day_key(m.sent) for m in router.stores[KEY]}
+        assert log.total_rows == 2 * 3100 + len(days)  # exact once measured
+        assert log.at_bottom and f"burst {start - 1} filler" in screen_rows(log)[-2]

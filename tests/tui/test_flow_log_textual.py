@@ -83,3 +83,37 @@ async def test_canary_scrollbar_follows_the_fast_virtual_size_path(router: Route
         assert bar.window_size == log.scrollable_content_region.height
         assert log.scroll_y == log.max_scroll_y > 0
         assert "message 240" in log.render_line(log.scrollable_content_region.height - 1).text
+
+
+async def test_a_frame_reads_the_views_geometry_once_not_per_row(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst repaints every row of the view; Textual's scrollable_content_region is computed
+    anew on each access (about a third of a row's cost when read per row)."""
+    fill(router, 200)
+    app = LogHost(router)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        log = app.query_one(FlowLog)
+        reads = [0]
+        real = ScrollView.scrollable_content_region
+
+        def counted(self: ScrollView) -> Region:
+            reads[0] += 1
+            return real.__get__(self)  # type: ignore[no-any-return]
+
+        rows = [0]
+        real_row = log.render_line
+
+        def render_line(y: int) -> Strip:
+            rows[0] += 1
+            return real_row(y)
+
+        log.render_line = render_line  # type: ignore[method-assign]
+        fill(router, 50, start=201)  # every row of the view changes, as in a burst
+        log.refresh_from_store()
+        monkeypatch.setattr(FlowLog, "scrollable_content_region", property(counted))
+        strips = log.render_lines(Region(0, 0, log.size.width, log.size.height))
+        assert any("message 250" in strip.text for strip in strips)
+        assert rows[0] >= 20  # the rows were drawn anew
+        assert reads[0] <= 3  # not once or twice per row

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from itertools import pairwise
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +16,13 @@ import pytest
 from flowview.model.router import Router
 from flowview.protocol.events import Event, parse_event
 from flowview.tui import stream_pump
-from flowview.tui.stream_pump import BURST_EVENTS, HOLD_SECONDS, FlushBatch, StreamPump
+from flowview.tui.stream_pump import (
+    BURST_EVENTS,
+    BURST_QUIET_SECONDS,
+    HOLD_SECONDS,
+    FlushBatch,
+    StreamPump,
+)
 
 pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
 
@@ -172,6 +179,40 @@ async def test_held_events_go_over_as_soon_as_the_burst_is_over(
     await asyncio.sleep(0.1)  # the stream has been quiet for longer than BURST_QUIET_SECONDS
     assert harness.ids == list(range(1, 1001))
     assert harness.handed[0][0] - start < 0.1 < HOLD_SECONDS
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_long_burst_repaints_at_most_every_burst_flush_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each repaint of a burst costs the routing time of hundreds of events: 2 s of batches
+    10 ms apart repaint at most twice a second, and once more right after the end."""
+    harness = Harness()
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    flushed_at: list[float] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        flushed_at.append(harness.loop.time())
+
+    harness.pump.on_flush = on_flush
+    batches = [[message(mid) for mid in range(start, start + 50)] for start in range(1, 10_001, 50)]
+    client = Batches(batches, gap=0.01)
+    start = harness.loop.time()
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    end = harness.loop.time()
+    await asyncio.sleep(0.2)
+    assert harness.pump.events_routed == 10_000
+    during = [t for t in flushed_at if t < end]
+    assert end - start >= 2.0
+    # the first flush comes before the burst is recognised (BURST_EVENTS), then the pacing
+    assert len(during) <= 1 + (end - start) * 2 + 1
+    assert all(b - a >= 0.5 - 0.01 for a, b in pairwise(during[1:]))
+    # the last lines are painted as soon as the stream is quiet (5 ms: the shortest timer)
+    assert flushed_at[-1] - end <= BURST_QUIET_SECONDS + 0.005 + 1e-6
     harness.pump.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -57,6 +57,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LOADING_TIMEOUT: Final = 15.0  # seconds: a load that never reports back stops saying "loading…"
+# A burst's older lines (estimated by the index) are measured this long after its last repaint:
+# longer than the stream pump's repaint interval during a burst (0.5 s), so not while it lasts.
+BURST_SETTLE_SECONDS: Final = 0.6
 
 __all__ = ["FlowLog", "nick_role"]
 
@@ -202,6 +205,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._loading_older = False
         self._loading_epoch = -1
         self._loading_timer: Timer | None = None
+        self._settle_timer: Timer | None = None  # see _measure_after_burst
+        self._frame: tuple[int, int, int] | None = None  # (width, height, scroll y) in a frame
         self._top = 0  # rows above the first message (0 or 1)
 
     # ------------------------------------------------------------------ public API
@@ -281,6 +286,8 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         appended = result.appended
         if result.rebuilt and not index.complete:
             self.call_after_refresh(self._measure_lazily, index.generation)
+        elif appended and not index.complete:
+            self._measure_after_burst(index.generation)
         if self._loading_older and (
             self.store.epoch != self._loading_epoch or self.store.history_complete
         ):
@@ -358,6 +365,14 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
 
     def _wrap_width(self) -> int:
         return self.scrollable_content_region.width
+
+    def _measure_after_burst(self, generation: int) -> None:
+        """Measure the estimated lines once no repaint has appended for a while."""
+        if self._settle_timer is not None:
+            self._settle_timer.stop()
+        self._settle_timer = self.set_timer(
+            BURST_SETTLE_SECONDS, lambda: self._measure_lazily(generation)
+        )
 
     def _measure_lazily(self, generation: int) -> None:
         """Measure the next chunk of estimated (older) lines, keeping the view in place."""
@@ -452,13 +467,16 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         return render_layout(layout, message, width, selected, self._style, nick)
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
-        height = self.scrollable_content_region.height
+        frame = self._frame
+        if frame is None:
+            region = self.scrollable_content_region
+            frame = (region.width, region.height, self.scroll_offset.y)
+        width, height, scroll_y = frame
         if self._hint.visible and y == height - 1 and not self._following:
             return self._hint.render(width, self._style("hint"), self._style())
-        if self.scroll_offset.y + y < self._top and width == self._index.width:
+        if scroll_y + y < self._top and width == self._index.width:
             return self._banner_strip()
-        found = self._locate(self.scroll_offset.y + y)
+        found = self._locate(scroll_y + y)
         if found is None or width != self._index.width:
             return Strip.blank(width, self._style())
         index, row = found
@@ -485,7 +503,13 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         width = self._wrap_width()
         if width > 0 and width != self._index.width and self.is_mounted:
             self.refresh_from_store()
-        return super().render_lines(crop)
+        # The geometry every row needs, once per frame (a third of the rows' cost otherwise).
+        region = self.scrollable_content_region
+        self._frame = (region.width, region.height, self.scroll_offset.y)
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame = None
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
