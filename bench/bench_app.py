@@ -483,6 +483,10 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
                     # memory budget (model/budget.py) keeps `stored` near its total
                     "received": float(sum(len(s) + s.dropped for s in app.stores().values())),
                     "trimmed": float(app.session.budget.trimmed),
+                    "cached_rows": float(
+                        sum(w.cached_messages for w in app.main.query("FlowLog"))  # type: ignore[attr-defined]
+                    ),
+                    "widgets": float(len(list(app.screen.walk_children()))),
                     "budget": float(app.session.budget.total),
                     "toasts": float(len(app.screen.query("Toast"))),
                     "screens": float(len(app.screen_stack)),
@@ -1356,6 +1360,8 @@ def bench_soak(
             f"{sample['toasts']:.0f}  screens "
             f"{sample['screens']:.0f}  SQLite {sample.get('sqlite_mb', float('nan')):5.1f} MB"
             f"  archive queue {sample.get('archive_queue', float('nan')):.0f}"
+            f"  cached rows {sample.get('cached_rows', float('nan')):.0f}"
+            f"  widgets {sample.get('widgets', float('nan')):.0f}"
         )
     for name, value in result.get("census", {}).items():
         print(f"  census {name}: {value:.1f}")

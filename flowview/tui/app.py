@@ -569,9 +569,7 @@ class FlowviewApp(SendActions, App[None]):
         # `_shown_key`, not only the tabs' active key: between `show()` and the handling of
         # its TabActivated, a flush must not count a tab as read before it opened at its
         # first unread line (seen under load: the tab then opened at the bottom, read).
-        return (
-            self._shown_key == key and self.main.active_key == key and self.screen is self.main
-        )
+        return self._shown_key == key and self.main.active_key == key and self.screen is self.main
 
     # ------------------------------------------------------------------ tabs & history
 
@@ -592,6 +590,9 @@ class FlowviewApp(SendActions, App[None]):
             if pane is not None:
                 self.workers.cancel_group(self, f"history-{pane}")
                 history.busy.discard(previous)
+            old_log = self.main.log_for(previous)
+            if old_log is not None:
+                old_log.release_caches()  # memory: only the shown log keeps rendered rows
         if previous is not None:
             session.budget.shown(previous)  # on screen until now: trimmed last
         if key is None:

@@ -65,3 +65,32 @@ async def test_a_hidden_conversation_over_the_budget_is_trimmed_and_comes_back(
             assert got == ids[start : start + len(got)]  # one unbroken run, nothing twice
     finally:
         close_http(live_server)
+
+
+async def test_a_hidden_tab_lets_its_rendered_rows_go(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the shown log keeps rendered rows (Textual Strips, KBs each): kept in every log,
+    they grew with each tab visited."""
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot, app)
+            random = key_of(app, "acme/random")
+            for i in range(20):
+                post(live_server, "acme/random", f"line {i}")
+            store = app.stores()[random]
+            await wait_until(pilot, timeout=15, predicate=lambda: len(store) >= 20)
+            first = app.main.active_key
+            assert first is not None and first != random
+            app.main.show(random)
+            log_widget = app.main.log_for(random)
+            assert log_widget is not None
+            await wait_until(pilot, timeout=15, predicate=lambda: log_widget.cached_messages >= 20)
+            app.main.show(first)
+            await wait_until(pilot, timeout=15, predicate=lambda: log_widget.cached_messages == 0)
+            app.main.show(random)  # shown again: its visible rows are rendered again
+            await wait_until(pilot, timeout=15, predicate=lambda: log_widget.cached_messages >= 20)
+    finally:
+        close_http(live_server)
