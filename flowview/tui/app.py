@@ -569,7 +569,11 @@ class FlowviewApp(SendActions, App[None]):
         # `_shown_key`, not only the tabs' active key: between `show()` and the handling of
         # its TabActivated, a flush must not count a tab as read before it opened at its
         # first unread line (seen under load: the tab then opened at the bottom, read).
-        return self._shown_key == key and self.main.active_key == key and self.screen is self.main
+        try:
+            main = self.main
+        except LookupError:  # shutting down
+            return False
+        return self._shown_key == key and main.active_key == key and self.screen is main
 
     # ------------------------------------------------------------------ tabs & history
 
