@@ -620,6 +620,7 @@ class MemoryTracer:
         self.at = sorted(at)[:2]
         self.snapshot: Any = None
         self.types: list[dict[str, int]] = []
+        self.sizes: list[dict[str, int]] = []
         self.stored: list[int] = []
 
     def maybe_snapshot(self, app: Any) -> None:
@@ -637,14 +638,21 @@ class MemoryTracer:
         # The app's GcPolicy freezes survivors, and gc.get_objects() skips frozen objects:
         # unfreeze to count them (the collection below freezes the survivors again).
         gc.unfreeze()
+        gc.collect()  # count what is alive, not garbage waiting for a collection
         counts: dict[str, int] = {}
+        sizes: dict[str, int] = {}
         for obj in gc.get_objects():
             name = type(obj).__qualname__
             counts[name] = counts.get(name, 0) + 1
-        gc.collect()
+            sizes[name] = sizes.get(name, 0) + sys.getsizeof(obj)
+        self.sizes.append(sizes)
         self.types.append(counts)
         self.stored.append(stored)
-        if step == 0:
+        if os.environ.get("BENCH_TRACE_TYPES_ONLY"):
+            # Object counts only: tracemalloc's own bookkeeping grows with what it traces
+            # and would hide a slow growth.
+            self.snapshot = False if step == 0 else True
+        elif step == 0:
             tracemalloc.start(1)
         else:
             self.snapshot = tracemalloc.take_snapshot()
@@ -654,6 +662,23 @@ class MemoryTracer:
         if self.snapshot is None:
             return {"error": f"stored {self.stored}: the second count was never reached"}
         grown = self.stored[1] - self.stored[0]
+        if self.snapshot is True:
+            t0, t1 = self.types
+            b0, b1 = self.sizes
+            return {
+                "stored": self.stored,
+                "gc_types": sorted(
+                    (f"{t1.get(k, 0) - t0.get(k, 0):+8d} {k}" for k in set(t0) | set(t1)),
+                    key=lambda line: -int(line.split()[0]),
+                )[:top],
+                "gc_bytes": sorted(
+                    (
+                        f"{(b1.get(k, 0) - b0.get(k, 0)) / 2**20:+8.2f} MB {k}"
+                        for k in set(b0) | set(b1)
+                    ),
+                    key=lambda line: -float(line.split()[0]),
+                )[:top],
+            }
         by_line = self.snapshot.statistics("lineno")
         by_file = self.snapshot.statistics("filename")
         total = sum(s.size for s in by_line)
@@ -670,6 +695,16 @@ class MemoryTracer:
             ],
             "by_file": [f"{s.size / grown:8.1f} B/msg {s.traceback}" for s in by_file[:top]],
             "gc_types": [f"{n:+8d} {k}" for n, k in type_growth[:top]],
+            "gc_bytes": [
+                f"{n / 2**20:+8.2f} MB {k}"
+                for n, k in sorted(
+                    (
+                        (self.sizes[1].get(k, 0) - self.sizes[0].get(k, 0), k)
+                        for k in set(self.sizes[0]) | set(self.sizes[1])
+                    ),
+                    reverse=True,
+                )[:top]
+            ],
         }
 
 
