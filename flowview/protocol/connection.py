@@ -32,7 +32,7 @@ from flowview.protocol.accept import Acceptor, Held
 from flowview.protocol.auth import redact
 from flowview.protocol.backoff import parse_retry_after
 from flowview.protocol.items import StreamItem
-from flowview.protocol.jsonstream import JsonStreamDecoder, loads
+from flowview.protocol.jsonstream import JsonStreamDecoder, loads, loads_utf8
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.streamconfig import ACCEPT, StreamConfig
 from flowview.protocol.text import printable
@@ -413,12 +413,26 @@ class Connection:
             data = ev.data
             if not data:
                 continue
+            # Encoded once: parsed as bytes and, in raw mode, kept as the record's text. The
+            # decoder's text never holds a lone surrogate (it decodes with errors="replace"),
+            # so the bytes parse exactly as the str would.
             try:
-                value = loads(data)
+                encoded = data.encode()
+                value = loads_utf8(encoded)
+            except UnicodeEncodeError:  # (a ValueError: caught first) not from our decoder
+                encoded = data.encode("utf-8", "surrogatepass")
+                try:
+                    value = loads(data)
+                except (ValueError, RecursionError):
+                    self._malformed_sse(data)
+                    continue
             except (ValueError, RecursionError):
-                self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")
+                self._malformed_sse(data)
                 continue
             values.append(value)
             if texts is not None:
-                texts.append(data.encode("utf-8", "surrogatepass"))
+                texts.append(encoded)
         return values
+
+    def _malformed_sse(self, data: str) -> None:
+        self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")

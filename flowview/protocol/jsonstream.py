@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonStreamDecoder", "excerpt", "loads"]
+__all__ = ["JsonStreamDecoder", "excerpt", "loads", "loads_utf8"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,14 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
         return value
     if isinstance(data, memoryview):
         data = data.tobytes()
+    return _loads_bytes(data, True)
+
+
+def loads_utf8(data: bytes) -> Any:
+    """``loads(data.decode())`` for the UTF-8 encoding of a ``str`` (so no invalid sequence):
+    the event-stream path, whose data is text the SSE decoder already decoded. Parsing the
+    bytes skips the copy orjson makes of a non-ASCII ``str`` and the encoding the screens need,
+    and the caller keeps the bytes as the record's text."""
     return _loads_bytes(data, True)
 
 
