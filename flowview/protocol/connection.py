@@ -347,7 +347,7 @@ class Connection:
                 self.texts = []
 
             def feed(chunk: bytes) -> list[Any]:
-                return self._from_sse(decoder.feed(chunk), decoder)
+                return self._from_sse(decoder.feed_data(chunk), decoder)
         elif raw:
             keeper = JsonStreamDecoder(self.config.max_record_bytes, on_skip, keep_records=True)
             self.take_texts = keeper.take_records
@@ -400,35 +400,46 @@ class Connection:
         self.new_events += new
         return items
 
-    def _from_sse(self, events: list[Any], decoder: SSEDecoder) -> list[Any]:
+    def _from_sse(self, datas: list[str | bytes], decoder: SSEDecoder) -> list[Any]:
         if decoder.reconnection_time_ms is not None:
             self.w.on_retry_ms(decoder.reconnection_time_ms)
         # Before the early return: an id-only block (no data) still moves the resume point.
         self.w.set_resume_id(decoder.last_event_id)
-        if not events:
-            return events
+        if not datas:
+            return []
         values: list[Any] = []
         texts = self.texts
-        for ev in events:
-            data = ev.data
+        for data in datas:
             if not data:
                 continue
-            # Encoded once: parsed as bytes and, in raw mode, kept as the record's text. The
-            # decoder's text never holds a lone surrogate (it decodes with errors="replace"),
-            # so the bytes parse exactly as the str would.
-            try:
-                encoded = data.encode()
-                value = loads_utf8(encoded)
-            except UnicodeEncodeError:  # (a ValueError: caught first) not from our decoder
-                encoded = data.encode("utf-8", "surrogatepass")
+            if type(data) is bytes:
+                # The common case: the event's data as received, parsed as it is and, in raw
+                # mode, kept as the record's text (invalid UTF-8 parses as loads() would
+                # parse its decoding with U+FFFD).
+                encoded = data
                 try:
-                    value = loads(data)
+                    value = loads_utf8(data)
+                except (ValueError, RecursionError):
+                    self._malformed_sse(data.decode("utf-8", "replace"))
+                    continue
+            else:
+                assert isinstance(data, str)
+                # Encoded once: parsed as bytes and kept as the text. The decoder's text never
+                # holds a lone surrogate (it decodes with errors="replace"), so the bytes
+                # parse exactly as the str would.
+                try:
+                    encoded = data.encode()
+                    value = loads_utf8(encoded)
+                except UnicodeEncodeError:  # (a ValueError: caught first) not from our decoder
+                    encoded = data.encode("utf-8", "surrogatepass")
+                    try:
+                        value = loads(data)
+                    except (ValueError, RecursionError):
+                        self._malformed_sse(data)
+                        continue
                 except (ValueError, RecursionError):
                     self._malformed_sse(data)
                     continue
-            except (ValueError, RecursionError):
-                self._malformed_sse(data)
-                continue
             values.append(value)
             if texts is not None:
                 texts.append(encoded)

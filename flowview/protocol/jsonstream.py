@@ -82,10 +82,10 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
 
 
 def loads_utf8(data: bytes) -> Any:
-    """``loads(data.decode())`` for the UTF-8 encoding of a ``str`` (so no invalid sequence):
-    the event-stream path, whose data is text the SSE decoder already decoded. Parsing the
-    bytes skips the copy orjson makes of a non-ASCII ``str`` and the encoding the screens need,
-    and the caller keeps the bytes as the record's text."""
+    """``loads(data)`` for bytes known to be bytes (the event-stream hot path, one call per
+    event): UTF-8, invalid sequences read as U+FFFD. Parsing an event's data as the bytes
+    received skips decoding it to a ``str`` (orjson would copy a non-ASCII one back to UTF-8,
+    and the screens need bytes too), and the caller keeps the bytes as the record's text."""
     return _loads_bytes(data, True)
 
 
