@@ -32,7 +32,7 @@ from flowview.protocol.accept import Acceptor, Held
 from flowview.protocol.auth import redact
 from flowview.protocol.backoff import parse_retry_after
 from flowview.protocol.items import StreamItem
-from flowview.protocol.jsonstream import JsonStreamDecoder, loads, loads_utf8
+from flowview.protocol.jsonstream import JsonStreamDecoder, loads, loads_utf8, may_hold_big_int
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.streamconfig import ACCEPT, StreamConfig
 from flowview.protocol.text import printable
@@ -347,7 +347,8 @@ class Connection:
                 self.texts = []
 
             def feed(chunk: bytes) -> list[Any]:
-                return self._from_sse(decoder.feed_data(chunk), decoder)
+                # The common events come as slices of the chunk: one digit screen for all.
+                return self._from_sse(decoder.feed_data(chunk), decoder, may_hold_big_int(chunk))
         elif raw:
             keeper = JsonStreamDecoder(self.config.max_record_bytes, on_skip, keep_records=True)
             self.take_texts = keeper.take_records
@@ -400,7 +401,11 @@ class Connection:
         self.new_events += new
         return items
 
-    def _from_sse(self, datas: list[str | bytes], decoder: SSEDecoder) -> list[Any]:
+    def _from_sse(
+        self, datas: list[str | bytes], decoder: SSEDecoder, digits_possible: bool = True
+    ) -> list[Any]:
+        """The values of the decoded events' data; ``digits_possible=False`` when the chunk
+        the ``bytes`` items were cut from holds no run of 19 digits."""
         if decoder.reconnection_time_ms is not None:
             self.w.on_retry_ms(decoder.reconnection_time_ms)
         # Before the early return: an id-only block (no data) still moves the resume point.
@@ -418,7 +423,7 @@ class Connection:
                 # parse its decoding with U+FFFD).
                 encoded = data
                 try:
-                    value = loads_utf8(data)
+                    value = loads_utf8(data, digits_possible)
                 except (ValueError, RecursionError):
                     self._malformed_sse(data.decode("utf-8", "replace"))
                     continue
