@@ -75,11 +75,8 @@ def build(directory: Path, count: int) -> Path:
     return path
 
 
-async def one_run(prefetch: bool = True) -> dict[str, float]:
-    from flowview.tui import warm_prefetch
+async def one_run() -> dict[str, float]:
     from flowview.tui.app import FlowviewApp
-
-    warm_prefetch.ENABLED = prefetch
 
     settings = Settings(
         stream_url=STREAM,
@@ -90,13 +87,12 @@ async def one_run(prefetch: bool = True) -> dict[str, float]:
     )
     mark = Path(tempfile.mkdtemp(prefix="flowview-warm-mark-")) / "first-frame"
     os.environ[FIRST_FRAME_ENV] = str(mark)  # the app writes its first frame's wall time
-    # The app's start is its construction: the archive read-ahead begins there.
+    app = FlowviewApp(settings, Token("bench"))
+    app.animation_level = "none"
     loop = asyncio.get_running_loop()
     started = loop.time()
     wall_started = time.time()
     cpu_started = time.process_time()
-    app = FlowviewApp(settings, Token("bench"))
-    app.animation_level = "none"
     cpu = 0.0
     first = None
     archived_wall = 0.0
@@ -141,11 +137,6 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, help="keep (and reuse) the archive here")
     parser.add_argument(
-        "--compare",
-        action="store_true",
-        help="also run without the archive read-ahead, alternating (before/after)",
-    )
-    parser.add_argument(
         "--output", type=Path, default=Path(__file__).parent / "results" / "warm.json"
     )
     args = parser.parse_args()
@@ -153,19 +144,11 @@ def main() -> int:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.environ["FLOWVIEW_DATA_DIR"] = str(directory)
     os.environ["FLOWVIEW_CONFIG_DIR"] = str(directory / "config")
-    load_before = os.getloadavg()
     t = time.perf_counter()
     built = not archive_path(API, ME, directory).exists()
     path = build(directory, args.count)
     print(f"archive ready in {time.perf_counter() - t:.1f} s: {path}", file=sys.stderr)
-    if args.compare:
-        # Before/after side by side: alternate runs without and with the read-ahead.
-        before: list[dict[str, float]] = []
-        runs: list[dict[str, float]] = []
-        for i in range(2 * args.runs):
-            (runs if i % 2 else before).append(asyncio.run(one_run(prefetch=bool(i % 2))))
-    else:
-        runs = [asyncio.run(one_run()) for _ in range(args.runs)]
+    runs = [asyncio.run(one_run()) for _ in range(args.runs)]
     frames = [r["first_archived_frame_s"] for r in runs]
     after = [r["archived_after_first_frame_s"] for r in runs]
     results: dict[str, Any] = {
@@ -182,23 +165,9 @@ def main() -> int:
         # the viewer's (with the bench around it) when the archive already existed
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "archive_built_in_this_process": built,
-        "load_after": os.getloadavg(),
         "cpus": os.cpu_count(),
-        "load": load_before,
+        "load": os.getloadavg(),
     }
-    if args.compare:
-        results["without_read_ahead"] = {
-            "runs": before,
-            "first_archived_frame_s_median": statistics.median(
-                r["first_archived_frame_s"] for r in before
-            ),
-            "archived_after_first_frame_s_median": statistics.median(
-                r["archived_after_first_frame_s"] for r in before
-            ),
-            "cpu_to_archived_frame_s_median": statistics.median(
-                r["cpu_to_archived_frame_s"] for r in before
-            ),
-        }
     print(json.dumps(results, indent=1))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=1) + "\n")

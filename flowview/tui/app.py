@@ -54,7 +54,6 @@ from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.stream_pump import FlushBatch, StreamPump
 from flowview.tui.triage import ReadState, next_mention, reveal, reveal_later
-from flowview.tui.warm_prefetch import WarmPrefetch
 from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
@@ -125,10 +124,6 @@ class FlowviewApp(SendActions, App[None]):
         self.idle_check_interval = idle_check_interval
         self.stream_factory: StreamFactory = stream_factory or _default_stream_factory
         self._first_frame = asyncio.Event()
-        # Warm start reads the archive while Textual starts (tui/warm_prefetch.py).
-        self.warm_prefetch = (
-            WarmPrefetch.start(settings) if token is not None and demo_options is None else None
-        )
 
         self.session: Session | None = None
         self.client: StreamClient | None = None
@@ -214,8 +209,6 @@ class FlowviewApp(SendActions, App[None]):
 
     async def on_unmount(self) -> None:
         self.gc_policy.uninstall()
-        if self.warm_prefetch is not None:
-            self.warm_prefetch.discard()  # closes its archive unless the warm start took it
         await self._stop_session()
         await self.notifier.aclose()
         if self.demo is not None:
@@ -309,13 +302,9 @@ class FlowviewApp(SendActions, App[None]):
             return
         # Connecting can wait for the first frame; the import then runs while it is shown.
         # (Bounded: a frame is always painted, but never let a lost callback block us.)
-        # With the archive read ahead, its lines go first (into the first frame if they can).
-        if self.warm_prefetch is None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._first_frame.wait(), 1.0)
-        warm = await self._warm_start(session)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_frame.wait(), 1.0)
+        warm = await self._warm_start(session)
         await load_network()
         self.gc_policy.freeze_now()
         problems = await session.load_identity_and_flows()
@@ -345,7 +334,6 @@ class FlowviewApp(SendActions, App[None]):
             self.main,
             self.read_state,
             on_first_tab=lambda: self._on_tab_shown(self.main.active_key),
-            prefetch=self.warm_prefetch,
         )
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:

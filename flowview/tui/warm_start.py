@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from flowview.tui.screens.main import MainScreen
     from flowview.tui.session import Session
     from flowview.tui.triage import ReadState
-    from flowview.tui.warm_prefetch import WarmPrefetch
 
 log = logging.getLogger(__name__)
 
@@ -127,34 +126,23 @@ async def warm_start(
     main: MainScreen,
     read_state: ReadState | None = None,
     on_first_tab: Callable[[], None] = lambda: None,
-    prefetch: WarmPrefetch | None = None,
 ) -> WarmPlan | None:
     """Show the archived tails (see the module docstring); None when there is no archive.
-    Reads run in threads, one tab at a time: the first tab shows before the others are read.
-    `prefetch` (warm_prefetch.py) has opened the archive and read the first tab already."""
+    Reads run in threads, one tab at a time: the first tab shows before the others are read."""
     settings = session.settings
     link = session.archive
-    started = time.perf_counter()
-    ahead = await prefetch.take() if prefetch is not None else None
-    first: WarmTab | None = None
-    if ahead is not None and link.archive is None and ahead.user_id == settings.me_id:
-        # The link adopts the archive the read-ahead opened (as `open_known` would have).
-        link.archive, link.user_id = ahead.archive, ahead.user_id
-        plan, first = ahead.plan, ahead.first
-    else:
-        if ahead is not None:
-            ahead.archive.close(timeout=0)
-        if not await link.open_known(settings.api_url, settings.me_id):
-            return None
-        if link.archive is None:
-            return None
-        try:
-            plan = await asyncio.to_thread(read_plan, link.archive, settings.flows)
-        except Exception:  # a damaged archive must not stop the viewer: it starts cold
-            log.exception("warm start: reading the archive failed")
-            return None
+    if not await link.open_known(settings.api_url, settings.me_id):
+        return None
     archive = link.archive
+    if archive is None:
+        return None
+    started = time.perf_counter()
     me = link.user_id
+    try:
+        plan = await asyncio.to_thread(read_plan, archive, settings.flows)
+    except Exception:  # a damaged archive must not stop the viewer: it starts cold
+        log.exception("warm start: reading the archive failed")
+        return None
     router = session.router
     if me and not router.me_id:
         router.set_me(me)
@@ -163,8 +151,7 @@ async def warm_start(
     main.set_flow_order(plan.flow_keys)
     try:
         for key in plan.flow_keys:
-            tab = first if first is not None and first.key == key else None
-            await _show(session, history, main, read_state, plan, key, me, tab)
+            await _show(session, history, main, read_state, plan, key, me)
             if len(plan.tabs) == 1:
                 on_first_tab()  # shown now: the other tabs are added behind it
                 await _painted(main)
@@ -202,13 +189,11 @@ async def _show(
     plan: WarmPlan,
     key: ConversationKey,
     me: str | None,
-    tab: WarmTab | None = None,
 ) -> None:
     archive = session.archive.archive
     if archive is None:
         return
-    if tab is None:
-        tab = await asyncio.to_thread(read_tab, archive, key, me)
+    tab = await asyncio.to_thread(read_tab, archive, key, me)
     plan.tabs.append(tab)
     router = session.router
     store, _ = router.open(key)
