@@ -246,6 +246,9 @@ async def child_day(args: argparse.Namespace) -> None:
                 store = app.stores().get(key)
                 newest = max((m.id for m in store or () if m.id is not None), default=0)
                 first, _ = reached.get(key, (newest, newest))
+                log_widget = app.main.log_for(key)
+                if args.page_key == "home" and log_widget is not None:
+                    log_widget.focus()  # Home in the message input moves its cursor
                 for _ in range(args.pages):
                     # Home: to the top, which loads the archived page above it (100 messages);
                     # pageup: a screen at a time (the way a reader scrolls, much slower).
