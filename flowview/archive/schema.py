@@ -155,7 +155,7 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
     # 3: faster ingest again (issue 11's 50k msg/s; measured side by side, writer CPU per
     # message -15 to -20 %, bench/bench_archive_fts.py): the index is rebuilt without its
-    # prefix index and without column sizes.  Rebuilding takes ~20 s at 1M messages, once.
+    # prefix index and without column sizes.  Rebuilding takes 20-45 s at 1M messages, once.
     (
         "DROP TRIGGER messages_ad",
         "DROP TRIGGER messages_au",
