@@ -72,3 +72,12 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     for directory, fingerprint in before.items():
         if _fingerprint(directory) != fingerprint:
             pytest.fail(f"test changed the real configuration directory {directory}")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The data directory (archives, outbox) under tmp_path/data, via FLOWVIEW_DATA_DIR
+    (tests/protocol/conftest.py has its own, one level deeper)."""
+    directory = tmp_path / "data"
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(directory))
+    return directory

@@ -17,6 +17,7 @@ import pytest
 
 from flowview.server.runner import ServerOptions, ServerProcess, spawn_server_process
 from flowview.tail import add_tail_arguments, build_tail_parser
+from tests.tail_process import popen_tail
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -50,15 +51,7 @@ def tail_env(server: ServerProcess, token: str | None = None) -> dict[str, str]:
 def start_tail(
     server: ServerProcess, *argv: str, token: str | None = None
 ) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "flowview", "tail", *argv],
-        cwd=ROOT,
-        env=tail_env(server, token),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return popen_tail(*argv, env=tail_env(server, token))
 
 
 def wait_live(server: ServerProcess, count: int = 1, timeout: float = 15.0) -> None:
@@ -319,26 +312,7 @@ def test_archive_stores_what_it_prints_and_search_finds_it(
     slug = slug_of(flows(srv)[0])
     env = tail_env(srv)
     env["FLOWVIEW_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flowview",
-            "tail",
-            slug,
-            "--count",
-            "2",
-            "--archive",
-            "--presence",
-            "offline",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = popen_tail(slug, "--count", "2", "--archive", "--presence", "offline", env=env)
     wait_live(srv)
     sent = [post(srv, slug, "archived zebrafish one"), post(srv, slug, "archived quokka two")]
     code, out, err = finish(proc)
@@ -363,15 +337,7 @@ def test_without_archive_flag_nothing_is_written(srv: ServerProcess, tmp_path: P
     slug = slug_of(flows(srv)[0])
     env = tail_env(srv)
     env["FLOWVIEW_DATA_DIR"] = str(tmp_path / "data")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flowview", "tail", slug, "--count", "1", "--presence", "offline"],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = popen_tail(slug, "--count", "1", "--presence", "offline", env=env)
     wait_live(srv)
     post(srv, slug, "not archived")
     code, _, err = finish(proc)

@@ -14,6 +14,13 @@ A private conversation missing from that listing did not exist yet, so its curso
 When no baseline could be fetched before a reconnect, the cursor is 0 too (whole history:
 never a loss, at worst older messages the consumer places by id).
 
+A baseline is asked for after the stream went live, so it may count messages published
+after the subscription that the stream had not delivered yet; if the connection then dies,
+they are in neither.  So a baseline stays *tentative* until the same connection delivers a
+message newer than a baseline asked for at the same time or later (the server sends one
+connection's events in publish order: everything older was delivered before it).  A
+connection that ends first leaves its tentative baselines unusable: cursor 0, as above.
+
 A gap that cannot be filled now is announced with :class:`GapOpened` and retried with the
 back-off policy on the injected clock, surviving further reconnects, until the recovered
 events and a :class:`GapClosed` can be emitted.  Back-filled events go through the same
@@ -102,6 +109,10 @@ class Backfiller:
         self._backoff = Backoff(policy, rng)
         self._names = _Names()
         self._baselines: dict[ConversationKey, int] = {}
+        # Baselines not yet confirmed by the stream: key -> (generation, order asked in).
+        self._tentative: dict[ConversationKey, tuple[int, int]] = {}
+        self._asked = 0  # baselines asked for so far (their order)
+        self._filled_top: dict[ConversationKey, int] = {}  # newest id back-filled per key
         self._private_listed: set[ConversationKey] | None = None  # at the first live
         self._baseline_jobs: list[_Baseline] = []
         self._scans: list[_Scan] = []
@@ -152,8 +163,27 @@ class Backfiller:
         self._kick()
 
     def connection_lost(self) -> None:
-        """A live connection ended: baselines still being fetched may now be too new."""
+        """A live connection ended: baselines still being fetched may now be too new, and
+        those it did not confirm are unusable."""
+        self._settle_baselines(self._generation)
         self._generation += 1
+
+    def _settle_baselines(self, generation: int) -> None:
+        """Confirm the tentative baselines of the connection that ended (see the module
+        docstring); the others fall back to 0."""
+        mine = {k: order for k, (gen, order) in self._tentative.items() if gen == generation}
+        latest = self._latest()
+        confirmed = 0  # every baseline asked for up to this order is confirmed
+        for key, order in mine.items():
+            top = latest.get(key)
+            streamed = top is not None and top > self._filled_top.get(key, 0)
+            if streamed and top is not None and top > self._baselines.get(key, 0):
+                confirmed = max(confirmed, order)
+        for key, order in mine.items():
+            del self._tentative[key]
+            if order > confirmed and self._baselines.get(key):
+                log.info("baseline of %s not confirmed by the stream: whole history", key)
+                self._baselines[key] = 0
 
     def _gaps_known_now(self, scan: _Scan) -> None:
         """Gaps that need no REST call to name: conversations seen before the break, and
@@ -305,21 +335,32 @@ class Backfiller:
     async def _take_baseline(self, rest: RestClient, job: _Baseline) -> None:
         """Newest ids at the time the stream went live.  An answer that arrives after the
         stream broke may include messages the stream never delivered: such a baseline is
-        not usable, and 0 (the whole history) is taken instead."""
-        for name in job.flows:
-            fid, slug = await self._flow(rest, name)
-            key = ("flow", fid)
-            if key not in self._baselines:
-                newest = await rest.newest_id(slug)
-                self._baselines[key] = newest if job.generation == self._generation else 0
+        not usable, and 0 (the whole history) is taken instead.  Private conversations
+        first: any flow's later message (or activity event) then confirms them too."""
         if job.private and self._private_listed is None:
             listed = await self._private_list(rest)
             late = job.generation != self._generation
             for key, other in listed.items():
                 if key not in self._baselines:
                     newest = 0 if late else await rest.newest_id(user_id=other)
-                    self._baselines[key] = newest if job.generation == self._generation else 0
+                    self._set_baseline(key, newest, job.generation)
             self._private_listed = set(listed)
+        for name in job.flows:
+            fid, slug = await self._flow(rest, name)
+            key = ("flow", fid)
+            if key not in self._baselines:
+                newest = await rest.newest_id(slug)
+                self._set_baseline(key, newest, job.generation)
+
+    def _set_baseline(self, key: ConversationKey, newest: int, generation: int) -> None:
+        """`newest`, asked for while connection `generation` was live: tentative (see the
+        module docstring), or 0 when that connection has ended meanwhile."""
+        self._asked += 1
+        if generation != self._generation:
+            self._baselines[key] = 0
+            return
+        self._baselines[key] = newest
+        self._tentative[key] = (generation, self._asked)
 
     async def _resolve(self, rest: RestClient, scan: _Scan) -> None:
         """Turn a reconnect into one pending gap per subscribed conversation."""
@@ -377,5 +418,7 @@ class Backfiller:
             key, ident = ev.key, ev.id
             if key is not None and ident is not None and not first_time(key, ident):
                 continue
+            if key is not None and ident is not None:
+                self._filled_top[key] = max(ident, self._filled_top.get(key, 0))
             out.append(RawEvent(ev.raw, None, key, ident) if self._raw else ev)
         return out

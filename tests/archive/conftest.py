@@ -9,18 +9,12 @@ from typing import Any
 import pytest
 
 from flowview.archive import Archive
+from flowview.server.runner import ServerOptions, ServerThread
 
 FLOW = "f-acme-main"
 OTHER_FLOW = "f-acme-ops"
 DAY_MS = 86_400_000
 BASE_MS = 1_780_000_000_000  # 2026-05-28
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = tmp_path / "data"
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(directory))
-    return directory
 
 
 @pytest.fixture
@@ -59,3 +53,10 @@ def wire() -> Callable[..., dict[str, Any]]:
         return obj
 
     return make
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    """The bundled server on loopback, quiet (rate=0): tests post what they need."""
+    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
+        yield srv

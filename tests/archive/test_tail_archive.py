@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -16,18 +15,13 @@ import pytest
 
 from flowview.archive import Archive
 from flowview.archive.paths import list_archives
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.server.runner import ServerThread
+from tests.tail_process import popen_tail
 
 pytestmark = pytest.mark.timeout(90)
 
 ROOT = Path(__file__).resolve().parents[2]
 SLUG = "acme/main"
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv
 
 
 def _env(srv: ServerThread, data: Path) -> dict[str, str]:
@@ -61,26 +55,7 @@ def test_tail_archive_stores_names_that_search_shows_offline(
 ) -> None:
     data = tmp_path / "data"
     env = _env(server, data)
-    tail = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flowview",
-            "tail",
-            SLUG,
-            "--count",
-            "1",
-            "--archive",
-            "--presence",
-            "offline",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    tail = popen_tail(SLUG, "--count", "1", "--archive", "--presence", "offline", env=env)
     try:
         with httpx.Client(base_url=server.base_url, headers=server.control_headers) as control:
             deadline = time.monotonic() + 60

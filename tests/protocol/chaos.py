@@ -3,8 +3,11 @@ bench/bench_chaos.py (long).
 
 Subjects follow every flow and the private messages of the project's server while a seeded
 random schedule publishes messages and injects faults: stream cuts, drops, cuts mid-message,
-stalls, 5xx/429 on the stream and on REST, outages longer than the replay buffer, new flows
-and first private messages from new users during outages.  The subjects:
+stalls, 5xx/429 on the stream and on REST, outages longer than the replay buffer, and during
+outages: the first message ever of a subscribed flow kept silent until then (the subject has
+never seen it on the stream), first private messages from new users, and a flow created and
+joined (not subscribed: neither the clients nor the viewer follow flows joined after they
+started, so its messages are counted as "not followed", not as missing).  The subjects:
 
 * StreamClients in both content types (JSON in raw mode, as `flowview tail` uses it);
 * the viewer's store: a Router fed by a StreamClient through the app's StreamPump (no Textual);
@@ -34,6 +37,7 @@ from flowview.model.router import Router
 from flowview.protocol.client import ContentType, StreamClient
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, RawEvent
+from flowview.protocol.urls import Presence
 from flowview.tui.stream_pump import FlushBatch, StreamPump
 from tests.protocol.harness import Collector, Env, LoopTime, private_key
 
@@ -79,6 +83,12 @@ class ChaosReport:
     published: int = 0
     faults: list[str] = field(default_factory=list)
     clients: list[ClientReport] = field(default_factory=list)
+    # What happened during outages (issue 8's list): flows whose first message came then,
+    # first private messages from new users, flows created and joined then.
+    silent_woken: int = 0
+    first_private: int = 0
+    flows_joined: int = 0
+    unfollowed: int = 0  # messages in flows joined during the run, which nobody subscribed
 
     @property
     def ok(self) -> bool:
@@ -120,18 +130,29 @@ def account(
     return report
 
 
-def conversations(env: Env) -> dict[ConversationKey, list[int]]:
-    """Server history: message ids per conversation the streaming user can see."""
+def conversations(env: Env, slugs: list[str]) -> dict[ConversationKey, list[int]]:
+    """Server history: message ids per conversation the subjects subscribe to (the flows
+    `slugs`, and every private conversation of the streaming user)."""
     state = env.server.state
     me = env.me()
     out: dict[ConversationKey, list[int]] = {}
     for flow in state.flows.values():
-        if me in flow.member_ids:
+        if me in flow.member_ids and flow.slug in slugs:
             out[("flow", flow.id)] = _message_ids(flow.log)
     for conv in state.privates.values():
         if me in conv.user_ids:
             out[private_key(*conv.user_ids)] = _message_ids(conv.log)
     return out
+
+
+def unfollowed(env: Env, slugs: list[str]) -> int:
+    """Messages in flows the streaming user is in but the subjects do not subscribe to."""
+    me = env.me()
+    return sum(
+        len(_message_ids(flow.log))
+        for flow in env.server.state.flows.values()
+        if me in flow.member_ids and flow.slug not in slugs
+    )
 
 
 def _message_ids(log: Any) -> list[int]:
@@ -314,7 +335,14 @@ def tail_seen(out: list[dict[str, Any]], err: list[str]) -> Seen:
 class TailSubject:
     """A `flowview tail` process (needs real time: it runs its own event loop)."""
 
-    def __init__(self, name: str, env: Env, content_type: ContentType, slugs: list[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        env: Env,
+        content_type: ContentType,
+        slugs: list[str],
+        presence: Presence = "active",
+    ) -> None:
         self.name = name
         self.env = env
         self.argv = [
@@ -327,6 +355,8 @@ class TailSubject:
             content_type,
             "--stall-timeout",
             "3",
+            "--presence",
+            presence,
             *slugs,
         ]
         self.proc: asyncio.subprocess.Process | None = None
@@ -390,24 +420,44 @@ class TailSubject:
         await asyncio.gather(*self.readers, return_exceptions=True)
 
 
-def in_process_subjects(env: Env, seed: int, slugs: list[str]) -> list[Subject]:
+# Presence matters: a connection that appears active makes the server post an activity.user
+# event (with an id) into every subscribed flow, for every connection of that user, so each
+# subject has then "seen" even a silent flow.  Appearing offline posts nothing: a silent
+# flow's first message is then truly the first thing a subject could know of it.  The
+# subjects of one run share the user, so a run has one presence for all (run both).
+PRESENCES: tuple[Presence, ...] = ("active", "offline")
+SubjectFactory = Callable[[Env, int, list[str]], list[Subject]]
+
+
+def in_process_subjects(presence: Presence = "active") -> SubjectFactory:
     """StreamClients (JSON raw, SSE) and the viewer's store (SSE, the viewer's default)."""
-    time = LoopTime()
 
-    def client(ct: ContentType, n: int, raw: bool) -> StreamClient:
-        config = env.config(ct, flows=tuple(slugs), private=True, stall_timeout=20.0)
-        rng = random.Random(seed + n).random
-        return StreamClient(config, clock=time.clock, sleep=time.sleep, rng=rng, raw_events=raw)
+    def make(env: Env, seed: int, slugs: list[str]) -> list[Subject]:
+        time = LoopTime()
 
-    return [
-        ClientSubject("json", client("json", 0, True)),
-        ClientSubject("sse", client("sse", 1, False)),
-        StoreSubject("store", client("sse", 2, False), env.me()),
-    ]
+        def client(ct: ContentType, n: int, raw: bool) -> StreamClient:
+            config = env.config(
+                ct, flows=tuple(slugs), private=True, stall_timeout=20.0, presence=presence
+            )
+            rng = random.Random(seed + n).random
+            return StreamClient(config, clock=time.clock, sleep=time.sleep, rng=rng, raw_events=raw)
+
+        return [
+            ClientSubject("json", client("json", 0, True)),
+            ClientSubject("sse", client("sse", 1, False)),
+            StoreSubject("store", client("sse", 2, False), env.me()),
+        ]
+
+    return make
 
 
-def tail_subjects(env: Env, slugs: list[str]) -> list[Subject]:
-    return [TailSubject(f"tail-{ct}", env, ct, slugs) for ct in ("json", "sse")]
+def tail_subjects(presence: Presence = "active") -> SubjectFactory:
+    """`flowview tail` processes in both content types."""
+
+    def make(env: Env, seed: int, slugs: list[str]) -> list[Subject]:
+        return [TailSubject(f"tail-{ct}", env, ct, slugs, presence) for ct in ("json", "sse")]
+
+    return make
 
 
 # ----------------------------------------------------------------------------- the schedule
@@ -451,11 +501,16 @@ REAL_TIME = Profile(
 
 @dataclass
 class Schedule:
+    """The traffic and what happens during outages.  `slugs` are the subscribed flows that
+    get traffic; `silent` ones are subscribed too but get none until an outage brings their
+    first message ever; `strangers` never wrote to the streaming user until an outage."""
+
     env: Env
     rng: random.Random
     report: ChaosReport
     profile: Profile
     slugs: list[str]
+    silent: list[str]
     strangers: list[str]
     partners: list[str]
 
@@ -463,75 +518,105 @@ class Schedule:
         env, rng = self.env, self.rng
         for _ in range(n):
             if rng.random() < 0.2 and (self.partners or self.strangers):
-                env.whisper(rng.choice(self.partners or self.strangers), "psst")
+                if not self.partners:  # keep the other strangers for outages
+                    self.partners.append(self.strangers.pop())
+                env.whisper(rng.choice(self.partners), "psst")
             else:
                 env.say(rng.choice(self.slugs), "hello")
             self.report.published += 1
 
-    async def round(self) -> None:
+    def plan(self, rounds: int) -> list[str]:
+        """The fault kind of each round, with enough outages to wake every silent flow."""
+        kinds = [self.rng.choice(self.profile.kinds) for _ in range(rounds)]
+        want = min(rounds, max(1, len(self.silent)))
+        while kinds.count("outage") < want:
+            kinds[self.rng.randrange(rounds)] = "outage"
+        return kinds
+
+    async def round(self, kind: str) -> None:
         self.publish(self.rng.randint(0, 6))
-        kind = self.rng.choice(self.profile.kinds)
         self.report.faults.append(kind)
         await _FAULTS[kind](self)
 
+    def during_outage(self) -> None:
+        """While the subjects are disconnected: a silent flow's first message (sometimes
+        followed by more than the replay buffer holds, so the replay cannot carry it), a new
+        user's first private message, and sometimes a flow created and joined."""
+        env, rng, report = self.env, self.rng, self.report
+        if self.silent:
+            slug = self.silent.pop(0)
+            burst = env.server.state.replay + 1 if rng.random() < 0.5 else 0
+            for _ in range(1 + burst):
+                env.say(slug, "first words")
+            self.slugs.append(slug)
+            report.silent_woken += 1
+            report.published += 1 + burst
+        if self.strangers:
+            stranger = self.strangers.pop()
+            env.whisper(stranger, "first words")
+            self.partners.append(stranger)
+            report.first_private += 1
+            report.published += 1
+        if rng.random() < 0.5:
+            slug = env.join_new_flow(f"Joined {report.flows_joined + 1}")
+            for _ in range(rng.randint(1, 3)):
+                env.say(slug, "in a flow nobody follows yet")
+            report.flows_joined += 1
+
 
 async def _cut(s: Schedule) -> None:
-    s.env.cut_streams()
+    s.env.sever_streams()
     s.publish(s.rng.randint(1, 4))
 
 
 async def _drop(s: Schedule) -> None:
     await s.env.fault(kind="drop_after_messages", n=s.rng.randint(0, 4))
-    s.env.cut_streams()
+    s.env.sever_streams()
 
 
 async def _cut_mid(s: Schedule) -> None:
     await s.env.fault(kind="cut_mid_message", after=s.rng.randint(0, 3))
-    s.env.cut_streams()
+    s.env.sever_streams()
 
 
 async def _stall(s: Schedule) -> None:
     await s.env.fault(kind="stall", after=s.rng.randint(0, 2), seconds=s.profile.stall_seconds)
-    s.env.cut_streams()
+    s.env.sever_streams()
     s.publish(s.rng.randint(1, 4))
 
 
 async def _status(s: Schedule) -> None:
     status = s.rng.choice([500, 502, 503])
     await s.env.fault(kind="status", status=status, count=s.rng.randint(1, 2))
-    s.env.cut_streams()
+    s.env.sever_streams()
 
 
 async def _rate(s: Schedule) -> None:
     wait = s.rng.randint(1, s.profile.retry_after_max)
     await s.env.fault(kind="status", status=429, count=1, retry_after=wait)
-    s.env.cut_streams()
+    s.env.sever_streams()
 
 
 async def _rest(s: Schedule) -> None:
     status = s.rng.choice([500, 503])
     await s.env.fault(kind="status", status=status, count=s.rng.randint(1, 4), scope="rest")
-    s.env.cut_streams()
+    s.env.sever_streams()
 
 
 async def _rest_rate(s: Schedule) -> None:
     wait = s.rng.randint(1, s.profile.rest_retry_after_max)
     count = s.rng.randint(1, 2)
     await s.env.fault(kind="status", status=429, count=count, scope="rest", retry_after=wait)
-    s.env.cut_streams()
+    s.env.sever_streams()
 
 
 async def _outage(s: Schedule) -> None:
-    """Longer than the replay buffer, with a first private message from a new user."""
+    """Longer than the replay buffer, with first messages of new conversations."""
     wait = s.rng.randint(1, max(1, min(8, s.profile.retry_after_max)))
     await s.env.fault(kind="status", status=503, count=s.profile.outage_statuses, retry_after=wait)
-    s.env.cut_streams()
+    s.env.sever_streams()
+    s.during_outage()
     s.publish(s.env.server.state.replay + s.rng.randint(1, 10))
-    if s.strangers:
-        stranger = s.strangers.pop()
-        s.env.whisper(stranger, "first words")
-        s.partners.append(stranger)
-        s.report.published += 1
 
 
 async def _quiet(s: Schedule) -> None:
@@ -560,7 +645,7 @@ async def run_chaos(
     seed: int,
     rounds: int,
     *,
-    subjects: Callable[[Env, int, list[str]], list[Subject]] = in_process_subjects,
+    subjects: SubjectFactory | None = None,
     profile: Profile | None = None,
     settle: float = 300.0,
     say: Callable[[str], None] = print,
@@ -571,8 +656,8 @@ async def run_chaos(
     me = env.me()
     state = env.server.state
     slugs = [f.slug for f in state.flows.values() if me in f.member_ids]
-    start = {key: max(ids, default=0) for key, ids in conversations(env).items()}
-    subs = subjects(env, seed, slugs)
+    start = {key: max(ids, default=0) for key, ids in conversations(env, slugs).items()}
+    subs = (subjects or in_process_subjects())(env, seed, slugs)
     try:
         expected = await _drive(env, subs, seed, rounds, report, profile, slugs, start, settle)
     finally:
@@ -590,7 +675,12 @@ async def run_chaos(
             f"UNREPORTED {len(c.missing_unreported)}, duplicates {len(c.duplicates)}, "
             f"out of order {len(c.out_of_order)}"
         )
-    say(f"chaos seed {seed}: {'ok' if report.ok else 'FAILED'}; published {report.published}")
+    say(
+        f"chaos seed {seed}: {'ok' if report.ok else 'FAILED'}; published {report.published}; "
+        f"during outages: {report.silent_woken} silent flow(s) got their first message, "
+        f"{report.first_private} first private message(s), {report.flows_joined} flow(s) "
+        f"joined (not followed: {report.unfollowed} message(s))"
+    )
     return report
 
 
@@ -615,14 +705,17 @@ async def _drive(
     strangers = env.strangers()
     partners = [u for u in state.users if u != me and u not in strangers]
     profile = profile or Profile()
-    schedule = Schedule(env, rng, report, profile, slugs, strangers, partners)
-    for _ in range(rounds):
-        await schedule.round()
+    silent = rng.sample(slugs, max(1, len(slugs) // 3)) if len(slugs) > 1 else []
+    active = [slug for slug in slugs if slug not in silent]
+    schedule = Schedule(env, rng, report, profile, active, silent, strangers, partners)
+    for kind in schedule.plan(rounds):
+        await schedule.round(kind)
         await asyncio.sleep(rng.uniform(*profile.pause))
     # Faults stop; everything published must now arrive (or be reported as an open gap).
     await env.control.delete(env.server.base_url + "/_faults", headers=env.server.control_headers)
     schedule.publish(len(slugs))
-    expected = conversations(env)
+    expected = conversations(env, slugs)
+    report.unfollowed = unfollowed(env, slugs)
     await _settle(subs, expected, start, settle)
     return expected
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,38 +16,23 @@ from flowview.protocol.outbox_store import OutboxStore
 from flowview.protocol.rest import RestClient
 from flowview.protocol.sender import Sender, Transport
 from flowview.server.runner import RunningServer, ServerOptions, run_server
-from tests.protocol.harness import Env, LoopTime
+from tests.protocol.harness import Env, EnvFactory, LoopTime, open_env
 from tests.protocol.sender_testkit import ScriptedApi
 
-EnvFactory = Callable[..., AbstractAsyncContextManager[Env]]
-
-
-@asynccontextmanager
-async def _env(**options: Any) -> AsyncIterator[Env]:
-    base: dict[str, Any] = {"rate": 0, "keepalive": 0.05, "activity_interval": 3600}
-    base.update(options)
-    async with run_server(ServerOptions(**base)) as srv:
-        token = Token(srv.token)
-        rest = RestClient(srv.api_url, token)
-        try:
-            slugs = [f.slug for f in await rest.flows()]
-            async with httpx.AsyncClient() as control:
-                yield Env(srv, token, rest, slugs, control)
-        finally:
-            await rest.aclose()
+__all__ = ["EnvFactory"]  # test_client_gaps.py and test_client_logging.py import it from here
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
     """The project's server with no simulator traffic and fast keep-alives."""
-    async with _env() as e:
+    async with open_env() as e:
         yield e
 
 
 @pytest.fixture
 def make_env() -> EnvFactory:
     """`async with make_env(replay=5) as env:` for non-default server options."""
-    return _env
+    return open_env
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,8 @@ from flowview.protocol.client import ContentType, StreamClient, StreamConfig
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, GapClosed, GapOpened, RawEvent, StateChange, StreamItem
 from flowview.protocol.rest import RestClient
-from flowview.server.runner import RunningServer
+from flowview.server.runner import RunningServer, ServerOptions, run_server
+from flowview.server.simulator import add_flow
 
 
 def known_ids(ids: Iterable[int | None]) -> list[int]:
@@ -112,13 +114,53 @@ class Env:
         }
         return [uid for uid in state.users if uid != me and uid not in talked]
 
+    def join_new_flow(self, name: str) -> str:
+        """Create a flow in the streaming user's first organisation (every member of it
+        joins, the streaming user too); its slug."""
+        state = self.server.state
+        me = self.me()
+        org = next(o for o in state.orgs if me in o.member_ids)
+        return add_flow(state, org.parameterized_name, name).slug
+
     def cut_streams(self) -> None:
         """End every open stream connection server-side (a clean end of stream)."""
         for sub in self.server.state.all_subscribers():
             sub.close("cut by the test")
 
+    def sever_streams(self) -> None:
+        """End every open stream connection as a network cut would: what each one had
+        queued and not yet sent is lost, and nothing published from now on reaches it (a
+        closed subscriber still sends what is queued, and stays subscribed until its
+        response ends, so after `cut_streams` the messages of an "outage" published at once
+        would still arrive on the dying connection)."""
+        state = self.server.state
+        for sub in state.all_subscribers():
+            state.unsubscribe(sub)
+            sub.queue.clear()
+            sub.close("severed by the test")
+
     async def flow_id(self, slug: str) -> str:
         return next(f.id for f in await self.rest.flows() if f.slug == slug)
+
+
+EnvFactory = Callable[..., AbstractAsyncContextManager[Env]]
+
+
+@asynccontextmanager
+async def open_env(**options: Any) -> AsyncIterator[Env]:
+    """The project's server (quiet, fast keep-alives unless `options` say otherwise) and an
+    Env over it; the `env`/`make_env` fixtures and bench/bench_chaos.py use it."""
+    base: dict[str, Any] = {"rate": 0, "keepalive": 0.05, "activity_interval": 3600}
+    base.update(options)
+    async with run_server(ServerOptions(**base)) as srv:
+        token = Token(srv.token)
+        rest = RestClient(srv.api_url, token)
+        try:
+            slugs = [f.slug for f in await rest.flows()]
+            async with httpx.AsyncClient() as control:
+                yield Env(srv, token, rest, slugs, control)
+        finally:
+            await rest.aclose()
 
 
 def private_key(a: str, b: str) -> ConversationKey:

@@ -10,8 +10,17 @@ import random
 
 import pytest
 
-from tests.protocol.chaos import REAL_TIME, ChaosReport, run_chaos, tail_seen, tail_subjects
-from tests.protocol.conftest import EnvFactory
+from flowview.protocol.urls import Presence
+from tests.protocol.chaos import (
+    PRESENCES,
+    REAL_TIME,
+    ChaosReport,
+    in_process_subjects,
+    run_chaos,
+    tail_seen,
+    tail_subjects,
+)
+from tests.protocol.harness import EnvFactory
 
 
 def _seed() -> int:
@@ -32,27 +41,33 @@ def _check(report: ChaosReport, names: set[str]) -> None:
 
 @pytest.mark.looptime
 @pytest.mark.timeout(60)
-async def test_chaos_no_silent_loss(make_env: EnvFactory) -> None:
+@pytest.mark.parametrize("presence", PRESENCES)
+async def test_chaos_no_silent_loss(make_env: EnvFactory, presence: Presence) -> None:
     """StreamClients (JSON raw, SSE) and the viewer's store, on virtual time: every fault
-    kind, with Retry-After and back-off waits of any length, costs no real time."""
+    kind, with Retry-After and back-off waits of any length, costs no real time.  Appearing
+    offline, a silent flow's first message during an outage is the first the subjects
+    could know of that flow (see chaos.PRESENCES)."""
     seed = _seed()
     # Keep-alives every 1 s: each one is a step for the virtual clock to take.
-    async with make_env(replay=20, seed=seed % 1000, keepalive=1.0) as env:
-        report = await run_chaos(env, seed, rounds=14)
+    async with make_env(replay=20, seed=seed % 1000, keepalive=1.0, flows=6) as env:
+        report = await run_chaos(env, seed, rounds=14, subjects=in_process_subjects(presence))
     _check(report, {"json", "sse", "store"})
 
 
 # Real time: `flowview tail` is another process with its own event loop and clock, which
 # looptime cannot reach; the schedule keeps its waits short instead (REAL_TIME profile).
 @pytest.mark.timeout(90)
-async def test_chaos_tail_processes_no_silent_loss(make_env: EnvFactory) -> None:
+@pytest.mark.parametrize("presence", PRESENCES)
+async def test_chaos_tail_processes_no_silent_loss(
+    make_env: EnvFactory, presence: Presence
+) -> None:
     seed = _seed()
-    async with make_env(replay=20, seed=seed % 1000, keepalive=0.5) as env:
+    async with make_env(replay=20, seed=seed % 1000, keepalive=0.5, flows=6) as env:
         report = await run_chaos(
             env,
             seed,
             rounds=6,
-            subjects=lambda env, seed, slugs: tail_subjects(env, slugs),
+            subjects=tail_subjects(presence),
             profile=REAL_TIME,
             settle=40.0,
         )

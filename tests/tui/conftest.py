@@ -3,6 +3,7 @@ router, and the bundled server on loopback (helpers live in apphttp.py and scree
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC
 
@@ -14,6 +15,7 @@ from flowview.server.runner import ServerOptions, ServerThread
 from flowview.tui.widgets.message_input import MessageInput
 from tests.tui.apphttp import close_http
 from tests.tui.flowlog_builders import make_router
+from tests.tui.tmux import E2E_SESSION, SEND_SESSION, Tmux
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +56,19 @@ def server() -> Iterator[ServerThread]:
 def live_server(server: ServerThread) -> ServerThread:
     """The same server (the name the session tests use)."""
     return server
+
+
+@pytest.fixture
+def tmux() -> Iterator[Tmux]:
+    """A private tmux server for test_tmux_e2e.py (killed afterwards)."""
+    tm = Tmux(f"flowview-test-{os.getpid()}", E2E_SESSION, timeout=10.0)
+    yield tm
+    tm.run("kill-server", check=False)
+
+
+@pytest.fixture
+def tmux_send() -> Iterator[Tmux]:
+    """A private tmux server for test_tmux_send.py (killed afterwards)."""
+    tm = Tmux(f"flowview-send-{os.getpid()}", SEND_SESSION, timeout=15.0)
+    yield tm
+    tm.run("kill-server", check=False)

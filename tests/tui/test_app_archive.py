@@ -23,10 +23,9 @@ def texts_in(path: Path) -> set[str]:
 
 
 async def test_posted_messages_history_users_and_flows_reach_the_archive(
-    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_server: ServerThread, data_dir: Path
 ) -> None:
-    data = tmp_path / "data"
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(data))
+    data = data_dir
     before = post(live_server, "acme/main", "history walrus before start")
     app = make_app(live_server)
     try:
@@ -81,9 +80,8 @@ async def test_an_archive_that_cannot_be_opened_does_not_stop_the_viewer(
 
 
 async def test_ctrl_f_searches_the_archive_and_enter_jumps_to_the_message(
-    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_server: ServerThread, data_dir: Path
 ) -> None:
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
     app = make_app(live_server)
     try:
         async with app.run_test(size=SIZE) as pilot:

@@ -11,49 +11,19 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.tui.tmux import E2E_SESSION as SESSION
+from tests.tui.tmux import Tmux
 
 pytestmark = [
     pytest.mark.timeout(60),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
 ]
-
-SESSION = "flowview-e2e"
-
-
-class Tmux:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check
-        )
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", SESSION).stdout
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", SESSION, *keys)
-
-    def alive(self) -> bool:
-        return self.run("has-session", "-t", SESSION, check=False).returncode == 0
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 10.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"screen never matched; last screen:\n{text}")
-            time.sleep(0.1)
 
 
 def active_tab(screen: str) -> str:
@@ -92,13 +62,6 @@ def descendants(pid: int) -> list[tuple[int, str]]:
             found.append((child, cmdlines.get(child, "")))
             stack.append(child)
     return found
-
-
-@pytest.fixture
-def tmux(tmp_path: Path) -> Iterator[Tmux]:
-    tm = Tmux(f"flowview-test-{os.getpid()}")
-    yield tm
-    tm.run("kill-server", check=False)
 
 
 def test_demo_in_tmux(tmux: Tmux, tmp_path: Path) -> None:

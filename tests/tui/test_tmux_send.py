@@ -5,56 +5,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.tui.tmux import SEND_SESSION as SESSION
+from tests.tui.tmux import Tmux
 
 pytestmark = [
     pytest.mark.timeout(90),
     pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed"),
 ]
-
-SESSION = "flowview-send"
-
-
-class Tmux:
-    def __init__(self, socket: str) -> None:
-        self.socket = socket
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=check
-        )
-
-    def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", SESSION).stdout
-
-    def keys(self, *keys: str) -> None:
-        self.run("send-keys", "-t", SESSION, *keys)
-
-    def alive(self) -> bool:
-        return self.run("has-session", "-t", SESSION, check=False).returncode == 0
-
-    def wait_for(self, predicate: Callable[[str], bool], timeout: float = 15.0) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.screen()
-            if predicate(text):
-                return text
-            if time.monotonic() > deadline:
-                raise AssertionError(f"screen never matched; last screen:\n{text}")
-            time.sleep(0.1)
-
-
-@pytest.fixture
-def tmux_send() -> Iterator[Tmux]:
-    tm = Tmux(f"flowview-send-{os.getpid()}")
-    yield tm
-    tm.run("kill-server", check=False)
 
 
 def test_a_message_typed_in_the_demo_is_shown_exactly_once(tmux_send: Tmux, tmp_path: Path) -> None:

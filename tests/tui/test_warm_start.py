@@ -75,11 +75,8 @@ def seams_closed(app: FlowviewApp) -> bool:
     return not any(w.group == "seam" and w.is_running for w in app.workers)
 
 
-async def test_warm_start_with_the_server_down_shows_the_archived_tail(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    data = tmp_path / "data"
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(data))
+async def test_warm_start_with_the_server_down_shows_the_archived_tail(data_dir: Path) -> None:
+    data = data_dir
     fill_archive(data, DOWN_API, "u1", 500)
     settings = Settings(
         stream_url=DOWN_STREAM, api_url=DOWN_API, flows=["acme/main"], me_id="u1", me_nick="robin"
@@ -116,9 +113,8 @@ async def test_warm_start_with_the_server_down_shows_the_archived_tail(
 
 
 async def test_restart_back_fills_what_was_posted_while_closed_without_duplicates(
-    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_server: ServerThread, data_dir: Path
 ) -> None:
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
     first = [post(live_server, "acme/main", f"before the first run {i}") for i in range(3)]
     app = make_app(live_server)
     try:
@@ -159,9 +155,8 @@ async def test_restart_back_fills_what_was_posted_while_closed_without_duplicate
 
 
 async def test_back_fill_further_behind_than_it_reaches_leaves_a_gap_marker(
-    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_server: ServerThread, monkeypatch: pytest.MonkeyPatch, data_dir: Path
 ) -> None:
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setattr(loaders, "HISTORY_PAGE", 5)
     monkeypatch.setattr(loaders, "SEAM_PAGES", 2)
     app = make_app(live_server)
@@ -201,9 +196,8 @@ async def test_back_fill_further_behind_than_it_reaches_leaves_a_gap_marker(
 
 
 async def test_warm_start_while_rest_fails_still_back_fills_once_it_answers(
-    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    live_server: ServerThread, data_dir: Path
 ) -> None:
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
     app = make_app(live_server)
     try:
         async with app.run_test(size=SIZE) as pilot:
