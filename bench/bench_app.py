@@ -637,8 +637,12 @@ class MemoryTracer:
             return
         # The app's GcPolicy freezes survivors, and gc.get_objects() skips frozen objects:
         # unfreeze to count them (the collection below freezes the survivors again).
+        # Count what is alive, not garbage waiting for a collection; then unfreeze, since
+        # the app's GcPolicy freezes the survivors of a full collection and gc.get_objects()
+        # skips frozen objects.
         gc.unfreeze()
-        gc.collect()  # count what is alive, not garbage waiting for a collection
+        gc.collect()
+        gc.unfreeze()
         counts: dict[str, int] = {}
         sizes: dict[str, int] = {}
         for obj in gc.get_objects():
