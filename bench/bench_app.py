@@ -655,7 +655,7 @@ class MemoryTracer:
         if os.environ.get("BENCH_TRACE_TYPES_ONLY"):
             # Object counts only: tracemalloc's own bookkeeping grows with what it traces
             # and would hide a slow growth.
-            self.snapshot = False if step == 0 else True
+            self.snapshot = step != 0
         elif step == 0:
             tracemalloc.start(1)
         else:
