@@ -479,6 +479,15 @@ async def child_soak(app: Any, probe: Probe, args: argparse.Namespace) -> dict[s
                     "t": now - start,
                     "rss_mb": status["VmRSS"],
                     "stored": float(sum(len(s) for s in app.stores().values())),
+                    # every message held at some point (the archive has them all); the
+                    # memory budget (model/budget.py) keeps `stored` near its total
+                    "received": float(sum(len(s) + s.dropped for s in app.stores().values())),
+                    "trimmed": float(app.session.budget.trimmed),
+                    "cached_rows": float(
+                        sum(w.cached_messages for w in app.main.query("FlowLog"))  # type: ignore[attr-defined]
+                    ),
+                    "widgets": float(len(list(app.screen.walk_children()))),
+                    "budget": float(app.session.budget.total),
                     "toasts": float(len(app.screen.query("Toast"))),
                     "screens": float(len(app.screen_stack)),
                     "routed": float(app.events_routed),
@@ -611,6 +620,7 @@ class MemoryTracer:
         self.at = sorted(at)[:2]
         self.snapshot: Any = None
         self.types: list[dict[str, int]] = []
+        self.sizes: list[dict[str, int]] = []
         self.stored: list[int] = []
 
     def maybe_snapshot(self, app: Any) -> None:
@@ -620,20 +630,33 @@ class MemoryTracer:
         step = len(self.stored)
         if step >= len(self.at):
             return
-        stored = sum(len(s) for s in app.stores().values())
+        # Messages received (held now or let go by the caps and the memory budget), so
+        # that a trace can start after the budget is full.
+        stored = sum(len(s) + s.dropped for s in app.stores().values())
         if stored < self.at[step]:
             return
         # The app's GcPolicy freezes survivors, and gc.get_objects() skips frozen objects:
         # unfreeze to count them (the collection below freezes the survivors again).
+        # Count what is alive, not garbage waiting for a collection; then unfreeze, since
+        # the app's GcPolicy freezes the survivors of a full collection and gc.get_objects()
+        # skips frozen objects.
+        gc.unfreeze()
+        gc.collect()
         gc.unfreeze()
         counts: dict[str, int] = {}
+        sizes: dict[str, int] = {}
         for obj in gc.get_objects():
             name = type(obj).__qualname__
             counts[name] = counts.get(name, 0) + 1
-        gc.collect()
+            sizes[name] = sizes.get(name, 0) + sys.getsizeof(obj)
+        self.sizes.append(sizes)
         self.types.append(counts)
         self.stored.append(stored)
-        if step == 0:
+        if os.environ.get("BENCH_TRACE_TYPES_ONLY"):
+            # Object counts only: tracemalloc's own bookkeeping grows with what it traces
+            # and would hide a slow growth.
+            self.snapshot = step != 0
+        elif step == 0:
             tracemalloc.start(1)
         else:
             self.snapshot = tracemalloc.take_snapshot()
@@ -643,6 +666,23 @@ class MemoryTracer:
         if self.snapshot is None:
             return {"error": f"stored {self.stored}: the second count was never reached"}
         grown = self.stored[1] - self.stored[0]
+        if self.snapshot is True:
+            t0, t1 = self.types
+            b0, b1 = self.sizes
+            return {
+                "stored": self.stored,
+                "gc_types": sorted(
+                    (f"{t1.get(k, 0) - t0.get(k, 0):+8d} {k}" for k in set(t0) | set(t1)),
+                    key=lambda line: -int(line.split()[0]),
+                )[:top],
+                "gc_bytes": sorted(
+                    (
+                        f"{(b1.get(k, 0) - b0.get(k, 0)) / 2**20:+8.2f} MB {k}"
+                        for k in set(b0) | set(b1)
+                    ),
+                    key=lambda line: -float(line.split()[0]),
+                )[:top],
+            }
         by_line = self.snapshot.statistics("lineno")
         by_file = self.snapshot.statistics("filename")
         total = sum(s.size for s in by_line)
@@ -659,6 +699,16 @@ class MemoryTracer:
             ],
             "by_file": [f"{s.size / grown:8.1f} B/msg {s.traceback}" for s in by_file[:top]],
             "gc_types": [f"{n:+8d} {k}" for n, k in type_growth[:top]],
+            "gc_bytes": [
+                f"{n / 2**20:+8.2f} MB {k}"
+                for n, k in sorted(
+                    (
+                        (self.sizes[1].get(k, 0) - self.sizes[0].get(k, 0), k)
+                        for k in set(self.sizes[0]) | set(self.sizes[1])
+                    ),
+                    reverse=True,
+                )[:top]
+            ],
         }
 
 
@@ -1279,7 +1329,9 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
     """RSS once the stores are full (`capacity` messages): its spread (max/min - 1) over the
     samples after that; NaN when they never filled.  Also MB per 10k stored messages (the
     slope while filling) and the spread over the last half, for context."""
-    full = [s for s in samples if s["stored"] >= 0.98 * capacity]
+    # Full: the memory budget has started trimming (or, for runs without one, the stores
+    # hold `capacity` messages).
+    full = [s for s in samples if s.get("trimmed", 0) > 0 or s["stored"] >= 0.98 * capacity]
     after = full[1:] if len(full) > 1 else []
     half = samples[len(samples) // 2 :] or samples
     first, last = samples[0], samples[-1]
@@ -1300,6 +1352,8 @@ def soak_summary(samples: list[dict[str, float]], capacity: float) -> dict[str, 
         if grown
         else float("nan"),
         "final_stored": last["stored"],
+        "final_received": last.get("received", float("nan")),
+        "received_at_peak_rss": max(samples, key=lambda r: r["rss_mb"]).get("received", 0.0),
         "max_toasts": max(s["toasts"] for s in samples),
     }
 
@@ -1341,19 +1395,24 @@ def bench_soak(
     for sample in samples:
         print(
             f"  t={sample['t']:5.0f} s  RSS {sample['rss_mb']:6.1f} MB  stored "
-            f"{sample['stored']:7.0f}  toasts {sample['toasts']:.0f}  screens "
+            f"{sample['stored']:7.0f}  received {sample.get('received', 0):7.0f}  toasts "
+            f"{sample['toasts']:.0f}  screens "
             f"{sample['screens']:.0f}  SQLite {sample.get('sqlite_mb', float('nan')):5.1f} MB"
             f"  archive queue {sample.get('archive_queue', float('nan')):.0f}"
+            f"  cached rows {sample.get('cached_rows', float('nan')):.0f}"
+            f"  widgets {sample.get('widgets', float('nan')):.0f}"
         )
     for name, value in result.get("census", {}).items():
         print(f"  census {name}: {value:.1f}")
-    summary = soak_summary(samples, capacity=10 * 10_000)  # 10 flows x default scrollback
+    # Without a memory budget the stores would fill at 10 flows x default scrollback.
+    summary = soak_summary(samples, capacity=samples[-1].get("budget", 10 * 10_000))
     print(
         f"  stores full at {summary['filled_at_s']:.0f} s, RSS spread after that "
         f"{summary['full_spread_percent']:.1f} % (last half {summary['tail_spread_percent']:.1f}"
         f" %, last 5 minutes {summary['last_5min_spread_percent']:.1f} %); "
         f"{summary['mb_per_10k_stored']:.1f} MB per 10k stored; "
-        f"{summary['final_stored']:.0f} stored, peak {result['hwm_mb']:.0f} MB, "
+        f"{summary['final_stored']:.0f} stored of {summary['final_received']:.0f} received, "
+        f"peak {result['hwm_mb']:.0f} MB, "
         f"{result['cycles']} key cycles, at most {summary['max_toasts']:.0f} toasts"
     )
     return {"seconds": seconds, "rate": rate, "cycle": cycle, **summary, **result}
@@ -1551,7 +1610,7 @@ def main() -> None:
     parser.add_argument(
         "--trace",
         default="",
-        help="soak: tracemalloc snapshots at these stored counts (e.g. 30000,60000); the "
+        help="soak: tracemalloc snapshots at these received counts (e.g. 30000,60000); the "
         "growth between them by source line and type goes into the result (slows the app)",
     )
     parser.add_argument("--output", default=str(RESULTS))

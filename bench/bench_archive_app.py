@@ -16,6 +16,9 @@ server's flows and users (so the messages belong to conversations the viewer sho
    --rate events/s for --seconds: every 2 s one step of a cycle of tab switches, page-ups, Home /
    End, and a search typed into ctrl+f (a word of the archive's vocabulary); VmRSS every 10 s,
    VmHWM at the end.  The archive's writer stores the live stream meanwhile.
+3. with --day (instead of 2): a compressed day, flow after flow (ctrl+n): --pages page-ups far
+   up into its archived history, End, and every other visit a search typed into ctrl+f with a
+   jump (Enter) and back; VmRSS every 5 s, and how many archived messages were paged through.
 
 Results go to bench/results/archive-app.json.
 """
@@ -29,6 +32,7 @@ import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -166,6 +170,144 @@ async def child_rss(args: argparse.Namespace) -> None:
         )
 
 
+# A compressed day: per visit of a flow, PAGES page-ups into its archived history (sampling as
+# it goes), End, and every other visit a search typed into ctrl+f with a jump to a hit.
+DAY_SAMPLE_EVERY = 5.0  # seconds between two RSS samples
+
+
+def _oldest_id(app: Any, key: Any) -> int | None:
+    store = app.stores().get(key)
+    if store is None:
+        return None
+    return min((m.id for m in store if m.id is not None), default=None)
+
+
+async def child_day(args: argparse.Namespace) -> None:
+    """The viewer with the 1M archive and the server at --rate, scrolled far up into archived
+    history in flow after flow for --seconds: does its memory stay bounded?"""
+    from bench_archive import Corpus
+    from textual import events
+
+    from flowview.config import Settings
+    from flowview.protocol.auth import Token
+    from flowview.tui.app import FlowviewApp
+
+    words = Corpus(seed=1).words[:200]
+    settings = Settings(
+        stream_url=os.environ["FLOWDOCK_STREAM_URL"],
+        api_url=os.environ["FLOWDOCK_API_URL"],
+        flows=args.flows.split(","),
+        private=True,
+        auto_idle_minutes=0,
+    )
+    app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
+
+    def press(key: str) -> None:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        app._driver.send_message(event)  # type: ignore[union-attr]
+
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(
+            lambda: app.session is not None and app.main.status.state == "live",
+            60.0,
+            "the app to go live",
+        )
+        await settle(app, quiet=0.3, timeout=3.0)
+        await pilot.pause()
+        emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
+        samples: list[dict[str, float]] = []
+        reached: dict[Any, tuple[int, int]] = {}  # key -> (newest at first visit, oldest seen)
+        start = time.monotonic()
+        next_sample = start
+        visits = searches = presses = 0
+
+        def sample() -> None:
+            nonlocal next_sample
+            now = time.monotonic()
+            if now < next_sample:
+                return
+            next_sample = now + DAY_SAMPLE_EVERY
+            status = proc_status()
+            samples.append(
+                {
+                    "t": round(now - start, 1),
+                    "rss_mb": status["VmRSS"],
+                    "sqlite_mb": sqlite_mb() or 0.0,
+                    "stored": float(sum(len(s) for s in app.stores().values())),
+                    "presses": float(presses),
+                }
+            )
+            emit({"sample": samples[-1]})
+
+        while time.monotonic() - start < args.seconds:
+            key = app.main.active_key
+            if key is not None and key[0] == "flow":
+                store = app.stores().get(key)
+                newest = max((m.id for m in store or () if m.id is not None), default=0)
+                first, _ = reached.get(key, (newest, newest))
+                log_widget = app.main.log_for(key)
+                if args.page_key == "home" and log_widget is not None:
+                    log_widget.focus()  # Home in the message input moves its cursor
+                for _ in range(args.pages):
+                    # Home: to the top, which loads the archived page above it (100 messages);
+                    # pageup: a screen at a time (the way a reader scrolls, much slower).
+                    press(args.page_key)
+                    presses += 1
+                    await asyncio.sleep(0.05 if args.page_key == "home" else 0.01)
+                    sample()
+                    oldest = _oldest_id(app, key)
+                    if oldest is not None:
+                        low = reached.get(key, (first, oldest))[1]
+                        reached[key] = (first, min(low, oldest))
+                press("end")
+                await asyncio.sleep(0.3)
+                if visits % 2:
+                    searches += 1
+                    press("ctrl+f")
+                    await asyncio.sleep(0.2)
+                    for char in words[(searches * 37) % len(words)]:
+                        press(char)
+                        await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.3)
+                    press("enter")  # jump to the best hit, in its flow, with context
+                    await asyncio.sleep(0.5)
+                    press("escape")
+                    press("escape")
+                    await asyncio.sleep(0.2)
+                    press("end")
+            visits += 1
+            press("ctrl+n")
+            await asyncio.sleep(0.3)
+            sample()
+        paged = 0
+        archive = app.session.archive.archive if app.session is not None else None
+        if archive is not None:
+            for (kind, ident), (first, low) in reached.items():
+                rows = archive.query(
+                    "SELECT count(*) FROM messages WHERE conv = ? AND id >= ? AND id <= ?",
+                    (f"{kind}:{ident}", low, first),
+                )
+                paged += int(rows[0][0])
+        emit(
+            {
+                "result": {
+                    "samples": samples,
+                    "visits": visits,
+                    "searches": searches,
+                    "pageups": presses,
+                    "archived_messages_paged_through": paged,
+                    "flows_visited": len(reached),
+                    "peak_sampled_rss_mb": max(s["rss_mb"] for s in samples),
+                    "hwm_mb": proc_status()["VmHWM"],
+                    "final_rss_mb": proc_status()["VmRSS"],
+                    "final_sqlite_mb": sqlite_mb(),
+                    "final_stored": sum(len(s) for s in app.stores().values()),
+                }
+            }
+        )
+
+
 # ============================================================================ parent side
 
 
@@ -262,11 +404,17 @@ def bench_startup(server: Server, config: Path, data: Path, runs: int) -> dict[s
     return result
 
 
-def bench_rss(server: Server, data: Path, seconds: float) -> dict[str, Any]:
-    import subprocess
-
+def bench_rss(
+    server: Server,
+    data: Path,
+    seconds: float,
+    day_pages: int | None = None,
+    page_key: str = "pageup",
+) -> dict[str, Any]:
     env = child_env(warm=True, FLOWVIEW_DATA_DIR=str(data), **server.env())
     argv = [sys.executable, __file__, "--child", "--flows", ",".join(server.slugs)]
+    if day_pages is not None:
+        argv += ["--day", "--pages", str(day_pages), "--page-key", page_key]
     proc = subprocess.Popen(
         [*argv, "--seconds", str(seconds)],
         stdin=subprocess.DEVNULL,
@@ -296,23 +444,76 @@ def bench_rss(server: Server, data: Path, seconds: float) -> dict[str, Any]:
     return {"rss_at_live_mb": ready["rss_mb"], **result}
 
 
+# The archive's generated ids go up to 1,000,000 in every flow; the bundled server numbers each
+# flow from 1.  For scrolling up to reach the archive, the server's messages must be newer than
+# every archived one: --day restarts it from a data directory where each flow's last id is this
+# and its seeded history is gone (REST then answers with live messages only).
+DAY_FIRST_ID = 2_000_000
+
+
+class DayServer(Server):
+    """The bundled server numbering new messages above the archive's ids (DAY_FIRST_ID)."""
+
+    def __init__(self, *, flows: int, rate: float, data: Path) -> None:
+        from flowview.server.persist import DB_NAME
+        from flowview.server.runner import ServerOptions, spawn_server_process
+
+        data.mkdir(mode=0o700, parents=True, exist_ok=True)
+        options = ServerOptions(
+            flows=flows, rate=rate, users=8, seed=1, keepalive=30.0, data=str(data)
+        )
+        first = spawn_server_process(options, stderr=subprocess.DEVNULL)
+        first.terminate()  # a clean shutdown saves its state
+        conn = sqlite3.connect(data / DB_NAME, isolation_level=None)
+        try:
+            conn.execute("DELETE FROM messages")
+            conn.execute("DELETE FROM threads")
+            conn.execute(
+                "INSERT OR REPLACE INTO convs (conv, last_id) SELECT 'flow:' || id, ? FROM flows",
+                (DAY_FIRST_ID,),
+            )
+        finally:
+            conn.close()
+        self.process = spawn_server_process(options, stderr=subprocess.DEVNULL)
+        self.slugs = asyncio.run(self._joined_flows())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archive", type=Path, help="bench_archive.py's bench.sqlite3")
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--rate", type=float, default=50.0, help="simulator events/s")
     parser.add_argument("--runs", type=int, default=3, help="start-up runs of each kind")
+    parser.add_argument(
+        "--day",
+        action="store_true",
+        help="instead of the cycle: a compressed day of paging far up into archived history",
+    )
+    parser.add_argument("--pages", type=int, default=300, help="page-ups per flow visit (--day)")
+    parser.add_argument(
+        "--page-key",
+        default="pageup",
+        choices=("pageup", "home"),
+        help="the key that pages up (--day): home loads a page of older history per press",
+    )
+    parser.add_argument(
+        "--skip-startup", action="store_true", help="no start-up runs (only the RSS part)"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--flows", default="", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=BENCH / "results" / "archive-app.json")
     args = parser.parse_args()
     if args.child:
-        asyncio.run(child_rss(args))
+        asyncio.run(child_day(args) if args.day else child_rss(args))
         return 0
     if args.archive is None or not args.archive.is_file():
         parser.error("--archive: the database bench_archive.py --dir DIR left in DIR")
     work = Path(tempfile.mkdtemp(prefix="flowview-bench-archive-app-"))
-    server = Server(flows=10, rate=args.rate)
+    server = (
+        DayServer(flows=10, rate=args.rate, data=work / "server")
+        if args.day
+        else Server(flows=10, rate=args.rate)
+    )
     try:
         data, config = work / "data", work / "config"
         archive = prepare_archive(args.archive, data, server)
@@ -324,10 +525,14 @@ def main() -> int:
             "archive_bytes": archive.stat().st_size,
             "load": os.getloadavg(),
         }
-        results["startup"] = bench_startup(server, config, data, args.runs)
-        print(json.dumps(results["startup"]), file=sys.stderr)
-        results["rss"] = bench_rss(server, data, args.seconds)
+        if not args.skip_startup:
+            results["startup"] = bench_startup(server, config, data, args.runs)
+            print(json.dumps(results["startup"]), file=sys.stderr)
+        results["rss_day" if args.day else "rss"] = bench_rss(
+            server, data, args.seconds, args.pages if args.day else None, args.page_key
+        )
         results["load_after"] = os.getloadavg()
+        results["args"] = {k: str(v) for k, v in vars(args).items()}
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

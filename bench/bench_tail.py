@@ -42,6 +42,8 @@ sys.path.insert(0, str(ROOT))
 from flowview.protocol.urls import stream_url  # noqa: E402
 from flowview.server.runner import RunningServer, ServerOptions, run_server  # noqa: E402
 
+BASELINE = "flowview tail (baseline)"
+
 NAIVE = r"""
 import asyncio, json, sys
 import httpx
@@ -238,6 +240,7 @@ async def run_pair(
     concurrent: bool = False,
     round_no: int = 0,
     reverse: bool = False,
+    baseline: Path | None = None,
 ) -> list[Result]:
     env = dict(os.environ)
     env.update(
@@ -272,6 +275,10 @@ async def run_pair(
             content_type,
         ],
     }
+    if baseline is not None:
+        # The same command from another tree (e.g. main), timed in the same rounds: before
+        # and after side by side, under the same load.
+        commands[BASELINE] = list(commands["flowview tail"])
     if ceiling:
         # Reads and counts bytes only: how fast the server can feed a consumer at all.
         commands["raw bytes (ceiling)"] = [
@@ -297,10 +304,11 @@ async def run_pair(
     procs: dict[str, tuple[asyncio.subprocess.Process, asyncio.subprocess.Process]] = {}
     for name, argv in commands.items():
         read_fd, write_fd = os.pipe()
+        tree = baseline if name == BASELINE and baseline is not None else ROOT
         consumer = await asyncio.create_subprocess_exec(
             *argv,
-            cwd=ROOT,
-            env=env,
+            cwd=tree,
+            env=dict(env, PYTHONPATH=str(tree)),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=write_fd,
             stderr=asyncio.subprocess.DEVNULL,
@@ -400,6 +408,13 @@ async def main() -> int:
         help="run tail under cProfile, writing PATH.<type>.prof",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run `flowview tail` from the source tree DIR (e.g. an export of main) in "
+        "the same rounds, for a before/after comparison side by side",
+    )
+    parser.add_argument(
         "--repeat",
         type=int,
         default=3,
@@ -464,16 +479,19 @@ async def main() -> int:
                         concurrent=args.concurrent,
                         round_no=round_no,
                         reverse=round_no % 2 == 1,
+                        baseline=args.baseline.resolve() if args.baseline else None,
                     )
                 )
 
     print()
     print(
-        f"{'consumer':<22} {'type':<5} {'messages':>9} {'rounds':>6} {'median s':>9} "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n"
+        f"{'consumer':<24} {'type':<5} {'messages':>9} {'rounds':>6} {'median s':>9} "
         f"{'msg/s':>9} {'speed-up':>8} {'CPU s':>6} {'CPU x':>6}   per round msg/s"
     )
     summary: dict[str, float] = {}
     cpu_summary: dict[str, float] = {}
+    per_round_cpu: dict[str, dict[str, float]] = {}
     medians: dict[str, dict[str, float]] = {}
     for content_type in args.content_type:
         rows = [r for r in results if r.content_type == content_type]
@@ -494,12 +512,36 @@ async def main() -> int:
             if name == "flowview tail":
                 summary[content_type] = round(ratio, 2)
                 cpu_summary[content_type] = round(cpu_ratio, 2)
+            elif name == BASELINE:
+                summary[f"{content_type} baseline"] = round(ratio, 2)
+                cpu_summary[f"{content_type} baseline"] = round(cpu_ratio, 2)
             rounds = ", ".join(str(r.per_second) for r in rows if r.consumer == name)
             print(
-                f"{name:<22} {content_type:<5} {args.count:>9} {args.repeat:>6} "
+                f"{name:<24} {content_type:<5} {args.count:>9} {args.repeat:>6} "
                 f"{med[name]:>9.2f} {round(args.count / med[name]):>9} {ratio:>7.2f}x"
                 f" {cpu_med[name]:>6.2f} {cpu_ratio:>5.2f}x   {rounds}"
             )
+        # Per round (the consumers ran within seconds of each other): naive CPU / this CPU.
+        for name in names:
+            pairs = [
+                (n.cpu_seconds, r.cpu_seconds)
+                for n, r in zip(
+                    (r for r in rows if r.consumer == naive_name),
+                    (r for r in rows if r.consumer == name),
+                    strict=True,
+                )
+                if n.cpu_seconds and r.cpu_seconds
+            ]
+            if name != naive_name and pairs:
+                per_round = [a / b for a, b in pairs]
+                per_round_cpu.setdefault(content_type, {})[name] = round(
+                    statistics.median(per_round), 2
+                )
+                print(
+                    f"  {name}: CPU speed-up per round "
+                    + ", ".join(f"{x:.2f}x" for x in per_round)
+                    + f" (median {statistics.median(per_round):.2f}x)"
+                )
     ok = all(r.lines == r.messages and r.exit_code == 0 for r in results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
@@ -513,8 +555,11 @@ async def main() -> int:
                 "machine": platform.machine(),
                 "cpus": os.cpu_count(),
                 "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
+                "baseline": str(args.baseline) if args.baseline else None,
                 "speedup_of_medians": summary,
                 "cpu_speedup_of_medians": cpu_summary,
+                "cpu_speedup_per_round_median": per_round_cpu,
                 "median_seconds": medians,
                 "all_lines_received": ok,
                 "results": [asdict(r) for r in results],

@@ -117,6 +117,9 @@ class Settings:
     # argv of a desktop notification command; run without a shell, text passed as arguments.
     notify_command: list[str] | None = None
     scrollback: int = 10_000
+    # Messages held in memory across every conversation (the archive keeps the rest): once
+    # over it, conversations not shown keep only their newest lines (see model/budget.py).
+    memory_messages: int = 40_000
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     me_id: str | None = None
     me_nick: str | None = None
@@ -309,6 +312,10 @@ _FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "scrollback": (
         lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0,
         "a positive integer",
+    ),
+    "memory_messages": (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1000,
+        "an integer >= 1000",
     ),
     # Entries are checked one by one in _keymap_entries; this is the table itself.
     "keymap": (lambda v: isinstance(v, dict), "a table of binding id = keys strings"),

@@ -89,3 +89,21 @@ def test_tail_output_is_byte_identical_to_the_golden_file(content_type: str) -> 
     assert lines.pop() == b""
     assert lines == [_expected_line(r) for r in records]
     assert out.isascii()
+
+
+def test_the_tail_process_settles_the_gc_first() -> None:
+    # A whole-process setting, so checked in a child: the start-up heap frozen, young
+    # collections rarer (parsed records are acyclic: reference counting frees them).
+    code = (
+        "import gc\n"
+        "from flowview import tail\n"
+        "before = gc.get_threshold()[0], gc.get_freeze_count()\n"
+        "status = tail.main([])  # no flow: a usage error, after the settling\n"
+        "print(status, *before, gc.get_threshold()[0], gc.get_freeze_count() > 0)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    status, threshold_before, frozen_before, threshold, frozen = proc.stdout.split()
+    assert (status, threshold_before, frozen_before) == ("2", "700", "0")
+    assert int(threshold) > int(threshold_before) and frozen == "True"

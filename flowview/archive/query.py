@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS: Final = 1000
 MAX_TERMS: Final = 32
-PREFIX_INDEXED: Final = 3  # the prefix length with its own FTS5 index (schema.py)
+# As you type, the last word is a prefix from this many characters on (schema.py: the index
+# has no prefix index, and a shorter prefix merges over too many words to be quick).
+TYPED_PREFIX_MIN: Final = 4
 
 # What FTS5's unicode61 tokenizer keeps together: letters and digits (underscore separates).
 WORD: Final = re.compile(r"[^\W_]+")
@@ -75,13 +77,9 @@ class Query:
                 expr = f"({expr}) NOT {_phrase(term)}"
         return expr
 
-    def without_long_prefixes(self) -> Query:
-        """The query with prefixes the prefix index does not hold (not 3 characters) made
-        exact."""
-        terms = tuple(
-            replace(t, prefix=False) if t.prefix and len(t.words[-1]) != PREFIX_INDEXED else t
-            for t in self.terms
-        )
+    def without_prefixes(self) -> Query:
+        """The query with its prefixes made exact words."""
+        terms = tuple(replace(t, prefix=False) if t.prefix else t for t in self.terms)
         return replace(self, terms=terms)
 
     def negative_expression(self) -> str | None:
@@ -213,16 +211,16 @@ def parse_query(text: str, *, prefix_last: bool = False, today: date | None = No
         words = tuple(w.lower() for w in WORD.findall(body))
         if not words:
             continue  # `*`, `()`, `:` ... carry nothing to search for
-        # As you type, a word of 1-2 characters is searched as a whole word: prefixes that
-        # short have no index of their own (it cost a fifth of the ingest rate) and match
-        # too much to be useful; from the third character on, the word is a prefix.
+        # As you type, a word of 1-3 characters is searched as a whole word: there is no
+        # prefix index (schema.py), and prefixes that short match too many words to merge
+        # quickly or to be useful; from the fourth character on, the word is a prefix.
         prefix = not quoted and (
             body.endswith("*")
             or (
                 prefix_last
                 and index == len(pieces) - 1
                 and not negated
-                and len(words[-1]) >= PREFIX_INDEXED
+                and len(words[-1]) >= TYPED_PREFIX_MIN
             )
         )
         parts.terms.append(Term(words, prefix=prefix, negated=negated))

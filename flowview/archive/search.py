@@ -225,12 +225,12 @@ def _ranked(
     # walks both in full).
     window_query = replace(query, terms=query.positive)
     window_expression, threshold = expression, 0
-    exact = query.without_long_prefixes()
+    exact = query.without_prefixes()
     if exact.fts_expression() != expression:
-        # A long prefix ("deplo*") is merged over every word it starts, which costs as much
-        # as reading all their matches; when the word as typed is common on its own, its
-        # newest matches are the newest matches of the prefix too, near enough, at ~1% of
-        # the cost (prefixes of 2-3 characters have their own index and need none of this).
+        # A prefix ("deplo*") is merged over every word it starts (there is no prefix index,
+        # schema.py), which costs as much as reading all their matches; when the word as
+        # typed is common on its own, its newest matches are the newest matches of the
+        # prefix too, near enough, at ~1% of the cost.
         threshold = _newest_window(archive, replace(exact, terms=exact.positive))
         window_expression = exact.fts_expression() or expression
     if not threshold:

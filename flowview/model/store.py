@@ -507,6 +507,32 @@ class ConversationStore:
         self.version += 1
         return count
 
+    def trim_oldest(self, keep: int) -> int:
+        """Keep only the newest `keep` settled messages (pending outbox lines stay): the memory
+        budget (model/budget.py) shrinks a conversation nobody is looking at.  What goes is
+        still archived and comes back by scrolling up; its unread mentions and the "new"
+        marker are kept by id, as for the window's newest end, so counts and alt+m/alt+u
+        still find them.  Returns how many were dropped."""
+        settled = len(self._messages) - len(self._pending)
+        count = settled - max(0, keep)
+        if count <= 0:
+            return 0
+        gone = self._messages[:count]
+        del self._messages[:count]
+        del self._keys[:count]
+        self.dropped += count
+        for message in gone:
+            if message.id is not None:
+                if message.seq in self._mention_seqs:
+                    self._hidden_mentions.append(message.id)
+                if self.first_unread_seq == message.seq:
+                    self._hidden_marker = message.id
+            self._forget(message)
+        self._count_mentions()
+        self.history_complete = False  # older lines are to be read again
+        self.version += 1
+        return count
+
     def beyond_window(self, message_id: int) -> bool:
         """True when a message with this id belongs below a detached window (not stored)."""
         if not self.detached:

@@ -38,6 +38,32 @@ class Held:
     converged: Callable[[], None] = lambda: None
 
 
+def _known_shape(value: dict[str, Any]) -> tuple[ConversationKey | None, int | None] | None:
+    """(Event.key, Event.id) of an event of a common shape, read straight from the dict (the
+    hot path of `tail`: no typed event is built), or None: parse_event decides then.
+
+    A differential test checks that these are what parse_event gives.
+    """
+    get = value.get
+    ident = get("id")
+    if type(get("event")) is not str or not (ident is None or type(ident) is int):
+        return None
+    flow = get("flow")
+    if type(flow) is str and flow:
+        return ("flow", flow), ident
+    if flow is not None:
+        return None
+    to = get("to")
+    if to is None:  # no flow, no recipient (presence and the like)
+        return None, ident
+    user = get("user")
+    if type(to) is str and to and type(user) is str and user:
+        # A private message: both directions share one conversation.
+        low, high = (to, user) if to < user else (user, to)
+        return ("private", f"{low}:{high}"), ident
+    return None
+
+
 class Acceptor:
     def __init__(self, dedupe: Deduper, *, raw: bool) -> None:
         self.dedupe = dedupe
@@ -77,18 +103,9 @@ class Acceptor:
         key: ConversationKey | None
         for value, text in zip(values, aligned, strict=True):
             ev: Event | None = None
-            if raw and type(value) is dict and type(value.get("event")) is str:
-                # The common shape straight from the dict (the hot path of `tail`); anything
-                # unusual goes through parse_event so the semantics stay identical.
-                flow = value.get("flow")
-                ident = value.get("id")
-                if type(flow) is str and flow and (ident is None or type(ident) is int):
-                    key = ("flow", flow)
-                else:
-                    ev = self._parse(value, out)
-                    if ev is None:
-                        continue
-                    key, ident = ev.key, ev.id
+            known = _known_shape(value) if raw and type(value) is dict else None
+            if known is not None:
+                key, ident = known
             else:
                 ev = self._parse(value, out)
                 if ev is None:

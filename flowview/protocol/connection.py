@@ -32,7 +32,7 @@ from flowview.protocol.accept import Acceptor, Held
 from flowview.protocol.auth import redact
 from flowview.protocol.backoff import parse_retry_after
 from flowview.protocol.items import StreamItem
-from flowview.protocol.jsonstream import JsonStreamDecoder, loads
+from flowview.protocol.jsonstream import JsonStreamDecoder, loads, loads_utf8, may_hold_big_int
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.streamconfig import ACCEPT, StreamConfig
 from flowview.protocol.text import printable
@@ -347,7 +347,8 @@ class Connection:
                 self.texts = []
 
             def feed(chunk: bytes) -> list[Any]:
-                return self._from_sse(decoder.feed(chunk), decoder)
+                # The common events come as slices of the chunk: one digit screen for all.
+                return self._from_sse(decoder.feed_data(chunk), decoder, may_hold_big_int(chunk))
         elif raw:
             keeper = JsonStreamDecoder(self.config.max_record_bytes, on_skip, keep_records=True)
             self.take_texts = keeper.take_records
@@ -400,25 +401,54 @@ class Connection:
         self.new_events += new
         return items
 
-    def _from_sse(self, events: list[Any], decoder: SSEDecoder) -> list[Any]:
+    def _from_sse(
+        self, datas: list[str | bytes], decoder: SSEDecoder, digits_possible: bool = True
+    ) -> list[Any]:
+        """The values of the decoded events' data; ``digits_possible=False`` when the chunk
+        the ``bytes`` items were cut from holds no run of 19 digits."""
         if decoder.reconnection_time_ms is not None:
             self.w.on_retry_ms(decoder.reconnection_time_ms)
         # Before the early return: an id-only block (no data) still moves the resume point.
         self.w.set_resume_id(decoder.last_event_id)
-        if not events:
-            return events
+        if not datas:
+            return []
         values: list[Any] = []
         texts = self.texts
-        for ev in events:
-            data = ev.data
+        for data in datas:
             if not data:
                 continue
-            try:
-                value = loads(data)
-            except (ValueError, RecursionError):
-                self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")
-                continue
+            if type(data) is bytes:
+                # The common case: the event's data as received, parsed as it is and, in raw
+                # mode, kept as the record's text (invalid UTF-8 parses as loads() would
+                # parse its decoding with U+FFFD).
+                encoded = data
+                try:
+                    value = loads_utf8(data, digits_possible)
+                except (ValueError, RecursionError):
+                    self._malformed_sse(data.decode("utf-8", "replace"))
+                    continue
+            else:
+                assert isinstance(data, str)
+                # Encoded once: parsed as bytes and kept as the text. The decoder's text never
+                # holds a lone surrogate (it decodes with errors="replace"), so the bytes
+                # parse exactly as the str would.
+                try:
+                    encoded = data.encode()
+                    value = loads_utf8(encoded)
+                except UnicodeEncodeError:  # (a ValueError: caught first) not from our decoder
+                    encoded = data.encode("utf-8", "surrogatepass")
+                    try:
+                        value = loads(data)
+                    except (ValueError, RecursionError):
+                        self._malformed_sse(data)
+                        continue
+                except (ValueError, RecursionError):
+                    self._malformed_sse(data)
+                    continue
             values.append(value)
             if texts is not None:
-                texts.append(data.encode("utf-8", "surrogatepass"))
+                texts.append(encoded)
         return values
+
+    def _malformed_sse(self, data: str) -> None:
+        self.skips.append(f"malformed JSON in event-stream data ({len(data)} chars)")

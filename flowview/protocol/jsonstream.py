@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["JsonStreamDecoder", "excerpt", "loads"]
+__all__ = ["JsonStreamDecoder", "excerpt", "loads", "loads_utf8", "may_hold_big_int"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,9 @@ _LONG_RUN = b"0" * 19
 _DEEP = 256  # opening brackets; well under any recursion limit the stdlib parser runs with
 
 
-def _may_hold_big_int(data: bytes | bytearray) -> bool:
+def may_hold_big_int(data: bytes | bytearray) -> bool:
+    """False when ``data`` has no run of 19 ASCII digits, so no integer orjson could alter
+    (one scan of a whole chunk costs much less than one per record)."""
     return _LONG_RUN in data.translate(_DIGITS_TO_0)
 
 
@@ -79,6 +81,16 @@ def loads(data: str | bytes | bytearray | memoryview) -> Any:
     if isinstance(data, memoryview):
         data = data.tobytes()
     return _loads_bytes(data, True)
+
+
+def loads_utf8(data: bytes, digits_possible: bool = True) -> Any:
+    """``loads(data)`` for bytes known to be bytes (the event-stream hot path, one call per
+    event): UTF-8, invalid sequences read as U+FFFD. Parsing an event's data as the bytes
+    received skips decoding it to a ``str`` (orjson would copy a non-ASCII one back to UTF-8,
+    and the screens need bytes too), and the caller keeps the bytes as the record's text.
+    ``digits_possible=False``: the caller knows ``data`` holds no run of 19 digits (the chunk
+    it was cut from was screened with :func:`may_hold_big_int`)."""
+    return _loads_bytes(data, digits_possible)
 
 
 def _loads_bytes(data: bytes | bytearray, digits_possible: bool) -> Any:
@@ -185,8 +197,8 @@ class JsonStreamDecoder:
             region: bytes | bytearray = buf
         else:
             region = data[:last]
-        # One scan of the whole region instead of one per record (see _may_hold_big_int).
-        self._digits_possible = _may_hold_big_int(region)
+        # One scan of the whole region instead of one per record (see may_hold_big_int).
+        self._digits_possible = may_hold_big_int(region)
         records = region.split(_CR)
         buf.clear()
         out = self._decode_records(records)

@@ -92,7 +92,78 @@ class SSEDecoder:
         self._discard_event = False  # the block's data went over the cap
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[SSEEvent]:
-        text = self._utf8.decode(data)
+        return self._feed_text(self._utf8.decode(data))
+
+    def feed_data(self, data: bytes) -> list[str | bytes]:
+        """The data of each event :meth:`feed` would dispatch for ``data``, in order, with the
+        same effect on the decoder; for a consumer that only needs the data (the stream
+        client, which takes the resume point from :attr:`last_event_id`).
+
+        The common blocks (see :meth:`_blocks`) come as the bytes received, not decoded: the
+        UTF-8 encoding of what :meth:`feed` gives, when valid (``d.decode("utf-8",
+        "replace")`` is that always); a JSON consumer parses them as they are, without a
+        decode and a re-encode of each event. Everything else comes as ``str``.
+        """
+        first = data.find(b"\n\n")
+        if (
+            first < 0
+            or b"\r" in data  # CR line ends: the general path normalises them
+            or self._skip_lf
+            or self._utf8.getstate() != (b"", 0)  # mid-character, or the BOM still undecided
+        ):
+            return [ev.data for ev in self.feed(data)]
+        last = data.rfind(b"\n\n")
+        out: list[str | bytes] = []
+        # The head finishes the block in progress: afterwards the decoder is between blocks
+        # and between characters (a newline is a whole character), so the middle can skip it.
+        out.extend(ev.data for ev in self.feed(data[: first + 2]))
+        if last > first:
+            self._blocks_bytes(data, first + 2, last + 2, out)
+        rest = data[last + 2 :]
+        if rest:
+            out.extend(ev.data for ev in self.feed(rest))
+        return out
+
+    def _blocks_bytes(self, data: bytes, start: int, stop: int, out: list[str | bytes]) -> None:
+        """:meth:`_blocks` on the undecoded bytes (``data[start:stop]``: whole blocks, ending
+        in a blank line, starting at a block boundary, no CR): the same shapes take the fast
+        path, every other block is decoded (a block is whole lines, so its bytes decode alone
+        as they would in the stream) and goes through the line loop."""
+        cap = self.max_event_bytes  # in characters; a block's bytes are at least as many
+        add = out.append
+        find = data.find
+        starts = data.startswith
+        last_id = self._id
+        pos = start
+        while pos < stop:
+            if starts(b"data: ", pos):
+                end = find(b"\n", pos)
+                if starts(b"\n", end + 1) and end - pos <= cap:
+                    add(data[pos + 6 : end])
+                    pos = end + 2
+                    continue
+            elif starts(b"id: ", pos):
+                eol = find(b"\n", pos)
+                if starts(b"data: ", eol + 1):
+                    end = find(b"\n", eol + 7)
+                    if starts(b"\n", end + 1) and end - pos <= cap:
+                        ident = data[pos + 4 : eol]
+                        if b"\0" not in ident:
+                            last_id = ident.decode("utf-8", "replace")
+                            add(data[eol + 7 : end])
+                            pos = end + 2
+                            continue
+            end = find(b"\n\n", pos, stop)
+            end = stop if end < 0 else end + 2
+            self._id = self.last_event_id = last_id
+            events: list[SSEEvent] = []
+            self._process(data[pos:end].decode("utf-8", "replace").split("\n")[:-1], events)
+            out.extend(ev.data for ev in events)
+            last_id = self._id
+            pos = end
+        self._id = self.last_event_id = last_id
+
+    def _feed_text(self, text: str) -> list[SSEEvent]:
         if not text:
             return []
         if self._skip_lf:

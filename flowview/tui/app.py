@@ -497,6 +497,9 @@ class FlowviewApp(SendActions, App[None]):
         status.gaps = batch.gaps_open
         status.problems = batch.problems
         self.notifier.raise_alerts(batch.alerts, shown=active, slug_of=self._slug_of)
+        # Bounded memory whatever arrives (model/budget.py): conversations not shown keep
+        # their newest lines; the rest is in the archive, one scroll away.
+        session.budget.enforce(router.stores, keep=() if active is None else (active,))
 
     async def flush_now(self) -> None:
         """Apply pending updates immediately (tests, and before a snapshot)."""
@@ -581,7 +584,14 @@ class FlowviewApp(SendActions, App[None]):
             self.read_state.mark_read(store)
 
     def _is_reading(self, key: ConversationKey) -> bool:
-        return self.main.active_key == key and self.screen is self.main
+        # `_shown_key`, not only the tabs' active key: between `show()` and the handling of
+        # its TabActivated, a flush must not count a tab as read before it opened at its
+        # first unread line (seen under load: the tab then opened at the bottom, read).
+        try:
+            main = self.main
+        except LookupError:  # shutting down
+            return False
+        return self._shown_key == key and main.active_key == key and self.screen is main
 
     # ------------------------------------------------------------------ tabs & history
 
@@ -602,8 +612,14 @@ class FlowviewApp(SendActions, App[None]):
             if pane is not None:
                 self.workers.cancel_group(self, f"history-{pane}")
                 history.busy.discard(previous)
+            old_log = self.main.log_for(previous)
+            if old_log is not None:
+                old_log.release_caches()  # memory: only the shown log keeps rendered rows
+        if previous is not None:
+            session.budget.shown(previous)  # on screen until now: trimmed last
         if key is None:
             return
+        session.budget.shown(key)
         if self.notifier.latest_key == key:
             self.notifier.clear()  # the user went where the alert pointed
         store = session.router.stores.get(key)
@@ -625,7 +641,10 @@ class FlowviewApp(SendActions, App[None]):
 
     def load_history(self, key: ConversationKey, older: bool = False) -> None:
         history = self.history
-        pane = self.main.pane_id(key)
+        try:
+            pane = self.main.pane_id(key)
+        except LookupError:  # a log reached its top while the app shuts down
+            return
         if history is None or pane is None or key in history.busy:
             return
         history.busy.add(key)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from flowview.config import Settings
+from flowview.model.budget import MessageBudget
 from flowview.model.router import Router
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token, redact
@@ -99,11 +100,16 @@ class Session:
     _rest: RestClient | None = field(default=None, repr=False)
     # The local archive, opened once /user answers (runs without it when that fails).
     archive: ArchiveLink = field(default_factory=ArchiveLink, repr=False)
+    # Messages all stores may hold together (model/budget.py).
+    budget: MessageBudget = field(
+        default_factory=lambda: MessageBudget(Settings.memory_messages), repr=False
+    )
 
     @classmethod
     def create(cls, settings: Settings, token: Token) -> Session:
         router = Router(settings.me_id or "", settings.me_nick or "", settings.scrollback)
-        return cls(settings=settings, token=token, router=router)
+        budget = MessageBudget(settings.memory_messages)
+        return cls(settings=settings, token=token, router=router, budget=budget)
 
     @property
     def rest(self) -> RestClient:

@@ -103,12 +103,17 @@ def test_any_text_parses_or_raises_query_error(text: str) -> None:
     assert expression is None or expression.count('"') % 2 == 0
 
 
-def test_long_prefixes_can_be_made_exact() -> None:
+def test_prefixes_can_be_made_exact() -> None:
     q = parse_query("ab deplo -x", prefix_last=False)
     typed = parse_query("ab dep deplo", prefix_last=True)
-    assert q.without_long_prefixes() == q  # nothing to change
-    exact = typed.without_long_prefixes()
+    assert q.without_prefixes() == q  # nothing to change
+    exact = typed.without_prefixes()
     assert [t.prefix for t in typed.terms] == [False, False, True]
     assert [t.prefix for t in exact.terms] == [False, False, False]
-    short = parse_query("ab dep", prefix_last=True).without_long_prefixes()
-    assert short.terms[-1].prefix  # 3 characters: the prefix index serves it
+    assert parse_query("de*").without_prefixes().terms == (Term(("de",)),)
+
+
+def test_a_typed_word_is_a_prefix_from_four_characters() -> None:
+    assert not parse_query("ab dep", prefix_last=True).terms[-1].prefix
+    assert parse_query("ab depl", prefix_last=True).terms[-1].prefix
+    assert parse_query("dep*").terms[-1].prefix  # a star always makes one

@@ -124,7 +124,9 @@ def test_the_bulk_cache_is_given_back_once_batches_are_small(archive: Archive, w
     writer = archive.writer
     assert writer is not None
     memory = _sqlite_memory() or (lambda: 0)
-    words = " ".join(f"w{i}" for i in range(40))
+    # Long enough messages that the bulk batch fills well over the small cache (schema 3's
+    # index, without prefixes nor column sizes, touches fewer pages per message).
+    words = " ".join(f"w{i}" for i in range(100))
     # One bulk batch: the writer waits on a gate while the messages and a probe queue up.
     gate = threading.Event()
     writer.call(lambda _c: gate.wait(10))

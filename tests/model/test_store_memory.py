@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import gc
 import random
-import sys
 import tracemalloc
 from collections.abc import Iterator
-from types import FunctionType, ModuleType
 from typing import Any
+
+from helpers import deep_size
 
 from flowview.model.router import Router
 from flowview.model.store import MAX_REACTIONS, MAX_TAGS, ConversationStore
@@ -123,24 +123,6 @@ def test_bytes_per_stored_message() -> None:
     assert len(router.stores[KEY]) == count
     print(f"bytes per stored message: {per_message:.0f}")
     assert per_message < 450, per_message
-
-
-def deep_size(root: object) -> int:
-    """Bytes held by `root` and everything reachable from it (each object once).
-
-    Exact and independent of what else the process allocated (caches, other tests), unlike a
-    tracemalloc total."""
-    seen: set[int] = set()
-    total = 0
-    stack = [root]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, type | ModuleType | FunctionType):
-            continue
-        seen.add(id(obj))
-        total += sys.getsizeof(obj)
-        stack.extend(gc.get_referents(obj))
-    return total
 
 
 def test_a_full_store_stops_growing_whatever_arrives() -> None:

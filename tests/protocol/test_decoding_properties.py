@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from flowview.protocol import events as ev_mod
 from flowview.protocol.events import Event, parse_event
-from flowview.protocol.jsonstream import JsonStreamDecoder, loads
+from flowview.protocol.jsonstream import JsonStreamDecoder, loads, loads_utf8
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -108,6 +108,26 @@ def test_loads_agrees_with_stdlib_on_noise(text: str) -> None:
 @given(st.binary(max_size=40))
 def test_loads_agrees_with_stdlib_on_arbitrary_bytes(data: bytes) -> None:
     _check_loads_agrees(data)
+
+
+@given(json_texts() | json_noise)
+@example('{"content":"caf\u00e9 \u2615 \U0001f600","id":12345678901234567890}')
+@example("[NaN, 1e400]")
+@settings(max_examples=300, deadline=None)
+def test_loads_utf8_parses_the_encoding_of_a_text_as_loads_parses_the_text(text: str) -> None:
+    # The event-stream path: its data is decoded text (never a lone surrogate), encoded once.
+    try:
+        data = text.encode()
+    except UnicodeEncodeError:
+        assume(False)
+        return
+    try:
+        expected = same(loads(text))
+    except ValueError:
+        with pytest.raises(ValueError):
+            loads_utf8(data)
+        return
+    assert same(loads_utf8(data)) == expected
 
 
 # --------------------------------------------------------------------------- stream chunking

@@ -97,3 +97,74 @@ def test_the_fast_path_keeps_ids_across_blocks_and_chunks() -> None:
     # A data-only block keeps the last id; an id with NUL is ignored (WHATWG).
     events = dec.feed(b"\n\ndata: a\n\nid: x\0y\ndata: b\n\ndata: c\n\n")
     assert [(e.id, e.data) for e in events] == [("4", "a"), ("4", "b"), ("4", "c")]
+
+
+def _run_data(data: bytes, cuts: list[int], cap: int, *, by_data: bool) -> dict[str, Any]:
+    skips: list[str] = []
+    dec = SSEDecoder("seed", max_event_bytes=cap, on_skip=skips.append, keep_comments=True)
+    got: list[str] = []
+    raw: list[bytes] = []
+    start = 0
+    for cut in [*sorted(cuts), len(data)]:
+        piece = data[start:cut]
+        if by_data:
+            for d in dec.feed_data(piece):
+                if isinstance(d, bytes):
+                    raw.append(d)
+                    d = d.decode("utf-8", "replace")
+                got.append(d)
+        else:
+            got.extend(ev.data for ev in dec.feed(piece))
+        start = max(start, cut)
+    return {
+        "data": got,
+        "last_event_id": dec.last_event_id,
+        "retry": dec.reconnection_time_ms,
+        "oversized": dec.oversized,
+        "skips": skips,
+        "comments": dec.comments,
+        "bytes_are_the_encoding": all(
+            r.decode("utf-8", "replace").encode() == r for r in raw if _valid_utf8(r)
+        ),
+    }
+
+
+def _valid_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+# Invalid UTF-8 too: the bytes path hands it over undecoded.
+_BYTES = st.lists(
+    st.one_of(_stream(), st.sampled_from([b"\xff", b"\xc3", b"\xe2\x82", b"\xef\xbb\xbf"])),
+    max_size=6,
+).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=_BYTES,
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=4),
+    cap=st.one_of(st.integers(min_value=1, max_value=60), st.just(1 << 20)),
+)
+def test_feed_data_gives_the_data_feed_gives(data: bytes, cuts: list[int], cap: int) -> None:
+    chunkings = [[c for c in cuts if c <= len(data)], [], list(range(0, len(data), 7))]
+    for chunks in chunkings:
+        want = _run_data(data, chunks, cap, by_data=False)
+        got = _run_data(data, chunks, cap, by_data=True)
+        assert got["bytes_are_the_encoding"]
+        assert got == want
+
+
+def test_feed_data_hands_common_blocks_over_as_received() -> None:
+    dec = SSEDecoder()
+    body = "".join(f'id: {i}\ndata: {{"n": "é{i}"}}\n\n' for i in range(6)).encode()
+    first = dec.feed_data(body[:10])  # the first chunk settles the BOM: the general path
+    rest = dec.feed_data(body[10:])
+    assert first == []
+    assert rest[0] == '{"n": "é0"}'  # the block in progress, finished by the line loop
+    assert rest[1:] == [f'{{"n": "é{i}"}}'.encode() for i in range(1, 6)]
+    assert dec.last_event_id == "5"

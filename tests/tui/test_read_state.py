@@ -147,3 +147,34 @@ async def test_triage_keys_mark_read_and_jump_to_mentions(
             assert app.main.status.notice == "nothing unread here"
     finally:
         close_http(live_server)
+
+
+async def test_a_flush_before_the_tab_switch_is_handled_does_not_read_the_tab(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`show()` sets the active tab at once; the app learns of it from TabActivated, later.
+    A flush landing in between (a busy stream) must not count the tab as read from a log
+    not yet laid out: it must still open at its first unread line."""
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot, app)
+            random = key_of(app, "acme/random")
+            assert app.main.active_key != random
+            unread = [post(live_server, "acme/random", f"unread {i}") for i in range(50)]
+            store = app.stores()[random]
+            await wait_until(pilot, timeout=15, predicate=lambda: store.unread == 50)
+            app.main.show(random)
+            app._refresh_shown(random)  # what a flush of random's lines does (app.py)
+            assert store.unread == 50, "read before the tab was shown"
+            log_widget = app.main.log_for(random)
+            assert log_widget is not None
+            await wait_until(
+                pilot, timeout=15, predicate=lambda: "unread 0" in visible_text(log_widget)
+            )
+            first = store.get(unread[0])
+            assert first is not None and store.first_unread_seq == first.seq
+            assert store.unread == 50
+    finally:
+        close_http(live_server)
