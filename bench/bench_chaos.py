@@ -5,8 +5,10 @@ what each subject delivered, its reconnects and gaps, and any silent loss, dupli
 ordering fault.  Exit status 1 if any seed failed.
 
 Subjects: two StreamClients (JSON in raw mode as `flowview tail` uses it, and SSE) and the
-viewer's store (a Router fed through the app's StreamPump); with --tail, `flowview tail`
-processes in both content types instead (real time: short waits, fewer rounds make sense).
+viewer's store (a Router fed through the app's StreamPump), each following all flows with a
+FlowFollower, so flows created and joined during outages are expected from them; with --tail,
+`flowview tail` processes in both content types instead (real time: short waits, fewer rounds
+make sense; tail's flows are fixed, so joined flows are reported as "not followed").
 The in-process run uses looptime's virtual clock, so Retry-After and back-off waits of
 minutes take no real time.
 

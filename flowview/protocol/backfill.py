@@ -69,6 +69,8 @@ class _Scan:
     flows: tuple[str, ...]
     private: bool
     latest: dict[ConversationKey, int]  # newest id delivered per conversation at the reconnect
+    # Flows joined while running: their whole history (baseline 0), see from_start().
+    from_start: bool = False
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Backfiller:
         self._private_listed: set[ConversationKey] | None = None  # at the first live
         self._baseline_jobs: list[_Baseline] = []
         self._scans: list[_Scan] = []
+        self._from_start: set[str] = set()  # flow names to fetch whole once subscribed
         self._gaps: dict[ConversationKey, _Gap] = {}
         self._generation = 0  # reconnects so far
         self._me: str | None = None
@@ -151,16 +154,29 @@ class Backfiller:
             scan = _Scan(flows, private, dict(self._latest()))
             self._gaps_known_now(scan)
             self._scans.append(scan)
+        joined = tuple(f for f in flows if f in self._from_start)
+        if joined:
+            self._from_start.difference_update(joined)
+            self._scans.append(_Scan(joined, False, {}, from_start=True))
         new_flows = tuple(
             f
             for f in flows
-            if f not in self._names.known
-            or ("flow", self._names.known[f][0]) not in self._baselines
+            if f not in joined
+            and (
+                f not in self._names.known
+                or ("flow", self._names.known[f][0]) not in self._baselines
+            )
         )
         want_private = private and self._private_listed is None
         if new_flows or want_private:
             self._baseline_jobs.append(_Baseline(new_flows, want_private, self._generation))
         self._kick()
+
+    def from_start(self, flows: tuple[str, ...]) -> None:
+        """`flows` (names as configured) were joined while running: once the stream goes
+        live with them, fetch their whole history instead of taking a baseline, so what was
+        posted there before the stream subscribed them is not lost."""
+        self._from_start.update(flows)
 
     def connection_lost(self) -> None:
         """A live connection ended: baselines still being fetched may now be too new, and
@@ -368,6 +384,10 @@ class Backfiller:
         for name in scan.flows:
             fid, slug = await self._flow(rest, name)
             targets[("flow", fid)] = slug
+            if scan.from_start:
+                # Baseline 0: later reconnects too count everything in it as expected.
+                self._baselines[("flow", fid)] = 0
+                self._tentative.pop(("flow", fid), None)
         if scan.private:
             listed = await self._private_list(rest)
             targets.update(listed)

@@ -262,8 +262,13 @@ class StreamClient:
         flows: tuple[str, ...] | list[str] | None = None,
         private: bool | None = None,
         presence: Presence | None = None,
+        from_start: tuple[str, ...] = (),
     ) -> None:
         """Switch parameters without losing anything (make-before-break).
+
+        `from_start`: flows among `flows` that the user joined while running; their whole
+        history is back-filled once the stream subscribes them (other new flows start at
+        their newest message: what was chosen is followed from now on).
 
         While live, a second connection with the new parameters is opened; once it answers
         200 with the right content type the output switches to it and the old connection is
@@ -278,6 +283,8 @@ class StreamClient:
         if presence is not None:
             changes["presence"] = presence
         new = replace(self.config, **changes)
+        if from_start:
+            self._backfiller.from_start(tuple(f for f in from_start if f in new.flows))
         # The hand-over runs in its own task: a caller cancelled half-way (a worker replaced
         # by a newer one) must not leave the old connection retired with no successor.
         task = asyncio.get_running_loop().create_task(self._reconfigure(new))

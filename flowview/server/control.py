@@ -23,7 +23,7 @@ from flowview.server.responses import (
     read_json_body,
     truthy,
 )
-from flowview.server.simulator import Simulator
+from flowview.server.simulator import Simulator, add_flow
 from flowview.server.state import (
     ServerState,
 )
@@ -159,11 +159,60 @@ class ControlApi:
         done = self.simulator.run_events(n)
         return json_response({"events": done, "first_seq": first, "last_seq": self.state.seq})
 
+    async def sim_flows(self, request: Request) -> Response:
+        """Create a flow (``{"name": …, "org": …}``; org defaults to the streaming user's
+        first): every member of the organisation joins it and gets ``flow-add``."""
+        try:
+            self._control_allowed(request)
+            data = await read_json_body(request)
+            name = data.get("name")
+            if not isinstance(name, str) or not name.strip() or len(name) > 100:
+                raise ApiError(400, "name must be a string of 1..100 characters")
+            org = data.get("org")
+            if org is None:
+                me = self.state.me
+                mine = [o for o in self.state.orgs if me is not None and me.id in o.member_ids]
+                if not mine:
+                    raise ApiError(404, "no organisation to add the flow to")
+                org = mine[0].parameterized_name
+            if not isinstance(org, str) or not org.strip() or len(org) > 100:
+                raise ApiError(400, "org must be a string of 1..100 characters")
+            try:
+                flow = add_flow(self.state, org.strip(), name.strip())
+            except ValueError as exc:
+                raise ApiError(409, str(exc)) from exc
+        except ApiError as exc:
+            return error_response(exc)
+        return json_response({"id": flow.id, "slug": flow.slug}, 201)
+
+    async def sim_members(self, request: Request) -> Response:
+        """Add (POST) or remove (DELETE) a user (default: the streaming user) to/from a
+        flow: ``{"flow": slug or id, "user": id}``; ``flow-add``/``flow-remove`` follow."""
+        state = self.state
+        try:
+            self._control_allowed(request)
+            data = await read_json_body(request)
+            flow = state.resolve_flow(str(data.get("flow", "")))
+            if flow is None:
+                raise ApiError(404, "unknown flow")
+            uid = data.get("user", state.me.id if state.me is not None else None)
+            if not isinstance(uid, str) or uid not in state.users:
+                raise ApiError(404, "unknown user")
+        except ApiError as exc:
+            return error_response(exc)
+        if request.method == "POST":
+            changed = state.add_member(flow, uid)
+        else:
+            changed = state.remove_member(flow, uid)
+        return json_response({"changed": changed, "flow": flow.id, "user": uid})
+
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/_faults", self.faults, methods=["GET", "POST", "DELETE"]),
             Route("/_sim/burst", self.sim_burst, methods=["POST"]),
             Route("/_sim/step", self.sim_step, methods=["POST"]),
+            Route("/_sim/flows", self.sim_flows, methods=["POST"]),
+            Route("/_sim/members", self.sim_members, methods=["POST", "DELETE"]),
         ]
 
 

@@ -879,4 +879,7 @@ def add_flow(state: ServerState, org_name: str, flow_name: str) -> Flow:
         description="",
     )
     log.info("added flow %s", slug)
-    return state.add_flow(flow)
+    state.add_flow(flow)
+    for uid in flow.member_ids:  # each member was added to it: their streams are told
+        state.announce_membership(flow, uid, added=True)
+    return flow

@@ -696,6 +696,57 @@ class ServerState:
             content = {"user": user.public()}
             self._transient(flow, user.id, "user-edit", content)
 
+    # ------------------------------------------------------------------ membership
+    def flow_summary(self, flow: Flow) -> dict[str, Any]:
+        """The flow object of a ``flow-add`` (no request: no URLs, unlike ``/flows``)."""
+        org = flow.org
+        return {
+            "id": flow.id,
+            "name": flow.name,
+            "parameterized_name": flow.parameterized_name,
+            "organization": {
+                "id": org.id,
+                "name": org.name,
+                "parameterized_name": org.parameterized_name,
+            },
+            "open": flow.open,
+            "joined": True,
+        }
+
+    def add_member(self, flow: Flow, user_id: str) -> bool:
+        """Add ``user_id`` to ``flow`` and tell that user's streams (False: already in).
+
+        Flowdock sent ``flow-add`` (``user`` = the added user, ``content`` = the flow, no
+        ``id``) on the user's own channel: a stream that does not subscribe the flow yet
+        (``user=1``) learns of it there, and clients such as hubot-flowdock re-read
+        ``/flows`` and reconnect with it."""
+        if user_id in flow.member_ids:
+            return False
+        flow.member_ids.append(user_id)
+        self.announce_membership(flow, user_id, added=True)
+        return True
+
+    def remove_member(self, flow: Flow, user_id: str) -> bool:
+        """Remove ``user_id`` from ``flow``; ``flow-remove`` (``content`` ``{id}``) on that
+        user's channel.  Their open streams keep the flow until they reconnect (Flowdock's
+        did too); a reconnect naming it is refused (403)."""
+        if user_id not in flow.member_ids:
+            return False
+        flow.member_ids.remove(user_id)
+        self.announce_membership(flow, user_id, added=False)
+        return True
+
+    def announce_membership(self, flow: Flow, user_id: str, *, added: bool) -> Published:
+        """``flow-add``/``flow-remove`` for ``user_id`` on its private channel (buffered, so
+        an SSE resume replays it)."""
+        if added:
+            event: dict[str, Any] = {"event": "flow-add", "content": self.flow_summary(flow)}
+        else:
+            event = {"event": "flow-remove", "content": {"id": flow.id}}
+        event.update(user=user_id, sent=self.now_ms())
+        log.info("%s: user %s, flow %s", event["event"], user_id, flow.slug)
+        return self._publish(event, (self.private_channel(user_id),))
+
     # ------------------------------------------------------------------ presence
     def effective_presence(self, user: User) -> Presence:
         best: Presence = user.sim_presence

@@ -23,7 +23,7 @@ import os
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -42,10 +42,11 @@ from flowview.config import Settings, save_settings
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.auth import Token, redact
-from flowview.protocol.events import ConversationKey
+from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import StateChange
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
 from flowview.tui.gc_policy import GcPolicy
+from flowview.tui.joined_flows import JoinedFlows
 from flowview.tui.loaders import HistoryLoader, MembersLoader, jump_needs_window
 from flowview.tui.notifier import Notifier
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
@@ -127,6 +128,7 @@ class FlowviewApp(SendActions, App[None]):
 
         self.session: Session | None = None
         self.client: StreamClient | None = None
+        self.joined_flows: JoinedFlows | None = None
         self.pump: StreamPump | None = None
         self.history: HistoryLoader | None = None
         self.members_loader: MembersLoader | None = None
@@ -277,12 +279,26 @@ class FlowviewApp(SendActions, App[None]):
             wants_alert=self._wants_alert,
             on_state=self._stream_state,
             flush_interval=self.flush_interval,
-            on_events=session.archive.events,
+            on_events=self._on_routed,
         )
+        self.joined_flows = JoinedFlows(session, lambda: self.client, self._joined_flows_changed)
         self.main.status.set_connection("connecting")
         self.bootstrap()
 
+    def _on_routed(self, events: Sequence[Event]) -> None:
+        if self.session is not None:
+            self.session.archive.events(events)
+        if self.joined_flows is not None:
+            self.joined_flows.events(events)
+
+    def _joined_flows_changed(self) -> None:
+        """Flows joined (or left) while following all: their place in the tab order."""
+        if self.session is not None:
+            self.main.set_flow_order(self._chosen_flow_keys(self.session))
+
     async def _stop_session(self) -> None:
+        if self.joined_flows is not None:
+            await self.joined_flows.aclose()
         self.workers.cancel_group(self, "stream")
         if self.pump is not None:
             self.pump.close()
@@ -375,6 +391,8 @@ class FlowviewApp(SendActions, App[None]):
 
     def _stream_state(self, item: StateChange) -> None:
         self.state_log.append(item)
+        if self.joined_flows is not None:
+            self.joined_flows.observe(item)  # every live re-reads /flows (all-flows mode)
         self.outbox_online(item.state == "live")
         reason = item.reason
         if item.state == "failed" and item.status == 401:
@@ -981,6 +999,8 @@ class FlowviewApp(SendActions, App[None]):
         session = self.session
         if session is None:
             return
+        if list(new.flows) != list(session.settings.flows):
+            session.follow_all = False  # flows chosen in settings: an explicit choice now
         session.settings = new
         self.set_keymap(dict(new.keymap))
         self._configure_notifier(new)

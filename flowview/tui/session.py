@@ -94,6 +94,9 @@ class Session:
     flows_by_id: dict[str, Flow] = field(default_factory=dict)
     # Every flow /flows listed (None: not fetched yet); the settings screen shows these.
     flows: list[Flow] | None = None
+    # No flows chosen (the demo, or setup saved with none ticked): every joined flow,
+    # including flows joined while running (tui/joined_flows.py).
+    follow_all: bool = False
     _rest: RestClient | None = field(default=None, repr=False)
     # The local archive, opened once /user answers (runs without it when that fails).
     archive: ArchiveLink = field(default_factory=ArchiveLink, repr=False)
@@ -163,9 +166,12 @@ class Session:
         self.archive.flows(flows)
         self.flows_by_slug = {f.slug: f for f in flows}
         self.flows_by_id = {f.id: f for f in flows}
-        if not self.settings.flows and flows:
-            # No choice saved (the demo): every joined flow.
-            self.settings = replace(self.settings, flows=[f.slug for f in flows if f.joined])
+        if not self.settings.flows:
+            # No choice saved (the demo): every joined flow, now and later (also when /flows
+            # failed here: the follower re-reads it once the stream is live).
+            self.follow_all = True
+            if flows:
+                self.settings = replace(self.settings, flows=[f.slug for f in flows if f.joined])
         for problem in problems:
             log.warning("bootstrap: %s", problem)
         return problems

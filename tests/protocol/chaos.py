@@ -6,12 +6,20 @@ random schedule publishes messages and injects faults: stream cuts, drops, cuts 
 stalls, 5xx/429 on the stream and on REST, outages longer than the replay buffer, and during
 outages: the first message ever of a subscribed flow kept silent until then (the subject has
 never seen it on the stream), first private messages from new users, and a flow created and
-joined (not subscribed: neither the clients nor the viewer follow flows joined after they
-started, so its messages are counted as "not followed", not as missing).  The subjects:
+joined (its flow-add may be lost with the connection; messages are posted in it at once and
+later).  The subjects:
 
-* StreamClients in both content types (JSON in raw mode, as `flowview tail` uses it);
-* the viewer's store: a Router fed by a StreamClient through the app's StreamPump (no Textual);
-* `flowview tail` processes in both content types (JSON Lines on stdout, gap lines on stderr).
+* StreamClients in both content types (JSON in raw mode, as `flowview tail` uses it), each
+  with a FlowFollower (protocol/follow.py), as a consumer following all flows runs it;
+* the viewer's store: a Router fed by a StreamClient through the app's StreamPump (no Textual),
+  following all flows as the viewer does with no flows chosen (FlowFollower fed its states
+  and routed events, as tui/joined_flows.py does);
+* `flowview tail` processes in both content types (JSON Lines on stdout, gap lines on stderr);
+  tail streams the flows named on its command line only, so flows joined during the run are
+  not expected from it: their messages are reported as "not followed".
+
+Subjects that follow all flows are expected to show every flow the user is in at the end,
+joined flows included, from their first message.
 
 Afterwards each conversation is compared with the server's history: nothing missing unless
 inside a gap the subject still reports as open, nothing twice, and the order kept (live
@@ -36,6 +44,8 @@ from typing import Any, Protocol
 from flowview.model.router import Router
 from flowview.protocol.client import ContentType, StreamClient
 from flowview.protocol.events import ConversationKey, Event
+from flowview.protocol.follow import FlowFollower
+from flowview.protocol.follow import Phase as FollowPhase
 from flowview.protocol.items import Gap, RawEvent
 from flowview.protocol.urls import Presence
 from flowview.tui.stream_pump import FlushBatch, StreamPump
@@ -88,7 +98,10 @@ class ChaosReport:
     silent_woken: int = 0
     first_private: int = 0
     flows_joined: int = 0
-    unfollowed: int = 0  # messages in flows joined during the run, which nobody subscribed
+    # messages in flows joined during the run, expected only from subjects following all
+    # flows (the others, `flowview tail`, name their flows at start)
+    unfollowed: int = 0
+    joined_messages: int = 0  # messages in flows joined during the run
 
     @property
     def ok(self) -> bool:
@@ -130,14 +143,15 @@ def account(
     return report
 
 
-def conversations(env: Env, slugs: list[str]) -> dict[ConversationKey, list[int]]:
+def conversations(env: Env, slugs: list[str] | None) -> dict[ConversationKey, list[int]]:
     """Server history: message ids per conversation the subjects subscribe to (the flows
-    `slugs`, and every private conversation of the streaming user)."""
+    `slugs`, or every flow of the streaming user if None, and every private conversation of
+    the streaming user)."""
     state = env.server.state
     me = env.me()
     out: dict[ConversationKey, list[int]] = {}
     for flow in state.flows.values():
-        if me in flow.member_ids and flow.slug in slugs:
+        if me in flow.member_ids and (slugs is None or flow.slug in slugs):
             out[("flow", flow.id)] = _message_ids(flow.log)
     for conv in state.privates.values():
         if me in conv.user_ids:
@@ -146,7 +160,8 @@ def conversations(env: Env, slugs: list[str]) -> dict[ConversationKey, list[int]
 
 
 def unfollowed(env: Env, slugs: list[str]) -> int:
-    """Messages in flows the streaming user is in but the subjects do not subscribe to."""
+    """Messages in flows the streaming user is in but did not subscribe at start (joined
+    during the run)."""
     me = env.me()
     return sum(
         len(_message_ids(flow.log))
@@ -164,6 +179,7 @@ def _message_ids(log: Any) -> list[int]:
 
 class Subject(Protocol):
     name: str
+    follows_all: bool  # expected to follow flows joined during the run
 
     async def start(self) -> None: ...
 
@@ -185,12 +201,23 @@ def _message_event(item: object) -> tuple[ConversationKey, int] | None:
     return (item.key, item.id) if event == "message" else None
 
 
-class ClientSubject:
-    """A StreamClient; every item it yields is recorded."""
+def _follower(
+    env: Env, client: StreamClient, sleep: Callable[[float], Awaitable[Any]]
+) -> FlowFollower:
+    return FlowFollower(lambda: client, env.rest, sleep=sleep)
 
-    def __init__(self, name: str, client: StreamClient) -> None:
+
+class ClientSubject:
+    """A StreamClient; every item it yields is recorded.  With a FlowFollower (fed every
+    item first), it follows flows joined while running."""
+
+    def __init__(
+        self, name: str, client: StreamClient, follower: FlowFollower | None = None
+    ) -> None:
         self.name = name
-        self.col = Collector(client)
+        self.follower = follower
+        self.follows_all = follower is not None
+        self.col = Collector(client, on_item=follower.observe if follower else None)
 
     async def start(self) -> None:
         self.col.start()
@@ -214,14 +241,20 @@ class ClientSubject:
         return seen
 
     def busy(self) -> bool:
-        return self.col.client.history_busy
+        return self.col.client.history_busy or _following(self.follower)
 
     def counts(self) -> tuple[int, int, int]:
         col = self.col
         return len(col.reconnects()), len(col.opened()), len(col.closed())
 
     async def close(self) -> None:
+        if self.follower is not None:
+            await self.follower.aclose()
         await self.col.close()
+
+
+def _following(follower: FlowFollower | None) -> bool:
+    return follower is not None and follower.phase is not FollowPhase.IDLE
 
 
 class _Timer:
@@ -236,9 +269,13 @@ class StoreSubject:
     """The viewer's stores: a Router fed by a StreamClient through the app's StreamPump,
     as the app runs it, without Textual.  What counts is what the stores hold, in order."""
 
-    def __init__(self, name: str, client: StreamClient, me: str) -> None:
+    def __init__(
+        self, name: str, client: StreamClient, me: str, follower: FlowFollower | None = None
+    ) -> None:
         self.name = name
         self.client = client
+        self.follower = follower
+        self.follows_all = follower is not None
         self.router = Router(me_id=me)
         self.states: list[str] = []
         self.live = asyncio.Event()
@@ -251,6 +288,8 @@ class StoreSubject:
             return None
 
         def on_state(change: Any) -> None:
+            if follower is not None:
+                follower.observe(change)
             self.states.append(change.state)
             if change.state == "live":
                 self.live.set()
@@ -263,11 +302,19 @@ class StoreSubject:
             on_flush=on_flush,
             wants_alert=lambda key: False,
             on_state=on_state,
+            on_events=self._routed,
         )
         self.task: asyncio.Task[None] | None = None
         self.opened = self.closed = 0
         for attr, bump in (("_gap_opened", "opened"), ("_gap_closed", "closed")):
             self._count(attr, bump)
+
+    def _routed(self, events: list[Event]) -> None:
+        """As the app's hook: flow-add/flow-remove among the routed events."""
+        if self.follower is not None:
+            for event in events:
+                if event.event in ("flow-add", "flow-remove"):
+                    self.follower.observe(event)
 
     def _count(self, attr: str, counter: str) -> None:
         original = getattr(self.pump, attr)
@@ -289,12 +336,14 @@ class StoreSubject:
         return seen
 
     def busy(self) -> bool:
-        return self.client.history_busy
+        return self.client.history_busy or _following(self.follower)
 
     def counts(self) -> tuple[int, int, int]:
         return self.states.count("reconnecting"), self.opened, self.closed
 
     async def close(self) -> None:
+        if self.follower is not None:
+            await self.follower.aclose()
         await self.client.aclose()
         if self.task is not None:
             await asyncio.wait_for(self.task, 10)
@@ -344,6 +393,7 @@ class TailSubject:
         presence: Presence = "active",
     ) -> None:
         self.name = name
+        self.follows_all = False  # tail streams the flows on its command line
         self.env = env
         self.argv = [
             sys.executable,
@@ -430,7 +480,8 @@ SubjectFactory = Callable[[Env, int, list[str]], list[Subject]]
 
 
 def in_process_subjects(presence: Presence = "active") -> SubjectFactory:
-    """StreamClients (JSON raw, SSE) and the viewer's store (SSE, the viewer's default)."""
+    """StreamClients (JSON raw, SSE) and the viewer's store (SSE, the viewer's default), each
+    following all flows (FlowFollower)."""
 
     def make(env: Env, seed: int, slugs: list[str]) -> list[Subject]:
         time = LoopTime()
@@ -442,10 +493,12 @@ def in_process_subjects(presence: Presence = "active") -> SubjectFactory:
             rng = random.Random(seed + n).random
             return StreamClient(config, clock=time.clock, sleep=time.sleep, rng=rng, raw_events=raw)
 
+        clients = [client("json", 0, True), client("sse", 1, False), client("sse", 2, False)]
+        json_c, sse_c, store_c = (_follower(env, c, time.sleep) for c in clients)
         return [
-            ClientSubject("json", client("json", 0, True)),
-            ClientSubject("sse", client("sse", 1, False)),
-            StoreSubject("store", client("sse", 2, False), env.me()),
+            ClientSubject("json", clients[0], json_c),
+            ClientSubject("sse", clients[1], sse_c),
+            StoreSubject("store", clients[2], env.me(), store_c),
         ]
 
     return make
@@ -557,11 +610,13 @@ class Schedule:
             self.partners.append(stranger)
             report.first_private += 1
             report.published += 1
-        if rng.random() < 0.5:
+        if not report.flows_joined or rng.random() < 0.5:  # every run joins at least one
             slug = env.join_new_flow(f"Joined {report.flows_joined + 1}")
             for _ in range(rng.randint(1, 3)):
-                env.say(slug, "in a flow nobody follows yet")
+                env.say(slug, "in a flow joined during an outage")
+                report.published += 1
             report.flows_joined += 1
+            self.slugs.append(slug)  # later traffic too (live, once followed)
 
 
 async def _cut(s: Schedule) -> None:
@@ -667,7 +722,7 @@ async def run_chaos(
                 await sub.close()
             except Exception:
                 log.exception("closing chaos subject %s", sub.name)
-    report.clients = [_final(sub, expected, start) for sub in subs]
+    report.clients = [_final(sub, expected[sub.follows_all], start) for sub in subs]
     for c in report.clients:
         say(
             f"  {c.name}: delivered {c.delivered}, reconnects {c.reconnects}, gaps opened "
@@ -679,7 +734,10 @@ async def run_chaos(
         f"chaos seed {seed}: {'ok' if report.ok else 'FAILED'}; published {report.published}; "
         f"during outages: {report.silent_woken} silent flow(s) got their first message, "
         f"{report.first_private} first private message(s), {report.flows_joined} flow(s) "
-        f"joined (not followed: {report.unfollowed} message(s))"
+        f"joined with {report.joined_messages} message(s) (expected from "
+        f"{', '.join(s.name for s in subs if s.follows_all) or 'no subject'}; not followed by "
+        f"{', '.join(s.name for s in subs if not s.follows_all) or 'any subject'}: "
+        f"{report.unfollowed} message(s))"
     )
     return report
 
@@ -694,9 +752,10 @@ async def _drive(
     slugs: list[str],
     start: dict[ConversationKey, int],
     settle: float,
-) -> dict[ConversationKey, list[int]]:
+) -> dict[bool, dict[ConversationKey, list[int]]]:
     """Start the subjects, run the rounds, stop the faults, let everything arrive; the
-    server's history afterwards."""
+    server's history afterwards: what a subject following all flows must show (True), and
+    what one streaming the flows it started with must show (False)."""
     rng = random.Random(seed)
     for sub in subs:
         await sub.start()
@@ -714,15 +773,17 @@ async def _drive(
     # Faults stop; everything published must now arrive (or be reported as an open gap).
     await env.control.delete(env.server.base_url + "/_faults", headers=env.server.control_headers)
     schedule.publish(len(slugs))
-    expected = conversations(env, slugs)
-    report.unfollowed = unfollowed(env, slugs)
+    expected = {False: conversations(env, slugs), True: conversations(env, None)}
+    report.joined_messages = unfollowed(env, slugs)
+    if not all(sub.follows_all for sub in subs):
+        report.unfollowed = report.joined_messages
     await _settle(subs, expected, start, settle)
     return expected
 
 
 async def _settle(
     subs: list[Subject],
-    expected: dict[ConversationKey, list[int]],
+    expected: dict[bool, dict[ConversationKey, list[int]]],
     start: dict[ConversationKey, int],
     settle: float,
 ) -> None:
@@ -730,7 +791,7 @@ async def _settle(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settle
     while loop.time() < deadline:
-        checks = [account(s.name, s.seen(), expected, start) for s in subs]
+        checks = [account(s.name, s.seen(), expected[s.follows_all], start) for s in subs]
         if all(c.ok and not c.missing_reported for c in checks) and not any(s.busy() for s in subs):
             return
         await asyncio.sleep(0.5)

@@ -180,10 +180,14 @@ class Collector:
     # Set on every item: waits wake on arrival instead of polling (each poll would be one
     # more timer for looptime to step through).
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # Shown every item first (a FlowFollower's observe, for instance).
+    on_item: Callable[[StreamItem], None] | None = None
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         async for item in self.client:
+            if self.on_item is not None:
+                self.on_item(item)
             self.items.append(item)
             self.stamps.append(loop.time())
             self._arrived.set()
