@@ -5,6 +5,7 @@ bundled server."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -92,5 +93,38 @@ async def test_a_hidden_tab_lets_its_rendered_rows_go(
             await wait_until(pilot, timeout=15, predicate=lambda: log_widget.cached_messages == 0)
             app.main.show(random)  # shown again: its visible rows are rendered again
             await wait_until(pilot, timeout=15, predicate=lambda: log_widget.cached_messages >= 20)
+    finally:
+        close_http(live_server)
+
+
+# The soak's key cycle (bench/bench_app.py): thread view, help, palette, presence, next flow,
+# members pane; each changes the footer's bindings.
+KEY_CYCLE = ("t", "escape", "f1", "escape", "ctrl+k", "escape", "f2", "ctrl+n", "f4", "f4")
+
+
+def footer_keys_alive() -> int:
+    gc.collect()
+    gc.unfreeze()  # the app's GcPolicy freezes survivors; get_objects() skips frozen ones
+    return sum(1 for obj in gc.get_objects() if type(obj).__name__ == "FooterKey")
+
+
+async def test_the_footer_does_not_keep_every_key_it_ever_showed(
+    live_server: ServerThread, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Textual's Footer binds each key's `compact` to its own, and those watchers kept every
+    FooterKey of every recompose alive (~50 a key cycle, with their strips)."""
+    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
+    app = make_app(live_server)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(pilot, app)
+            for _ in range(2):
+                await pilot.press(*KEY_CYCLE)
+            before = footer_keys_alive()
+            for _ in range(6):
+                await pilot.press(*KEY_CYCLE)
+            await pilot.pause()
+            after = footer_keys_alive()
+            assert after <= before + 20, (before, after)
     finally:
         close_http(live_server)

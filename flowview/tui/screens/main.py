@@ -233,7 +233,16 @@ class FlowFooter(Footer):
             return
         if screen.app.app_focus:  # the stock Footer skips the rebuild when unfocused
             self._signature = signature
+        self._forget_removed_keys()
         super().bindings_changed(screen)
+
+    def _forget_removed_keys(self) -> None:
+        """Each FooterKey binds its `compact` to the footer's (data_bind), and a Textual
+        reactive drops the watchers of removed nodes only when it changes, which `compact`
+        never does: every recompose kept all the FooterKeys ever made alive, with their
+        rendered strips (issue 8's soak: ~50 a key cycle, a steady climb of RSS).  Forcing the
+        watchers to run (public `mutate_reactive`) drops those of the keys already removed."""
+        self.mutate_reactive(Footer.compact)
 
 
 class MainScreen(Screen[None]):
