@@ -96,6 +96,9 @@ def _always() -> bool:
     return True
 
 
+_MIN_WAKE = 0.01  # seconds: the shortest wait in _converge (see there)
+
+
 class StreamClient:
     """Async iterator of :data:`StreamItem`; see the module docstring.
 
@@ -607,7 +610,11 @@ class StreamClient:
                     return
                 # Until the old one could have been quiet long enough (or the deadline), on
                 # the injected clock; then look again.
-                wake = max(0.0, min(quiet_at, deadline) - now) or self._switch_grace
+                wake = min(quiet_at, deadline) - now
+                # Not shorter than _MIN_WAKE: a remainder left by float rounding (1e-15 s) is
+                # below the clock's resolution (a virtual loop's), so such a sleep would not
+                # move it and this loop would spin without end.
+                wake = max(wake, _MIN_WAKE) if wake > 0 else self._switch_grace
                 timer = asyncio.ensure_future(self._sleep(wake))
                 try:
                     await asyncio.wait(

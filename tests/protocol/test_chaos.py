@@ -54,6 +54,20 @@ async def test_chaos_no_silent_loss(make_env: EnvFactory, presence: Presence) ->
     _check(report, {"json", "sse", "store"})
 
 
+@pytest.mark.looptime
+@pytest.mark.timeout(60)
+async def test_chaos_reconfigure_converges_past_a_rounding_remainder(
+    make_env: EnvFactory,
+) -> None:
+    """Seed 455296541 (offline): a follower's reconfigure reached StreamClient._converge
+    with the old connection's quiet time 8.9e-16 s away; that sleep did not move the virtual
+    clock, so the loop spun forever at one instant (the test hung).  Waits now have a floor."""
+    seed = 455296541
+    async with make_env(replay=20, seed=seed % 1000, keepalive=1.0, flows=6) as env:
+        report = await run_chaos(env, seed, rounds=14, subjects=in_process_subjects("offline"))
+    _check(report, {"json", "sse", "store"})
+
+
 # Real time: `flowview tail` is another process with its own event loop and clock, which
 # looptime cannot reach; the schedule keeps its waits short instead (REAL_TIME profile).
 @pytest.mark.timeout(90)
