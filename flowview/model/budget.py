@@ -51,9 +51,6 @@ class MessageBudget:
         """`key` is on screen now: it is trimmed last."""
         self._shown[key] = next(self._clock)
 
-    def over(self, stores: Mapping[ConversationKey, ConversationStore]) -> bool:
-        return sum(len(store) for store in stores.values()) > self.total
-
     def enforce(
         self,
         stores: Mapping[ConversationKey, ConversationStore],

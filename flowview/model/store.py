@@ -424,12 +424,17 @@ class ConversationStore:
         if self._trim_newest:
             self.trim_newest(excess)
             return
-        gone = self._messages[:excess]
-        del self._messages[:excess]
-        del self._keys[:excess]
-        self.dropped += excess
-        for message in gone:
+        for message in self._cut_front(excess):
             self._forget(message)
+
+    def _cut_front(self, count: int) -> list[StoredMessage]:
+        """Take the `count` oldest entries out (views see them as `dropped`); the caller
+        forgets them."""
+        gone = self._messages[:count]
+        del self._messages[:count]
+        del self._keys[:count]
+        self.dropped += count
+        return gone
 
     def _forget(self, message: StoredMessage) -> None:
         if message.id is None:
@@ -517,11 +522,7 @@ class ConversationStore:
         count = settled - max(0, keep)
         if count <= 0:
             return 0
-        gone = self._messages[:count]
-        del self._messages[:count]
-        del self._keys[:count]
-        self.dropped += count
-        for message in gone:
+        for message in self._cut_front(count):
             if message.id is not None:
                 if message.seq in self._mention_seqs:
                     self._hidden_mentions.append(message.id)

@@ -615,7 +615,6 @@ class FlowviewApp(SendActions, App[None]):
             old_log = self.main.log_for(previous)
             if old_log is not None:
                 old_log.release_caches()  # memory: only the shown log keeps rendered rows
-        if previous is not None:
             session.budget.shown(previous)  # on screen until now: trimmed last
         if key is None:
             return
