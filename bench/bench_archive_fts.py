@@ -44,28 +44,36 @@ SETTINGS: dict[str, tuple[int | None, int | None]] = {
 }
 
 
+def replace_fts(conn: Any, options: str | None, *, rebuild: bool = False) -> None:
+    """The full-text table made again with FTS5 `options` (a variant of schema 3's), its
+    settings and triggers; `rebuild`: index the rows already there (before the triggers)."""
+    conn.execute("DROP TRIGGER messages_ad")
+    conn.execute("DROP TRIGGER messages_au")
+    conn.execute("DROP TABLE messages_fts")
+    extra = f", {options}" if options else ""
+    conn.execute(
+        "CREATE VIRTUAL TABLE messages_fts USING fts5 (text, tags, content='messages',"
+        f" content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'{extra})"
+    )
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', ?)",
+        (schema.FTS_HASHSIZE,),
+    )
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', ?)",
+        (schema.FTS_AUTOMERGE,),
+    )
+    if rebuild:
+        conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
+    for trigger in schema._FTS_TRIGGERS:
+        conn.execute(trigger)
+
+
 def recreate_fts(archive: Archive, options: str) -> None:
     """Replace the (empty) archive's index with one made with `options`."""
 
     def redo(conn: Any) -> None:
-        conn.execute("DROP TRIGGER messages_ad")
-        conn.execute("DROP TRIGGER messages_au")
-        conn.execute("DROP TABLE messages_fts")
-        extra = f", {options}" if options else ""
-        conn.execute(
-            "CREATE VIRTUAL TABLE messages_fts USING fts5 (text, tags, content='messages',"
-            f" content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'{extra})"
-        )
-        conn.execute(
-            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', ?)",
-            (schema.FTS_HASHSIZE,),
-        )
-        conn.execute(
-            "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', ?)",
-            (schema.FTS_AUTOMERGE,),
-        )
-        for trigger in schema._FTS_TRIGGERS:
-            conn.execute(trigger)
+        replace_fts(conn, options)
 
     assert archive.writer is not None
     archive.writer.call(redo).result()

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_archive import Corpus, bench_search
-from bench_archive_fts import VARIANTS
+from bench_archive_fts import VARIANTS, replace_fts
 
-from flowview.archive import Archive, schema
+from flowview.archive import Archive
 
 log = logging.getLogger(__name__)
 
@@ -44,26 +44,8 @@ def prepare(source: Path, directory: Path, name: str) -> Path:
     t = time.perf_counter()
     conn = sqlite3.connect(path, isolation_level=None)
     options = VARIANTS[name]
-    extra = f", {options}" if options else ""
     conn.execute("BEGIN")
-    conn.execute("DROP TRIGGER messages_ad")
-    conn.execute("DROP TRIGGER messages_au")
-    conn.execute("DROP TABLE messages_fts")
-    conn.execute(
-        "CREATE VIRTUAL TABLE messages_fts USING fts5 (text, tags, content='messages',"
-        f" content_rowid='rowid', tokenize='unicode61 remove_diacritics 2'{extra})"
-    )
-    conn.execute(
-        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('hashsize', ?)",
-        (schema.FTS_HASHSIZE,),
-    )
-    conn.execute(
-        "INSERT INTO messages_fts (messages_fts, rank) VALUES ('automerge', ?)",
-        (schema.FTS_AUTOMERGE,),
-    )
-    conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')")
-    for trigger in schema._FTS_TRIGGERS:
-        conn.execute(trigger)
+    replace_fts(conn, options, rebuild=True)
     conn.execute("COMMIT")
     conn.execute("VACUUM")
     conn.close()
