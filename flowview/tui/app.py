@@ -45,6 +45,7 @@ from flowview.protocol.auth import Token, redact
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import StateChange
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
+from flowview.tui.deferred import deferred
 from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.joined_flows import JoinedFlows
 from flowview.tui.loaders import HistoryLoader, MembersLoader, jump_needs_window
@@ -403,7 +404,7 @@ class FlowviewApp(SendActions, App[None]):
         if item.state == "live" and history is not None and not history.live:
             for key, since_id in history.went_live().items():
                 self.run_worker(
-                    history.close_seam(key, since_id),
+                    deferred(history.close_seam, key, since_id),
                     group="seam",
                     exit_on_error=False,
                     description="history since the stream went live",
@@ -655,7 +656,7 @@ class FlowviewApp(SendActions, App[None]):
                 history.busy.discard(key)
 
         self.run_worker(
-            load(),
+            deferred(load),
             group=f"history-{pane}",
             exclusive=True,
             exit_on_error=False,
@@ -701,7 +702,10 @@ class FlowviewApp(SendActions, App[None]):
                 history.busy.discard(key)
 
         self.run_worker(
-            load(), group=f"history-{pane}", exit_on_error=False, description="history newer"
+            deferred(load),
+            group=f"history-{pane}",
+            exit_on_error=False,
+            description="history newer",
         )
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
@@ -773,7 +777,7 @@ class FlowviewApp(SendActions, App[None]):
         pane.show(store.title if store is not None else "Members", router.members_for(key))
         if loader.wants(key):
             self.run_worker(
-                self._load_members(loader, key),
+                deferred(self._load_members, loader, key),
                 group="members",
                 exit_on_error=False,
                 description="flow members",
@@ -895,7 +899,7 @@ class FlowviewApp(SendActions, App[None]):
 
     def _jump_to(self, key: ConversationKey, message_id: int) -> None:
         self.run_worker(
-            self._jump(key, message_id),
+            deferred(self._jump, key, message_id),
             group="jump",
             exclusive=True,
             exit_on_error=False,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, cast
 
 from flowview.protocol.events import ConversationKey
 from flowview.tui.composer import Composer
+from flowview.tui.deferred import deferred
 from flowview.tui.drafts import load_drafts, save_drafts
 from flowview.tui.outbox_link import OutboxLink, private_key
 from flowview.tui.screens.confirm import ConfirmScreen
@@ -234,7 +235,7 @@ class SendActions:
             if field is not None:
                 field.focus()  # ready to type to them
 
-        app.run_worker(show(), group="private-tab", exit_on_error=False)
+        app.run_worker(deferred(show), group="private-tab", exit_on_error=False)
 
     # ------------------------------------------------------------------ quitting
 
@@ -258,7 +259,7 @@ class SendActions:
                 self.save_drafts()
                 app.exit()
             elif answer == "wait":
-                app.run_worker(self._wait_then_quit(), group="quit-wait", exclusive=True)
+                app.run_worker(deferred(self._wait_then_quit), group="quit-wait", exclusive=True)
 
         app.push_screen(
             ConfirmScreen(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import tomllib
+import warnings
 from pathlib import Path
 
 import pytest
@@ -114,6 +116,25 @@ async def test_cancel_button(isolated_config: Path) -> None:
         await pilot.click("#cancel")
         await wait_until(pilot, lambda: app.result is not UNSET)
     assert app.result is None
+
+
+async def test_a_second_save_replaces_the_first_without_leaking_it(isolated_config: Path) -> None:
+    # Two saves in one tick: the exclusive group cancels the first worker before it starts.
+    # Its work must be a call not yet made, or an un-awaited coroutine is left to the GC.
+    app = HostApp(lambda: SettingsScreen(Settings(flows=["a/b"]), None))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with app.run_test(size=(100, 50)) as pilot:
+            screen = app.screen
+            assert isinstance(screen, SettingsScreen)
+            screen.action_save()
+            screen.action_save()
+            await wait_until(pilot, lambda: app.result is not UNSET)
+        gc.collect()
+    assert isinstance(app.result, Settings) and app.result.flows == ["a/b"]
+    assert load_settings().flows == ["a/b"]
+    leaked = [str(w.message) for w in caught if "never awaited" in str(w.message)]
+    assert leaked == []
 
 
 async def test_saved_flow_missing_on_server_stays_listed(

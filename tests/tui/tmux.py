@@ -8,6 +8,7 @@ import logging
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ class Tmux:
         self.socket = socket
         self.session = session
         self.timeout = timeout  # wait_for's default
+        self.log_file: Path | None = None  # the app's log, quoted when a wait fails
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -42,5 +44,13 @@ class Tmux:
             if predicate(text):
                 return text
             if time.monotonic() > deadline:
-                raise AssertionError(f"screen never matched; last screen:\n{text}")
+                raise AssertionError(
+                    f"screen never matched; last screen:\n{text}{self._log_tail()}"
+                )
             time.sleep(0.1)
+
+    def _log_tail(self, lines: int = 40) -> str:
+        if self.log_file is None or not self.log_file.exists():
+            return ""
+        tail = self.log_file.read_text(errors="replace").splitlines()[-lines:]
+        return "\napp log (last lines):\n" + "\n".join(tail)

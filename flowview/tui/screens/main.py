@@ -36,6 +36,7 @@ from textual.widgets import Footer, Static, TabPane
 from flowview.model.sanitize import clean_name
 from flowview.model.store import ConversationStore
 from flowview.protocol.events import ConversationKey
+from flowview.tui.deferred import deferred
 from flowview.tui.send_keys import SEND_BINDINGS, SEND_HELP_TEXT
 from flowview.tui.widgets.conversation_tabs import ConversationTabs
 from flowview.tui.widgets.flow_log import FlowLog
@@ -443,7 +444,9 @@ class MainScreen(Screen[None]):
         log_widget = self._logs.get(key)
         if log_widget is not None:
             log_widget.store.mark_read()  # closed on purpose: nothing in it is news
-        self.run_worker(self.remove_conversation(key), group="close-tab", exit_on_error=False)
+        self.run_worker(
+            deferred(self.remove_conversation, key), group="close-tab", exit_on_error=False
+        )
 
     def update_label(self, store: ConversationStore, *, now: bool = False) -> None:
         """Show `store`'s title and counts in its tab label.
@@ -510,7 +513,9 @@ class MainScreen(Screen[None]):
             return
         current = self.active_key
         index = keys.index(current) if current in keys else -1
-        self.show(keys[(index + delta) % len(keys)])
+        target = (index + delta) % len(keys)
+        log.info("step %+d: tab %d -> %d of %d", delta, index + 1, target + 1, len(keys))
+        self.show(keys[target])
 
     def action_next_flow(self) -> None:
         self._step(+1)
@@ -520,6 +525,7 @@ class MainScreen(Screen[None]):
 
     def action_goto_flow(self, n: int) -> None:
         keys = self.keys_in_order()
+        log.info("go to tab %d of %d", n, len(keys))
         if 1 <= n <= len(keys):
             self.show(keys[n - 1])
 

@@ -32,6 +32,7 @@ from flowview.config import ConfigError, ContentType, Settings, save_settings, s
 from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token
 from flowview.protocol.rest import ApiError, Flow, RestClient
+from flowview.tui.deferred import deferred
 from flowview.tui.screens.setup import describe_failure
 from flowview.tui.widgets.flow_picker import FlowPicker
 from flowview.tui.widgets.status_line import StatusKind, StatusLine
@@ -138,7 +139,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
             self.set_status("No token available: showing the saved flow choice only.", "error")
             return
         self.run_worker(
-            self._fetch_flows(self.token),
+            deferred(self._fetch_flows, self.token),
             name="settings-flows",
             group="settings",
             exclusive=True,
@@ -217,7 +218,7 @@ class SettingsScreen(ModalScreen[Settings | None]):
                 self.set_status(f"That does not look like a token: {exc}.", "error")
                 return
         self.workers.cancel_group(self, "settings")
-        self.run_worker(self._save(new, token), group="settings-save", exclusive=True)
+        self.run_worker(deferred(self._save, new, token), group="settings-save", exclusive=True)
 
     async def _check_token(self, token: Token) -> bool:
         """The new token works (`/user` answers); says why not in the status line."""

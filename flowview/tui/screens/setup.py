@@ -32,6 +32,7 @@ from flowview.model.sanitize import clean_name
 from flowview.protocol.auth import Token, TokenKind, redact
 from flowview.protocol.rest import ApiError, AuthError, Flow, RestClient, User
 from flowview.protocol.urls import DEFAULT_API_URL, DEFAULT_STREAM_URL
+from flowview.tui.deferred import deferred
 from flowview.tui.widgets.flow_picker import FlowPicker, flow_label, sorted_flows
 from flowview.tui.widgets.status_line import StatusKind, StatusLine, status_content
 from flowview.tui.widgets.toggles import TickBox
@@ -291,7 +292,7 @@ class SetupScreen(Screen[SetupOutcome]):
         self.set_status(f"Checking the token with {api} …")
         self.query_one("#check", Button).disabled = True
         self.run_worker(
-            self._check(token, stream, api),
+            deferred(self._check, token, stream, api),
             name="check-token",
             group="setup",
             exclusive=True,
@@ -363,7 +364,7 @@ class SetupScreen(Screen[SetupOutcome]):
             me_id=user.id,
             me_nick=user.nick,
         )
-        self.run_worker(self._save(settings, token), group="setup-save", exclusive=True)
+        self.run_worker(deferred(self._save, settings, token), group="setup-save", exclusive=True)
 
     async def _save(self, settings: Settings, token: Token) -> None:
         # Writing and fsyncing the files blocks: never on the event loop.
