@@ -95,12 +95,12 @@ def emit(obj: dict[str, Any]) -> None:
 
 
 def proc_status() -> dict[str, float]:
-    """VmRSS and VmHWM of this process, in MB."""
+    """VmRSS and VmHWM of this process, in MB, and RSS's anonymous and file-backed parts."""
     out: dict[str, float] = {}
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
             name, _, rest = line.partition(":")
-            if name in ("VmRSS", "VmHWM"):
+            if name in ("VmRSS", "VmHWM", "RssAnon", "RssFile"):
                 out[name] = int(rest.split()[0]) / 1024
     return out
 

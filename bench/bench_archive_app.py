@@ -216,6 +216,13 @@ async def child_day(args: argparse.Namespace) -> None:
         await settle(app, quiet=0.3, timeout=3.0)
         await pilot.pause()
         emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
+        # BENCH_TRACEMALLOC=1: where the Python heap that is alive at the end was allocated
+        # (slows the run; SQLite's own memory is not traced, `sqlite_mb` is).
+        tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))
+        if tracing:
+            import tracemalloc
+
+            tracemalloc.start(1)
         samples: list[dict[str, float]] = []
         reached: dict[Any, tuple[int, int]] = {}  # key -> (newest at first visit, oldest seen)
         start = time.monotonic()
@@ -233,6 +240,7 @@ async def child_day(args: argparse.Namespace) -> None:
                 {
                     "t": round(now - start, 1),
                     "rss_mb": status["VmRSS"],
+                    "anon_mb": status["RssAnon"],
                     "sqlite_mb": sqlite_mb() or 0.0,
                     "stored": float(sum(len(s) for s in app.stores().values())),
                     "presses": float(presses),
@@ -280,6 +288,19 @@ async def child_day(args: argparse.Namespace) -> None:
             press("ctrl+n")
             await asyncio.sleep(0.3)
             sample()
+        if tracing:
+            import gc
+
+            gc.collect()
+            top = tracemalloc.take_snapshot().statistics("lineno")[:40]
+            tracemalloc.stop()
+            emit(
+                {
+                    "heap_top": [
+                        f"{s.size / 2**20:7.2f} MB {s.count:8d} {s.traceback[0]}" for s in top
+                    ]
+                }
+            )
         paged = 0
         archive = app.session.archive.archive if app.session is not None else None
         if archive is not None:
@@ -430,6 +451,8 @@ def bench_rss(
             if line.startswith("{"):
                 reports.append(json.loads(line))
                 print(f"  {line.strip()[:200]}", file=sys.stderr)
+                for row in reports[-1].get("heap_top", ()):
+                    print(f"    {row}", file=sys.stderr)
                 if "result" in reports[-1]:
                     break
     finally:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flowview.protocol.dedupe import Deduper
 
@@ -32,14 +34,52 @@ def test_out_of_order_ids_inside_the_window_are_new() -> None:
 
 def test_window_bounded_and_evicted_ids_stay_duplicates() -> None:
     d = Deduper(window=100)
-    for i in range(1, 10_001):
+    for i in range(1, 20_001, 2):  # every other id: each one its own run
         assert d.first_time(A, i)
-    assert len(d) == 100
-    # Evicted ids fall under the watermark: a late replay is still rejected.
+    assert d.runs() == 100
+    # Evicted runs fall under the watermark: a late replay is still rejected.
     assert not d.first_time(A, 1)
-    assert not d.first_time(A, 9_900)
-    assert d.first_time(A, 10_001)
-    assert len(d) == 100
+    assert not d.first_time(A, 19_799)
+    assert d.first_time(A, 19_803 - 1)  # a hole inside the window is still open
+    assert d.first_time(A, 20_001)
+    assert d.runs() <= 100
+
+
+def test_memory_follows_holes_not_messages() -> None:
+    # A stream in order (Flowdock numbers every event of a conversation) is one run however
+    # long it is: the all-day viewer's dedupe memory stays flat.
+    d = Deduper(window=100)
+    for i in range(1, 100_001):
+        assert d.first_time(A, i)
+    assert d.runs() == 1 and len(d) == 100_000
+    assert d.latest() == {A: 100_000}
+    assert not d.first_time(A, 1) and not d.first_time(A, 99_999)
+
+
+def test_a_late_id_fills_its_hole_and_joins_the_runs() -> None:
+    d = Deduper(window=10)
+    for i in (1, 2, 3, 5, 6, 8):
+        assert d.first_time(A, i)
+    assert d.runs() == 3
+    assert d.first_time(A, 4)  # joins [1-3] and [5-6]
+    assert d.runs() == 2
+    assert d.first_time(A, 7)  # and then [1-6] with [8]
+    assert d.runs() == 1 and len(d) == 8
+    assert all(not d.first_time(A, i) for i in range(1, 9))
+    assert d.first_time(A, 0)  # below everything, above no watermark
+    assert d.runs() == 1
+
+
+@given(st.lists(st.integers(min_value=1, max_value=200), max_size=400))
+def test_with_room_for_every_run_it_is_exactly_a_set(ids: list[int]) -> None:
+    d = Deduper(window=1_000)
+    delivered: set[int] = set()
+    for i in ids:
+        assert d.first_time(A, i) == (i not in delivered)
+        delivered.add(i)
+    assert len(d) == len(delivered)
+    assert all(d.seen(A, i) == (i in delivered) for i in range(0, 202))
+    assert d.latest() == ({A: max(delivered)} if delivered else {})
 
 
 def test_conversations_bounded_lru() -> None:
