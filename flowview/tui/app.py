@@ -7,6 +7,10 @@ The jobs live elsewhere, one module each:
 - `loaders.py`: history pages (and the start-up seam) and flow members;
 - `gc_policy.py`: the garbage collector's schedule;
 - `model/rate.py`: the messages-per-minute counter.
+- the actions of one feature each, mixed into the App: `send_actions.py` (sending, the
+  quit question), `presence_actions.py` (presence, auto-idle), `search_actions.py` (ctrl+f,
+  jump to a hit, back to the results), `settings_actions.py` (f3, applying a change),
+  `triage_actions.py` (first unread, next mention, mark read).
 
 Everything that touches the network runs in named workers: "bootstrap", "stream",
 "history-<pane>" (lazy per tab, cancelled when the tab is left), "presence" (one switch at a
@@ -26,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
@@ -48,14 +52,18 @@ from flowview.tui.commands import FlowviewCommands, PaletteEntry
 from flowview.tui.deferred import deferred
 from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.joined_flows import JoinedFlows
-from flowview.tui.loaders import HistoryLoader, MembersLoader, jump_needs_window
+from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
+from flowview.tui.presence_actions import PresenceActions, PresenceMode
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
+from flowview.tui.search_actions import SearchActions
 from flowview.tui.search_jump import SearchReturn
 from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
+from flowview.tui.settings_actions import SettingsActions
 from flowview.tui.stream_pump import FlushBatch, StreamPump
-from flowview.tui.triage import ReadState, next_mention, reveal, reveal_later
+from flowview.tui.triage import ReadState
+from flowview.tui.triage_actions import TriageActions
 from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
@@ -65,7 +73,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PresenceMode = Literal["active", "idle", "auto-idle"]
 StreamFactory = Callable[["StreamConfig", "RestClient"], "StreamClient"]
 
 # bench/bench_app.py measures startup with this: when it names a file, the wall-clock time
@@ -85,7 +92,9 @@ def _default_stream_factory(config: StreamConfig, rest: RestClient) -> StreamCli
     return StreamClient(config, rest=rest)
 
 
-class FlowviewApp(SendActions, App[None]):
+class FlowviewApp(
+    SendActions, PresenceActions, SearchActions, SettingsActions, TriageActions, App[None]
+):
     """The viewer.  Without settings or a token it starts on the setup screen."""
 
     CSS_PATH = "app.tcss"
@@ -536,54 +545,6 @@ class FlowviewApp(SendActions, App[None]):
         with contextlib.suppress(LookupError):
             self.main.update_label(store)
 
-    # Triage keys (tui/triage.py): bound in screens/main.py as app.* actions.
-    def action_first_unread(self) -> None:
-        """alt+u: the shown conversation's first unread line (the "new" marker)."""
-        key = self.main.active_key
-        store = self.stores().get(key) if key is not None else None
-        log_widget = self.main.log_for(key) if key is not None else None
-        seq = store.first_unread_seq if store is not None else None
-        if key is not None and store is not None and seq is None and store.hidden_marker:
-            self._jump_to(key, store.hidden_marker)  # below a detached window: go there
-            return
-        if log_widget is None or seq is None or not reveal(log_widget, seq):
-            self.main.status.notice = "nothing unread here"
-
-    def action_next_mention(self) -> None:
-        """alt+m: the next unread mention of you, in this conversation or the next ones."""
-        main = self.main
-        stores = [s for k in main.keys_in_order() if (s := self.stores().get(k)) is not None]
-        active = main.active_key
-        shown = main.log_for(active) if active is not None else None
-        selected = shown.selected if shown is not None else None
-        found = next_mention(stores, active, selected.seq if selected is not None else None)
-        if found is None:
-            # One below a detached window (not in memory): the window moves to it.
-            hidden = [(s.key, s.hidden_mentions) for s in stores if s.mentions]
-            for key, ids in hidden:
-                if ids:
-                    self._jump_to(key, ids[0])
-                    return
-            main.status.notice = "no unread mention"
-            return
-        key, seq = found
-        main.show(key)
-        log_widget = main.log_for(key)
-        if log_widget is not None:
-            reveal_later(log_widget, seq, select=True)
-
-    def action_mark_read(self) -> None:
-        """alt+r: the shown conversation is read (saved)."""
-        key = self.main.active_key
-        store = self.stores().get(key) if key is not None else None
-        if store is not None:
-            self.read_state.mark_read(store)
-
-    def action_mark_all_read(self) -> None:
-        """alt+shift+r: every conversation is read (saved)."""
-        for store in list(self.stores().values()):
-            self.read_state.mark_read(store)
-
     def _is_reading(self, key: ConversationKey) -> bool:
         # `_shown_key`, not only the tabs' active key: between `show()` and the handling of
         # its TabActivated, a flush must not count a tab as read before it opened at its
@@ -805,65 +766,6 @@ class FlowviewApp(SendActions, App[None]):
             self.note_input()
         await super().on_event(event)
 
-    def note_input(self) -> None:
-        self.last_input = self.clock()
-        if self.presence_mode == "auto-idle":
-            self._set_presence("active")
-
-    def _idle_tick(self) -> None:
-        self.check_auto_idle()
-        self.gc_policy.tick()
-
-    def check_auto_idle(self) -> None:
-        """Go auto-idle after settings.auto_idle_minutes without a key, click or wheel."""
-        session = self.session
-        if session is None or self.presence_mode != "active":
-            return
-        minutes = session.settings.auto_idle_minutes
-        if minutes > 0 and self.clock() - self.last_input >= minutes * 60:
-            self._set_presence("auto-idle")
-
-    def action_toggle_presence(self) -> None:
-        self._set_presence("active" if self.presence_mode != "active" else "idle")
-
-    def _set_presence(self, mode: PresenceMode) -> None:
-        self.presence_mode = mode
-        self.main.status.presence = mode
-        if self.client is not None:
-            self.apply_presence()
-
-    # Not exclusive: cancelling a make-before-break switch half-way (a key pressed while the
-    # switch to idle hands over) could drop the events it holds and leave the stream on the
-    # old presence. Switches run one at a time instead, each heading for the latest wish.
-    @work(group="presence", exit_on_error=False)
-    async def apply_presence(self) -> None:
-        from flowview.protocol.client import ReconfigureError
-
-        async with self._presence_lock:
-            while True:
-                client = self.client
-                wanted: Literal["active", "idle"] = (
-                    "active" if self.presence_mode == "active" else "idle"
-                )
-                if client is None or client.config.presence == wanted:
-                    self.main.status.notice = ""  # whatever failed before, this is settled
-                    return
-                try:
-                    await client.reconfigure(presence=wanted)
-                except ReconfigureError as exc:
-                    # The old connection (old presence) is still streaming: show what the
-                    # server has, and say calmly that the switch did not happen.
-                    log.warning("presence not changed: %s", exc)
-                    self._show_server_presence(client.config.presence)
-                    self.main.status.notice = f"presence not changed: {exc}"
-                    return
-                self.main.status.notice = ""
-
-    def _show_server_presence(self, presence: str) -> None:
-        mode: PresenceMode = "active" if presence == "active" else "idle"
-        self.presence_mode = mode
-        self.main.status.presence = mode
-
     # ------------------------------------------------------------------ screens & palette
 
     def action_help(self) -> None:
@@ -873,158 +775,12 @@ class FlowviewApp(SendActions, App[None]):
             keymap = dict(self.session.settings.keymap) if self.session else {}
             self.push_screen(HelpScreen(keymap, self.settings_problems))
 
-    def action_search(self) -> None:
-        """ctrl+f: search the archive (this conversation first; ctrl+t for all of them)."""
-        from flowview.tui.screens.search import SearchScreen  # not needed before ctrl+f
-
-        session = self.session
-        archive = session.archive.archive if session is not None else None
-        if session is None or archive is None or isinstance(self.screen, SearchScreen):
-            if archive is None:
-                problem = session.archive.problem if session is not None else None
-                self.main.status.notice = problem or "no archive to search yet"
-            return
-        self.push_screen(SearchScreen(archive, self.main.active_key, me=session.router.me_id))
-
-    def on_search_screen_jump_to(self, message: Any) -> None:
-        """A search hit chosen: its conversation's tab, the message selected with context
-        around it (read from the archive when not in memory; tui/search_jump.py)."""
-        from flowview.tui.screens.search import SearchScreen
-
-        screen = self.screen
-        if isinstance(screen, SearchScreen):
-            self._search_return = screen.return_point()
-            screen.dismiss(None)
-        self._jump_to(message.key, message.message_id)
-
-    def _jump_to(self, key: ConversationKey, message_id: int) -> None:
-        self.run_worker(
-            deferred(self._jump, key, message_id),
-            group="jump",
-            exclusive=True,
-            exit_on_error=False,
-            description="search jump",
-        )
-
-    async def _jump(self, key: ConversationKey, message_id: int) -> None:
-        from flowview.tui.search_jump import BRIDGE_MAX, CONTEXT, load_context
-
-        session, main = self.session, self.main
-        if session is None:
-            return
-        router = session.router
-        store, _ = router.open(key)
-        if not main.has(key):
-            await main.add_conversation(store, router)
-        archive = session.archive.archive
-        history = self.history
-        if (
-            archive is not None
-            and history is not None
-            and jump_needs_window(store, message_id, 2 * CONTEXT + BRIDGE_MAX)
-        ):
-            found = await history.window_at(key, message_id)  # the window moves there
-        elif archive is not None:
-            found = await load_context(archive, router, key, message_id)
-        else:
-            found = store.get(message_id)
-        main.show(key)
-        log_widget = main.log_for(key)
-        if found is None or log_widget is None:
-            main.status.notice = "that message is no longer in the archive"
-            return
-        reveal_later(log_widget, found.seq, select=True, centre=True)
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Escape is bound twice on the main screen: back to the search results right after a
         # search jump, else from the input line to the messages (the next binding in line).
         if action == "back_to_search":
             return self._search_return is not None
         return super().check_action(action, parameters)
-
-    def action_back_to_search(self) -> None:
-        """Escape after a search jump: the results again, same query and position."""
-        from flowview.tui.screens.search import SearchScreen
-
-        back, self._search_return = self._search_return, None
-        session = self.session
-        archive = session.archive.archive if session is not None else None
-        if back is None or archive is None or session is None or self.screen is not self.main:
-            return
-        self.push_screen(
-            SearchScreen(
-                archive,
-                back.conversation,
-                me=session.router.me_id,
-                query=back.query,
-                this_only=back.this_only,
-                position=back.position,
-            )
-        )
-
-    def action_settings(self) -> None:
-        from flowview.tui.screens.settings import SettingsScreen
-
-        session = self.session
-        if session is None or isinstance(self.screen, SettingsScreen):
-            return
-
-        screen = SettingsScreen(
-            session.settings, session.token, rest=session.rest, flows=session.flows
-        )
-
-        def done(new: Settings | None) -> None:
-            if new is None:
-                return
-            if screen.new_token is not None:
-                self.restart_session(new, screen.new_token)
-            else:
-                self.apply_settings(new)
-
-        self.push_screen(screen, done)
-
-    @work(group="settings", exclusive=True, exit_on_error=False)
-    async def restart_session(self, settings: Settings, token: Token) -> None:
-        """A new token: everything made with the old one goes, and the session starts over."""
-        await self._stop_session()
-        main = self.main
-        for key in main.keys_in_order():
-            await main.remove_conversation(key)
-        main.status.notice = ""
-        self.start_session(settings, token)
-
-    # Exclusive: a second Save cancels the first mid-way.  So nothing here diffs against the
-    # previous settings (the first Save may have replaced them and then been cancelled before
-    # reconfiguring): tabs are diffed against the tabs shown, the stream against what the
-    # client is actually streaming.
-    @work(group="settings", exclusive=True, exit_on_error=False)
-    async def apply_settings(self, new: Settings) -> None:
-        session = self.session
-        if session is None:
-            return
-        if list(new.flows) != list(session.settings.flows):
-            session.follow_all = False  # flows chosen in settings: an explicit choice now
-        session.settings = new
-        self.set_keymap(dict(new.keymap))
-        self._configure_notifier(new)
-        router = session.router
-        main = self.main
-        wanted: set[ConversationKey] = set()
-        for slug in new.flows:
-            flow = await session.flow(slug)
-            if flow is not None:
-                wanted.add(("flow", flow.id))
-        main.set_flow_order(self._chosen_flow_keys(session))
-        for key in self._chosen_flow_keys(session):
-            await main.add_conversation(router.open_flow(key[1]), router)
-        for key in main.keys_in_order():
-            if key[0] == "flow" and key not in wanted and key[1] in session.flows_by_id:
-                await main.remove_conversation(key)
-        client = self.client
-        if client is None or client.config.content_type != new.content_type:
-            self.run_stream(self.stream_config(new, session.token))
-        elif client.config.flows != tuple(new.flows) or client.config.private != new.private:
-            await client.reconfigure(flows=tuple(new.flows), private=new.private)
 
     def palette_entries(self) -> list[PaletteEntry]:
         entries: list[PaletteEntry] = []
