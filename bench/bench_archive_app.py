@@ -111,6 +111,8 @@ async def child_rss(args: argparse.Namespace) -> None:
         flows=args.flows.split(","),
         private=True,
         auto_idle_minutes=0,
+        # BENCH_MEMORY_MESSAGES: the memory budget's setting, for comparison runs.
+        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", "40000")),
     )
     app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
 
@@ -199,6 +201,8 @@ async def child_day(args: argparse.Namespace) -> None:
         flows=args.flows.split(","),
         private=True,
         auto_idle_minutes=0,
+        # BENCH_MEMORY_MESSAGES: the memory budget's setting, for comparison runs.
+        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", "40000")),
     )
     app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
 

@@ -174,6 +174,7 @@ def html_to_text(s: str | None, *, single_line: bool = False) -> str:
             parser.close()
             text = "".join(parser.parts)
         except Exception:  # html.parser is lenient, but never let markup crash routing
+            log.exception("HTML content could not be parsed; showing it with its tags removed")
             text = html.unescape(re.sub(r"<[^>]*>", "", s))
     if single_line:
         return clean_name(text, max_chars=200)

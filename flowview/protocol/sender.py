@@ -763,6 +763,7 @@ class Sender:
             raise
         except Exception as exc:
             # Still unknown; never resend blind.
+            log.warning("outbox %s: looking for it on the server failed", item.uuid, exc_info=True)
             self._schedule(item, ItemState.UNKNOWN, exc)
             return
         if found is not None:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, cast
 
+from textual.css.query import QueryError
+
 from flowview.protocol.events import ConversationKey
 from flowview.tui.composer import Composer
 from flowview.tui.deferred import deferred
@@ -54,7 +56,7 @@ class SendActions:
     def message_input(self) -> MessageInput | None:
         try:
             return self._app.main.query_one("#input", MessageInput)
-        except Exception:
+        except (LookupError, QueryError):  # no main screen (yet, or any more), or no input
             return None
 
     # ------------------------------------------------------------------ lifecycle
