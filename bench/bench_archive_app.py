@@ -112,7 +112,7 @@ async def child_rss(args: argparse.Namespace) -> None:
         private=True,
         auto_idle_minutes=0,
         # BENCH_MEMORY_MESSAGES: the memory budget's setting, for comparison runs.
-        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", "40000")),
+        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", Settings.memory_messages)),
     )
     app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
 
@@ -202,7 +202,7 @@ async def child_day(args: argparse.Namespace) -> None:
         private=True,
         auto_idle_minutes=0,
         # BENCH_MEMORY_MESSAGES: the memory budget's setting, for comparison runs.
-        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", "40000")),
+        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", Settings.memory_messages)),
     )
     app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
 

@@ -119,7 +119,9 @@ class Settings:
     scrollback: int = 10_000
     # Messages held in memory across every conversation (the archive keeps the rest): once
     # over it, conversations not shown keep only their newest lines (see model/budget.py).
-    memory_messages: int = 40_000
+    # 20,000: the whole app costs about 2.6 KB per message held (store, view, allocator), so
+    # this keeps it near 130 MB; the shown tab's whole scrollback (10,000) still fits.
+    memory_messages: int = 20_000
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     me_id: str | None = None
     me_nick: str | None = None
