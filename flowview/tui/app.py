@@ -763,6 +763,11 @@ class FlowviewApp(
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, self._ACTIVITY_EVENTS):
+            if not self.screen_stack:
+                # Quitting: a key or click queued behind the last screen has nowhere to go
+                # (Textual's handler would raise ScreenStackError).
+                log.debug("input after the last screen closed: %s dropped", type(event).__name__)
+                return
             self.note_input()
         await super().on_event(event)
 

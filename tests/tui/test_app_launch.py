@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from textual import events
 
 from flowview.config import CONFIG_DIR_ENV, Settings, save_settings, save_token
 from flowview.protocol.auth import Token
@@ -123,3 +124,14 @@ async def test_try_the_demo_from_setup_connects_and_quitting_stops_it() -> None:
         assert process.poll() is None
     assert process.poll() is not None  # quitting stopped the server
     assert app.demo is None
+
+
+async def test_input_queued_behind_the_last_screen_is_dropped() -> None:
+    # A key arriving while the app quits (seen at the end of a bench run) found no screen and
+    # raised ScreenStackError from Textual's handler.
+    app = FlowviewApp(None, None)
+    async with app.run_test(size=(80, 24)):
+        pass
+    assert not app.screen_stack
+    await app.on_event(events.Key("a", "a"))
+    await app.on_event(events.MouseScrollDown(None, 0, 0, 0, 0, 0, False, False, False))
