@@ -13,10 +13,14 @@ the process's start (its spawn) to the archived frame, wall and CPU.
 
 The archive is generated with bench_archive.py's corpus (12 flows, 60 users, ~5% private
 messages) under the file name the viewer uses for its account, every flow chosen.  Each run
-starts a fresh `FlowviewApp` headless (Textual's test driver) and measures, on the loop's
-clock, from `run_test()` to the first refresh after which the shown tab's log has rows, and
-that frame's delay after the main screen's first (empty) frame, which Textual's start-up
-dominates.  Results: bench/results/warm.json.
+starts a `FlowviewApp` headless (Textual's test driver) and measures, from its construction, on
+the loop's clock and in CPU time, the main screen's frames as Textual hands them to the terminal
+(`Frames`): the first one, and the first whose shown tab has rows (`archived_frame_number` 1:
+no empty frame before it).  Earlier versions waited for one more refresh after seeing rows
+(`call_after_refresh`), which, once the first tab was mounted, came only with the next tab:
+their figures were ≈ 0.2 s later than the frame.  With the archive on a warm page cache, the
+wall figures follow the machine's load; the CPU figures follow the work.
+Results: bench/results/warm.json (--output to write elsewhere).
 """
 
 from __future__ import annotations
