@@ -26,7 +26,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from pathlib import PurePath
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import events, on, work
@@ -90,7 +91,7 @@ class FlowviewApp(SendActions, App[None]):
 
     # main.tcss here too: read with the app's CSS, the main screen's own CSS_PATH adds nothing
     # new when it mounts (a new source there re-parses every stylesheet, twice: ~25 ms).
-    CSS_PATH = ["app.tcss", "screens/main.tcss"]
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "screens/main.tcss"]
     TITLE = "flowview"
     COMMAND_PALETTE_BINDING = "ctrl+k"
     BINDINGS = APP_BINDINGS
@@ -112,10 +113,12 @@ class FlowviewApp(SendActions, App[None]):
         flush_interval: float = 1 / 15,
         idle_check_interval: float = 15.0,
         stream_factory: StreamFactory | None = None,
+        prelude: Prelude | None = None,
     ) -> None:
         super().__init__()
         self.add_mode("main", self._main_screen)
-        self._prelude: Prelude | None = None  # warm start's first tab (tui/warm_prelude.py)
+        # Warm start's first tab (tui/warm_prelude.py): launch.py starts it before importing us.
+        self._prelude = prelude
         self.initial_settings = settings
         self.initial_token = token
         self.setup_notice = setup_notice
@@ -177,8 +180,9 @@ class FlowviewApp(SendActions, App[None]):
     async def on_load(self) -> None:
         """Before the terminal and the CSS: read warm start's first tab (tui/warm_prelude.py)."""
         settings, token = self.initial_settings, self.initial_token
-        if settings is not None and token is not None and self.demo_options is None:
+        if self._prelude is None and settings and token and self.demo_options is None:
             self._prelude = Prelude(settings, token)
+        if self._prelude is not None:
             self._prelude.start()
 
     def _main_screen(self) -> MainScreen:

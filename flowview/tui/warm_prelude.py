@@ -16,17 +16,19 @@ the archive is missing, the screen composes empty and warm start runs as before.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+import threading
 from typing import TYPE_CHECKING, Final
 
 from flowview.protocol.auth import Token
-from flowview.tui.screens.main import FirstTab
 from flowview.tui.session import Session
 from flowview.tui.warm_start import WarmPlan, WarmTab, fill_store, read_plan, read_tab
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # (no Textual at import: `early` runs before Textual is imported)
     from flowview.archive import Archive
     from flowview.config import Settings
+    from flowview.tui.screens.main import FirstTab
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,38 @@ class Prelude:
         self.plan: WarmPlan | None = None
         self.first: FirstTab | None = None  # the tab composed into the main screen
         self.tab: WarmTab | None = None  # what the archive said of it
-        self._task: asyncio.Task[WarmPlan | None] | None = None
+        self._task: asyncio.Future[WarmPlan | None] | None = None
+        self._early: concurrent.futures.Future[WarmPlan | None] | None = None
         self._taken = False
 
+    @classmethod
+    def early(cls, settings: Settings, token: Token) -> Prelude:
+        """Start reading before the app exists, in a thread with its own event loop: while
+        Textual is imported (≈0.5 s of CPU) the archive is opened and read (SQLite's reads
+        release the GIL), so the main screen's compose need not wait for them."""
+        prelude = cls(settings, token)
+        future: concurrent.futures.Future[WarmPlan | None] = concurrent.futures.Future()
+
+        def read() -> None:
+            try:
+                future.set_result(asyncio.run(prelude._read()))
+            except BaseException as exc:  # _read logs its own failures; this is the loop's
+                log.exception("warm start: the early read failed")
+                future.set_exception(exc)
+
+        prelude._early = future
+        threading.Thread(target=read, name="warm-prelude", daemon=True).start()
+        return prelude
+
     def start(self) -> None:
-        self._task = asyncio.create_task(self._read(), name="warm-prelude")
+        """Start reading on the running loop (unless `early` already did)."""
+        if self._early is None and self._task is None:
+            self._task = asyncio.create_task(self._read(), name="warm-prelude")
+
+    def _pending(self) -> asyncio.Future[WarmPlan | None] | None:
+        if self._task is None and self._early is not None:
+            self._task = asyncio.wrap_future(self._early)
+        return self._task
 
     async def _read(self) -> WarmPlan | None:
         session = self.session
@@ -75,7 +104,7 @@ class Prelude:
 
     async def wait(self, timeout: float) -> FirstTab | None:
         """Wait (at most `timeout`) for the read; fill the first tab's store when it came."""
-        task = self._task
+        task = self._pending()
         if task is None:
             return None
         done, _ = await asyncio.wait({task}, timeout=timeout)
@@ -91,6 +120,8 @@ class Prelude:
             router.set_me(session.archive.user_id)
         router.add_flows(self.plan.flows)
         router.add_users(self.plan.users)
+        from flowview.tui.screens.main import FirstTab
+
         self.tab = self.plan.tabs[0]
         store = fill_store(session, self.tab)
         self.first = FirstTab(store, router, tuple(self.plan.flow_keys))
@@ -98,8 +129,9 @@ class Prelude:
 
     async def result(self) -> WarmPlan | None:
         """The plan once read (None: no archive), for warm start's other tabs."""
-        if self.plan is None and self._task is not None:
-            self.plan = await self._task
+        task = self._pending()
+        if self.plan is None and task is not None:
+            self.plan = await task
         return self.plan
 
     def take_session(self, settings: Settings, token: Token) -> Session | None:
@@ -111,8 +143,12 @@ class Prelude:
 
     async def aclose(self) -> None:
         """The session was never taken (the app stopped first): close its archive."""
-        if self._task is not None:
-            self._task.cancel()
+        task = self._pending()
+        if task is not None and not task.done():
+            if self._early is not None:  # a thread cannot be cancelled: let it finish
+                await asyncio.wait({task})
+            else:
+                task.cancel()
         if not self._taken:
             self._taken = True
             await self.session.aclose()

@@ -8,6 +8,7 @@ shows the tab after the first frame, from the same read."""
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,38 @@ async def test_with_nothing_archived_the_screen_composes_empty(
         assert at_mount == [([], True, 0)]
         assert app.main.keys_in_order() == []  # nothing archived, nothing answered
         assert app.main.query_one("#empty").display
+
+
+async def test_an_early_prelude_is_read_before_the_app_exists_and_composed_at_once(
+    data_dir: Path,
+    at_mount: list[tuple[list[Any], bool, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """launch.py starts the read before importing the app (`Prelude.early`): done by the time
+    the screen is composed, it is composed with the tab however short the wait."""
+    fill_archive(data_dir)
+    monkeypatch.setattr(app_module, "PRELUDE_WAIT", 0.0)  # no waiting at all at compose
+    threads: list[str] = []
+    read_tab = warm_start.read_tab
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return read_tab(*args, **kwargs)
+
+    monkeypatch.setattr(warm_prelude, "read_tab", counted)
+    monkeypatch.setattr(warm_start, "read_tab", counted)
+    settings = make().initial_settings
+    assert settings is not None
+    prelude = warm_prelude.Prelude.early(settings, Token("t0k3n"))
+    plan = await prelude.result()  # (the app's import would take this long and more)
+    assert plan is not None and [t.key for t in plan.tabs] == [("flow", "f1")]
+    assert threads and threading.main_thread().name not in threads  # read off the loop
+    app = FlowviewApp(settings, Token("t0k3n"), prelude=prelude)
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        assert at_mount == [([("flow", "f1")], False, 200)]
+        assert app.session is prelude.session  # the session that read it runs on
+        want = [("flow", f) for f in FLOWS]
+        await wait_until(pilot, timeout=15, predicate=lambda: app.main.keys_in_order() == want)
+        assert len(threads) == 3  # f1 read once (early), then f2 and f3
+        await wait_until(pilot, timeout=15, predicate=lambda: bootstrapped(app))
