@@ -130,9 +130,9 @@ class Frames:
             self.tabs = len(screen.keys_in_order())
 
 
-async def one_run() -> dict[str, float]:
-    from flowview.tui.app import FlowviewApp
-
+async def one_run(launch_order: bool = False) -> dict[str, float]:
+    """One start; `launch_order`: as `flowview` starts (tui/launch.py), the archive's read begun
+    before the app is imported (when the tree has `Prelude.early`)."""
     settings = Settings(
         stream_url=STREAM,
         api_url=API,
@@ -140,11 +140,21 @@ async def one_run() -> dict[str, float]:
         me_id=ME,
         me_nick="user0",
     )
+    extra: dict[str, Any] = {}
+    if launch_order:
+        try:
+            from flowview.tui.warm_prelude import Prelude
+        except ImportError:  # a tree from before it
+            pass
+        else:
+            extra["prelude"] = Prelude.early(settings, Token("bench"))
+    from flowview.tui.app import FlowviewApp
+
     # The app's start is its construction (anything it starts there counts).
     loop = asyncio.get_running_loop()
     started = loop.time()
     cpu_started = time.process_time()
-    app = FlowviewApp(settings, Token("bench"))
+    app = FlowviewApp(settings, Token("bench"), **extra)
     app.animation_level = "none"
     frames = Frames(app, started, cpu_started)
     async with app.run_test(size=(120, 40)):
@@ -178,11 +188,17 @@ def main() -> int:
     )
     parser.add_argument("--compare", type=Path, help="a tree to run side by side with this one")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--launch-order",
+        action="store_true",
+        help="with --compare: start as `flowview` does (the read begun before the app's import);"
+        " compare the from-spawn figures then",
+    )
     args = parser.parse_args()
     if args.one:  # one run in this fresh process (--compare's child), JSON on stdout
         os.environ["FLOWVIEW_DATA_DIR"] = str(args.dir)
         os.environ["FLOWVIEW_CONFIG_DIR"] = str(args.dir / "config")
-        print(json.dumps(asyncio.run(one_run())))
+        print(json.dumps(asyncio.run(one_run(args.launch_order))))
         return 0
     if args.compare is not None:
         return compare(args)
@@ -222,9 +238,11 @@ def main() -> int:
     return 0
 
 
-def _child(tree: Path, directory: Path) -> dict[str, float]:
+def _child(tree: Path, directory: Path, launch_order: bool = False) -> dict[str, float]:
     """One run in a fresh process of `tree`'s flowview (TREE_ENV)."""
     command = [sys.executable, __file__, "--one", "--dir", str(directory)]
+    if launch_order:
+        command.append("--launch-order")
     env = {**os.environ, TREE_ENV: str(tree)}
     spawned = time.time()
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=120, env=env)
@@ -245,11 +263,11 @@ def compare(args: argparse.Namespace) -> int:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in trees}
     for _ in range(2):  # warm-up: page cache, .pyc files
         for tree in trees.values():
-            _child(tree, directory)
+            _child(tree, directory, args.launch_order)
     for i in range(args.runs):
         order = ["this", "base"] if i % 2 == 0 else ["base", "this"]
         for name in order:
-            runs[name].append(_child(trees[name], directory))
+            runs[name].append(_child(trees[name], directory, args.launch_order))
         loads.append(os.getloadavg())
         print(
             f"  round {i + 1}: "
@@ -266,6 +284,7 @@ def compare(args: argparse.Namespace) -> int:
     )
     results: dict[str, Any] = {
         "archived_messages": args.count,
+        "launch_order": args.launch_order,
         "trees": {name: str(tree) for name, tree in trees.items()},
         "medians": {
             name: {
