@@ -7,6 +7,7 @@ shows the tab after the first frame, from the same read."""
 
 from __future__ import annotations
 
+import argparse
 import functools
 import threading
 from pathlib import Path
@@ -19,7 +20,7 @@ from flowview.archive import Archive
 from flowview.config import Settings
 from flowview.protocol.auth import Token
 from flowview.tui import app as app_module
-from flowview.tui import warm_prelude, warm_start
+from flowview.tui import launch, warm_prelude, warm_start
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.main import MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
@@ -237,3 +238,36 @@ async def test_an_early_prelude_is_read_before_the_app_exists_and_composed_at_on
         await wait_until(pilot, timeout=15, predicate=lambda: app.main.keys_in_order() == want)
         assert len(threads) == 3  # f1 read once (early), then f2 and f3
         await wait_until(pilot, timeout=15, predicate=lambda: bootstrapped(app))
+
+
+async def test_flowview_starts_the_read_before_it_imports_the_app(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fill_archive(data_dir)
+    settings = make().initial_settings
+    assert settings is not None
+    token = Token("t0k3n")
+    monkeypatch.setattr(launch, "load_startup", lambda: launch.Startup(settings, token))
+    started: list[warm_prelude.Prelude] = []
+    early = warm_prelude.Prelude.early
+
+    def spy(settings: Settings, token: Token) -> warm_prelude.Prelude:
+        started.append(early(settings, token))
+        return started[-1]
+
+    apps: list[FlowviewApp] = []
+
+    def run(app: FlowviewApp) -> int:
+        apps.append(app)
+        return 0
+
+    monkeypatch.setattr(warm_prelude.Prelude, "early", spy)
+    monkeypatch.setattr(launch, "_run", run)
+    assert launch.main_tui(argparse.Namespace()) == 0
+    assert len(started) == 1 and len(apps) == 1
+    prelude = started[0]
+    assert prelude.session.settings is settings
+    plan = await prelude.result()
+    assert plan is not None and [t.key for t in plan.tabs] == [("flow", "f1")]
+    await prelude.aclose()  # never taken (the app did not run): its archive is closed
+    assert prelude.session.archive.archive is None
