@@ -30,12 +30,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import events, on, work
 from textual.app import App
-from textual.screen import Screen
 from textual.theme import Theme
 from textual.timer import Timer
 from textual.widgets import TabbedContent
@@ -64,7 +64,8 @@ from flowview.tui.settings_actions import SettingsActions
 from flowview.tui.stream_pump import FlushBatch, StreamPump
 from flowview.tui.triage import ReadState
 from flowview.tui.triage_actions import TriageActions
-from flowview.tui.warm_start import WarmPlan, forget_warm, warm_start
+from flowview.tui.warm_prelude import PRELUDE_WAIT, Prelude
+from flowview.tui.warm_start import WarmPlan, adopt, forget_warm, warm_start
 from flowview.tui.widgets.flow_log import FlowLog
 
 if TYPE_CHECKING:
@@ -97,13 +98,15 @@ class FlowviewApp(
 ):
     """The viewer.  Without settings or a token it starts on the setup screen."""
 
-    CSS_PATH = "app.tcss"
+    # main.tcss here too: read with the app's CSS, the main screen's own CSS_PATH adds nothing
+    # new when it mounts (a new source there re-parses every stylesheet, twice: ~25 ms).
+    CSS_PATH: ClassVar[list[str | PurePath]] = ["app.tcss", "screens/main.tcss"]
     TITLE = "flowview"
     COMMAND_PALETTE_BINDING = "ctrl+k"
     BINDINGS = APP_BINDINGS
     COMMANDS = App.COMMANDS | {FlowviewCommands}
-    # A mode (not get_default_screen) so that MainScreen's CSS_PATH is loaded.
-    MODES: ClassVar[dict[str, str | Callable[[], Screen[Any]]]] = {"main": MainScreen}
+    # A mode (not get_default_screen) so that MainScreen's CSS_PATH is loaded; added in
+    # __init__: its screen may be composed with a warm tab (`_main_screen`).
     DEFAULT_MODE = "main"
 
     def __init__(
@@ -119,8 +122,12 @@ class FlowviewApp(
         flush_interval: float = 1 / 15,
         idle_check_interval: float = 15.0,
         stream_factory: StreamFactory | None = None,
+        prelude: Prelude | None = None,
     ) -> None:
         super().__init__()
+        self.add_mode("main", self._main_screen)
+        # Warm start's first tab (tui/warm_prelude.py): launch.py starts it before importing us.
+        self._prelude = prelude
         self.initial_settings = settings
         self.initial_token = token
         self.setup_notice = setup_notice
@@ -179,6 +186,20 @@ class FlowviewApp(
     def events_routed(self) -> int:
         return self.pump.events_routed if self.pump is not None else 0
 
+    async def on_load(self) -> None:
+        """Before the terminal and the CSS: read warm start's first tab (tui/warm_prelude.py)."""
+        settings, token = self.initial_settings, self.initial_token
+        if self._prelude is None and settings and token and self.demo_options is None:
+            self._prelude = Prelude(settings, token)
+        if self._prelude is not None:
+            self._prelude.start()
+
+    def _main_screen(self) -> MainScreen:
+        prelude = self._prelude
+        if prelude is None or prelude.first is None:
+            return MainScreen()
+        return MainScreen(prelude.first, api_url=prelude.session.settings.api_url)
+
     def on_mount(self) -> None:
         self.last_input = self.clock()
         self._idle_timer = self.set_interval(self.idle_check_interval, self._idle_tick)
@@ -221,6 +242,8 @@ class FlowviewApp(
 
     async def on_unmount(self) -> None:
         self.gc_policy.uninstall()
+        if self._prelude is not None:
+            await self._prelude.aclose()
         await self._stop_session()
         await self.notifier.aclose()
         if self.demo is not None:
@@ -274,7 +297,8 @@ class FlowviewApp(
             and self.theme != settings.theme
         ):
             self.theme = settings.theme  # before the session exists: nothing to save back
-        session = self.session = Session.create(settings, token)
+        prelude = self._prelude.take_session(settings, token) if self._prelude else None
+        session = self.session = prelude or Session.create(settings, token)
         self.main.api_url = settings.api_url
         self.history = HistoryLoader(session, self._mark_dirty)
         self.members_loader = MembersLoader(session)
@@ -293,6 +317,11 @@ class FlowviewApp(
         )
         self.joined_flows = JoinedFlows(session, lambda: self.client, self._joined_flows_changed)
         self.main.status.set_connection("connecting")
+        if prelude is not None and self._prelude is not None and self._prelude.tab is not None:
+            # The screen was composed with this tab: loaders take it over before it is shown.
+            adopt(self.history, self.read_state, self._prelude.tab)
+            self._shown_key = None  # (a TabActivated before the session changed nothing)
+            self._on_tab_shown(self.main.active_key)
         self.bootstrap()
 
     def _on_routed(self, events: Sequence[Event]) -> None:
@@ -354,12 +383,21 @@ class FlowviewApp(
         """Archived tails in the tabs before the network answers (tui/warm_start.py)."""
         if self.history is None:
             return None
+        prelude = self._prelude
+        prepared = composed = None
+        if prelude is not None and session is prelude.session:
+            prepared = await prelude.result()
+            if prepared is None:
+                return None  # no archive (or it failed): nothing to read again
+            composed = prelude.tab.key if prelude.tab is not None else None
         return await warm_start(
             session,
             self.history,
             self.main,
             self.read_state,
             on_first_tab=lambda: self._on_tab_shown(self.main.active_key),
+            prepared=prepared,
+            composed=composed,
         )
 
     def stream_config(self, settings: Settings, token: Token) -> StreamConfig:
@@ -762,6 +800,8 @@ class FlowviewApp(
     )
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Compose) and self._prelude is not None:
+            await self._prelude.wait(PRELUDE_WAIT)  # the main screen is composed next
         if isinstance(event, self._ACTIVITY_EVENTS):
             if not self.screen_stack:
                 # Quitting: a key or click queued behind the last screen has nowhere to go

@@ -262,9 +262,15 @@ def load_startup() -> Startup:
 
 def main_tui(args: argparse.Namespace) -> int:
     """`flowview`: saved setup straight to the flows, otherwise the setup screen first."""
+    start = load_startup()
+    prelude = None
+    if start.settings is not None and start.token is not None:
+        # Warm start's first tab is read while Textual is imported (tui/warm_prelude.py).
+        from flowview.tui.warm_prelude import Prelude
+
+        prelude = Prelude.early(start.settings, start.token)
     from flowview.tui.app import FlowviewApp
 
-    start = load_startup()
     # The setup screen's "Try the demo" can start a demo server too.
     return _run(
         FlowviewApp(
@@ -272,5 +278,6 @@ def main_tui(args: argparse.Namespace) -> int:
             start.token,
             setup_notice=start.notice,
             settings_problems=start.problems,
+            prelude=prelude,
         )
     )

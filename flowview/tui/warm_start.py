@@ -21,6 +21,7 @@ from flowview.archive.archive import FlowInfo
 from flowview.protocol.events import ConversationKey, Event
 
 if TYPE_CHECKING:
+    from flowview.model.store import ConversationStore
     from flowview.tui.loaders import HistoryLoader
     from flowview.tui.screens.main import MainScreen
     from flowview.tui.session import Session
@@ -33,6 +34,8 @@ __all__ = [
     "WARM_TAIL",
     "WarmPlan",
     "WarmTab",
+    "adopt",
+    "fill_store",
     "read_plan",
     "read_tab",
     "recent_private",
@@ -126,35 +129,47 @@ async def warm_start(
     main: MainScreen,
     read_state: ReadState | None = None,
     on_first_tab: Callable[[], None] = lambda: None,
+    prepared: WarmPlan | None = None,
+    composed: ConversationKey | None = None,
 ) -> WarmPlan | None:
     """Show the archived tails (see the module docstring); None when there is no archive.
-    Reads run in threads, one tab at a time: the first tab shows before the others are read."""
+    Reads run in threads, one tab at a time: the first tab shows before the others are read.
+
+    `prepared`: the plan tui/warm_prelude.py read while the app started, with its first tab
+    read; `composed`: that tab's key when the main screen was composed with it (its first
+    frame showed it: no need to wait for another before adding the other tabs)."""
     settings = session.settings
     link = session.archive
-    if not await link.open_known(settings.api_url, settings.me_id):
+    if prepared is None and not await link.open_known(settings.api_url, settings.me_id):
         return None
     archive = link.archive
     if archive is None:
         return None
     started = time.perf_counter()
     me = link.user_id
-    try:
-        plan = await asyncio.to_thread(read_plan, archive, settings.flows)
-    except Exception:  # a damaged archive must not stop the viewer: it starts cold
-        log.exception("warm start: reading the archive failed")
-        return None
+    if prepared is not None:
+        plan = prepared
+    else:
+        try:
+            plan = await asyncio.to_thread(read_plan, archive, settings.flows)
+        except Exception:  # a damaged archive must not stop the viewer: it starts cold
+            log.exception("warm start: reading the archive failed")
+            return None
     router = session.router
     if me and not router.me_id:
         router.set_me(me)
-    router.add_flows(plan.flows)
-    router.add_users(plan.users)
+    if composed is None:  # else the prelude named them before composing
+        router.add_flows(plan.flows)
+        router.add_users(plan.users)
     main.set_flow_order(plan.flow_keys)
+    read = {tab.key: tab for tab in plan.tabs}
     try:
-        for key in plan.flow_keys:
-            await _show(session, history, main, read_state, plan, key, me)
-            if len(plan.tabs) == 1:
+        for shown, key in enumerate(plan.flow_keys, 1):
+            await _show(session, history, main, read_state, plan, key, me, read.get(key))
+            if shown == 1:
                 on_first_tab()  # shown now: the other tabs are added behind it
-                await _painted(main)
+                if key != composed:
+                    await _painted(main)
         if settings.private:
             for key in await asyncio.to_thread(recent_private, archive):
                 await _show(session, history, main, read_state, plan, key, me)
@@ -189,23 +204,41 @@ async def _show(
     plan: WarmPlan,
     key: ConversationKey,
     me: str | None,
+    tab: WarmTab | None = None,
 ) -> None:
+    """A tab for `key` with its archived tail (`tab`: already read, maybe already shown)."""
     archive = session.archive.archive
     if archive is None:
         return
-    tab = await asyncio.to_thread(read_tab, archive, key, me)
-    plan.tabs.append(tab)
+    if tab is None:
+        tab = await asyncio.to_thread(read_tab, archive, key, me)
+        plan.tabs.append(tab)
     router = session.router
-    store, _ = router.open(key)
-    router.merge_history(key, tab.events)
+    store = router.stores.get(key) if main.has(key) else None
+    if store is None:
+        store = fill_store(session, tab)
+    adopt(history, read_state, tab)
+    await main.add_conversation(store, router)
+
+
+def fill_store(session: Session, tab: WarmTab) -> ConversationStore:
+    """`tab`'s archived messages and unread count into its store (no UI work)."""
+    store, _ = session.router.open(tab.key)
+    session.router.merge_history(tab.key, tab.events)
     if tab.read_position is not None:
         store.restore_unread(tab.read_position)
         if tab.unread > store.unread:  # more unread than the tail holds
             store.restore_unread(tab.read_position, hidden=tab.unread - store.unread)
-        if read_state is not None:
-            read_state.restored(key, tab.read_position)
-    history.warm(key, tab.newest_id)
-    await main.add_conversation(store, router)
+    return store
+
+
+def adopt(history: HistoryLoader, read_state: ReadState | None, tab: WarmTab) -> None:
+    """The session's loaders take over a warm tab: back-fill after its newest archived id,
+    read position as archived.  (Before the tab is first shown: showing it loads history
+    for tabs not loaded, and opens at the first unread line.)"""
+    if tab.read_position is not None and read_state is not None:
+        read_state.restored(tab.key, tab.read_position)
+    history.warm(tab.key, tab.newest_id)
 
 
 def forget_warm(session: Session, history: HistoryLoader, plan: WarmPlan) -> None:

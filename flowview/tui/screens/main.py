@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import events
@@ -246,6 +247,16 @@ class FlowFooter(Footer):
         self.mutate_reactive(Footer.compact)
 
 
+@dataclass(frozen=True, slots=True)
+class FirstTab:
+    """A tab composed with the screen (warm start, tui/warm_prelude.py): the screen's first
+    frame shows its archived lines, with no empty frame and no re-layout before them."""
+
+    store: ConversationStore
+    router: Router
+    flow_order: tuple[ConversationKey, ...] = ()
+
+
 class MainScreen(Screen[None]):
     """Tabs of conversations over a status bar and the footer."""
 
@@ -262,8 +273,9 @@ class MainScreen(Screen[None]):
             super().__init__()
             self.shown = shown
 
-    def __init__(self) -> None:
+    def __init__(self, first: FirstTab | None = None, api_url: str | None = None) -> None:
         super().__init__()
+        self._first = first
         self._panes: dict[ConversationKey, str] = {}  # key -> pane id, in tab order
         self._keys: dict[str, ConversationKey] = {}  # pane id -> key
         self._serial = 0
@@ -276,7 +288,7 @@ class MainScreen(Screen[None]):
         self._last_relabel = 0.0
         self._relabel_timer: Timer | None = None
         # REST base of the session: file attachments are shown and opened as full URLs.
-        self.api_url: str | None = None
+        self.api_url = api_url
         # alt+a remembers where a run of activity jumps started (WeeChat style).
         self.activity_origin: ConversationKey | None = None
         # Tab order: the chosen flows in their saved order, then other flows, then private
@@ -290,9 +302,15 @@ class MainScreen(Screen[None]):
         self._labelled_orgs = False  # what the labels shown use
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="body"):
-            yield ConversationTabs(id="conversations")
-        yield Static(Content("Waiting for flows …"), id="empty")
+        first, self._first = self._first, None
+        with Horizontal(id="body"), ConversationTabs(id="conversations"):
+            if first is not None:
+                self.set_flow_order(first.flow_order)
+                yield self._new_pane(first.store, first.router)[0]
+                self._labelled_orgs = self._several_orgs
+        empty = Static(Content("Waiting for flows …"), id="empty")
+        empty.display = first is None
+        yield empty
         note = Static(Content(""), id="compose-note", markup=False)
         note.display = False
         yield note
@@ -367,9 +385,22 @@ class MainScreen(Screen[None]):
 
     async def add_conversation(self, store: ConversationStore, router: Router) -> None:
         """A tab for `store`, at its place in the tab order (see `set_flow_order`)."""
-        key = store.key
-        if key in self._panes:
+        if store.key in self._panes:
             return
+        pane, before = self._new_pane(store, router)
+        if before is None:
+            await self.tabbed.add_pane(pane)
+        else:
+            await self.tabbed.add_pane(pane, before=self._panes[before])
+        self.query_one("#empty").display = False
+        self._tabs_changed()
+
+    def _new_pane(
+        self, store: ConversationStore, router: Router
+    ) -> tuple[TabPane, ConversationKey | None]:
+        """The pane of a new tab, registered; and the key of the tab it goes before (None:
+        last)."""
+        key = store.key
         self._serial += 1
         self._arrival.setdefault(key, self._serial)
         pane_id = f"conv-{self._serial}"  # ours, never derived from server ids
@@ -394,13 +425,7 @@ class MainScreen(Screen[None]):
             if (info := router.flows.get(k[1])) is not None and info.slug
         }
         self._several_orgs = len(set(self._orgs.values()) | self._chosen_orgs) > 1
-        pane = TabPane(tab_label(store, self._org_label(key)), log, id=pane_id)
-        if before is None:
-            await self.tabbed.add_pane(pane)
-        else:
-            await self.tabbed.add_pane(pane, before=self._panes[before])
-        self.query_one("#empty").display = False
-        self._tabs_changed()
+        return TabPane(tab_label(store, self._org_label(key)), log, id=pane_id), before
 
     async def remove_conversation(self, key: ConversationKey) -> None:
         pane_id = self._panes.pop(key, None)
