@@ -50,7 +50,7 @@ from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import StateChange
 from flowview.tui.commands import FlowviewCommands, PaletteEntry
 from flowview.tui.deferred import deferred
-from flowview.tui.gc_policy import GcPolicy
+from flowview.tui.gc_policy import GcPolicy, malloc_trim
 from flowview.tui.joined_flows import JoinedFlows
 from flowview.tui.loaders import HistoryLoader, MembersLoader
 from flowview.tui.notifier import Notifier
@@ -155,7 +155,7 @@ class FlowviewApp(
         self._members_shown: tuple[object, ...] | None = None
         self._shown_key: ConversationKey | None = None
         self._idle_timer: Timer | None = None
-        self.gc_policy = GcPolicy(clock, can_freeze=self.nothing_transient)
+        self.gc_policy = GcPolicy(clock, can_freeze=self.nothing_transient, trim=malloc_trim())
         self._presence_lock = asyncio.Lock()
         # Recent connection states, newest last (diagnostics; tests read the sequence).
         self.state_log: deque[StateChange] = deque(maxlen=100)
