@@ -10,11 +10,7 @@ import pytest
 
 from flowview.archive import Archive
 from flowview.server.runner import ServerOptions, ServerThread
-
-FLOW = "f-acme-main"
-OTHER_FLOW = "f-acme-ops"
-DAY_MS = 86_400_000
-BASE_MS = 1_780_000_000_000  # 2026-05-28
+from tests.archive.samples import BASE_MS, FLOW
 
 
 @pytest.fixture

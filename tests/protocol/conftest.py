@@ -19,8 +19,6 @@ from flowview.server.runner import RunningServer, ServerOptions, run_server
 from tests.protocol.harness import Env, EnvFactory, LoopTime, open_env
 from tests.protocol.sender_testkit import ScriptedApi
 
-__all__ = ["EnvFactory"]  # test_client_gaps.py and test_client_logging.py import it from here
-
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:

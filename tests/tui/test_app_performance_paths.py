@@ -23,7 +23,8 @@ from flowview.server.runner import ServerThread
 from flowview.tui.gc_policy import GcPolicy
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, close_http, http, make_app, post, wait_live
+from tests.tui.app_driver import SIZE, make_app, post, wait_live
+from tests.tui.apphttp import close_http, http
 
 pytestmark = pytest.mark.timeout(60)
 
