@@ -1,4 +1,6 @@
-"""Shared fixtures: every test runs with its configuration directory under tmp_path.
+"""Shared fixtures: every test runs with its configuration directory under tmp_path; the bundled
+server on loopback in its own thread (`server`) or on the test's loop (`project_server`); display
+times in UTC (`utc`).
 
 FLOWVIEW_CONFIG_DIR (honoured by flowview.config.config_dir) and XDG_CONFIG_HOME are pointed at
 the test's tmp_path, and a guard fails any test that changed the real user configuration
@@ -9,11 +11,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC
 from pathlib import Path
 
 import platformdirs
 import pytest
+
+from flowview.model import render
+from flowview.server.runner import RunningServer, ServerOptions, ServerThread, run_server
+from tests.tui.apphttp import close_http
 
 # `from helpers import wait_until` works whether or not tests/ is a package.
 _TESTS_DIR = str(Path(__file__).resolve().parent)
@@ -81,3 +88,28 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     directory = tmp_path / "data"
     monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def server() -> Iterator[ServerThread]:
+    """The bundled server on loopback in its own thread, quiet (rate=0): tests post what they
+    need (tests/server calls `project_server` by this name; test_tail.py runs one as a process)."""
+    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
+        yield srv
+        close_http(srv)  # the keep-alive client tests/tui/apphttp.py made for it, if any
+
+
+@pytest.fixture
+async def project_server() -> AsyncIterator[RunningServer]:
+    """The project's own server on the test's loop, quiet (no simulated traffic), faults
+    enabled: for tests that drive it from the loop (protocol, server)."""
+    async with run_server(ServerOptions(rate=0)) as running:
+        yield running
+
+
+@pytest.fixture
+def utc() -> Iterator[None]:
+    """Times and day separators in UTC, so rows are the same on every machine."""
+    render.set_display_timezone(UTC)
+    yield
+    render.set_display_timezone(None)

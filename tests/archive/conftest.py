@@ -1,4 +1,5 @@
-"""Fixtures of the archive tests: a private data directory and an open archive in it."""
+"""Fixtures of the archive tests: an open archive in the test's data directory and a maker of
+wire-format events (`server` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,7 @@ from typing import Any
 import pytest
 
 from flowview.archive import Archive
-from flowview.server.runner import ServerOptions, ServerThread
-
-FLOW = "f-acme-main"
-OTHER_FLOW = "f-acme-ops"
-DAY_MS = 86_400_000
-BASE_MS = 1_780_000_000_000  # 2026-05-28
+from tests.archive.samples import BASE_MS, FLOW
 
 
 @pytest.fixture
@@ -53,10 +49,3 @@ def wire() -> Callable[..., dict[str, Any]]:
         return obj
 
     return make
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    """The bundled server on loopback, quiet (rate=0): tests post what they need."""
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv

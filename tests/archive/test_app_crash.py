@@ -20,7 +20,6 @@ import sys
 import termios
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from flowview.archive import Archive
 from flowview.archive.paths import list_archives
 from flowview.config import Settings, save_settings, save_token
 from flowview.protocol.auth import Token
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.server.runner import ServerThread
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,12 +85,6 @@ class Viewer:
         if self._master >= 0:
             os.close(self._master)
             self._master = -1
-
-
-@pytest.fixture
-def server() -> Iterator[ServerThread]:
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv
 
 
 def _wait(predicate: Any, what: str, viewer: Viewer, timeout: float = 60.0) -> None:

@@ -14,7 +14,7 @@ import pytest
 from flowview.archive import Archive, ArchiveClosed, ArchiveError, archive_path, schema
 from flowview.archive.writer import Flows
 from flowview.protocol.events import parse_event
-from tests.archive.conftest import FLOW, OTHER_FLOW
+from tests.archive.samples import FLOW, OTHER_FLOW
 
 Wire = Callable[..., dict[str, Any]]
 KEY = ("flow", FLOW)

@@ -17,7 +17,7 @@ import pytest
 from flowview.archive import Archive
 from flowview.cli import main
 from flowview.protocol.rest import Flow, User
-from tests.archive.conftest import BASE_MS, DAY_MS, FLOW, OTHER_FLOW
+from tests.archive.samples import BASE_MS, DAY_MS, FLOW, OTHER_FLOW
 
 Wire = Callable[..., dict[str, Any]]
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import orjson
 from flowview.archive import Archive, schema
 from flowview.archive.query import parse_query
 from flowview.archive.search import search
-from tests.archive.conftest import FLOW
+from tests.archive.samples import FLOW
 
 Wire = Callable[..., dict[str, Any]]
 KEY = ("flow", FLOW)

@@ -14,7 +14,7 @@ import orjson
 from flowview.archive import Archive, rows, schema
 from flowview.archive.query import parse_query
 from flowview.archive.search import search
-from tests.archive.conftest import FLOW
+from tests.archive.samples import FLOW
 
 Wire = Callable[..., dict[str, Any]]
 KEY = ("flow", FLOW)

@@ -14,7 +14,7 @@ from flowview.archive import Archive
 from flowview.archive.query import QueryError, parse_query
 from flowview.archive.search import make_snippet, search
 from flowview.protocol.rest import Flow, User
-from tests.archive.conftest import BASE_MS, DAY_MS, FLOW, OTHER_FLOW
+from tests.archive.samples import BASE_MS, DAY_MS, FLOW, OTHER_FLOW
 
 Wire = Callable[..., dict[str, Any]]
 

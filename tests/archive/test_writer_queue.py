@@ -10,7 +10,7 @@ from typing import Any
 
 from flowview.archive import Archive
 from flowview.archive.writer import CHUNK_MAX, ArchiveWriter
-from tests.archive.conftest import FLOW
+from tests.archive.samples import FLOW
 
 Wire = Callable[..., dict[str, Any]]
 KEY = ("flow", FLOW)

@@ -18,7 +18,7 @@ import pytest
 from flowview.archive import Archive, ArchiveClosed, WriterState
 from flowview.archive.writer import SMALL_CACHE_KIB, WRITER_CACHE_KIB
 from flowview.protocol.events import parse_event
-from tests.archive.conftest import FLOW
+from tests.archive.samples import FLOW
 
 Wire = Callable[..., dict[str, Any]]
 KEY = ("flow", FLOW)

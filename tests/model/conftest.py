@@ -5,9 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flowview.model.router import Router
-
-# The flow of the verbatim protocol samples (tests/protocol/samples.py).
-SAMPLE_FLOW = "bed6fa5a-6a31-4a31-9b3b-9184b158c2b8"
+from tests.model.sample_flow import SAMPLE_FLOW
 
 
 @pytest.fixture

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from datetime import UTC
 from typing import Any
 
 import pytest
 
 from flowview.model import line_index as line_index_module
-from flowview.model import render
 from flowview.model.line_index import LAZY_AFTER, LAZY_CHUNK, LAZY_TAIL, LineIndex
 from flowview.model.line_layout import LineLayout
 from flowview.model.router import Router
@@ -24,11 +21,7 @@ MINUTE = 60_000
 LONG = "word " * 40  # wraps at the widths used here
 
 
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    render.set_display_timezone(UTC)
-    yield
-    render.set_display_timezone(None)
+pytestmark = pytest.mark.usefixtures("utc")  # tests/conftest.py
 
 
 def make_router(cap: int = 10_000) -> Router:

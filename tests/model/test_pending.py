@@ -9,7 +9,7 @@ from flowview.model.pending import PendingLines, note_for
 from flowview.model.router import Router
 from flowview.protocol.events import parse_event
 from flowview.protocol.sender import Destination, ItemState, OutboxItem, StateChanged
-from tests.model.conftest import SAMPLE_FLOW
+from tests.model.sample_flow import SAMPLE_FLOW
 
 ME = "263186"
 KEY = ("flow", SAMPLE_FLOW)

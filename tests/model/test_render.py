@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
-from datetime import UTC, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
 from rich.cells import cell_len
@@ -26,11 +25,7 @@ from flowview.model.render import (
 MS = 1772546700000
 
 
-@pytest.fixture(autouse=True)
-def utc() -> Iterator[None]:
-    render.set_display_timezone(UTC)
-    yield
-    render.set_display_timezone(None)
+pytestmark = pytest.mark.usefixtures("utc")  # tests/conftest.py
 
 
 def test_times_and_days_in_the_display_zone() -> None:

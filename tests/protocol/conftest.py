@@ -1,5 +1,6 @@
 """Fixtures of the protocol tests: the project's server on loopback (stream-client and outbox
-tests), a scripted loopback API and a store for the outbox sender, and the loop's clock."""
+tests; `project_server` itself is in tests/conftest.py), a scripted loopback API and a store for
+the outbox sender, and the loop's clock."""
 
 from __future__ import annotations
 
@@ -15,11 +16,9 @@ from flowview.protocol.auth import Token
 from flowview.protocol.outbox_store import OutboxStore
 from flowview.protocol.rest import RestClient
 from flowview.protocol.sender import Sender, Transport
-from flowview.server.runner import RunningServer, ServerOptions, run_server
+from flowview.server.runner import RunningServer
 from tests.protocol.harness import Env, EnvFactory, LoopTime, open_env
 from tests.protocol.sender_testkit import ScriptedApi
-
-__all__ = ["EnvFactory"]  # test_client_gaps.py and test_client_logging.py import it from here
 
 
 @pytest.fixture
@@ -112,13 +111,6 @@ def make_sender(data_dir: Path) -> Iterator[Callable[..., Sender]]:
     yield make
     for sender in made:
         sender.close_store()
-
-
-@pytest.fixture
-async def project_server() -> AsyncIterator[RunningServer]:
-    """The project's own server, quiet (no simulated traffic), faults enabled."""
-    async with run_server(ServerOptions(rate=0)) as running:
-        yield running
 
 
 @pytest.fixture

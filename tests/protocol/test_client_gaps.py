@@ -17,8 +17,7 @@ from flowview.protocol.client import ContentType, StreamClient
 from flowview.protocol.events import Event
 from flowview.protocol.items import GapClosed, GapOpened, RawEvent
 from flowview.protocol.rest import RestClient
-from tests.protocol.conftest import EnvFactory
-from tests.protocol.harness import Collector, Env, LoopTime, known_ids, private_key
+from tests.protocol.harness import Collector, Env, EnvFactory, LoopTime, known_ids, private_key
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 

@@ -10,8 +10,7 @@ import pytest
 
 from flowview.protocol.client import StreamClient
 from flowview.protocol.items import GapClosed, StateChange
-from tests.protocol.conftest import EnvFactory
-from tests.protocol.harness import Collector, LoopTime
+from tests.protocol.harness import Collector, EnvFactory, LoopTime
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.looptime]
 

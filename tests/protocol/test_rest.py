@@ -1,6 +1,7 @@
 """RestClient over loopback HTTP.
 
-Part 1 runs against flowview's own Flowdock-compatible server (`run_server`, no random traffic).
+Part 1 runs against flowview's own Flowdock-compatible server (`project_server` in conftest.py:
+`run_server`, no random traffic).
 Part 2 runs against a small hand-made server that returns malformed and hostile responses the
 real server never produces (bad list items, token echoes, huge bodies, endless paging).
 """
@@ -35,16 +36,8 @@ pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[Any]:
-    from flowview.server.runner import ServerOptions, run_server
-
-    async with run_server(ServerOptions(rate=0)) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(server: Any) -> AsyncIterator[RestClient]:
-    async with RestClient(server.api_url, Token(server.token)) as rest:
+async def client(project_server: Any) -> AsyncIterator[RestClient]:
+    async with RestClient(project_server.api_url, Token(project_server.token)) as rest:
         yield rest
 
 
@@ -172,9 +165,9 @@ async def test_private_messages(client: RestClient) -> None:
     assert all(isinstance(c, dict) for c in convs)
 
 
-async def test_wrong_token_is_auth_error_without_token(server: Any) -> None:
+async def test_wrong_token_is_auth_error_without_token(project_server: Any) -> None:
     bad = "0123456789abcdef0123456789abcdef"
-    async with RestClient(server.api_url, Token(bad)) as rest:
+    async with RestClient(project_server.api_url, Token(bad)) as rest:
         with pytest.raises(AuthError) as info:
             await rest.user()
     err = info.value

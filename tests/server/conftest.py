@@ -1,14 +1,14 @@
-from __future__ import annotations
+"""Fixtures of the server tests: `server` is tests/conftest.py's `project_server` (the server on
+the test's loop) by the name these tests use."""
 
-from collections.abc import AsyncIterator
+from __future__ import annotations
 
 import pytest
 
-from flowview.server.runner import RunningServer, ServerOptions, run_server
+from flowview.server.runner import RunningServer
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[RunningServer]:
-    """A quiet server (no simulated traffic) on a free loopback port."""
-    async with run_server(ServerOptions(rate=0)) as running:
-        yield running
+def server(project_server: RunningServer) -> RunningServer:
+    """A quiet server (no simulated traffic) on a free loopback port, on the test's loop."""
+    return project_server

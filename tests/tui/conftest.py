@@ -1,19 +1,20 @@
-"""Fixtures of the viewer's tests: deterministic display (UTC times, emoji on), a FlowLog
-router, and the bundled server on loopback (helpers live in apphttp.py and screen_host.py)."""
+"""Fixtures of the viewer's tests: deterministic display (emoji on, steady cursors, no button
+delay), a FlowLog router, the bundled server by its session-test name, and private tmux servers
+(`server` and `utc` are in tests/conftest.py; helpers live in app_driver.py, apphttp.py,
+reading.py, search_driver.py and screen_host.py)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC
 
 import pytest
+from textual.widgets import Button, Input
 
 from flowview.model import render
 from flowview.model.router import Router
-from flowview.server.runner import ServerOptions, ServerThread
+from flowview.server.runner import ServerThread
 from flowview.tui.widgets.message_input import MessageInput
-from tests.tui.apphttp import close_http
 from tests.tui.flowlog_builders import make_router
 from tests.tui.tmux import E2E_SESSION, SEND_SESSION, Tmux
 
@@ -31,31 +32,24 @@ def steady_input_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def utc() -> Iterator[None]:
-    """Times and day separators in UTC, so rows are the same on every machine."""
-    render.set_display_timezone(UTC)
-    yield
-    render.set_display_timezone(None)
-
-
-@pytest.fixture
 def router() -> Router:
     """A router with four users and the flow KEY open (see flowlog_builders)."""
     return make_router()
 
 
 @pytest.fixture
-def server() -> Iterator[ServerThread]:
-    """The bundled server on loopback, quiet (rate=0): tests post what they need."""
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv
-        close_http(srv)
+def live_server(server: ServerThread) -> ServerThread:
+    """The same server as `server` (tests/conftest.py), by the name the session tests use."""
+    return server
 
 
 @pytest.fixture
-def live_server(server: ServerThread) -> ServerThread:
-    """The same server (the name the session tests use)."""
-    return server
+def deterministic_widgets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the setup and settings screen tests (`usefixtures`): a blinking cursor makes
+    rendering time-dependent, and a pressed button ignores clicks for a while (tests click
+    faster than people)."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(Button, "_start_active_affect", lambda self: None)
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 The server runs in its own thread (ServerThread, rate=0: nothing happens unless a test posts
 it); messages are injected through the server's REST API with other users' tokens, exactly as
-another Flowdock client would post them.  The helpers here are shared by the other app tests.
+another Flowdock client would post them.  The helpers are in app_driver.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import math
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -18,150 +18,31 @@ import pytest
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 
-from flowview.config import Settings
-from flowview.protocol.auth import Token
-from flowview.protocol.client import StreamClient, StreamConfig
-from flowview.protocol.rest import RestClient
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.help import HelpScreen
-from flowview.tui.screens.main import PRIVATE_MARK, MainScreen
+from flowview.tui.screens.main import MainScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
-from tests.tui.apphttp import close_http, http
-
-__all__ = ["close_http", "http"]  # the other app tests import these from here
+from tests.tui.app_driver import (
+    FLOW_NAMES,
+    SIZE,
+    Gate,
+    active_index,
+    connections,
+    fault,
+    label,
+    labels,
+    log_text,
+    make_app,
+    post,
+    post_private,
+    settings_for,
+    store_ids,
+    wait_live,
+)
 
 pytestmark = pytest.mark.timeout(60)
-
-SIZE = (120, 40)
-FLOW_SLUGS = ["acme/main", "globex/dev-ops", "acme/random", "globex/releases"]
-FLOW_NAMES = ["Main", "Dev Ops", "Random", "Releases"]
-
-
-# ---------------------------------------------------------------------------- helpers
-
-
-def user_token(srv: ServerThread, nick: str) -> str:
-    for user in srv.state.users.values():
-        if user.nick == nick:
-            return user.token
-    raise KeyError(nick)
-
-
-def me_id(srv: ServerThread) -> str:
-    assert srv.state.me is not None
-    return srv.state.me.id
-
-
-def post(srv: ServerThread, slug: str, text: str, *, as_nick: str = "kenji", **fields: Any) -> int:
-    """Post a message into a flow as another user (REST, real HTTP); returns its id."""
-    response = http(srv).post(
-        f"{srv.api_url}/flows/{slug}/messages",
-        json={"event": "message", "content": text, **fields},
-        auth=(user_token(srv, as_nick), ""),
-    )
-    response.raise_for_status()
-    return int(response.json()["id"])
-
-
-def post_private(srv: ServerThread, text: str, *, as_nick: str = "ngozi") -> int:
-    response = http(srv).post(
-        f"{srv.api_url}/private/{me_id(srv)}/messages",
-        json={"event": "message", "content": text},
-        auth=(user_token(srv, as_nick), ""),
-    )
-    response.raise_for_status()
-    return int(response.json()["id"])
-
-
-def fault(srv: ServerThread, **spec: Any) -> None:
-    http(srv).post(
-        f"{srv.base_url}/_faults", json=spec, headers=srv.control_headers
-    ).raise_for_status()
-
-
-def connections(srv: ServerThread) -> list[dict[str, Any]]:
-    data = http(srv).get(f"{srv.base_url}/_faults", headers=srv.control_headers).json()
-    return list(data["open"])
-
-
-def settings_for(srv: ServerThread, **changes: Any) -> Settings:
-    values: dict[str, Any] = {
-        "stream_url": srv.stream_url,
-        "api_url": srv.api_url,
-        "flows": list(FLOW_SLUGS),
-        "private": True,
-    }
-    values.update(changes)
-    return Settings(**values)
-
-
-def make_app(srv: ServerThread, token: str | None = None, **kw: Any) -> FlowviewApp:
-    settings = kw.pop("settings", None) or settings_for(srv)
-    app = FlowviewApp(settings, Token(token or srv.token), **kw)
-    app.animation_level = "none"  # Pilot waits for animations; tests need not
-    return app
-
-
-async def wait_live(pilot: Pilot[Any], app: FlowviewApp, tabs: int = 4) -> None:
-    await wait_until(
-        pilot,
-        lambda: app.main.status.state == "live" and len(app.main.keys_in_order()) >= tabs,
-        timeout=15.0,
-        message="app did not go live",
-    )
-
-
-def label(app: FlowviewApp, index: int) -> str:
-    main = app.main
-    key = main.keys_in_order()[index]
-    pane = main.pane_id(key)
-    assert pane is not None
-    return bare(main.tabbed.get_tab(pane).label.plain)
-
-
-def bare(text: str) -> str:
-    """A tab label without its "org/" or "✉ " prefix (tests/tui/test_tab_bar.py checks those)."""
-    text = text.removeprefix(PRIVATE_MARK)
-    head, sep, rest = text.partition("/")
-    return rest if sep and " " not in head else text
-
-
-def labels(app: FlowviewApp) -> list[str]:
-    return [label(app, i) for i in range(len(app.main.keys_in_order()))]
-
-
-def active_index(app: FlowviewApp) -> int:
-    main = app.main
-    active = main.active_key
-    assert active is not None
-    return main.keys_in_order().index(active)
-
-
-def log_text(log: FlowLog) -> str:
-    return "\n".join(log.row_text(y).rstrip() for y in range(log.total_rows))
-
-
-def store_ids(app: FlowviewApp, index: int) -> list[int]:
-    key = app.main.keys_in_order()[index]
-    return [m.id for m in app.stores()[key] if m.id is not None]
-
-
-class Gate:
-    """An injectable sleep for the stream client: backoff waits until the test opens it."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-        self.event = asyncio.Event()
-
-    async def sleep(self, delay: float) -> None:
-        self.delays.append(delay)
-        await self.event.wait()
-        self.event.clear()
-
-    def factory(self) -> Callable[[StreamConfig, RestClient], StreamClient]:
-        return lambda config, rest: StreamClient(config, sleep=self.sleep, rest=rest)
 
 
 @pytest.fixture

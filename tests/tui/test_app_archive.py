@@ -12,7 +12,8 @@ from flowview.archive import Archive
 from flowview.archive.paths import list_archives
 from flowview.server.runner import ServerThread
 from flowview.tui.screens.search import SearchScreen
-from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
+from tests.tui.app_driver import SIZE, make_app, post, wait_live
+from tests.tui.apphttp import close_http
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -8,7 +8,7 @@ import pytest
 
 from flowview.server.runner import ServerThread
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, log_text, make_app, wait_live
+from tests.tui.app_driver import SIZE, log_text, make_app, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 

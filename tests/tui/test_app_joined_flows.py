@@ -10,8 +10,8 @@ from flowview.protocol.events import ConversationKey
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from tests.helpers import wait_until
+from tests.tui.app_driver import FLOW_SLUGS, SIZE, make_app, post, settings_for, wait_live
 from tests.tui.apphttp import http
-from tests.tui.test_app import FLOW_SLUGS, SIZE, make_app, post, settings_for, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -9,7 +9,8 @@ import pytest
 from helpers import wait_until
 
 from flowview.server.runner import ServerThread
-from tests.tui.test_app import SIZE, close_http, make_app, post, settings_for, wait_live
+from tests.tui.app_driver import SIZE, make_app, post, settings_for, wait_live
+from tests.tui.apphttp import close_http
 
 pytestmark = pytest.mark.timeout(60)
 

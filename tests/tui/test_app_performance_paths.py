@@ -25,18 +25,10 @@ from flowview.tui.app import FlowviewApp
 from flowview.tui.gc_policy import GcPolicy, malloc_trim
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, close_http, http, make_app, post, wait_live
+from tests.tui.app_driver import SIZE, make_app, post, wait_live
+from tests.tui.apphttp import http
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def server() -> Any:
-    from flowview.server.runner import ServerOptions
-
-    with ServerThread(ServerOptions(rate=0, seed=1)) as srv:
-        yield srv
-        close_http(srv)
 
 
 def burst(srv: ServerThread, count: int, slug: str) -> None:

@@ -23,16 +23,8 @@ from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.setup import SetupScreen
 from flowview.tui.widgets.status_bar import GAP_TEXT
-from tests.tui.test_app import (
-    SIZE,
-    close_http,
-    connections,
-    fault,
-    make_app,
-    post,
-    settings_for,
-    wait_live,
-)
+from tests.tui.app_driver import SIZE, connections, fault, make_app, post, settings_for, wait_live
+from tests.tui.apphttp import close_http
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -284,7 +276,7 @@ async def test_a_failed_presence_switch_shows_what_the_server_has(
 async def test_a_flow_ticked_again_returns_to_its_saved_place_before_private_tabs(
     live_server: ServerThread,
 ) -> None:
-    from tests.tui.test_app import FLOW_SLUGS, bare, labels, post_private
+    from tests.tui.app_driver import FLOW_SLUGS, bare, labels, post_private
 
     app = make_app(live_server)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flowview.config import load_settings
 from flowview.server.runner import ServerThread
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, make_app, settings_for, wait_live
+from tests.tui.app_driver import SIZE, make_app, settings_for, wait_live
 
 
 async def test_saved_theme_is_applied_and_a_new_choice_is_saved(server: ServerThread) -> None:

@@ -15,10 +15,10 @@ from flowview.archive import Archive
 from flowview.archive.paths import list_archives
 from flowview.server.runner import ServerThread
 from flowview.tui import loaders, warm_start
-from tests.tui.apphttp import http
-from tests.tui.test_app import SIZE, close_http, fault, make_app
-from tests.tui.test_read_state import ready
-from tests.tui.test_search_jump import archive_a_long_flow
+from tests.tui.app_driver import SIZE, fault, make_app
+from tests.tui.apphttp import close_http, http
+from tests.tui.reading import ready
+from tests.tui.search_driver import archive_a_long_flow
 
 pytestmark = pytest.mark.timeout(120)
 

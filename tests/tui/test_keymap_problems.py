@@ -16,7 +16,7 @@ from flowview.tui.binding_ids import all_binding_ids
 from flowview.tui.launch import load_startup
 from flowview.tui.screens.help import GOTO_IDS, HelpScreen
 from tests.helpers import wait_until
-from tests.tui.test_app import FLOW_SLUGS, wait_live
+from tests.tui.app_driver import FLOW_SLUGS, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -75,7 +75,7 @@ async def test_app_shows_the_problems_at_start_and_f1_lists_them(
 
 
 async def test_help_lists_every_binding_id(server: ServerThread) -> None:
-    from tests.tui.test_app import make_app
+    from tests.tui.app_driver import make_app
 
     app = make_app(server)
     async with app.run_test(size=(80, 24)) as pilot:

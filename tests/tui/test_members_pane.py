@@ -12,7 +12,7 @@ from flowview.model.router import UserInfo
 from flowview.server.runner import ServerThread
 from flowview.tui.widgets.members_pane import MembersPane, members_content
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, make_app, post, user_token, wait_live
+from tests.tui.app_driver import SIZE, make_app, post, user_token, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -14,8 +14,9 @@ from helpers import wait_until
 from flowview.model.budget import MessageBudget
 from flowview.server.runner import ServerThread
 from flowview.tui import loaders
-from tests.tui.test_app import SIZE, close_http, make_app, post
-from tests.tui.test_read_state import key_of, ready
+from tests.tui.app_driver import SIZE, make_app, post
+from tests.tui.apphttp import close_http
+from tests.tui.reading import key_of, ready
 
 pytestmark = pytest.mark.timeout(120)
 

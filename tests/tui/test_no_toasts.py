@@ -9,7 +9,7 @@ from textual.widgets._toast import Toast
 from flowview.server.runner import ServerThread
 from flowview.tui.widgets.flow_log import FlowLog
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, make_app, settings_for, wait_live
+from tests.tui.app_driver import SIZE, make_app, settings_for, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 

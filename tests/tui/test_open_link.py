@@ -11,7 +11,7 @@ from flowview.server.runner import ServerThread
 from flowview.tui.browser import NO_BROWSER, open_blocking, pick_browser
 from flowview.tui.screens.link_by_hand import LinkByHandScreen
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE, log_text, make_app, post, wait_live
+from tests.tui.app_driver import SIZE, log_text, make_app, post, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -5,43 +5,18 @@ the triage keys (alt+u, alt+m, alt+r, alt+shift+r).  Real HTTP against the bundl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import wait_until
-from textual.pilot import Pilot
 
 from flowview.archive import Archive
 from flowview.archive.paths import list_archives
 from flowview.server.runner import ServerThread
-from flowview.tui.app import FlowviewApp
-from flowview.tui.widgets.flow_log import FlowLog
-from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
+from tests.tui.app_driver import SIZE, make_app, post
+from tests.tui.apphttp import close_http
+from tests.tui.reading import key_of, ready, visible_text
 
 pytestmark = pytest.mark.timeout(120)
-
-
-def key_of(app: FlowviewApp, slug: str) -> Any:
-    assert app.session is not None
-    return ("flow", app.session.flows_by_slug[slug].id)
-
-
-def idle(app: FlowviewApp) -> bool:
-    return not any(w.group in ("seam", "bootstrap") and w.is_running for w in app.workers)
-
-
-def visible_text(log_widget: FlowLog) -> str:
-    top = round(log_widget.scroll_offset.y)
-    height = log_widget.scrollable_content_region.height
-    rows = range(top, min(top + height, log_widget.total_rows))
-    return "\n".join(log_widget.row_text(y) for y in rows)
-
-
-async def ready(pilot: Pilot[Any], app: FlowviewApp) -> None:
-    await wait_live(pilot, app)
-    await wait_until(
-        pilot, timeout=15, predicate=lambda: idle(app), message="start-up loads still running"
-    )
 
 
 async def test_read_positions_survive_a_restart_and_tabs_open_at_the_first_unread(

@@ -25,9 +25,10 @@ from flowview.tui import loaders, warm_start
 from flowview.tui.app import FlowviewApp
 from flowview.tui.session import Session
 from flowview.tui.widgets.flow_log import FlowLog
-from tests.tui.test_app import SIZE, close_http, make_app, post, settings_for
-from tests.tui.test_read_state import key_of, ready
-from tests.tui.test_search_jump import archive_a_long_flow, search_and_jump
+from tests.tui.app_driver import SIZE, make_app, post, settings_for
+from tests.tui.apphttp import close_http
+from tests.tui.reading import key_of, ready
+from tests.tui.search_driver import archive_a_long_flow, search_and_jump
 
 pytestmark = pytest.mark.timeout(120)
 

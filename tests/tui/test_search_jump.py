@@ -5,56 +5,19 @@ results.  Real HTTP against the bundled server; the archive is the one the viewe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from helpers import wait_until
-from textual.pilot import Pilot
 
 from flowview.server.runner import ServerThread
 from flowview.tui import search_jump, warm_start
-from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.search import SearchScreen
-from tests.tui.test_app import SIZE, close_http, make_app, post, wait_live
-from tests.tui.test_read_state import key_of, ready, visible_text
+from tests.tui.app_driver import SIZE, make_app, wait_live
+from tests.tui.apphttp import close_http
+from tests.tui.reading import key_of, ready, visible_text
+from tests.tui.search_driver import archive_a_long_flow, search_and_jump
 
 pytestmark = pytest.mark.timeout(120)
-
-
-async def archive_a_long_flow(
-    server: ServerThread, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> tuple[int, list[int]]:
-    """60 messages in acme/random, received live and archived; the 6th says "okapi"."""
-    monkeypatch.setenv("FLOWVIEW_DATA_DIR", str(tmp_path / "data"))
-    app = make_app(server)
-    ids: list[int] = []
-    try:
-        async with app.run_test(size=SIZE) as pilot:
-            await ready(pilot, app)
-            for i in range(60):
-                text = "the okapi hides in the archive" if i == 5 else f"filler line {i}"
-                ids.append(post(server, "acme/random", text))
-            store = app.stores()[key_of(app, "acme/random")]
-            await wait_until(pilot, timeout=15, predicate=lambda: ids[-1] in {m.id for m in store})
-    finally:
-        close_http(server)
-    return ids[5], ids
-
-
-async def search_and_jump(pilot: Pilot[Any], app: FlowviewApp, text: str) -> SearchScreen:
-    await pilot.press("ctrl+f")
-    screen = app.screen
-    assert isinstance(screen, SearchScreen)
-    await pilot.press("ctrl+t")  # all flows
-    await pilot.press(*text)
-    await wait_until(
-        pilot, timeout=15, predicate=lambda: screen.shown_query == text and len(screen.hits) == 1
-    )
-    await pilot.press("enter")
-    await wait_until(
-        pilot, timeout=15, predicate=lambda: app.screen is app.main, message="search still up"
-    )
-    return screen
 
 
 async def test_enter_loads_the_hit_from_the_archive_with_context_and_escape_returns(

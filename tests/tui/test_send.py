@@ -21,17 +21,8 @@ from flowview.tui.screens.confirm import ConfirmScreen
 from flowview.tui.screens.thread import ThreadScreen
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.message_input import MessageInput
-from tests.tui.apphttp import http
-from tests.tui.test_app import (
-    SIZE,
-    close_http,
-    fault,
-    make_app,
-    me_id,
-    post,
-    user_token,
-    wait_live,
-)
+from tests.tui.app_driver import SIZE, fault, make_app, me_id, post, user_token, wait_live
+from tests.tui.apphttp import close_http, http
 
 pytestmark = pytest.mark.timeout(60)
 

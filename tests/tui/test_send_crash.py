@@ -21,8 +21,8 @@ from helpers import wait_until
 
 from flowview.server.runner import ServerThread
 from flowview.tui.outbox_link import outbox_dir
-from tests.tui.apphttp import http
-from tests.tui.test_app import SIZE, close_http, fault, make_app, me_id, post, wait_live
+from tests.tui.app_driver import SIZE, fault, make_app, me_id, post, wait_live
+from tests.tui.apphttp import close_http, http
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,11 +15,9 @@ from flowview.config import Settings, load_settings, save_settings
 from flowview.protocol.auth import Token
 from flowview.server.runner import ServerThread
 from flowview.tui.screens.settings import SettingsScreen, parse_minutes
-from tests.tui.screen_host import UNSET, HostApp, deterministic_widgets, server
+from tests.tui.screen_host import UNSET, HostApp
 
-pytestmark = pytest.mark.timeout(60)
-
-__all__ = ["deterministic_widgets", "server"]  # fixtures from screen_host
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("deterministic_widgets")]
 
 
 def server_settings(server: ServerThread, flows: list[str]) -> Settings:

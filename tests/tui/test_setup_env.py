@@ -10,7 +10,7 @@ from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.setup import SetupScreen
 from tests.helpers import wait_until
-from tests.tui.test_app import SIZE
+from tests.tui.app_driver import SIZE
 
 
 async def test_exported_variables_prefill_and_check_setup(

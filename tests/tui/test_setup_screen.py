@@ -22,11 +22,9 @@ from flowview.tui.screens.setup import (
     check_base_url,
     flow_label,
 )
-from tests.tui.screen_host import UNSET, HostApp, deterministic_widgets, server
+from tests.tui.screen_host import UNSET, HostApp
 
-pytestmark = pytest.mark.timeout(60)
-
-__all__ = ["deterministic_widgets", "server"]  # fixtures from screen_host
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("deterministic_widgets")]
 
 
 def mode(path: Path) -> int:

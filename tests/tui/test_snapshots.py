@@ -24,7 +24,8 @@ from flowview.server.hostile import ESCAPE_PAYLOADS, MARKUP_PAYLOADS, UNICODE_PA
 from flowview.server.runner import ServerOptions, ServerThread
 from flowview.tui.app import FlowviewApp
 from tests.helpers import wait_until
-from tests.tui.test_app import close_http, fault, post, post_private, settings_for
+from tests.tui.app_driver import fault, post, post_private, settings_for
+from tests.tui.apphttp import close_http
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -13,14 +13,7 @@ from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.main import PRIVATE_MARK
 from tests.helpers import wait_until
-from tests.tui.test_app import (
-    SIZE,
-    labels,
-    make_app,
-    post_private,
-    settings_for,
-    wait_live,
-)
+from tests.tui.app_driver import SIZE, labels, make_app, post_private, settings_for, wait_live
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -18,8 +18,8 @@ from flowview.protocol.events import parse_event
 from flowview.server.runner import ServerThread
 from flowview.tui import loaders
 from flowview.tui.app import FlowviewApp
-from tests.tui.apphttp import http
-from tests.tui.test_app import SIZE, close_http, fault, make_app, post, wait_live
+from tests.tui.app_driver import SIZE, fault, make_app, post, wait_live
+from tests.tui.apphttp import close_http, http
 
 pytestmark = pytest.mark.timeout(90)
 
