@@ -78,6 +78,23 @@ async def test_one_organisation_needs_no_prefix(server: ServerThread) -> None:
         assert shown(app) == ["Main", "Random"]
 
 
+async def test_a_tab_added_while_the_screen_is_torn_down_does_not_raise(
+    server: ServerThread,
+) -> None:
+    # A flush can add a tab while the app closes, after the screen's widgets began to go
+    # (seen under load: NoMatches '#empty' from add_conversation at the end of a test).
+    app = make_app(server, settings=settings_for(server, flows=["acme/main"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, app, tabs=1)
+        main = app.main
+        await main.query_one("#empty").remove()
+        router = app.session.router if app.session is not None else None
+        assert router is not None
+        flow = next(f for f in router.flows.values() if f.slug == "acme/random")
+        await main.add_conversation(router.open_flow(flow.id), router)
+        assert len(shown(app)) == 2
+
+
 # ---------------------------------------------------------------------------- closing
 
 

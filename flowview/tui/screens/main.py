@@ -392,7 +392,7 @@ class MainScreen(Screen[None]):
             await self.tabbed.add_pane(pane)
         else:
             await self.tabbed.add_pane(pane, before=self._panes[before])
-        self.query_one("#empty").display = False
+        self._show_empty(False)
         self._tabs_changed()
 
     def _new_pane(
@@ -437,8 +437,14 @@ class MainScreen(Screen[None]):
         self._deferred_labels.pop(pane_id, None)
         self._orgs.pop(key, None)
         await self.tabbed.remove_pane(pane_id)
-        self.query_one("#empty").display = not self._panes
+        self._show_empty(not self._panes)
         self._tabs_changed()
+
+    def _show_empty(self, shown: bool) -> None:
+        # A query, not query_one: a flush can add a tab while the app closes, when the
+        # screen's widgets are already being removed (seen under load at the end of a test).
+        for widget in self.query("#empty"):
+            widget.display = shown
 
     def _org_label(self, key: ConversationKey) -> str:
         return self._orgs.get(key, "") if self._several_orgs else ""
