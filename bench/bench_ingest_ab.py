@@ -4,6 +4,8 @@
     uv run python bench/bench_ingest_ab.py --before /tmp/before --base /tmp/arc1m/bench.sqlite3 \\
         --rounds 6 --output bench/results/ingest-ab.json
 
+    uv run python bench/bench_ingest_ab.py --before /tmp/before --params   # rows.message_params
+
 Each run is a fresh process importing `flowview` from one tree: it copies `--base` (an archive
 made by bench_archive.py, e.g. of 1,000,000 messages; opening it runs the tree's migrations)
 or starts an empty archive, queues `--alone` generated messages while the writer waits, then
@@ -35,12 +37,17 @@ HERE = Path(__file__).resolve().parent
 
 def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, Any]:
     """One measurement, in this process, of the flowview found in `tree`."""
-    sys.path.insert(0, str(HERE))
+    # flowview from the tree under test, imported before bench_archive (which puts this
+    # checkout first on the path for its own imports: flowview is loaded by then).
     sys.path.insert(0, str(tree))
-    # Imported here: after the tree under test is first on the path.
+    import flowview
+    from flowview.archive import Archive
+
+    assert Path(flowview.__file__).is_relative_to(tree), flowview.__file__
+    sys.path.insert(0, str(HERE))
     from bench_archive import Corpus
 
-    from flowview.archive import Archive
+    assert Path(sys.modules["flowview.archive"].__file__ or "").is_relative_to(tree)
 
     directory = Path(tempfile.mkdtemp(prefix="flowview-ab-"))
     path = directory / "bench.sqlite3"
@@ -73,6 +80,44 @@ def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, An
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def params_side_by_side(trees: dict[str, Path], rounds: int, count: int) -> dict[str, Any]:
+    """CPU per call of each tree's rows.message_params over the same generated events, in one
+    process, alternating (the function alone is steadier than the writer on a busy box)."""
+    import importlib.util
+
+    sys.path.insert(0, str(HERE))
+    from bench_archive import Corpus
+
+    functions = {}
+    for name, tree in trees.items():
+        spec = importlib.util.spec_from_file_location(
+            f"rows_{name}", tree / "flowview" / "archive" / "rows.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        functions[name] = module.message_params
+    events = Corpus(seed=2).events(1, count)
+    results = {name: [f(e) for e in events] for name, f in functions.items()}
+    first = next(iter(results.values()))
+    assert all(r == first for r in results.values()), "the trees' parameters differ"
+    times: dict[str, list[float]] = {name: [] for name in trees}
+    for r in range(rounds):
+        order = list(trees) if r % 2 == 0 else list(trees)[::-1]
+        for name in order:
+            f = functions[name]
+            t = time.thread_time()
+            for event in events:
+                f(event)
+            times[name].append((time.thread_time() - t) / count * 1e6)
+    return {
+        "us_per_message_median": {n: statistics.median(v) for n, v in times.items()},
+        "us_per_message_min": {n: min(v) for n, v in times.items()},
+        "runs": times,
+    }
+
+
 def run(tree: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -102,6 +147,7 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--params", action="store_true", help="time rows.message_params only")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
@@ -110,6 +156,14 @@ def main() -> int:
     if args.before is None:
         parser.error("--before is required")
     trees = {"before": args.before, "after": args.after}
+    if args.params:
+        load0 = os.getloadavg()
+        summary = params_side_by_side(trees, max(args.rounds, 9), args.alone)
+        summary["load"] = [load0, os.getloadavg()]
+        print(json.dumps({k: v for k, v in summary.items() if k != "runs"}, indent=1))
+        if args.output:
+            args.output.write_text(json.dumps(summary, indent=1) + "\n")
+        return 0
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     load = [os.getloadavg()]
     for r in range(args.rounds):
