@@ -330,6 +330,50 @@ def _ascii_encoder() -> Callable[[Any], bytes]:
     return fast
 
 
+# Default-ignorable code points that str.isprintable() lets through (categories Mn and Lo:
+# U+034F, U+115F-1160, U+17B4-17B5, U+180B-180D, U+180F, U+3164, U+FE00-FE0F, U+FFA0,
+# U+E0100-E01EF), found by the UTF-8 bytes they start with. A wider prefix than needed (all of
+# Hangul Jamo, Khmer, Mongolian, U+FE00-FE3F, U+E0000-E0FFF) costs only an escaped line, and a
+# few substring searches cost far less than a regular expression over the record.
+_INVISIBLE_PREFIXES = (
+    b"\xcd\x8f",
+    b"\xe1\x85",
+    b"\xe1\x9e",
+    b"\xe1\xa0",
+    b"\xe3\x85\xa4",
+    b"\xef\xb8",
+    b"\xef\xbe\xa0",
+    b"\xf3\xa0",
+    # Not invisible: U+FFFD, the decoders' stand-in for invalid UTF-8. The event-stream decoder
+    # hands some events over decoded (U+FFFD in their text) and others as the bytes received
+    # (invalid, so escaped): escaping U+FFFD too keeps the output independent of the path.
+    b"\xef\xbf\xbd",
+)
+
+# Every byte but the first bytes of _INVISIBLE_PREFIXES: translate(None, this) keeps only those,
+# one pass over the record (a substring search costs about as much as that, each).
+_NOT_INVISIBLE_LEAD = bytes(b for b in range(256) if b not in {p[0] for p in _INVISIBLE_PREFIXES})
+
+
+def _safe_as_is(text: bytes) -> bool:
+    """True when ``text`` can reach a terminal as it is: valid UTF-8, one line, and every
+    character printable (no control, format, bidi, separator other than the ASCII space,
+    private-use, surrogate or unassigned code point: str.isprintable()) and visible (no
+    default-ignorable code point).
+
+    Such a record is printed as the bytes received, so a non-ASCII record costs a decode and
+    two scans instead of a re-encoding (two to three times as much).
+    """
+    try:
+        if not text.decode().isprintable():
+            return False
+    except UnicodeDecodeError:  # the decoder replaced it with U+FFFD: re-encode that
+        return False
+    if not text.translate(None, _NOT_INVISIBLE_LEAD):
+        return True  # the common case: no byte that starts one of them
+    return all(prefix not in text for prefix in _INVISIBLE_PREFIXES)
+
+
 class _Printer:
     """Turns the client's batches into stdout lines (and stderr notices), in order."""
 
@@ -351,6 +395,7 @@ class _Printer:
         stored: list[dict[str, Any]] | None = [] if self.archive is not None else None
         add = lines.append
         encode = self._encode
+        safe_as_is = _safe_as_is
         raw_event = self._raw_event
         printed, limit = self.printed, self.limit
         result: int | None = None
@@ -358,10 +403,19 @@ class _Printer:
             # The hot loop: one iteration per event, kept free of calls where possible.
             if type(item) is raw_event:
                 text = item.text
-                # The record as received when it is one line of plain ASCII (it parsed as
-                # JSON, so it holds no control character either); otherwise an ASCII-escaped
+                # The record as received when every character of it is safe on a terminal
+                # (_safe_as_is; for ASCII, 63 % of records, inlined: it parsed as JSON, so
+                # its only possible raw controls are JSON whitespace - tab, newline; CR ends
+                # records - and DEL, which a string may hold); otherwise an ASCII-escaped
                 # re-encoding.
-                if text is not None and text.isascii() and b"\n" not in text:
+                if text is None:
+                    add(encode(item.raw))
+                elif text.isascii():
+                    if b"\n" in text or b"\t" in text or b"\x7f" in text:
+                        add(encode(item.raw))
+                    else:
+                        add(text)
+                elif safe_as_is(text):
                     add(text)
                 else:
                     add(encode(item.raw))

@@ -414,40 +414,46 @@ class Connection:
             return []
         values: list[Any] = []
         texts = self.texts
+        add = values.append
+        keep = texts.append if texts is not None else None
+        parse = loads_utf8
         for data in datas:
-            if not data:
-                continue
             if type(data) is bytes:
                 # The common case: the event's data as received, parsed as it is and, in raw
                 # mode, kept as the record's text (invalid UTF-8 parses as loads() would
                 # parse its decoding with U+FFFD).
-                encoded = data
+                if not data:
+                    continue
                 try:
-                    value = loads_utf8(data, digits_possible)
+                    add(parse(data, digits_possible))
                 except (ValueError, RecursionError):
                     self._malformed_sse(data.decode("utf-8", "replace"))
                     continue
-            else:
-                assert isinstance(data, str)
-                # Encoded once: parsed as bytes and kept as the text. The decoder's text never
-                # holds a lone surrogate (it decodes with errors="replace"), so the bytes
-                # parse exactly as the str would.
+                if keep is not None:
+                    keep(data)
+                continue
+            if not data:
+                continue
+            assert isinstance(data, str)
+            # Encoded once: parsed as bytes and kept as the text. The decoder's text never
+            # holds a lone surrogate (it decodes with errors="replace"), so the bytes parse
+            # exactly as the str would.
+            try:
+                encoded = data.encode()
+                value = parse(encoded)
+            except UnicodeEncodeError:  # (a ValueError: caught first) not from our decoder
+                encoded = data.encode("utf-8", "surrogatepass")
                 try:
-                    encoded = data.encode()
-                    value = loads_utf8(encoded)
-                except UnicodeEncodeError:  # (a ValueError: caught first) not from our decoder
-                    encoded = data.encode("utf-8", "surrogatepass")
-                    try:
-                        value = loads(data)
-                    except (ValueError, RecursionError):
-                        self._malformed_sse(data)
-                        continue
+                    value = loads(data)
                 except (ValueError, RecursionError):
                     self._malformed_sse(data)
                     continue
-            values.append(value)
-            if texts is not None:
-                texts.append(encoded)
+            except (ValueError, RecursionError):
+                self._malformed_sse(data)
+                continue
+            add(value)
+            if keep is not None:
+                keep(encoded)
         return values
 
     def _malformed_sse(self, data: str) -> None:

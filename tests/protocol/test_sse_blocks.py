@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -168,3 +169,32 @@ def test_feed_data_hands_common_blocks_over_as_received() -> None:
     assert rest[0] == '{"n": "é0"}'  # the block in progress, finished by the line loop
     assert rest[1:] == [f'{{"n": "é{i}"}}'.encode() for i in range(1, 6)]
     assert dec.last_event_id == "5"
+
+
+def _uniform(count: int) -> bytes:
+    return b"".join(b'id: %d\ndata: {"n": %d, "t": "\xc3\xa9"}\n\n' % (i, i) for i in range(count))
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b"",  # every block id + data: the whole-region path
+        b"id: x\0y\ndata: nul\n\n",  # an id with NUL is ignored
+        b"data: no id\n\n",
+        b": keep-alive\n\n",
+        b"id: 1\nevent: other\ndata: typed\n\n",
+        b"id: \ndata: empty id\n\n",
+        b"id: 9\ndata: two\ndata: lines\n\n",
+        b"\n",  # a run of blank lines
+        b"id: 9\ndata: " + b"y" * 5000 + b"\n\n",  # near the cap
+        b"id: 9\ndata: bad \xff\n\n",  # invalid UTF-8, handed over as received
+    ],
+)
+def test_a_chunk_of_server_blocks_gives_what_the_line_loop_gives(odd: bytes) -> None:
+    # The odd block inside the chunk's region of whole blocks, then as its last block.
+    for body in (_uniform(20) + odd + _uniform(20), _uniform(20) + odd + b"id: 99\ndata: {"):
+        for cap in (1 << 20, 6000):
+            want = _run_data(body, [7, len(body) - 5], cap, by_data=False)
+            got = _run_data(body, [7, len(body) - 5], cap, by_data=True)
+            assert got == want
+            assert len(got["data"]) >= 19
