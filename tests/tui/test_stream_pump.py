@@ -15,11 +15,14 @@ import pytest
 
 from flowview.model.router import Router
 from flowview.protocol.events import Event, parse_event
+from flowview.protocol.items import Gap, Skipped
 from flowview.tui import stream_pump
 from flowview.tui.stream_pump import (
     BURST_EVENTS,
     BURST_QUIET_SECONDS,
     HOLD_SECONDS,
+    ROUTE_CHUNK,
+    ROUTE_SLICE_SECONDS,
     FlushBatch,
     StreamPump,
 )
@@ -217,3 +220,71 @@ async def test_a_long_burst_repaints_at_most_every_burst_flush_seconds(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_batch_routes_in_order_with_its_other_items_and_alerts() -> None:
+    """One stream batch mixing chat lines, a gap, a skipped record, a mention, a private
+    line and an event the router fails on: each lands as if handled one at a time."""
+    harness = Harness()
+    harness.pump.wants_alert = lambda key: True
+    batches: list[FlushBatch] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        batches.append(batch)
+
+    harness.pump.on_flush = on_flush
+    mention = message(3)
+    mention.tags = (":user:1",)
+    private = parse_event(
+        {"event": "message", "id": 4, "to": "1", "user": "2", "content": "psst", "sent": 1}
+    )
+    broken = message(5)
+    broken.raw = None  # type: ignore[assignment]  # the router fails on it
+    # a Gap marker goes after the newest line present when it is handled: order matters
+    items: list[object] = [message(1), Gap(("flow", FLOW), 3)]
+    items += [message(2), Skipped("bad record"), mention, private, broken, message(6)]
+    harness.pump.handle_batch(items)
+    await harness.pump.flush_now()
+    store = harness.pump.router.stores[("flow", FLOW)]
+    assert [(m.kind, m.id) for m in store] == [
+        ("message", 1),
+        ("gap", None),
+        ("message", 2),
+        ("message", 3),
+        ("message", 6),
+    ]
+    assert harness.pump.events_routed == 6
+    assert harness.ids == [1, 2, 3, 4, 5, 6]  # every event reaches the archive, once
+    [batch] = batches
+    assert [(a.text, a.private) for a in batch.alerts] == [("line 3", False), ("psst", True)]
+    assert batch.dirty == {("flow", FLOW), ("private", "1:2")}
+    assert batch.rate == 5  # new lines: 1, 2, 3, 6 and the private one
+    assert batch.problems == 2  # the skipped record and the failed event
+
+
+async def test_a_long_batch_gives_the_loop_back_between_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Routing a big batch yields to the loop once ROUTE_SLICE_SECONDS have passed (here
+    each look at the clock is one slice later), so keys are handled during a replay."""
+    harness = Harness()
+    ticks = iter(range(1_000_000))
+    harness.pump.clock = lambda: next(ticks) * ROUTE_SLICE_SECONDS * 2
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(harness.pump.events_routed)
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    client = Batches([[message(mid) for mid in range(1, 5 * ROUTE_CHUNK + 1)]])
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    assert harness.pump.events_routed == 5 * ROUTE_CHUNK
+    assert {ROUTE_CHUNK, 2 * ROUTE_CHUNK, 4 * ROUTE_CHUNK} <= set(seen)  # mid-batch turns
+    harness.pump.close()
+    for t in (task, watcher):
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
