@@ -49,8 +49,13 @@ BURST_QUIET_SECONDS = 0.02
 # are waiting, and on `flush_now()` and `close()`: delay and memory are bounded, nothing is
 # dropped.
 # 0.8 s: below the archive's promise that a kill -9 loses nothing older than a second.
+# A hold lasts until the burst is over (not only until the next repaint: handing over a few
+# batches after each repaint kept the writer busy through the whole burst), and when it is
+# over the held events go AFTER_PAINT_SECONDS after the repaint of its last lines, so the
+# writer does not slow that paint either: at most HOLD_SECONDS + AFTER_PAINT_SECONDS.
 HOLD_SECONDS = 0.8
 HOLD_MAX_EVENTS = 20_000
+AFTER_PAINT_SECONDS = 0.05
 
 
 class _Client(Protocol):
@@ -260,16 +265,24 @@ class StreamPump:
             self._timer = self.set_timer(max(0.005, due - now), self._flush)
             return
         quiet = time.monotonic() - self._last_batch_real >= BURST_QUIET_SECONDS
-        await self.flush_now(hand_over=self._hold_timer is None or quiet)
+        if self._hold_timer is None or not quiet:
+            await self.flush_now(hand_over=self._hold_timer is None)
+            return
+        # The burst is over: paint its last lines, then hand its events over.
+        await self.flush_now(hand_over=False)
+        if self._hold_timer is not None:
+            self._hold_timer.stop()
+            self._hold_timer = self.set_timer(AFTER_PAINT_SECONDS, self._hold_expired)
 
     def _after_batch(self) -> None:
         """A stream batch is routed: hand its events over, or hold them during a burst."""
         if not self._routed:
             return
-        bursting = self.events_routed - self._routed_at_flush >= BURST_EVENTS
+        holding = self._hold_timer is not None  # a burst goes on until a flush finds it over
+        bursting = holding or self.events_routed - self._routed_at_flush >= BURST_EVENTS
         if not bursting or len(self._routed) >= HOLD_MAX_EVENTS or self.closed:
             self.hand_over_routed()
-        elif self._hold_timer is None:
+        elif not holding:
             self._hold_timer = self.set_timer(HOLD_SECONDS, self._hold_expired)
 
     async def _hold_expired(self) -> None:

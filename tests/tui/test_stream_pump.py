@@ -18,6 +18,7 @@ from flowview.protocol.events import Event, parse_event
 from flowview.protocol.items import Gap, Skipped
 from flowview.tui import stream_pump
 from flowview.tui.stream_pump import (
+    AFTER_PAINT_SECONDS,
     BURST_EVENTS,
     BURST_QUIET_SECONDS,
     HOLD_SECONDS,
@@ -174,14 +175,23 @@ async def test_held_events_go_over_as_soon_as_the_burst_is_over(
     harness = Harness()
     # Burst pacing reads real time (time.monotonic); put it on the loop's virtual clock.
     monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    flushed_at: list[float] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        flushed_at.append(harness.loop.time())
+
+    harness.pump.on_flush = on_flush
     client = Batches([[message(mid) for mid in range(start, start + 500)] for start in (1, 501)])
     start = harness.loop.time()
     task = asyncio.create_task(harness.pump.run(client))
     await client.delivered.wait()
     assert harness.handed == []
-    await asyncio.sleep(0.1)  # the stream has been quiet for longer than BURST_QUIET_SECONDS
+    # the stream has been quiet for longer than BURST_QUIET_SECONDS: the last lines are
+    # repainted, and AFTER_PAINT_SECONDS later the held events go to the archive
+    await asyncio.sleep(0.1 + AFTER_PAINT_SECONDS)
     assert harness.ids == list(range(1, 1001))
-    assert harness.handed[0][0] - start < 0.1 < HOLD_SECONDS
+    assert harness.handed[0][0] - start < 0.1 + AFTER_PAINT_SECONDS < HOLD_SECONDS
+    assert harness.handed[0][0] - flushed_at[-1] == pytest.approx(AFTER_PAINT_SECONDS)
     harness.pump.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -216,6 +226,27 @@ async def test_a_long_burst_repaints_at_most_every_burst_flush_seconds(
     assert all(b - a >= 0.5 - 0.01 for a, b in pairwise(during[1:]))
     # the last lines are painted as soon as the stream is quiet (5 ms: the shortest timer)
     assert flushed_at[-1] - end <= BURST_QUIET_SECONDS + 0.005 + 1e-6
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_hold_lasts_until_the_burst_is_over_not_until_the_next_repaint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """0.6 s of batches 10 ms apart: the first BURST_EVENTS go over as they come, the rest
+    in one hand-over when the burst is over, none after the repaints in between."""
+    harness = Harness()
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    batches = [[message(mid) for mid in range(start, start + 100)] for start in range(1, 6001, 100)]
+    client = Batches(batches, gap=0.01)
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    await asyncio.sleep(0.1 + AFTER_PAINT_SECONDS)
+    assert harness.flushes >= 2  # repaints during the burst and after it
+    assert harness.ids == list(range(1, 6001))
+    assert [len(ids) for _, ids in harness.handed] == [100, 100, 5800]
     harness.pump.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
