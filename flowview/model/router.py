@@ -1,9 +1,10 @@
 """Route typed events into per-conversation stores and keep the user and flow directories.
 
-``Router.route(event)`` is the single entry point for streamed events; ``merge_history`` takes
-REST history. Every event type of the protocol either appends a line, updates one in place,
-changes directory state (nicks, presence, flows, members) or is ignored — and a malformed event
-is counted in ``errors`` and skipped, never raised.
+``Router.route(event)`` is the single entry point for streamed events (``route_batch`` for a run
+of them, as the stream pump hands them over); ``merge_history`` takes REST history. Every
+event type of the protocol either appends a line, updates one in place, changes directory
+state (nicks, presence, flows, members) or is ignored — and a malformed event is counted in
+``errors`` and skipped, never raised.
 
 Nicks are looked up when lines are rendered (``sender_of``), so a ``user-edit`` rename costs
 O(1); views watch ``users_version`` to drop cached lines.
