@@ -124,9 +124,15 @@ class Probe:
         self.paint_hooks: list[Callable[[Any, str], None]] = []
         # CPU seconds spent in: routing (handle_item), flushes (labels, FlowLog index), and
         # Textual's layout + compositor (the paint); the rest is the client and the loop.
-        self.spent = {"route": 0.0, "flush": 0.0, "paint": 0.0}
-        self.counts = {"flushes": 0, "frames": 0}
+        self.spent = {"route": 0.0, "flush": 0.0, "paint": 0.0, "gc": 0.0}
+        self.counts = {"flushes": 0, "frames": 0, "collections": 0, "full_collections": 0}
         counts = self.counts
+        self._gc_started = 0.0
+        # The cyclic GC's pauses in CPU time of the collecting thread (they hold the GIL),
+        # also counted inside whichever share above was running.
+        import gc
+
+        gc.callbacks.append(self._gc_callback)
         # The app's stream pump routes and flushes; one app per child process, so the pump's
         # class is instrumented (the pump itself is made when the session starts).
         from flowview.tui.stream_pump import StreamPump
@@ -154,6 +160,30 @@ class Probe:
                     self.cpu["all_routed"] = (time.thread_time(), time.process_time())
 
         StreamPump.handle_item = handle_item  # type: ignore[method-assign]
+        batched = getattr(StreamPump, "handle_batch", None)
+        if batched is not None:
+            # A pump that routes runs of events (handle_batch): the run is timed, and the
+            # burst's first event counts from the start of its run (a little early).
+            def handle_batch(pump: StreamPump, items: Any) -> None:
+                began = (time.monotonic(), time.thread_time(), time.process_time())
+                start = clock()
+                batched(pump, items)
+                spent["route"] += clock() - start
+                for item in items:
+                    if (
+                        type(item) is MessageEvent
+                        and item.content.__class__ is str
+                        and item.content.startswith("burst ")
+                    ):
+                        self.burst_seen += 1
+                        if self.first is None:
+                            self.first = began[0]
+                            self.cpu["first"] = began[1:]
+                if self.burst_seen == self.expect and self.all_routed is None:
+                    self.all_routed = time.monotonic()
+                    self.cpu["all_routed"] = (time.thread_time(), time.process_time())
+
+            StreamPump.handle_batch = handle_batch  # type: ignore[method-assign,assignment]
         flush = StreamPump.flush_now
 
         async def flush_updates(pump: StreamPump, **kw: Any) -> None:
@@ -182,6 +212,15 @@ class Probe:
                         counts["frames"] += 1
 
             setattr(Screen, name, timed)
+
+    def _gc_callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.thread_time()
+            return
+        self.spent["gc"] += time.thread_time() - self._gc_started
+        self.counts["collections"] += 1
+        if info.get("generation") == 2:
+            self.counts["full_collections"] += 1
 
     def spy(self, log: Any) -> None:
         """Record when `log` paints rows (every FlowLog of the main screen gets one)."""
@@ -1178,8 +1217,10 @@ def summarize_burst(label: str, rows: list[dict[str, Any]], key: str) -> dict[st
     print(
         "    in the app: "
         + ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in spent.items())
-        + f" (the rest: stream client and event loop); {counts['flushes']:.0f} "
-        f"flushes (calls, incl. deferred), {counts['frames']:.0f} frames"
+        + f" (the rest: stream client and event loop; gc inside the others); "
+        f"{counts['flushes']:.0f} flushes (calls, incl. deferred), {counts['frames']:.0f} "
+        f"frames, {counts.get('collections', 0):.0f} collections "
+        f"({counts.get('full_collections', 0):.0f} full)"
     )
     return summary
 

@@ -10,9 +10,9 @@ Long conversations are laid out in two phases: the newest :data:`LAZY_TAIL` line
 at once and the older ones estimated at one row each, then measured :data:`LAZY_CHUNK` at a
 time by :meth:`LineIndex.measure_chunk` (the widget calls it after each frame), so a big
 conversation shows at once and the event loop never stalls on it.  A burst of more than
-LAZY_TAIL appended lines is laid out the same way: its newest LAZY_TAIL lines are measured,
-the others estimated (the estimated lines are always one span, ``lazy_start..lazy_end``; the
-lines measured before the burst keep their heights).
+LAZY_BURST_TAIL appended lines is laid out the same way: its newest LAZY_BURST_TAIL lines are
+measured, the others estimated (the estimated lines are always one span,
+``lazy_start..lazy_end``; the lines measured before the burst keep their heights).
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LAZY_AFTER", "LAZY_CHUNK", "LAZY_TAIL", "LineIndex", "SyncResult"]
+__all__ = ["LAZY_AFTER", "LAZY_BURST_TAIL", "LAZY_CHUNK", "LAZY_TAIL", "LineIndex", "SyncResult"]
 
 LAZY_AFTER: Final = 3000  # conversations longer than this are laid out in two phases
 LAZY_TAIL: Final = 600  # newest lines measured before the first frame (a screen is ~50)
+# Newest lines of a burst measured at each of its repaints: a following view shows the last
+# screen (~50 rows), and every repaint of a 10,000-line burst measured 600 (70 % of a flush).
+LAZY_BURST_TAIL: Final = 200
 LAZY_CHUNK: Final = 4000  # older lines measured per chunk afterwards
 
 
@@ -162,11 +165,12 @@ class LineIndex:
         return not self.complete
 
     def _append_lazily(self, known: int) -> None:
-        """Index the lines ``known..``: the newest LAZY_TAIL measured, the others estimated
-        at one row (measure_chunk measures them later, with any still estimated above)."""
+        """Index the lines ``known..``: the newest LAZY_BURST_TAIL measured, the others
+        estimated at one row (measure_chunk measures them later, with any still estimated
+        above)."""
         messages = self.store.messages
         n = len(messages)
-        k = n - LAZY_TAIL
+        k = n - LAZY_BURST_TAIL
         count = k - known
         self.seqs[known:] = [m.seq for m in messages[known:k]]
         self.heights[known:] = [1] * count
@@ -289,7 +293,7 @@ class LineIndex:
             if index is not None and index < known and not self.estimated(index):
                 self._remeasure(index)
         appended = len(store) - known
-        if appended > LAZY_TAIL:  # a replay burst: measure its newest lines, estimate the rest
+        if appended > LAZY_BURST_TAIL:  # a burst: measure its newest lines, estimate the rest
             self._append_lazily(known)
         elif appended > 0:
             self._measure_from(known)

@@ -342,7 +342,9 @@ class ConversationStore:
         """`add` for a message whose id the caller has just checked is not stored (the
         router's hot path): no second look-up.  Returns False when it was pruned at once
         (older than everything a full store keeps)."""
-        self._insert(message, self._sort_key(message))
+        message_id = message.id  # _sort_key's first case, without the call
+        key = message_id << _SEQ_BITS if message_id is not None else self._sort_key(message)
+        self._insert(message, key)
         return message.seq in self._by_seq
 
     def add_after(self, message: StoredMessage, after_id: int | None) -> None:
@@ -389,8 +391,12 @@ class ConversationStore:
         if message.id is None:
             self._idless_keys[message.seq] = key
         self._by_seq[message.seq] = message
-        if message.thread_id is not None:
-            self._remember_thread(message, in_order=at_end)
+        thread_id = message.thread_id
+        if thread_id is not None:
+            if thread_id not in self._threads:
+                self._threads[thread_id] = message.seq  # a new thread: _remember_thread's case
+            else:
+                self._remember_thread(message, in_order=at_end)
         self.version += 1
         if len(self._messages) > self.cap:
             self._prune()

@@ -8,7 +8,13 @@ from typing import Any
 import pytest
 
 from flowview.model import line_index as line_index_module
-from flowview.model.line_index import LAZY_AFTER, LAZY_CHUNK, LAZY_TAIL, LineIndex
+from flowview.model.line_index import (
+    LAZY_AFTER,
+    LAZY_BURST_TAIL,
+    LAZY_CHUNK,
+    LAZY_TAIL,
+    LineIndex,
+)
 from flowview.model.line_layout import LineLayout
 from flowview.model.router import Router
 from flowview.model.store import ConversationStore
@@ -222,11 +228,12 @@ def test_a_burst_measures_its_newest_lines_and_estimates_the_rest_until_measured
         result = index.sync(60)
         assert result.appended == min(burst, cap) and not result.rebuilt
         assert not index.complete
-        newest = {m.seq for m in store.messages[-LAZY_TAIL:]}
+        newest = {m.seq for m in store.messages[-LAZY_BURST_TAIL:]}
         assert newest <= set(measured)  # what a following view shows is measured
-        assert len(measured) <= LAZY_TAIL + 1  # not the burst's older lines, nor the 200
+        assert len(measured) <= LAZY_BURST_TAIL + 1  # not the burst's older lines, nor the 200
+        assert len(measured) < LAZY_TAIL  # each repaint of a burst: a few screens, not a tab's
         n = len(store)
-        burst_estimated = range(n - result.appended, n - LAZY_TAIL)
+        burst_estimated = range(n - result.appended, n - LAZY_BURST_TAIL)
         assert all(index.heights[i] == 1 and index.estimated(i) for i in burst_estimated)
         assert index.seqs == [m.seq for m in store.messages] and index.total == sum(index.heights)
         measured.clear()
@@ -246,7 +253,7 @@ def test_an_edit_of_an_estimated_line_is_measured_with_the_rest(
     route(router, 1, "short")
     index, store = index_for(router)
     index.sync(60)
-    for i in range(2, 2 + LAZY_TAIL + 50):
+    for i in range(2, 2 + LAZY_BURST_TAIL + 50):
         route(router, i, "short")
     index.sync(60)
     edit = {"event": "message-edit", "flow": FLOW, "user": "2", "id": 9000, "content": {}}

@@ -15,11 +15,15 @@ import pytest
 
 from flowview.model.router import Router
 from flowview.protocol.events import Event, parse_event
+from flowview.protocol.items import Gap, Skipped
 from flowview.tui import stream_pump
 from flowview.tui.stream_pump import (
+    AFTER_PAINT_SECONDS,
     BURST_EVENTS,
     BURST_QUIET_SECONDS,
     HOLD_SECONDS,
+    ROUTE_CHUNK,
+    ROUTE_SLICE_SECONDS,
     FlushBatch,
     StreamPump,
 )
@@ -171,14 +175,23 @@ async def test_held_events_go_over_as_soon_as_the_burst_is_over(
     harness = Harness()
     # Burst pacing reads real time (time.monotonic); put it on the loop's virtual clock.
     monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    flushed_at: list[float] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        flushed_at.append(harness.loop.time())
+
+    harness.pump.on_flush = on_flush
     client = Batches([[message(mid) for mid in range(start, start + 500)] for start in (1, 501)])
     start = harness.loop.time()
     task = asyncio.create_task(harness.pump.run(client))
     await client.delivered.wait()
     assert harness.handed == []
-    await asyncio.sleep(0.1)  # the stream has been quiet for longer than BURST_QUIET_SECONDS
+    # the stream has been quiet for longer than BURST_QUIET_SECONDS: the last lines are
+    # repainted, and AFTER_PAINT_SECONDS later the held events go to the archive
+    await asyncio.sleep(0.1 + AFTER_PAINT_SECONDS)
     assert harness.ids == list(range(1, 1001))
-    assert harness.handed[0][0] - start < 0.1 < HOLD_SECONDS
+    assert harness.handed[0][0] - start < 0.1 + AFTER_PAINT_SECONDS < HOLD_SECONDS
+    assert harness.handed[0][0] - flushed_at[-1] == pytest.approx(AFTER_PAINT_SECONDS)
     harness.pump.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -217,3 +230,92 @@ async def test_a_long_burst_repaints_at_most_every_burst_flush_seconds(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+async def test_a_hold_lasts_until_the_burst_is_over_not_until_the_next_repaint(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """0.6 s of batches 10 ms apart: the first BURST_EVENTS go over as they come, the rest
+    in one hand-over when the burst is over, none after the repaints in between."""
+    harness = Harness()
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    batches = [[message(mid) for mid in range(start, start + 100)] for start in range(1, 6001, 100)]
+    client = Batches(batches, gap=0.01)
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    await asyncio.sleep(0.1 + AFTER_PAINT_SECONDS)
+    assert harness.flushes >= 2  # repaints during the burst and after it
+    assert harness.ids == list(range(1, 6001))
+    assert [len(ids) for _, ids in harness.handed] == [100, 100, 5800]
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_batch_routes_in_order_with_its_other_items_and_alerts() -> None:
+    """One stream batch mixing chat lines, a gap, a skipped record, a mention, a private
+    line and an event the router fails on: each lands as if handled one at a time."""
+    harness = Harness()
+    harness.pump.wants_alert = lambda key: True
+    batches: list[FlushBatch] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        batches.append(batch)
+
+    harness.pump.on_flush = on_flush
+    mention = message(3)
+    mention.tags = (":user:1",)
+    private = parse_event(
+        {"event": "message", "id": 4, "to": "1", "user": "2", "content": "psst", "sent": 1}
+    )
+    broken = message(5)
+    broken.raw = None  # type: ignore[assignment]  # the router fails on it
+    # a Gap marker goes after the newest line present when it is handled: order matters
+    items: list[object] = [message(1), Gap(("flow", FLOW), 3)]
+    items += [message(2), Skipped("bad record"), mention, private, broken, message(6)]
+    harness.pump.handle_batch(items)
+    await harness.pump.flush_now()
+    store = harness.pump.router.stores[("flow", FLOW)]
+    assert [(m.kind, m.id) for m in store] == [
+        ("message", 1),
+        ("gap", None),
+        ("message", 2),
+        ("message", 3),
+        ("message", 6),
+    ]
+    assert harness.pump.events_routed == 6
+    assert harness.ids == [1, 2, 3, 4, 5, 6]  # every event reaches the archive, once
+    [batch] = batches
+    assert [(a.text, a.private) for a in batch.alerts] == [("line 3", False), ("psst", True)]
+    assert batch.dirty == {("flow", FLOW), ("private", "1:2")}
+    assert batch.rate == 5  # new lines: 1, 2, 3, 6 and the private one
+    assert batch.problems == 2  # the skipped record and the failed event
+
+
+async def test_a_long_batch_gives_the_loop_back_between_chunks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Routing a big batch yields to the loop once ROUTE_SLICE_SECONDS have passed (here
+    each look at the clock is one slice later), so keys are handled during a replay."""
+    harness = Harness()
+    ticks = iter(range(1_000_000))
+    harness.pump.clock = lambda: next(ticks) * ROUTE_SLICE_SECONDS * 2
+    seen: list[int] = []
+
+    async def watch() -> None:
+        while True:
+            seen.append(harness.pump.events_routed)
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    client = Batches([[message(mid) for mid in range(1, 5 * ROUTE_CHUNK + 1)]])
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    assert harness.pump.events_routed == 5 * ROUTE_CHUNK
+    assert {ROUTE_CHUNK, 2 * ROUTE_CHUNK, 4 * ROUTE_CHUNK} <= set(seen)  # mid-batch turns
+    harness.pump.close()
+    for t in (task, watcher):
+        t.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await t
