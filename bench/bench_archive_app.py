@@ -184,6 +184,49 @@ def _oldest_id(app: Any, key: Any) -> int | None:
     return min((m.id for m in store if m.id is not None), default=None)
 
 
+class HeapTrace:
+    """BENCH_TRACEMALLOC=1: where the Python heap alive at the end was allocated (slows the
+    run; SQLite's own memory is not traced, `sqlite_mb` is).  =S (seconds): what grew
+    between S seconds in (the budget full by then) and the end, by line."""
+
+    def __init__(self, after: float) -> None:
+        import tracemalloc
+
+        self.after = after
+        self.baseline: Any = None
+        tracemalloc.start(1)
+
+    @classmethod
+    def from_env(cls) -> HeapTrace | None:
+        value = os.environ.get("BENCH_TRACEMALLOC")
+        return cls(float(value)) if value else None
+
+    def maybe_baseline(self, elapsed: float) -> None:
+        import gc
+        import tracemalloc
+
+        if self.after > 1 and self.baseline is None and elapsed >= self.after:
+            gc.collect()
+            self.baseline = tracemalloc.take_snapshot()
+
+    def report(self) -> list[str]:
+        import gc
+        import tracemalloc
+
+        gc.collect()
+        final = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        if self.baseline is not None:
+            return [
+                f"{g.size_diff / 2**20:+7.2f} MB {g.count_diff:+8d} {g.traceback[0]}"
+                for g in final.compare_to(self.baseline, "lineno")[:40]
+            ]
+        return [
+            f"{s.size / 2**20:7.2f} MB {s.count:8d} {s.traceback[0]}"
+            for s in final.statistics("lineno")[:40]
+        ]
+
+
 async def child_day(args: argparse.Namespace) -> None:
     """The viewer with the 1M archive and the server at --rate, scrolled far up into archived
     history in flow after flow for --seconds: does its memory stay bounded?"""
@@ -220,13 +263,7 @@ async def child_day(args: argparse.Namespace) -> None:
         await settle(app, quiet=0.3, timeout=3.0)
         await pilot.pause()
         emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
-        # BENCH_TRACEMALLOC=1: where the Python heap that is alive at the end was allocated
-        # (slows the run; SQLite's own memory is not traced, `sqlite_mb` is).
-        tracing = bool(os.environ.get("BENCH_TRACEMALLOC"))
-        if tracing:
-            import tracemalloc
-
-            tracemalloc.start(1)
+        trace = HeapTrace.from_env()
         samples: list[dict[str, float]] = []
         reached: dict[Any, tuple[int, int]] = {}  # key -> (newest at first visit, oldest seen)
         start = time.monotonic()
@@ -239,6 +276,8 @@ async def child_day(args: argparse.Namespace) -> None:
             if now < next_sample:
                 return
             next_sample = now + DAY_SAMPLE_EVERY
+            if trace is not None:
+                trace.maybe_baseline(now - start)
             status = proc_status()
             samples.append(
                 {
@@ -292,19 +331,8 @@ async def child_day(args: argparse.Namespace) -> None:
             press("ctrl+n")
             await asyncio.sleep(0.3)
             sample()
-        if tracing:
-            import gc
-
-            gc.collect()
-            top = tracemalloc.take_snapshot().statistics("lineno")[:40]
-            tracemalloc.stop()
-            emit(
-                {
-                    "heap_top": [
-                        f"{s.size / 2**20:7.2f} MB {s.count:8d} {s.traceback[0]}" for s in top
-                    ]
-                }
-            )
+        if trace is not None:
+            emit({"heap_top": trace.report()})
         paged = 0
         archive = app.session.archive.archive if app.session is not None else None
         if archive is not None:
