@@ -759,18 +759,26 @@ CHILD_SCENARIOS = {
 }
 
 
-async def child_main(args: argparse.Namespace) -> None:
+def child_settings(args: argparse.Namespace) -> Any:
+    """A child app's Settings: the parent's server (child_env) and flows, no auto-idle;
+    BENCH_MEMORY_MESSAGES sets the memory budget for comparison runs."""
     from flowview.config import Settings
-    from flowview.protocol.auth import Token
-    from flowview.tui.app import FlowviewApp
 
-    settings = Settings(
+    return Settings(
         stream_url=os.environ["FLOWDOCK_STREAM_URL"],
         api_url=os.environ["FLOWDOCK_API_URL"],
         flows=args.flows.split(","),
         private=True,
         auto_idle_minutes=0,
+        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", Settings.memory_messages)),
     )
+
+
+async def child_main(args: argparse.Namespace) -> None:
+    from flowview.protocol.auth import Token
+    from flowview.tui.app import FlowviewApp
+
+    settings = child_settings(args)
     app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
     probe = Probe(app)
     profiler = None

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,7 @@ from bench_app import (  # noqa: E402  (after the path set-up)
     SIZE,
     Server,
     child_env,
+    child_settings,
     proc_status,
     settle,
     startup_once,
@@ -96,40 +98,42 @@ def sqlite_mb() -> float | None:
 # ============================================================================ child side
 
 
-async def child_rss(args: argparse.Namespace) -> None:
-    from bench_archive import Corpus
+def child_app(args: argparse.Namespace) -> tuple[Any, Callable[[str], None]]:
+    """The child's FlowviewApp, and `press(key)`: a key as the terminal would send it."""
     from textual import events
 
-    from flowview.config import Settings
     from flowview.protocol.auth import Token
     from flowview.tui.app import FlowviewApp
 
-    words = Corpus(seed=1).words[:200]
-    settings = Settings(
-        stream_url=os.environ["FLOWDOCK_STREAM_URL"],
-        api_url=os.environ["FLOWDOCK_API_URL"],
-        flows=args.flows.split(","),
-        private=True,
-        auto_idle_minutes=0,
-        # BENCH_MEMORY_MESSAGES: the memory budget's setting, for comparison runs.
-        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", Settings.memory_messages)),
-    )
-    app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
+    app = FlowviewApp(child_settings(args), Token(os.environ["FLOWDOCK_TOKEN"]))
 
     def press(key: str) -> None:
         event = events.Key(key, key if len(key) == 1 else None)
         event.set_sender(app)
-        app._driver.send_message(event)  # type: ignore[union-attr]
+        app._driver.send_message(event)
 
+    return app, press
+
+
+async def go_live(app: Any, pilot: Any) -> None:
+    """Wait until the app streams and is quiet, then say so to the parent ("ready")."""
+    await wait_for(
+        lambda: app.session is not None and app.main.status.state == "live",
+        60.0,
+        "the app to go live",
+    )
+    await settle(app, quiet=0.3, timeout=3.0)
+    await pilot.pause()
+    emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
+
+
+async def child_rss(args: argparse.Namespace) -> None:
+    from bench_archive import Corpus
+
+    words = Corpus(seed=1).words[:200]
+    app, press = child_app(args)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
-            lambda: app.session is not None and app.main.status.state == "live",
-            60.0,
-            "the app to go live",
-        )
-        await settle(app, quiet=0.3, timeout=3.0)
-        await pilot.pause()
-        emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
+        await go_live(app, pilot)
         samples: list[dict[str, float]] = []
         start = time.monotonic()
         next_sample = start
@@ -231,38 +235,11 @@ async def child_day(args: argparse.Namespace) -> None:
     """The viewer with the 1M archive and the server at --rate, scrolled far up into archived
     history in flow after flow for --seconds: does its memory stay bounded?"""
     from bench_archive import Corpus
-    from textual import events
-
-    from flowview.config import Settings
-    from flowview.protocol.auth import Token
-    from flowview.tui.app import FlowviewApp
 
     words = Corpus(seed=1).words[:200]
-    settings = Settings(
-        stream_url=os.environ["FLOWDOCK_STREAM_URL"],
-        api_url=os.environ["FLOWDOCK_API_URL"],
-        flows=args.flows.split(","),
-        private=True,
-        auto_idle_minutes=0,
-        # BENCH_MEMORY_MESSAGES: the memory budget's setting, for comparison runs.
-        memory_messages=int(os.environ.get("BENCH_MEMORY_MESSAGES", Settings.memory_messages)),
-    )
-    app = FlowviewApp(settings, Token(os.environ["FLOWDOCK_TOKEN"]))
-
-    def press(key: str) -> None:
-        event = events.Key(key, key if len(key) == 1 else None)
-        event.set_sender(app)
-        app._driver.send_message(event)  # type: ignore[union-attr]
-
+    app, press = child_app(args)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
-            lambda: app.session is not None and app.main.status.state == "live",
-            60.0,
-            "the app to go live",
-        )
-        await settle(app, quiet=0.3, timeout=3.0)
-        await pilot.pause()
-        emit({"ready": True, "pid": os.getpid(), "rss_mb": proc_status()["VmRSS"]})
+        await go_live(app, pilot)
         trace = HeapTrace.from_env()
         samples: list[dict[str, float]] = []
         reached: dict[Any, tuple[int, int]] = {}  # key -> (newest at first visit, oldest seen)

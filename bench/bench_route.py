@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_app import calibrate  # the same loop for every bench: figures compare
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = "f0000000-0000-0000-0000-000000000001"
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo"]
@@ -105,18 +107,6 @@ def run_child(tree: str) -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
-
-
-def calibrate() -> float:
-    """The same loop as bench_app.py's: how fast this machine is right now (ms)."""
-    times = []
-    for _ in range(3):
-        start = time.perf_counter()
-        total = 0
-        for i in range(1_000_000):
-            total += i * i
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
