@@ -26,6 +26,7 @@ from flowview.model.sanitize import (
     printable,
 )
 from tests.model import unicode_tables_gen
+from tests.terminal_safe import invisible
 
 HOSTILE = {
     "osc52": "copy \x1b]52;c;ZWNobyBwd25lZA==\x07 done",
@@ -259,11 +260,9 @@ def test_unicode_tables_match_this_python() -> None:
 
 # ------------------------------------------------------------------ properties
 
-_DEFAULT_IGNORABLE = unicode_tables_gen.DEFAULT_IGNORABLE
-
 
 def _default_ignorable(ch: str) -> bool:
-    return any(a <= ord(ch) <= b for a, b in _DEFAULT_IGNORABLE)
+    return invisible(ord(ch))
 
 
 def _zero_width(ch: str) -> bool:
