@@ -7,12 +7,14 @@ palette call `action_toggle_presence`.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from textual import work
 
+from flowview.tui.app_part import AppPart
+
 if TYPE_CHECKING:
-    from flowview.tui.app import FlowviewApp
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +24,8 @@ __all__ = ["PresenceActions", "PresenceMode"]
 PresenceMode = Literal["active", "idle", "auto-idle"]
 
 
-class PresenceActions:
+class PresenceActions(AppPart):
     """Mixed into FlowviewApp (see the module docstring)."""
-
-    @property
-    def _app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self)
 
     def note_input(self) -> None:
         app = self._app

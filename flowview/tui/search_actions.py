@@ -6,27 +6,24 @@ after a jump goes back to the results.  A mixin of `FlowviewApp` (like send_acti
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from flowview.protocol.events import ConversationKey
+from flowview.tui.app_part import AppPart
 from flowview.tui.deferred import deferred
 from flowview.tui.loaders import jump_needs_window
 from flowview.tui.triage import reveal_later
 
 if TYPE_CHECKING:
-    from flowview.tui.app import FlowviewApp
+    pass
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SearchActions"]
 
 
-class SearchActions:
+class SearchActions(AppPart):
     """Mixed into FlowviewApp (see the module docstring)."""
-
-    @property
-    def _app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self)
 
     def action_search(self) -> None:
         """ctrl+f: search the archive (this conversation first; ctrl+t for all of them)."""

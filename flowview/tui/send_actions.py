@@ -12,11 +12,12 @@ Handlers are found by name (`on_message_input_submitted`), which works from a mi
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from textual.css.query import QueryError
 
 from flowview.protocol.events import ConversationKey
+from flowview.tui.app_part import AppPart
 from flowview.tui.composer import Composer
 from flowview.tui.deferred import deferred
 from flowview.tui.drafts import load_drafts, save_drafts
@@ -26,7 +27,7 @@ from flowview.tui.widgets.members_pane import MembersPane
 from flowview.tui.widgets.message_input import MessageInput
 
 if TYPE_CHECKING:
-    from flowview.tui.app import FlowviewApp
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,12 @@ __all__ = ["SendActions"]
 QUIT_WAIT_SECONDS = 120.0
 
 
-class SendActions:
+class SendActions(AppPart):
     """Mixed into FlowviewApp (see the module docstring)."""
 
     outbox: OutboxLink | None = None
     _composer: Composer | None = None
     _quit_waiting = False
-
-    @property
-    def _app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self)
 
     @property
     def composer(self) -> Composer:

@@ -7,28 +7,25 @@ the client actually streams), a new token starts the session over.  A mixin of `
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from textual import work
 
 from flowview.config import Settings
 from flowview.protocol.auth import Token
 from flowview.protocol.events import ConversationKey
+from flowview.tui.app_part import AppPart
 
 if TYPE_CHECKING:
-    from flowview.tui.app import FlowviewApp
+    pass
 
 log = logging.getLogger(__name__)
 
 __all__ = ["SettingsActions"]
 
 
-class SettingsActions:
+class SettingsActions(AppPart):
     """Mixed into FlowviewApp (see the module docstring)."""
-
-    @property
-    def _app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self)
 
     def action_settings(self) -> None:
         from flowview.tui.screens.settings import SettingsScreen  # not needed before f3

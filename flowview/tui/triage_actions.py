@@ -6,24 +6,21 @@ mixin of `FlowviewApp` (like send_actions.py).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
+from flowview.tui.app_part import AppPart
 from flowview.tui.triage import next_mention, reveal, reveal_later
 
 if TYPE_CHECKING:
-    from flowview.tui.app import FlowviewApp
+    pass
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TriageActions"]
 
 
-class TriageActions:
+class TriageActions(AppPart):
     """Mixed into FlowviewApp (see the module docstring)."""
-
-    @property
-    def _app(self) -> FlowviewApp:
-        return cast("FlowviewApp", self)
 
     def action_first_unread(self) -> None:
         """alt+u: the shown conversation's first unread line (the "new" marker)."""
