@@ -34,7 +34,7 @@ class _Runs:
         self.floor: int | None = None  # highest id of a run let go
 
     def top(self) -> int | None:
-        return self.his[-1] if self.his else self.floor
+        return self.his[-1] if self.his else None
 
     def has(self, ident: int) -> bool:
         if self.floor is not None and ident <= self.floor:
@@ -95,19 +95,18 @@ class Deduper:
         else:
             keys.move_to_end(key)
         his = runs.his
-        if his:
-            last = his[-1]
-            if ident == last + 1:  # the common case: the next id of this conversation
-                his[-1] = ident
-                return True
-            if ident > last:
-                runs.los.append(ident)
-                his.append(ident)
-                self._bound(runs)
-                return True
-        elif runs.floor is None or ident > runs.floor:
+        if not his:  # the conversation's first id (`_bound` never empties the runs)
             runs.los.append(ident)
             his.append(ident)
+            return True
+        last = his[-1]
+        if ident == last + 1:  # the common case: the next id of this conversation
+            his[-1] = ident
+            return True
+        if ident > last:
+            runs.los.append(ident)
+            his.append(ident)
+            self._bound(runs)
             return True
         if runs.has(ident):
             self.duplicates += 1
