@@ -1,8 +1,9 @@
 """Search latency after a sustained bulk ingest, in two source trees (before/after), at 1M+.
 
     git archive main | tar -x -C /tmp/before
-    uv run python bench/bench_archive_merge.py --before /tmp/before --base /tmp/arc1m/bench.sqlite3 \\
-        --count 300000 --rounds 2 --output bench/results/archive-merge.json
+    uv run python bench/bench_archive_merge.py --before /tmp/before \\
+        --base /tmp/arc1m/bench.sqlite3 --count 300000 --rounds 2 \\
+        --output bench/results/archive-merge.json
 
 Since schema 4 the writer merges the full-text index's segments only while idle, so a long
 bulk ingest leaves up to 15 unmerged segments at level 0 (FTS5's crisis merge takes 16): the
