@@ -115,6 +115,25 @@ def test_new_work_waits_for_one_merge_step_at_most(
     assert archive.close()
 
 
+def test_a_failed_merge_is_logged_and_the_writer_goes_on(
+    data_dir: Path, wire: Wire, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(writer, "_MERGE", "INSERT INTO no_such_table VALUES (?)")
+    archive = Archive.open(data_dir / "test.sqlite3", batch_max=10)
+    w = archive.writer
+    assert w is not None
+    gate = _hold(w)
+    archive.ingest_many([wire(id=i, content=f"m{i} common") for i in range(1, 101)])
+    gate.set()
+    archive.flush()
+    assert w.merged(WAIT)  # not retried in a loop: due again after the next batches
+    assert "archive index merge failed" in caplog.text
+    archive.ingest(wire(id=500, content="after the failure"))
+    archive.flush()
+    assert _ids(archive, "failure") == [500]
+    assert archive.close()
+
+
 def test_a_closed_writer_is_never_waited_for(data_dir: Path, wire: Wire) -> None:
     archive = Archive.open(data_dir / "test.sqlite3", batch_max=10)
     w = archive.writer
