@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import re
+from typing import Any, Final
 
 import orjson
+
+from flowview.protocol.jsonstream import may_hold_big_int
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,13 @@ def _fallback(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, default=str)
 
 
+# orjson reads an integer beyond 64 bits as a float (no error): the stdlib keeps it exact.
+_LONG_DIGITS: Final = re.compile(r"\d{19}")
+
+
 def loads(data: bytes | str) -> Any:
+    if may_hold_big_int(data) if isinstance(data, bytes) else _LONG_DIGITS.search(data):
+        return json.loads(data)
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:

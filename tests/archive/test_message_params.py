@@ -92,3 +92,15 @@ def test_a_flow_message_drops_its_content_from_raw() -> None:
     assert params[5] == "hi"
     assert "content" not in codec.loads(params[9])
     assert event.raw["content"] == "hi"
+
+
+def test_an_integer_beyond_64_bits_reads_back_exactly() -> None:
+    # orjson reads 2**64 + 1 as a float without an error; the stored raw must stay exact.
+    huge = 2**64 + 1
+    event = parse_event({"event": "action", "id": 3, "flow": "f", "content": "", "huge": huge})
+    params = rows.message_params(event)
+    assert params is not None
+    for stored in (params[9], params[9].encode()):
+        restored = codec.loads(stored)
+        assert restored["huge"] == huge and type(restored["huge"]) is int
+    assert codec.loads(b'{"n": 12345}') == {"n": 12345}  # the common case, through orjson
