@@ -226,7 +226,7 @@ class JsonStreamDecoder:
         buf = self._buf
         if buf:
             buf += memoryview(data)[:last]
-            region: bytes | bytearray = buf
+            region: bytes | bytearray = bytes(buf)  # records as bytes: the one-call path
         else:
             region = data[:last]
         # One scan of the whole region instead of one per record (see may_hold_big_int).
@@ -261,6 +261,16 @@ class JsonStreamDecoder:
     def _decode_records(self, records: list[bytes] | list[bytearray]) -> list[Any]:
         # (Signature kept while client.py's record-keeping subclass still overrides this.)
         digits_possible = self._digits_possible
+        if not digits_possible and type(records[0]) is bytes:
+            # The common case in one call (see loads_all): every record non-empty, under
+            # the cap, parsing on orjson's path; anything else goes record by record.
+            stripped = [raw.strip(_JSON_WS) for raw in records]
+            if all(stripped) and max(map(len, stripped)) <= self.max_record_bytes:
+                values = loads_all(stripped, False)
+                if values is not None:
+                    if self._records is not None:
+                        self._records += stripped
+                    return values
         out: list[Any] = []
         append = out.append
         parse = loads_utf8
