@@ -345,7 +345,6 @@ class StreamPump:
             except Exception:
                 log.exception("handing %d routed events over failed", len(routed))
         if held:
-            del routed  # the held events may go before the deferred collection runs
             self._tell_burst(False)
 
     def _tell_burst(self, on: bool) -> None:
