@@ -57,6 +57,15 @@ WRITER_CACHE_KIB: Final = 32 * 1024
 SMALL_CACHE_KIB: Final = 2 * 1024
 BULK_BATCH: Final = 2_000  # operations in a batch from which the big cache is used
 PRUNE_EVERY: Final = 20_000  # operations between two size checks
+# The full-text index's segments are merged by the writer while its queue is empty, never
+# inside a batch (schema version 4: automerge is off): one step merges about MERGE_PAGES
+# pages (~90 us each at 1M messages, so a step holds new work back ~25 ms at most), and steps
+# go on while there is work and no new operation.  A check is due after a bulk batch, or
+# after MERGE_EVERY small ones (each batch writes one segment; FTS5 merges a level once it
+# has schema.FTS_USERMERGE of them).
+MERGE_PAGES: Final = 256
+MERGE_EVERY: Final = 8
+_MERGE: Final = "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?)"
 
 
 class WriterState(enum.Enum):
@@ -201,6 +210,8 @@ class WriterStats:
     blocked: int = 0  # submits that waited for room in the queue
     busy_seconds: float = 0.0  # wall time spent writing batches
     cpu_seconds: float = 0.0  # CPU time of the writer thread spent writing batches
+    merge_steps: int = 0  # index merge steps run while idle (see MERGE_PAGES)
+    merge_cpu_seconds: float = 0.0  # CPU time of those steps (not in cpu_seconds)
 
 
 class ArchiveWriter:
@@ -233,6 +244,11 @@ class ArchiveWriter:
         # First rowid inserted in this batch and not yet in the full-text index (new rows are
         # indexed together, see schema.py); rowids only grow, so ">= it" is exactly them.
         self._unindexed_from: int | None = None
+        # Index merging while idle: due after enough batches, set while none is due.
+        self._merge_due = False
+        self._batches_since_merge = 0
+        self._merged = threading.Event()
+        self._merged.set()
         self.stats = WriterStats()
         self.failure: BaseException | None = None  # why the writer stopped early, if it did
 
@@ -325,6 +341,11 @@ class ArchiveWriter:
     def pending(self) -> int:
         return self._queue.qsize()
 
+    def merged(self, timeout: float | None = None) -> bool:
+        """Wait until the writer has no index merge left to do (it merges while idle, see
+        MERGE_PAGES); True unless `timeout` passed first."""
+        return self._merged.wait(timeout)
+
     # ----------------------------------------------------------------- the thread
 
     def _run(self) -> None:
@@ -351,6 +372,7 @@ class ArchiveWriter:
             except sqlite3.Error:
                 log.exception("closing the archive database failed")
             self._move(WriterState.CLOSED)
+            self._merged.set()  # nothing more will be merged: nobody waits for it
             # Anything that slipped in after the stop (see _put) is failed, never left waiting.
             self._fail_queued(ArchiveClosed("archive writer is closed"))
 
@@ -359,7 +381,7 @@ class ArchiveWriter:
         carry: tuple[Any, ...] = ()  # what did not fit in the last batch, of a chunk
         while not stop:
             batch: list[Any] = []
-            item = carry if carry else self._queue.get()
+            item = carry if carry else self._next(conn)
             carry = ()
             while True:
                 if type(item) is _Chunk:
@@ -384,6 +406,47 @@ class ArchiveWriter:
                 stop = True
             if batch:
                 self._write_batch(conn, batch)
+
+    def _next(self, conn: sqlite3.Connection) -> Any:
+        """The next queued item; while none is queued and merge work is due, a merge step at a
+        time (new work waits for one step at most)."""
+        while self._merge_due:
+            try:
+                return self._queue.get_nowait()
+            except queue.Empty:
+                self._merge_step(conn)
+        return self._queue.get()
+
+    def _merge_step(self, conn: sqlite3.Connection) -> None:
+        cpu_started = time.thread_time()
+        before = conn.total_changes
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_MERGE, (MERGE_PAGES,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error:
+            # The index stays as it is (unmerged, still whole); the next batches retry.
+            log.exception("archive index merge failed")
+            done = True
+        else:
+            # FTS5 rewrites only its structure record (one change) when nothing was merged.
+            done = conn.total_changes - before < 2
+        self.stats.merge_steps += 1
+        self.stats.merge_cpu_seconds += time.thread_time() - cpu_started
+        if done:
+            self._merge_due = False
+            self._merged.set()
+
+    def _schedule_merge(self, operations: int) -> None:
+        self._batches_since_merge += 1
+        if operations >= BULK_BATCH or self._batches_since_merge >= MERGE_EVERY:
+            self._batches_since_merge = 0
+            self._merged.clear()
+            self._merge_due = True
 
     def _fail_queued(self, exc: BaseException) -> None:
         while True:
@@ -426,6 +489,7 @@ class ArchiveWriter:
         self.stats.operations += len(batch)
         self.stats.busy_seconds += time.perf_counter() - started
         self.stats.cpu_seconds += time.thread_time() - cpu_started
+        self._schedule_merge(len(batch))
         for future, result in futures:
             if not future.done():
                 future.set_result(result)

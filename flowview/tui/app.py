@@ -62,6 +62,7 @@ from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.settings_actions import SettingsActions
 from flowview.tui.stream_pump import FlushBatch, StreamPump
+from flowview.tui.textual_caches import release_dead_widgets
 from flowview.tui.triage import ReadState
 from flowview.tui.triage_actions import TriageActions
 from flowview.tui.warm_prelude import PRELUDE_WAIT, Prelude
@@ -155,7 +156,12 @@ class FlowviewApp(
         self._members_shown: tuple[object, ...] | None = None
         self._shown_key: ConversationKey | None = None
         self._idle_timer: Timer | None = None
-        self.gc_policy = GcPolicy(clock, can_freeze=self.nothing_transient, trim=malloc_trim())
+        self.gc_policy = GcPolicy(
+            clock,
+            can_freeze=self.nothing_transient,
+            trim=malloc_trim(),
+            release=release_dead_widgets,
+        )
         self._presence_lock = asyncio.Lock()
         # Recent connection states, newest last (diagnostics; tests read the sequence).
         self.state_log: deque[StateChange] = deque(maxlen=100)

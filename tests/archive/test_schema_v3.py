@@ -35,7 +35,8 @@ def test_new_database_settings(data_dir: Path) -> None:
         assert archive.query("PRAGMA page_size") == [(8192,)]
         config = dict(archive.query("SELECT k, v FROM messages_fts_config"))
         assert config["hashsize"] == schema.FTS_HASHSIZE
-        assert config["automerge"] == schema.FTS_AUTOMERGE
+        assert config["automerge"] == 0  # since version 4 (test_schema_v4.py)
+        assert config["usermerge"] == schema.FTS_USERMERGE
         (sql,) = archive.query("SELECT sql FROM sqlite_master WHERE name = 'messages_fts'")[0]
         assert "prefix" not in sql
         assert "columnsize=0" in sql

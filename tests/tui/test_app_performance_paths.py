@@ -235,3 +235,66 @@ def test_gc_policy_never_freezes_while_something_transient_is_alive() -> None:
         assert policy.freezes >= 1  # with nothing transient left, survivors are frozen
     finally:
         policy.uninstall()
+
+
+def test_gc_policy_releases_pinning_caches_every_tick_and_before_collecting() -> None:
+    now = [0.0]
+    pinned: list[Any] = []  # stands for Textual's memo that holds dead widgets' caches
+    calls: list[str] = []
+
+    def release() -> None:
+        calls.append("release")
+        pinned.clear()
+
+    policy = GcPolicy(lambda: now[0], full_every=120.0, release=release)
+    policy.install()
+    try:
+        node = _Node()
+        alive = weakref.ref(node)
+        pinned.append(node)
+        del node
+        assert not policy.tick() and calls == ["release"]  # every tick releases
+        assert alive() is not None  # a cycle: only a collection frees it (none was due)
+        pinned.append(alive())
+        now[0] += 120
+        assert policy.tick() and calls == ["release"] * 2
+        # Released first, then collected in the same complete collection.
+        assert alive() is None
+    finally:
+        policy.uninstall()
+
+
+def _styles_caches() -> int:
+    from textual._styles_cache import StylesCache
+
+    gc.collect()
+    gc.unfreeze()  # the app's GcPolicy froze the survivors, and get_objects skips those
+    return sum(1 for obj in gc.get_objects() if type(obj) is StylesCache)
+
+
+async def test_closed_overlay_screens_leave_no_widget_caches_behind(
+    server: ServerThread,
+) -> None:
+    # Textual memoises StylesCache.get_inner_outer on the instance (tui/textual_caches.py):
+    # without the release, each help screen opened and closed left its widgets' styles
+    # caches (and their rendered lines) alive, ~30 per key cycle up to 1,024 of them.
+    app = make_app(server)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_live(pilot, app)
+        for _ in range(2):  # warm up: everything a first opening creates for good
+            await pilot.press("f1")
+            await pilot.pause()
+            app.export_screenshot()
+            await pilot.press("escape")
+            await pilot.pause()
+        before = _styles_caches()
+        for _ in range(8):
+            await pilot.press("f1")
+            await pilot.pause()
+            assert app.screen is not app.main
+            app.export_screenshot()  # renders every widget of the help screen now
+            await pilot.press("escape")
+            await pilot.pause()
+        after = _styles_caches()
+        # Without the release: +8 help screens' worth (each has several widgets).
+        assert after <= before + 2, (before, after)

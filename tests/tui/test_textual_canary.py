@@ -13,6 +13,9 @@ one, this test fails loudly here instead of the viewer misbehaving quietly:
 - ``App._handle_exception`` / ``App._fatal_error`` / ``App._exit_renderables`` /
   ``App._close_messages_no_wait`` (app.py): a fatal error is rendered without local
   variables and redacted of tokens (Textual's own rendering shows locals).
+- ``textual._styles_cache.StylesCache.get_inner_outer`` (tui/textual_caches.py): an
+  ``lru_cache`` on a method, so it pins removed widgets' styles caches; emptied when an overlay
+  screen closes and before each complete collection.
 """
 
 from __future__ import annotations
@@ -61,3 +64,12 @@ def test_footer_key_keeps_its_public_looking_attributes() -> None:
         "presence",
         "app.toggle_presence",
     )
+
+
+def test_styles_cache_memo_is_an_lru_cache_on_the_method() -> None:
+    # tui/textual_caches.py empties it: its key holds widget instances' styles caches.
+    from textual._styles_cache import StylesCache
+
+    memo = StylesCache.get_inner_outer
+    assert callable(memo.cache_clear) and callable(memo.cache_info)
+    assert "lru_cache" in inspect.getsource(StylesCache)

@@ -39,6 +39,7 @@ from flowview.model.store import ConversationStore
 from flowview.protocol.events import ConversationKey
 from flowview.tui.deferred import deferred
 from flowview.tui.send_keys import SEND_BINDINGS, SEND_HELP_TEXT
+from flowview.tui.textual_caches import release_dead_widgets
 from flowview.tui.widgets.conversation_tabs import ConversationTabs
 from flowview.tui.widgets.flow_log import FlowLog
 from flowview.tui.widgets.members_pane import MembersPane
@@ -330,7 +331,9 @@ class MainScreen(Screen[None]):
         self.call_after_refresh(self.tabbed.keep_active_in_view)
 
     def on_screen_resume(self) -> None:
-        # Back from the palette, a dialog or the help: the shown tab is in the bar.
+        # Back from the palette, a dialog or the help: the shown tab is in the bar, and the
+        # closed screen's widgets are not kept alive by Textual's memo (textual_caches.py).
+        release_dead_widgets()
         self.call_after_refresh(self.tabbed.keep_active_in_view)
 
     # ------------------------------------------------------------------ tabs
