@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowview.protocol.accept import Acceptor, Held
@@ -93,6 +93,7 @@ values_st = st.lists(
 )
 
 
+@settings(deadline=None)
 @given(st.lists(values_st, max_size=4))
 def test_the_live_typed_loop_accepts_as_the_general_one(chunks: list[list[Any]]) -> None:
     """Without a switch going on, typed events take a shorter loop (Acceptor._typed); the

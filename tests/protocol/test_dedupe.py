@@ -6,7 +6,7 @@ import random
 from collections.abc import Hashable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowview.protocol.dedupe import Deduper
@@ -124,6 +124,7 @@ class _Uncached(Deduper):
         return super().first_time(key, ident)
 
 
+@settings(deadline=None)
 @given(
     st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 30)), max_size=200),
     st.integers(1, 3),

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowview.protocol import connection, jsonstream
@@ -50,6 +50,7 @@ items = st.one_of(
 )
 
 
+@settings(deadline=None)
 @given(st.lists(items, max_size=8))
 def test_loads_all_is_each_item_parsed_alone_or_none(datas: list[bytes]) -> None:
     screened = may_hold_big_int(b"".join(datas))
@@ -69,6 +70,7 @@ finite = st.recursive(
 )
 
 
+@settings(deadline=None)
 @given(st.lists(finite.map(lambda v: json.dumps({"event": "message", "v": v}).encode())))
 def test_loads_all_takes_the_fast_path_for_plain_events(datas: list[bytes]) -> None:
     joined = b"".join(datas)
