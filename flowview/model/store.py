@@ -347,6 +347,51 @@ class ConversationStore:
         self._insert(message, key)
         return message.seq in self._by_seq
 
+    def append_newest(self, message: StoredMessage, *, unread: bool) -> bool:
+        """`add_new` and, when `unread`, `count_unread`, in one call, for the router's hot path
+        (a live chat line): when `message` has an id newer than everything stored, the window
+        is attached, no outbox line is pending and no older page is being merged, it takes the
+        next seq (whatever it held) and goes at the end.  Otherwise nothing changes and the
+        result is False: the caller takes the general path (a differential test checks the
+        two agree)."""
+        message_id = message.id
+        keys = self._keys
+        if (
+            message_id is None
+            or self._pending
+            or self.window != "attached"
+            or self._trim_newest
+            or message_id < 0
+        ):
+            return False
+        key = message_id << _SEQ_BITS
+        if (keys and keys[-1] >= key) or key >= 1 << 63:
+            return False
+        seq = message.seq = self._next_seq
+        self._next_seq = seq + 1
+        # _insert's append at the end, for an entry with an id
+        keys.append(key)
+        messages = self._messages
+        messages.append(message)
+        self.appended += 1
+        self._by_seq[seq] = message
+        thread_id = message.thread_id
+        if thread_id is not None:
+            if thread_id not in self._threads:
+                self._threads[thread_id] = seq
+            else:
+                self._remember_thread(message, in_order=True)
+        self.version += 1
+        if len(messages) > self.cap:
+            self._prune()  # drops from the front: never the message just added
+        if unread:
+            if self._marker_armed or message.mention:
+                self.count_unread(message)
+            else:  # count_unread's common case
+                self.unread += 1
+                self.version += 1
+        return True
+
     def add_after(self, message: StoredMessage, after_id: int | None) -> None:
         """Insert an id-less entry right after the message with id `after_id` (whether or not
         it is stored), before every later id; None: before every id.  Later entries placed

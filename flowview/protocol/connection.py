@@ -24,7 +24,7 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import httpx
 
@@ -32,7 +32,13 @@ from flowview.protocol.accept import Acceptor, Held
 from flowview.protocol.auth import redact
 from flowview.protocol.backoff import parse_retry_after
 from flowview.protocol.items import StreamItem
-from flowview.protocol.jsonstream import JsonStreamDecoder, loads, loads_utf8, may_hold_big_int
+from flowview.protocol.jsonstream import (
+    JsonStreamDecoder,
+    loads,
+    loads_all,
+    loads_utf8,
+    may_hold_big_int,
+)
 from flowview.protocol.sse import SSEDecoder
 from flowview.protocol.streamconfig import ACCEPT, StreamConfig
 from flowview.protocol.text import printable
@@ -412,6 +418,25 @@ class Connection:
         self.w.set_resume_id(decoder.last_event_id)
         if not datas:
             return []
+        # The common events (bytes cut from this chunk, after a str or two from the line loop
+        # at its start) are parsed in one call; anything odd goes item by item.
+        head = 0
+        while head < len(datas) and type(datas[head]) is not bytes:
+            head += 1
+        values = self._from_sse_items(datas[:head]) if head else []
+        rest = datas[head:] if head else datas
+        if rest:
+            parsed = loads_all(rest, digits_possible)
+            if parsed is None:
+                values += self._from_sse_items(rest, digits_possible)
+            else:
+                values += parsed
+                if self.texts is not None:
+                    self.texts += cast("list[bytes]", rest)  # loads_all took bytes only
+        return values
+
+    def _from_sse_items(self, datas: list[str | bytes], digits_possible: bool = True) -> list[Any]:
+        """The values of `datas`, one by one (see _from_sse)."""
         values: list[Any] = []
         texts = self.texts
         add = values.append

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Deduper"]
 
+_NO_KEY = object()  # equal to no key
+
 
 class _Runs:
     """Delivered ids of one conversation: runs los[i]..his[i], ascending, never touching."""
@@ -70,6 +72,10 @@ class Deduper:
         self.max_keys = max_keys
         self._keys: OrderedDict[Hashable, _Runs] = OrderedDict()
         self.duplicates = 0
+        # The conversation of the last call (a stream comes in runs of one conversation):
+        # it is already the most recent, so the next call with it skips the look-up.
+        self._last_key: object = _NO_KEY
+        self._last_runs = _Runs()
 
     def __len__(self) -> int:
         """Number of ids currently remembered in runs (all conversations)."""
@@ -85,15 +91,19 @@ class Deduper:
 
     def first_time(self, key: Hashable, ident: int) -> bool:
         """Record (key, ident); True when it had not been delivered before."""
-        keys = self._keys
-        runs = keys.get(key)
-        if runs is None:
-            runs = _Runs()
-            keys[key] = runs
-            if len(keys) > self.max_keys:
-                keys.popitem(last=False)
+        if key == self._last_key:
+            runs = self._last_runs
         else:
-            keys.move_to_end(key)
+            keys = self._keys
+            found = keys.get(key)
+            if found is None:
+                runs = keys[key] = _Runs()
+                if len(keys) > self.max_keys:
+                    keys.popitem(last=False)  # the oldest: never the one just added
+            else:
+                runs = found
+                keys.move_to_end(key)
+            self._last_key, self._last_runs = key, runs
         his = runs.his
         if not his:  # the conversation's first id (`_bound` never empties the runs)
             runs.los.append(ident)

@@ -320,6 +320,7 @@ class FlowviewApp(
             on_state=self._stream_state,
             flush_interval=self.flush_interval,
             on_events=self._on_routed,
+            on_burst=self.gc_policy.burst,
         )
         self.joined_flows = JoinedFlows(session, lambda: self.client, self._joined_flows_changed)
         self.main.status.set_connection("connecting")

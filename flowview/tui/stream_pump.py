@@ -96,10 +96,14 @@ class StreamPump:
         on_state: Callable[[StateChange], None],
         flush_interval: float = 1 / 15,
         on_events: Callable[[list[Event]], None] | None = None,
+        on_burst: Callable[[bool], None] | None = None,
     ) -> None:
         self.router = router
         # Handed every routed event, one list per stream batch (the archive's ingest_many).
         self.on_events = on_events
+        # Told True when a burst's hold begins and False when it ends (the GC policy defers
+        # young collections meanwhile: GcPolicy.defer_young).
+        self.on_burst = on_burst
         self._routed: list[Event] = []
         self.clock = clock
         self.wall_clock = wall_clock
@@ -284,10 +288,14 @@ class StreamPump:
             self.hand_over_routed()
         elif not holding:
             self._hold_timer = self.set_timer(HOLD_SECONDS, self._hold_expired)
+            self._tell_burst(True)
 
     async def _hold_expired(self) -> None:
+        if self._hold_timer is None:
+            return  # ended between the timer firing and this call (flush_now, close)
         self._hold_timer = None
         self.hand_over_routed()
+        self._tell_burst(False)
 
     async def flush_now(self, *, hand_over: bool = True) -> None:
         """Apply everything routed since the last flush (`on_flush`) now; `hand_over`: give
@@ -325,6 +333,7 @@ class StreamPump:
     def hand_over_routed(self) -> None:
         """Give `on_events` what was routed since the last call (also done by every flush,
         for items fed through `handle_item` directly)."""
+        held = self._hold_timer is not None
         if self._hold_timer is not None:
             self._hold_timer.stop()
             self._hold_timer = None
@@ -335,6 +344,15 @@ class StreamPump:
                 self.on_events(routed)
             except Exception:
                 log.exception("handing %d routed events over failed", len(routed))
+        if held:
+            self._tell_burst(False)
+
+    def _tell_burst(self, on: bool) -> None:
+        if self.on_burst is not None:
+            try:
+                self.on_burst(on)
+            except Exception:
+                log.exception("on_burst(%s) failed", on)
 
     def close(self) -> None:
         self.hand_over_routed()  # before the session closes the archive

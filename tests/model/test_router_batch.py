@@ -23,15 +23,19 @@ ME = "263186"
 PENDING_UUID = "pending-uuid-1"
 
 
-def make_router() -> Router:
+def make_router(setup: str = "pending") -> Router:
+    """`setup`: what FLOW's store holds before the run: our own outbox line waiting for its
+    echo (a drawn event may carry its uuid), nothing, or a detached window."""
     router = Router(me_id=ME, me_nick="testbot", cap=40)  # small cap: pruning happens too
     router.add_users([{"id": ME, "nick": "testbot"}, {"id": "2", "nick": "otto"}])
     router.add_flows([{"id": FLOW, "name": "Sandbox", "parameterized_name": "sandbox"}])
-    # our own outbox line, waiting for its echo (a drawn event may carry its uuid)
     store = router.open(("flow", FLOW))[0]
-    store.add_pending(
-        StoredMessage(store.new_seq(), None, "message", None, ME, "mine"), PENDING_UUID
-    )
+    if setup == "pending":
+        store.add_pending(
+            StoredMessage(store.new_seq(), None, "message", None, ME, "mine"), PENDING_UUID
+        )
+    elif setup == "detached":
+        store.drop_window()
     return router
 
 
@@ -92,6 +96,7 @@ def state(router: Router) -> Any:
             [tuple(getattr(m, name) for name in FIELDS) for m in store],
             (store.unread, store.mentions, store.first_unread_seq, store.version, store.epoch),
             (store.appended, store.dropped, store.pending_count, store.title),
+            {t: tuple(store.thread_seqs(t)) for t in store._threads},
         )
     users = {uid: (u.nick, u.presence, u.last_activity) for uid, u in router.users.items()}
     flows = {fid: (f.name, f.removed, sorted(f.members)) for fid, f in router.flows.items()}
@@ -103,10 +108,19 @@ def summary(result: RouteResult) -> tuple[Any, ...]:
     return (result.key, result.effect, result.mention, message.seq if message else None)
 
 
-@settings(max_examples=150, deadline=None)
-@given(runs, st.lists(st.integers(1, 20), min_size=1, max_size=5))
-def test_a_run_routes_as_its_events_one_by_one(objs: list[dict[str, Any]], cuts: list[int]) -> None:
-    one, many = make_router(), make_router()
+@settings(max_examples=300, deadline=None)
+@given(
+    runs,
+    st.lists(st.integers(1, 20), min_size=1, max_size=5),
+    st.sampled_from(["pending", "empty", "empty", "detached"]),
+)
+def test_a_run_routes_as_its_events_one_by_one(
+    objs: list[dict[str, Any]], cuts: list[int], setup: str
+) -> None:
+    """Also the short way of a live chat line (Router._live_line, store.append_newest): an
+    empty store takes it, a pending outbox line or a detached window sends lines the general
+    way, ids out of order and duplicates too."""
+    one, many = make_router(setup), make_router(setup)
     results = [one.route(parse_event(copy.deepcopy(obj))) for obj in objs]
     events: list[Event] = [parse_event(obj) for obj in objs]
     done = []
@@ -164,3 +178,58 @@ def test_a_tag_mention_counts_without_an_at_sign_in_the_text() -> None:
     done = router.route_batch([parse_event(tagged | {"tags": [f":user:{ME}"]})])
     assert [r.mention for r in done.notable] == [True]
     assert router.stores[("flow", FLOW)].mentions == 1
+
+
+@st.composite
+def live_run(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """A stream as it mostly is: one flow's chat lines with ids going up (now and then a
+    repeat or an older one), each starting a thread or answering one of a few."""
+    mid = draw(st.integers(1, 5))
+    objs: list[dict[str, Any]] = []
+    for _ in range(draw(st.integers(1, 50))):
+        mid += draw(st.sampled_from([1, 1, 1, 1, 2, 0, -3]))
+        thread = draw(st.integers(1, 6))
+        obj: dict[str, Any] = {
+            "event": "message",
+            "id": mid,
+            "flow": FLOW,
+            "user": draw(st.sampled_from(["2", "2", ME])),
+            "content": draw(st.sampled_from(["hi", "hey @testbot", "@team look", "x"])),
+            "sent": 1_700_000_000_000 + mid,
+            "tags": draw(st.sampled_from([[], [], [f":user:{ME}"]])),
+            "thread_id": f"t{thread}",
+            "thread": {"initial_message": draw(st.sampled_from([mid, mid, thread]))},
+        }
+        if draw(st.integers(0, 9)) == 0:
+            del obj["thread_id"]
+        if draw(st.integers(0, 19)) == 0:
+            obj["external_user_name"] = "bot"
+        objs.append(obj)
+    return objs
+
+
+@settings(max_examples=300, deadline=None)
+@given(live_run(), st.lists(st.integers(1, 20), min_size=1, max_size=5), st.integers(1, 60))
+def test_live_chat_lines_route_as_one_by_one(
+    objs: list[dict[str, Any]], cuts: list[int], cap: int
+) -> None:
+    """The short way of a live chat line (Router._live_line, store.append_newest) leaves the
+    store as `route` does: seqs, threads (a second message calling itself a thread's first),
+    unread and mention counts, the "new" marker, pruning at the cap."""
+    one, many = make_router("empty"), make_router("empty")
+    one.cap = many.cap = cap
+    for router in (one, many):
+        router.stores[("flow", FLOW)].cap = cap
+    results = [one.route(parse_event(copy.deepcopy(obj))) for obj in objs]
+    events = [parse_event(obj) for obj in objs]
+    done = []
+    at = 0
+    for size in cuts * (len(events) // max(1, sum(cuts)) + 1):
+        if at >= len(events):
+            break
+        done.append(many.route_batch(events[at : at + size]))
+        at += size
+    assert state(one) == state(many)
+    assert sum(d.appended for d in done) == [r.effect for r in results].count("appended")
+    notable = [summary(r) for r in results if r.effect == "appended" and r.mention]
+    assert [summary(r) for d in done for r in d.notable] == notable

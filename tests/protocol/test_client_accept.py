@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowview.protocol.accept import Acceptor, Held
 from flowview.protocol.dedupe import Deduper
@@ -68,3 +70,46 @@ def test_switch_probation_holds_and_converges(raw: bool) -> None:
     # At the hand-over the candidate's held 3 is dropped (delivered), 4 goes through.
     admitted, new = acc.admit([*acc.accept([msg(4)], probation=cand)[0], *items])
     assert [getattr(i, "id", None) for i in admitted] == [4] and new == 1
+
+
+values_st = st.lists(
+    st.one_of(
+        st.builds(msg, st.integers(0, 8), st.sampled_from(["f1", "f2"])),
+        st.builds(pm, st.integers(0, 8)),
+        st.fixed_dictionaries(
+            {
+                "event": st.sampled_from(["message", "presence", "flow-add", 5]),
+                "id": st.one_of(st.none(), st.integers(0, 8), st.just("3"), st.just(True)),
+            },
+            optional={
+                "flow": st.sampled_from(["f1", "", 7, {"id": "f2"}]),
+                "to": st.sampled_from(["7", None, 3]),
+                "user": st.sampled_from(["9", 9, ""]),
+            },
+        ),
+        st.sampled_from([[1, 2], "text", None, 3]),
+    ),
+    max_size=30,
+)
+
+
+@settings(deadline=None)
+@given(st.lists(values_st, max_size=4))
+def test_the_live_typed_loop_accepts_as_the_general_one(chunks: list[list[Any]]) -> None:
+    """Without a switch going on, typed events take a shorter loop (Acceptor._typed); the
+    general loop is the one that runs while a candidate is watched (an empty Held changes
+    nothing else): the same items, counts and memory, chunk after chunk."""
+    fast, general = Acceptor(Deduper(), raw=False), Acceptor(Deduper(), raw=False)
+    for values in chunks:
+        got, new = fast.accept(values)
+        want, new_general = general.accept(values, watch=Held())
+        assert new == new_general
+
+        def shown(items: list[Any]) -> list[Any]:
+            return [
+                (type(i).__name__, i.key, i.id, i.raw) if isinstance(i, Event) else i for i in items
+            ]
+
+        assert shown(got) == shown(want)
+    assert fast.skipped == general.skipped
+    assert fast.dedupe.latest() == general.dedupe.latest()

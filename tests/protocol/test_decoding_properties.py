@@ -89,7 +89,7 @@ def _check_loads_agrees(data: str | bytes) -> None:
 @example(" 18446744073709551616 ")
 @example('{"id": -9223372036854775809}')
 @example('[1e400, NaN, -Infinity, "\\udfff"]')
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_loads_agrees_with_stdlib_on_valid_json(text: str) -> None:
     _check_loads_agrees(text)
     _check_loads_agrees(text.encode("utf-8", "surrogatepass"))  # lone surrogates: bad UTF-8
@@ -99,7 +99,7 @@ def test_loads_agrees_with_stdlib_on_valid_json(text: str) -> None:
 @example("\ufeff[]")
 @example("[1,]")
 @example('"\\ud83d\\ude00"')
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_loads_agrees_with_stdlib_on_noise(text: str) -> None:
     _check_loads_agrees(text)
     _check_loads_agrees(text.encode("utf-8", "surrogatepass"))
@@ -161,7 +161,7 @@ def streams(draw: st.DrawFn) -> tuple[bytes, list[Any], list[int]]:
 
 
 @given(streams())
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_stream_values_do_not_depend_on_chunking(case: tuple[bytes, list[Any], list[int]]) -> None:
     data, expected, cuts = case
     whole = JsonStreamDecoder(keep_records=True)
@@ -176,7 +176,7 @@ def test_stream_values_do_not_depend_on_chunking(case: tuple[bytes, list[Any], l
 
 
 @given(st.lists(json_texts(), min_size=1, max_size=6), st.data())
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_kept_records_decode_to_their_values(texts: list[str], data: st.DataObject) -> None:
     raws = [t.replace("\r", "").encode("utf-8", "surrogatepass") for t in texts]
     assume(all(_stdlib(r.decode("utf-8", "replace"))[0] for r in raws))
@@ -249,7 +249,7 @@ FIELDS = ["id", "flow", "to", "user", "user_id", "sent", "created_at", "content"
 @example("comment", {"user": "", "user_id": 7, "flow": "", "to": "", "thread_id": ""})
 @example("file", {"tags": "ab", "attachments": "ab", "uuid": 5, "thread": []})
 @example("mail", {"tags": ["a", 1, None], "attachments": [{}, 1]})
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_fast_parse_event_equals_the_general_normalisers(kind: str, fields: dict[str, Any]) -> None:
     obj = {"event": kind, **fields}
     got = parse_event(obj)
@@ -278,7 +278,7 @@ _SSE_LINES = st.sampled_from(
     st.booleans(),
     st.lists(st.integers(0, 400), max_size=10),
 )
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_sse_events_do_not_depend_on_chunking(
     lines: list[tuple[str, str]], bom: bool, cuts: list[int]
 ) -> None:

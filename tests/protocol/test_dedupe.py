@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Hashable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowview.protocol.dedupe import Deduper
@@ -113,3 +114,33 @@ def test_random_replays_deliver_each_id_once_in_order(seed: int) -> None:
 def test_invalid_sizes() -> None:
     with pytest.raises(ValueError):
         Deduper(window=0)
+
+
+class _Uncached(Deduper):
+    """first_time as it was before the last-conversation shortcut (a look-up every call)."""
+
+    def first_time(self, key: Hashable, ident: int) -> bool:
+        self._last_key = object()
+        return super().first_time(key, ident)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "c", "d"]), st.integers(0, 30)), max_size=200),
+    st.integers(1, 3),
+    st.integers(1, 4),
+)
+def test_the_last_conversation_shortcut_changes_nothing(
+    calls: list[tuple[str, int]], max_keys: int, window: int
+) -> None:
+    """Runs of one conversation skip the look-up; with conversations evicted (max_keys) and
+    runs let go (window), every answer and the memory are as with a look-up every time."""
+    fast, slow = Deduper(window, max_keys), _Uncached(window, max_keys)
+    for conv, ident in calls:
+        key = ("flow", conv)  # a new tuple each call, as the accept step makes them
+        assert fast.first_time(key, ident) == slow.first_time(key, ident)
+        assert list(fast._keys) == list(slow._keys)
+    assert fast.latest() == slow.latest() and fast.runs() == slow.runs()
+    assert all(
+        fast.seen(("flow", c), i) == slow.seen(("flow", c), i) for c in "abcd" for i in range(31)
+    )

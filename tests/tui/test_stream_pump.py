@@ -319,3 +319,67 @@ async def test_a_long_batch_gives_the_loop_back_between_chunks(
         t.cancel()
         with pytest.raises(asyncio.CancelledError):
             await t
+
+
+async def test_the_pump_says_when_a_burst_hold_begins_and_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`on_burst` (the GC policy defers young collections meanwhile) is told True when a
+    burst's hold begins and False once when it ends, however it ends: the burst is over,
+    HOLD_SECONDS passed, flush_now, close.  A trickle never starts one."""
+
+    async def run(batches: list[list[Event]], end: str, gap: float = 0.0) -> list[tuple[bool, int]]:
+        harness = Harness()
+        monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+        told: list[tuple[bool, int]] = []  # (on, events handed over so far)
+        harness.pump.on_burst = lambda on: told.append((on, len(harness.ids)))
+        if end == "bound":  # pacing always finds a burst: only the hold's bound ends it
+            monkeypatch.setattr(harness.pump, "_in_burst", lambda: True)
+        client = Batches(batches, gap)
+        task = asyncio.create_task(harness.pump.run(client))
+        await client.delivered.wait()
+        if end == "flush_now":
+            await harness.pump.flush_now()
+        elif end == "close":
+            harness.pump.close()
+        elif end == "bound":
+            assert told == [(True, 0)]
+            await asyncio.sleep(HOLD_SECONDS)
+        else:
+            await asyncio.sleep(0.1 + AFTER_PAINT_SECONDS)
+        harness.pump.close()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert harness.ids == [e.id for batch in batches for e in batch]
+        return told
+
+    burst = [[message(mid) for mid in range(start, start + 500)] for start in (1, 501)]
+    # every end: True before anything was handed over, False after all of it was
+    for end in ("quiet", "bound", "flush_now", "close"):
+        told = await run(burst, end)
+        assert told == [(True, 0), (False, 1000)], (end, told)
+    assert await run([[message(1)], [message(2)]], "quiet", gap=1.0) == []
+
+
+async def test_a_failing_on_burst_is_logged_and_the_burst_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    harness = Harness()
+
+    def broken(on: bool) -> None:
+        raise RuntimeError("policy bug")
+
+    harness.pump.on_burst = broken
+    client = Batches([[message(mid) for mid in range(1, 1001)]])
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    harness.pump.close()
+    assert harness.ids == list(range(1, 1001))  # nothing lost
+    assert [r.message for r in caplog.records if r.exc_info] == [
+        "on_burst(True) failed",
+        "on_burst(False) failed",
+    ]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
