@@ -18,11 +18,10 @@ it is never collected once dismissed (issue 8 measured 290 MB -> 460 MB this way
 
 Every tick (and so before each complete collection) the host's `release` hook drops caches
 that pin dead objects (tui/textual_caches.py: Textual memoises a method on widget instances,
-and a tab switch or a closed dialog leaves entries behind).  After each complete collection the
-C allocator is asked to give its free pages back
-(glibc's ``malloc_trim``): trimming the stores frees messages all over the heap, and without it
-the freed pages stayed in the process (the soak's RSS kept creeping up 5-10 % over five
-minutes with the live heap flat).
+and a tab switch or a closed dialog leaves entries behind; that memo was the soak's RSS creep).
+After each complete collection the C allocator is asked to give its free pages back (glibc's
+``malloc_trim``): trimming the stores frees messages all over the heap.  It made no measurable
+difference in the soak; it costs one call every `full_every` seconds.
 
 Also: the youngest generation is collected every GEN0_THRESHOLD allocations instead of 700,
 so the short-lived objects of a replay burst (parsed JSON) mostly die before a collection
