@@ -13,12 +13,14 @@ CLI's parser setup stay fast.  The heavy imports happen inside run_tail().
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from flowview.protocol.defaults import DEFAULT_API_URL, DEFAULT_STREAM_URL
 from flowview.protocol.text import printable
@@ -519,11 +521,51 @@ def _report_state(state: Any) -> int | None:
     return None
 
 
+# Bytes asked of the socket per read of the stream (httpcore's default is 64 KiB). asyncio's
+# transport receives up to 256 KiB at a time; reading that at once makes a burst a quarter as
+# many passes through httpx, httpcore, h11 and anyio, and a quarter as many batches.
+READ_SIZE = 256 * 1024
+
+
+def _widen_reads() -> None:
+    """Read the stream READ_SIZE bytes at a time (a whole-process setting: httpcore has no
+    per-client one). Nothing happens if httpcore no longer has the attribute
+    (tests/test_tail_exit.py would say so)."""
+    from httpcore import AsyncHTTP11Connection
+
+    if isinstance(getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", None), int):
+        AsyncHTTP11Connection.READ_NUM_BYTES = max(AsyncHTTP11Connection.READ_NUM_BYTES, READ_SIZE)
+
+
+def end_process(code: int) -> NoReturn:
+    """Exit the process with ``code`` now, without the interpreter's finalisation.
+
+    Tearing down the interpreter (collecting and freeing every module, httpx, the SSL
+    context, the parsed records' allocator arenas) cost tail 30-50 ms of CPU at the end of a
+    30,000-event burst, 5-8 % of its work. Nothing is lost by skipping it: the atexit handlers
+    (logging's flush and close among them) still run here, then stdout and stderr are flushed;
+    the archive was closed by run_tail. When another thread is still alive the ordinary exit
+    (which waits for it) is kept. Only for the process's own entry points, never in process.
+    """
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            # A reader gone away (`tail | head`) or a closed stream: nothing left to deliver.
+            log.debug("flushing %s at exit failed", getattr(stream, "name", "?"))
+    os._exit(code)
+
+
 def main_tail(args: argparse.Namespace) -> int:
     """Run `flowview tail`; Ctrl-C exits with 130 and no traceback."""
     import asyncio
 
     _settle_gc()  # here, not in run_tail: a whole-process setting, not for in-process callers
+    _skip_httpx_cli()
+    _widen_reads()
     try:
         return asyncio.run(run_tail(args))
     except KeyboardInterrupt:
@@ -537,4 +579,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    end_process(main())
