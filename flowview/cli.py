@@ -221,7 +221,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _logout()
     if command == "tail":
         tail = _optional_import("flowview.tail", "flowview tail")
-        return int(tail.main_tail(args))
+        code = int(tail.main_tail(args))
+        if getattr(args, "whole_process", False):
+            tail.end_process(code)  # the process's own command line: skip the teardown
+        return code
     if command in ("search", "export"):
         commands = _optional_import("flowview.archive.commands", f"flowview {command}")
         return int(getattr(commands, f"main_{command}")(args))
@@ -239,7 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from flowview.config import ConfigError
 
     try:
-        return _dispatch(parse_args(argv))
+        args = parse_args(argv)
+        args.whole_process = argv is None  # not called in process (tests): may end it
+        return _dispatch(args)
     except (ConfigError, _MissingFeature) as exc:
         return _report(str(exc))
     except KeyboardInterrupt:

@@ -116,3 +116,17 @@ def test_printed_lines_are_safe_and_mean_the_record(value: dict[str, Any], space
     if shows_safely(record.decode()):
         # Printed as received unless it starts like an invisible one (a few scripts' blocks).
         assert line == record or any(ord(ch) >= 0x1100 for ch in record.decode())
+
+
+def test_a_sequence_broken_by_ascii_bytes_is_never_printed_raw() -> None:
+    # Invalid UTF-8 whose non-ASCII bytes alone would make valid, printable characters: the
+    # screen runs over the non-ASCII bytes only, so validity must be checked on the whole.
+    for record in (
+        b'{"a":"\xc3a\xa9"}',  # U+00E9's two bytes around an "a"
+        b'{"a":"\xe4 \xb8\xad"}',  # U+4E2D's three bytes around a space
+        b'{"a":"\xf0\x9f\x99","b":"\x82"}',  # U+1F642's last byte in the next string
+    ):
+        assert not _safe_as_is(record), record
+        (line,) = printed([record])
+        assert line.isascii()
+        assert json.loads(line) == json.loads(record.decode("utf-8", "replace"))
