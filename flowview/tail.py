@@ -533,22 +533,6 @@ def _report_state(state: Any) -> int | None:
     return None
 
 
-# Bytes asked of the socket per read of the stream (httpcore's default is 64 KiB). asyncio's
-# transport receives up to 256 KiB at a time; reading that at once makes a burst a quarter as
-# many passes through httpx, httpcore, h11 and anyio, and a quarter as many batches.
-READ_SIZE = 256 * 1024
-
-
-def _widen_reads() -> None:
-    """Read the stream READ_SIZE bytes at a time (a whole-process setting: httpcore has no
-    per-client one). Nothing happens if httpcore no longer has the attribute
-    (tests/test_tail_exit.py would say so)."""
-    from httpcore import AsyncHTTP11Connection
-
-    if isinstance(getattr(AsyncHTTP11Connection, "READ_NUM_BYTES", None), int):
-        AsyncHTTP11Connection.READ_NUM_BYTES = max(AsyncHTTP11Connection.READ_NUM_BYTES, READ_SIZE)
-
-
 def end_process(code: int) -> NoReturn:
     """Exit the process with ``code`` now, without the interpreter's finalisation.
 
@@ -577,7 +561,6 @@ def main_tail(args: argparse.Namespace) -> int:
 
     _settle_gc()  # here, not in run_tail: a whole-process setting, not for in-process callers
     _skip_httpx_cli()
-    _widen_reads()
     try:
         return asyncio.run(run_tail(args))
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from flowview import cli, tail
+from flowview.protocol import read_size
 from flowview.server.runner import ServerThread
 
 log = logging.getLogger(__name__)
@@ -134,13 +135,15 @@ def test_end_process_keeps_the_ordinary_exit_while_another_thread_runs() -> None
         other.join()
 
 
-def test_reads_are_widened_in_tail_processes_only() -> None:
+def test_stream_reads_are_widened_by_the_stream_client() -> None:
+    # In a process of its own: the setting is httpcore's, for the whole process.
     code = textwrap.dedent(
         """
         import httpcore
-        from flowview import tail
+        from flowview.protocol.client import StreamClient, StreamConfig
         before = httpcore.AsyncHTTP11Connection.READ_NUM_BYTES
-        tail._widen_reads()
+        from flowview.protocol.auth import Token
+        StreamClient(StreamConfig("http://127.0.0.1:9/flows", Token("t" * 32), flows=("a/b",)))
         print(before, httpcore.AsyncHTTP11Connection.READ_NUM_BYTES)
         """
     )
@@ -149,4 +152,4 @@ def test_reads_are_widened_in_tail_processes_only() -> None:
     )
     before, after = map(int, done.stdout.split())
     assert before == 64 * 1024  # httpcore's own read size: a canary for an upgrade
-    assert after == tail.READ_SIZE == 256 * 1024
+    assert after == read_size.READ_SIZE == 256 * 1024

@@ -50,6 +50,7 @@ from flowview.protocol.items import (
     StreamItem,
 )
 from flowview.protocol.outbox import Outbox
+from flowview.protocol.read_size import widen_reads
 from flowview.protocol.rest import RestClient
 from flowview.protocol.streamconfig import ACCEPT, ContentType, StreamConfig
 from flowview.protocol.text import printable
@@ -130,6 +131,7 @@ class StreamClient:
         self._clock: Callable[[], float] = clock if clock is not None else _loop_time
         self._sleep = sleep
         self._wall = wall  # only for a Retry-After HTTP-date without a Date header
+        widen_reads()  # a burst in a quarter as many reads (read_size.py)
         self._owns_http = http is None
         self._http = (
             http
