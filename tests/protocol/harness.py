@@ -288,3 +288,27 @@ class Collector:
 
     def closed(self) -> list[GapClosed]:
         return [i for i in self.items if isinstance(i, GapClosed)]
+
+
+def chunked_sse_client(
+    chunks: list[bytes], *, raw_events: bool, token: str = "sse-chunks-token"
+) -> tuple[StreamClient, httpx.AsyncClient]:
+    """A stream client whose event-stream body is exactly `chunks` (an `httpx.MockTransport`:
+    over a socket the chunk boundaries depend on timing), and its HTTP client to close."""
+
+    class Body(httpx.AsyncByteStream):
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Body())
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    config = StreamConfig(
+        stream_url="http://stream.invalid",
+        token=Token(token),
+        flows=("org/flow",),
+        content_type="sse",
+    )
+    return StreamClient(config, http=http, raw_events=raw_events), http

@@ -5,19 +5,16 @@ parses each, or None (the caller then goes item by item); and the stream client'
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowview.protocol import connection, jsonstream
-from flowview.protocol.auth import Token
-from flowview.protocol.client import StreamClient, StreamConfig
 from flowview.protocol.items import RawEvent, Skipped
 from flowview.protocol.jsonstream import loads_all, loads_utf8, may_hold_big_int
+from tests.protocol.harness import chunked_sse_client
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -93,24 +90,10 @@ def _block(ident: int, data: bytes) -> bytes:
 
 
 async def _items(chunks: list[bytes], raw: bool) -> list[Any]:
-    class Body(httpx.AsyncByteStream):
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            for chunk in chunks:
-                yield chunk
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Body())
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    config = StreamConfig(
-        stream_url="http://stream.invalid",
-        token=Token("loads-all-token"),
-        flows=("org/flow",),
-        content_type="sse",
-    )
+    client, http = chunked_sse_client(chunks, raw_events=raw, token="loads-all-token")
     got: list[Any] = []
     try:
-        async with StreamClient(config, http=http, raw_events=raw) as client:
+        async with client:
             async for batch in client.batches():
                 got.extend(i for i in batch if hasattr(i, "id") or isinstance(i, Skipped))
                 if sum(1 for i in got if hasattr(i, "id")) >= 4:

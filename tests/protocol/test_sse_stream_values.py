@@ -10,36 +10,20 @@ goes through the general path, the next one holds whole blocks for the bytes pat
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from flowview.protocol.auth import Token
-from flowview.protocol.client import StreamClient, StreamConfig
+from flowview.protocol.client import StreamClient
 from flowview.protocol.items import RawEvent
+from tests.protocol.harness import chunked_sse_client
 
 BIG = 123456789012345678901234  # past 64 bits: orjson would turn it into a float
 
 
 def _client(chunks: list[bytes]) -> tuple[StreamClient, httpx.AsyncClient]:
-    class Body(httpx.AsyncByteStream):
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            for chunk in chunks:
-                yield chunk
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=Body())
-
-    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    config = StreamConfig(
-        stream_url="http://stream.invalid",
-        token=Token("sse-hot-path-token"),
-        flows=("org/flow",),
-        content_type="sse",
-    )
-    return StreamClient(config, http=http, raw_events=True), http
+    return chunked_sse_client(chunks, raw_events=True, token="sse-hot-path-token")
 
 
 async def _events(chunks: list[bytes], count: int) -> list[RawEvent]:
