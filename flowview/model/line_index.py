@@ -98,6 +98,17 @@ class LineIndex:
         index = bisect_right(self.offsets, y) - 1
         return index, y - self.offsets[index]
 
+    def behind(self) -> bool:
+        """True when the store changed since the last :meth:`sync` (lines trimmed from the
+        top, added, edited or re-laid out): positions here may no longer be the store's, so
+        sync before :meth:`measure_chunk`."""
+        store = self.store
+        return (
+            store.dropped != self._dropped
+            or store.version != self._version
+            or store.epoch != self._epoch
+        )
+
     def stale(self, width: int) -> bool:
         """True when :meth:`sync` must re-lay out everything."""
         return (
@@ -146,9 +157,13 @@ class LineIndex:
         self._reoffset(0)
 
     def measure_chunk(self) -> bool:
-        """Measure the next chunk of estimated (older) lines; True if more remain."""
+        """Measure the next chunk of estimated (older) lines; True if more remain.  The index
+        must not be :meth:`behind` its store (a ValueError says so, rather than measuring the
+        wrong lines)."""
         if self.lazy_end <= 0:
             return False
+        if self.behind():
+            raise ValueError("line index behind its store: sync first")
         end = self.lazy_end
         start = max(self.lazy_start, end - LAZY_CHUNK)
         if start > self.lazy_start:  # the line above is estimated too: its day is not known

@@ -265,3 +265,26 @@ def test_an_edit_of_an_estimated_line_is_measured_with_the_rest(
         pass
     assert_consistent(index, store)
     assert index.heights == eager_index(router, store, 60).heights
+
+
+def test_an_index_behind_its_trimmed_store_refuses_to_measure_until_synced() -> None:
+    # The memory budget trims a store between a flush and the view's next lazy chunk: the
+    # index's positions are then not the store's.  Measuring anyway measured the wrong lines
+    # (or ran off the end: IndexError in the day bench); now it says so, and a sync fixes it.
+    router = make_router()
+    n = LAZY_AFTER + LAZY_CHUNK + 5
+    for i in range(1, n + 1):
+        route(router, i, LONG if i % 7 == 0 else "short", minute=i // 30)
+    index, store = index_for(router)
+    index.sync(60)
+    assert not index.complete and not index.behind()
+    store.trim_oldest(LAZY_TAIL // 2)  # fewer lines left than the index's estimated span
+    assert index.behind()
+    with pytest.raises(ValueError, match="behind"):
+        index.measure_chunk()
+    index.sync(60)
+    assert not index.behind()
+    while index.measure_chunk():
+        pass
+    assert_consistent(index, store)
+    assert index.heights == eager_index(router, store, 60).heights

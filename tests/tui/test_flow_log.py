@@ -490,3 +490,21 @@ async def test_a_burst_shows_its_newest_lines_and_measures_the_rest_once_it_is_o
         days = {render.day_key(m.sent) for m in router.stores[KEY]}
         assert log.total_rows == 2 * 3100 + len(days)  # exact once measured
         assert log.at_bottom and f"burst {start - 1} filler" in screen_rows(log)[-2]
+
+
+async def test_lazy_measuring_after_the_store_was_trimmed_syncs_first(router: Router) -> None:
+    # The memory budget trims a store between a flush and the log's next lazy chunk (seen in
+    # the day bench: IndexError in measure_chunk, the app gone).  The chunk syncs first.
+    fill(router, 8000, text="message {i} filler that wraps onto a second row at this width")
+    app = LogHost(router)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0)
+        log = app.query_one(FlowLog)
+        assert not log.layout_complete  # the older lines are still estimated
+        store = router.stores[KEY]
+        store.trim_oldest(300)  # no flush in between
+        log._measure_lazily(log._index.generation)
+        await wait_until(pilot, lambda: log.layout_complete)
+        assert log._index.seqs == [m.seq for m in store.messages]
+        assert log.total_rows == sum(log._index.heights) + log._top
+        assert any("message 8000" in row for row in screen_rows(log)[-3:])

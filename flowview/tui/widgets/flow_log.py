@@ -379,6 +379,12 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         index = self._index
         if generation != index.generation or index.complete or not self.is_mounted:
             return
+        if index.behind():
+            # The store changed after this was scheduled (the memory budget trimmed it, a
+            # batch arrived) and no flush has synced yet: sync now, as a flush would.
+            self.refresh_from_store()
+            if generation != index.generation or index.complete or index.behind():
+                return  # re-laid out (it schedules its own measuring), or not mounted yet
         anchor = None if self._following else self._anchor()
         more = index.measure_chunk()
         self._set_virtual_size(Size(index.width, index.total + self._top))
