@@ -1,16 +1,15 @@
 """JSON for stored raw events: orjson when it can, the stdlib when the input is too odd for
-it (hostile events may carry integers beyond 64 bits)."""
+it (hostile events may carry integers beyond 64 bits, lone surrogates)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-from typing import Any, Final
+from typing import Any
 
 import orjson
 
-from flowview.protocol.jsonstream import may_hold_big_int
+from flowview.protocol.jsonstream import loads as stream_loads
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +35,8 @@ def _fallback(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, default=str)
 
 
-# orjson reads an integer beyond 64 bits as a float (no error): the stdlib keeps it exact.
-_LONG_DIGITS: Final = re.compile(r"\d{19}")
-
-
 def loads(data: bytes | str) -> Any:
-    if may_hold_big_int(data) if isinstance(data, bytes) else _LONG_DIGITS.search(data):
-        return json.loads(data)
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return json.loads(data)
+    """A stored raw event, read exactly as the stdlib reads it: the stream decoders' `loads`
+    (orjson, with the stdlib for what orjson rejects or would alter: an integer beyond 64 bits
+    it reads as a float without an error, a lone surrogate escape, deep nesting)."""
+    return stream_loads(data)
