@@ -7,14 +7,11 @@ palette call `action_toggle_presence`.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from textual import work
 
 from flowview.tui.app_part import AppPart
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

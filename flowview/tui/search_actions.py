@@ -6,16 +6,13 @@ after a jump goes back to the results.  A mixin of `FlowviewApp` (like send_acti
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flowview.protocol.events import ConversationKey
 from flowview.tui.app_part import AppPart
 from flowview.tui.deferred import deferred
 from flowview.tui.loaders import jump_needs_window
 from flowview.tui.triage import reveal_later
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

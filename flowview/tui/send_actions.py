@@ -12,7 +12,6 @@ Handlers are found by name (`on_message_input_submitted`), which works from a mi
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from textual.css.query import QueryError
 
@@ -25,9 +24,6 @@ from flowview.tui.outbox_link import OutboxLink, private_key
 from flowview.tui.screens.confirm import ConfirmScreen
 from flowview.tui.widgets.members_pane import MembersPane
 from flowview.tui.widgets.message_input import MessageInput
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

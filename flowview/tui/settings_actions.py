@@ -7,7 +7,6 @@ the client actually streams), a new token starts the session over.  A mixin of `
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from textual import work
 
@@ -15,9 +14,6 @@ from flowview.config import Settings
 from flowview.protocol.auth import Token
 from flowview.protocol.events import ConversationKey
 from flowview.tui.app_part import AppPart
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 

@@ -6,13 +6,9 @@ mixin of `FlowviewApp` (like send_actions.py).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from flowview.tui.app_part import AppPart
 from flowview.tui.triage import next_mention, reveal, reveal_later
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
