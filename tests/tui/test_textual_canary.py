@@ -16,6 +16,9 @@ one, this test fails loudly here instead of the viewer misbehaving quietly:
 - ``textual._styles_cache.StylesCache.get_inner_outer`` (tui/textual_caches.py): an
   ``lru_cache`` on a method, so it pins removed widgets' styles caches; emptied when an overlay
   screen closes and before each complete collection.
+- ``Strip``'s memo attributes (``_crop_cache``, ``_crop_extend_cache`` and the others in
+  tui/widgets/row_cache.py ``STRIP_CACHES``): a strip memoises itself (a cycle), so the log's
+  row cache empties them as a row leaves it.
 """
 
 from __future__ import annotations
@@ -73,3 +76,19 @@ def test_styles_cache_memo_is_an_lru_cache_on_the_method() -> None:
     memo = StylesCache.get_inner_outer
     assert callable(memo.cache_clear) and callable(memo.cache_info)
     assert "lru_cache" in inspect.getsource(StylesCache)
+
+
+def test_strip_memo_caches_are_the_ones_the_row_cache_empties() -> None:
+    from rich.segment import Segment
+    from textual.cache import FIFOCache
+    from textual.strip import Strip
+
+    from flowview.tui.widgets.row_cache import STRIP_CACHES
+
+    strip = Strip([Segment("row")], 3)
+    for name in STRIP_CACHES:
+        assert isinstance(getattr(strip, name), FIFOCache), name
+    memo = {name for name in Strip.__slots__ if name.endswith("_cache")} - {"_render_cache"}
+    assert memo == set(STRIP_CACHES)  # a new memo would escape let_go
+    assert strip.crop_extend(0, 3, None) is strip
+    assert strip in [strip._crop_extend_cache.get(k) for k in strip._crop_extend_cache.keys()]  # noqa: SIM118

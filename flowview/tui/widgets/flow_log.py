@@ -35,7 +35,6 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -50,6 +49,7 @@ from flowview.tui.screens.link_picker import LinkPicker
 from flowview.tui.widgets.line_strips import render_layout
 from flowview.tui.widgets.line_styles import resolve_style
 from flowview.tui.widgets.new_messages_hint import NewMessagesHint
+from flowview.tui.widgets.row_cache import RowCache
 
 if TYPE_CHECKING:
     from flowview.model.router import Router
@@ -197,7 +197,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         self._following = True
         self._selected: int | None = None
         self._hint = NewMessagesHint()
-        self._cache: LRUCache[tuple[object, ...], list[Strip]] = LRUCache(600)
+        self._cache = RowCache(600)
         self._style_cache: dict[tuple[str, ...], Style] = {}
         self._theme_gen = 0
         # older history: a top row says "loading…" or "beginning of history" (not in threads)
@@ -475,7 +475,7 @@ class FlowLog(ScrollView, can_focus=True, inherit_bindings=False):
         strips = self._cache.get(key)
         if strips is None:
             strips = self._render_message(message, ctx, selected)
-            self._cache[key] = strips
+            self._cache.put(key, strips)
         return strips
 
     def _render_message(self, message: StoredMessage, ctx: Ctx, selected: bool) -> list[Strip]:
