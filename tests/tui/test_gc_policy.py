@@ -172,6 +172,31 @@ def test_gc_policy_reclaims_frozen_garbage_on_schedule_even_while_typing() -> No
     assert gc.get_threshold() == thresholds
 
 
+def test_gc_policy_collects_early_once_the_frozen_generation_has_grown() -> None:
+    now = [0.0]
+    policy = GcPolicy(lambda: now[0], full_every=120.0)
+    policy.FROZEN_GROWTH = 1_000
+    policy.install()
+    try:
+        assert policy.freeze_now()  # start-up's objects: a baseline, not growth
+        now[0] += 15
+        assert not policy.tick() and policy.full_collections == 0
+        nodes = [_Node() for _ in range(2_000)]
+        alive = weakref.ref(nodes[0])
+        gc.collect()  # a full collection: the survivors (the nodes among them) are frozen
+        del nodes
+        gc.collect()
+        assert alive() is not None  # frozen garbage: full collections no longer walk it
+        now[0] += 15
+        assert policy.tick()  # grown by 2,000 frozen objects: due long before full_every
+        assert alive() is None
+        assert policy.early_collections == 1 and policy.full_collections == 1
+        now[0] += 15
+        assert not policy.tick()  # what survived it is the new baseline
+    finally:
+        policy.uninstall()
+
+
 def test_gc_policy_gives_freed_pages_back_after_each_complete_collection() -> None:
     now = [0.0]
     trims: list[float] = []
