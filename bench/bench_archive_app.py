@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import sqlite3
 import statistics
@@ -93,6 +94,141 @@ def sqlite_mb() -> float | None:
         return None
     used.restype = ctypes.c_int64
     return float(used()) / (1 << 20)
+
+
+def allocator_mb() -> dict[str, float]:
+    """Where the process's heap memory sits (BENCH_ALLOC=1): pymalloc's arenas (1 MiB each) and
+    the bytes in their used blocks, and glibc's heap (all arenas: in use, free but kept, mmap).
+    RSS far above the live objects is one of these keeping freed memory."""
+    import ctypes
+    import tempfile as _tempfile
+
+    out: dict[str, float] = {}
+    with _tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(sink.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        sink.seek(0)
+        text = sink.read().decode("ascii", "replace")
+    for label, name in (
+        ("# arenas allocated current", "py_arenas"),
+        ("# bytes in allocated blocks", "py_used_mb"),
+        ("# bytes in available blocks", "py_free_blocks_mb"),
+        ("Total", "py_total_mb"),
+    ):
+        found = re.search(re.escape(label) + r"\s*=\s*([\d,]+)", text)
+        if found:
+            value = float(found.group(1).replace(",", ""))
+            out[name] = value if name == "py_arenas" else round(value / (1 << 20), 1)
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [
+            (f, ctypes.c_size_t)
+            for f in (
+                "arena",
+                "ordblks",
+                "smblks",
+                "hblks",
+                "hblkhd",
+                "usmblks",
+                "fsmblks",
+                "uordblks",
+                "fordblks",
+                "keepcost",
+            )
+        ]
+
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return out
+    fn.restype = Mallinfo2
+    info = fn()
+    mib = float(1 << 20)
+    out.update(
+        glibc_heap_mb=round(info.arena / mib, 1),
+        glibc_used_mb=round(info.uordblks / mib, 1),
+        glibc_free_mb=round(info.fordblks / mib, 1),
+        glibc_mmap_mb=round(info.hblkhd / mib, 1),
+    )
+    return out
+
+
+def garbage_census() -> dict[str, Any]:
+    """BENCH_ALLOC=2: what a complete collection would free now, by type (the most common
+    30), and the heap's used blocks before and after it.  Collects, so it changes the run."""
+    import collections
+    import gc
+
+    before = allocator_mb().get("py_used_mb", 0.0)
+    frozen = gc.get_freeze_count()
+    callbacks = gc.callbacks[:]
+    gc.callbacks.clear()  # the app's policy would freeze the saved garbage again
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.unfreeze()  # what the app's policy froze is examined too
+        found = gc.collect()
+        counts = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.collect()
+        gc.callbacks.extend(callbacks)
+    after = allocator_mb().get("py_used_mb", 0.0)
+    gc.freeze()  # as the policy would have after a complete collection
+    return {
+        "objects": found,
+        "frozen_before": frozen,
+        "used_before_mb": before,
+        "used_after_mb": after,
+        "top": counts.most_common(30),
+    }
+
+
+def live_census() -> dict[str, Any]:
+    """BENCH_ALLOC=3: the objects the collector tracks (containers) by type, with their own
+    sizes (sys.getsizeof, not what they refer to), the 40 biggest types; plus str and bytes
+    reached from them (untracked, counted once)."""
+    import collections
+    import gc
+
+    sizes: collections.Counter[str] = collections.Counter()
+    counts: collections.Counter[str] = collections.Counter()
+    seen: set[int] = set()
+    for obj in gc.get_objects():
+        name = type(obj).__qualname__
+        counts[name] += 1
+        sizes[name] += sys.getsizeof(obj)
+        for ref in gc.get_referents(obj):
+            if type(ref) in (str, bytes) and id(ref) not in seen:
+                seen.add(id(ref))
+                kind = type(ref).__name__
+                counts[kind] += 1
+                sizes[kind] += sys.getsizeof(ref)
+    return {
+        "top": [(n, counts[n], round(b / (1 << 20), 2)) for n, b in sizes.most_common(40)],
+        "total_mb": round(sum(sizes.values()) / (1 << 20), 1),
+    }
+
+
+def heap_details(sample: dict[str, float]) -> None:
+    """BENCH_ALLOC=1: the allocators' figures into `sample`; =2 also a census of what a
+    complete collection frees (/tmp/flowview-garbage.jsonl); =3 of the live containers
+    (/tmp/flowview-live-census.jsonl).  2 and 3 collect or walk the heap: they change the run."""
+    mode = os.environ.get("BENCH_ALLOC")
+    if not mode:
+        return
+    sample.update(allocator_mb())
+    census = {"2": ("garbage", garbage_census), "3": ("live-census", live_census)}.get(mode)
+    if census is not None:
+        name, take = census
+        with open(f"/tmp/flowview-{name}.jsonl", "a") as out:
+            out.write(json.dumps({"t": sample["t"], **take()}) + "\n")
 
 
 # ============================================================================ child side
@@ -266,6 +402,8 @@ async def child_day(args: argparse.Namespace) -> None:
                     "presses": float(presses),
                 }
             )
+            if len(samples) % 6 == 1:
+                heap_details(samples[-1])
             emit({"sample": samples[-1]})
 
         while time.monotonic() - start < args.seconds:
@@ -309,7 +447,11 @@ async def child_day(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.3)
             sample()
         if trace is not None:
-            emit({"heap_top": trace.report()})
+            top = trace.report()
+            emit({"heap_top": top})
+            Path(os.environ.get("BENCH_HEAP_TOP", "/tmp/flowview-heap-top.txt")).write_text(
+                "\n".join(top) + "\n"
+            )
         paged = 0
         archive = app.session.archive.archive if app.session is not None else None
         if archive is not None:
@@ -333,6 +475,14 @@ async def child_day(args: argparse.Namespace) -> None:
                     "final_rss_mb": proc_status()["VmRSS"],
                     "final_sqlite_mb": sqlite_mb(),
                     "final_stored": sum(len(s) for s in app.stores().values()),
+                    "gc": {
+                        "freezes": app.gc_policy.freezes,
+                        "complete_collections": app.gc_policy.full_collections,
+                        "early": getattr(app.gc_policy, "early_collections", None),
+                        "last_complete_ms": round(
+                            getattr(app.gc_policy, "last_full_seconds", 0.0) * 1000, 1
+                        ),
+                    },
                 }
             }
         )
