@@ -203,8 +203,12 @@ def main() -> int:
         if args.output:
             args.output.write_text(json.dumps(summary, indent=1) + "\n")
         return 0
+    sys.path.insert(0, str(HERE))
+    from bench_app import calibrate  # the same loop for every bench: figures compare
+
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     load = [os.getloadavg()]
+    calibration = [calibrate()]  # ms of a fixed Python loop: how fast the box is right now
     for r in range(args.rounds):
         order = list(trees) if r % 2 == 0 else list(trees)[::-1]
         for name in order:
@@ -212,6 +216,8 @@ def main() -> int:
             runs[name].append(result)
             print(r, name, json.dumps({k: round(v, 2) for k, v in result.items()}), flush=True)
         load.append(os.getloadavg())
+        calibration.append(calibrate())
+        print(f"load {load[-1][0]:.1f}, calibration loop {calibration[-1]:.0f} ms", flush=True)
     median = {
         name: {key: statistics.median(run[key] for run in results) for key in results[0]}
         for name, results in runs.items()
@@ -219,6 +225,7 @@ def main() -> int:
     out = {
         "args": {k: str(v) for k, v in vars(args).items() if k != "child"},
         "load": load,
+        "calibration_loop_ms": calibration,
         "median": median,
         "runs": runs,
     }
