@@ -17,6 +17,7 @@ summary is the median of each figure and the load average before and after every
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import os
@@ -61,6 +62,24 @@ def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, An
         assert writer is not None
         archive.flush(timeout=None)  # the migration, if any, is not timed
         stats = writer.stats
+        # CPU per message of each batch (a batch that ran FTS5's crisis merge stands out) and
+        # the cyclic GC's collections in the writer thread, while timed.
+        batch_us: list[tuple[float, int]] = []  # (us per message, size)
+        write_batch = writer._write_batch
+
+        def timed_batch(conn: Any, batch: list[Any]) -> None:
+            started = time.thread_time()
+            write_batch(conn, batch)
+            batch_us.append(((time.thread_time() - started) / max(1, len(batch)) * 1e6, len(batch)))
+
+        writer._write_batch = timed_batch  # type: ignore[method-assign]
+        writer_ident = writer.call(lambda conn: threading.get_ident()).result()
+        collections = [0]
+
+        def count_collections(phase: str, info: dict[str, int]) -> None:
+            if phase == "start" and threading.get_ident() == writer_ident:
+                collections[0] += 1
+
         gate = threading.Event()
         writer.call(lambda conn: gate.wait())
         # What fits in the queue is queued before the writer starts; the rest (a sustained
@@ -68,6 +87,8 @@ def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, An
         archive.ingest_many(events[:FIRST])
         cpu, batches = stats.cpu_seconds, stats.batches
         t = time.perf_counter()
+        batch_us.clear()
+        gc.callbacks.append(count_collections)
         gate.set()
         archive.ingest_many(events[FIRST:])
         # Index merges the writer ran while idle (schema 4 on; read in the last batch).
@@ -75,6 +96,7 @@ def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, An
         archive.flush(timeout=None)
         wall = time.perf_counter() - t
         cpu = stats.cpu_seconds - cpu
+        gc.callbacks.remove(count_collections)
         # The merge work schema 4 leaves for idle time (this archive's whole backlog, the
         # base's merge in progress included): CPU until none is due, not in the figures above.
         merged = getattr(writer, "merged", None)
@@ -88,6 +110,10 @@ def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, An
             "batches": stats.batches - batches,
             "idle_merge_steps": merges_during.result(),  # while timed: none expected
             "merge_cpu_after_s": getattr(stats, "merge_cpu_seconds", 0.0),
+            "writer_gc_collections": collections[0],
+            # bulk batches only (the last one may be a few operations)
+            "batch_us_median": statistics.median(us for us, n in batch_us if n >= 1000),
+            "batch_us_max": max(us for us, n in batch_us if n >= 1000),
         }
     finally:
         shutil.rmtree(directory, ignore_errors=True)
@@ -177,8 +203,12 @@ def main() -> int:
         if args.output:
             args.output.write_text(json.dumps(summary, indent=1) + "\n")
         return 0
+    sys.path.insert(0, str(HERE))
+    from bench_app import calibrate  # the same loop for every bench: figures compare
+
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in trees}
     load = [os.getloadavg()]
+    calibration = [calibrate()]  # ms of a fixed Python loop: how fast the box is right now
     for r in range(args.rounds):
         order = list(trees) if r % 2 == 0 else list(trees)[::-1]
         for name in order:
@@ -186,6 +216,8 @@ def main() -> int:
             runs[name].append(result)
             print(r, name, json.dumps({k: round(v, 2) for k, v in result.items()}), flush=True)
         load.append(os.getloadavg())
+        calibration.append(calibrate())
+        print(f"load {load[-1][0]:.1f}, calibration loop {calibration[-1]:.0f} ms", flush=True)
     median = {
         name: {key: statistics.median(run[key] for run in results) for key in results[0]}
         for name, results in runs.items()
@@ -193,6 +225,7 @@ def main() -> int:
     out = {
         "args": {k: str(v) for k, v in vars(args).items() if k != "child"},
         "load": load,
+        "calibration_loop_ms": calibration,
         "median": median,
         "runs": runs,
     }

@@ -1,0 +1,39 @@
+"""Runs of line events in a batch: events and wire dicts alike go into one INSERT, in order; a
+line without an id is counted as skipped, and anything else between two runs (an edit) is
+applied in its place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flowview.archive import Archive
+from flowview.protocol.events import parse_event
+from tests.archive.samples import FLOW
+
+Wire = Callable[..., dict[str, Any]]
+KEY = ("flow", FLOW)
+
+
+def test_a_mixed_run_keeps_its_order_and_counts_what_it_skips(archive: Archive, wire: Wire) -> None:
+    writer = archive.writer
+    assert writer is not None
+    ops: list[Any] = [
+        parse_event(wire(id=1, content="one")),
+        wire(id=2, content="two"),  # a wire dict in the same run
+        wire(id=None, content="no id"),  # no row: skipped
+        parse_event(wire(id=None, content="no id either")),
+        wire("message-edit", 100, {"message": 1, "updated_content": "one, edited"}),
+        parse_event(wire(id=3, content="three")),
+        wire(id=2, content="two"),  # a second copy: refreshed, not duplicated
+    ]
+    archive.ingest_many(ops)
+    archive.flush()
+    assert [(m.id, m.text) for m in archive.tail(KEY, 10)] == [
+        (1, "one, edited"),
+        (2, "two"),
+        (3, "three"),
+    ]
+    assert writer.stats.skipped == 2
+    assert writer.stats.messages == 4  # the stored copy counts as written
+    assert writer.stats.failed == 0
