@@ -64,7 +64,8 @@ def chat(draw: st.DrawFn) -> dict[str, Any]:
         obj["to"] = ME
     if draw(st.booleans()):
         initial = draw(st.sampled_from([mid, 1, 2, None, "3", True]))
-        obj["thread_id"] = f"t{draw(st.integers(1, 4))}"
+        # plain ids, and ones the router must sanitise (a new thread's id takes a short way)
+        obj["thread_id"] = draw(st.sampled_from(["t1", "t2", "t3", "t4", " t1", "t\u202e2"]))
         obj["thread"] = draw(
             st.sampled_from(
                 [{"initial_message": initial, "title": "a thread"}, {"initial_message": initial}]
