@@ -464,7 +464,17 @@ class Router:
                 thread_id = _thread_id(thread_id)
         external = event.raw.get("external_user_name")
         content = event.content
-        text = clean_text(content, MAX_TEXT_CHARS) if isinstance(content, str) else ""
+        if (
+            type(content) is str
+            and content.isascii()
+            and content.isprintable()
+            and len(content) <= MAX_TEXT_CHARS
+        ):
+            # clean_text's answer for printable ASCII (no control, no tab or newline) is the
+            # text itself: most chat lines, without the call (two thirds of its cost here)
+            text = content
+        else:
+            text = clean_text(content, MAX_TEXT_CHARS) if isinstance(content, str) else ""
         user_id = event.user
         if user_id is not None:
             user_id = sys.intern(user_id)

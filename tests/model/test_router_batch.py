@@ -181,6 +181,10 @@ def test_a_tag_mention_counts_without_an_at_sign_in_the_text() -> None:
     assert router.stores[("flow", FLOW)].mentions == 1
 
 
+LIVE_TEXTS: list[Any] = ["hi", "hey @testbot", "@team look", "x", "tab\there", "two\nlines"]
+LIVE_TEXTS += ["bell\x07", "\u202eevil", "caf\u00e9", "x" * 16_001, "", 7]
+
+
 @st.composite
 def live_run(draw: st.DrawFn) -> list[dict[str, Any]]:
     """A stream as it mostly is: one flow's chat lines with ids going up (now and then a
@@ -195,7 +199,8 @@ def live_run(draw: st.DrawFn) -> list[dict[str, Any]]:
             "id": mid,
             "flow": FLOW,
             "user": draw(st.sampled_from(["2", "2", ME])),
-            "content": draw(st.sampled_from(["hi", "hey @testbot", "@team look", "x"])),
+            # plain ASCII takes _live_line's shortest way; the rest goes through clean_text
+            "content": draw(st.sampled_from(LIVE_TEXTS)),
             "sent": 1_700_000_000_000 + mid,
             "tags": draw(st.sampled_from([[], [], [f":user:{ME}"]])),
             "thread_id": f"t{thread}",
