@@ -148,7 +148,7 @@ def _new_thread_id(raw: str) -> str:
     """The sanitised id of a thread its first message starts (most chat lines start one):
     `_thread_id`'s, without its cache when the id is plain (printable ASCII without a
     space, not too long: clean_name gives it back as it is).  A new thread's id is new, so
-    the cache could only miss (a third of routing a burst's line went into that miss);
+    the cache could only miss (a fifth of routing a burst's line went into that miss);
     replies share the id object of the stored first message (`_thread_info`)."""
     if len(raw) <= _MAX_THREAD_ID and raw.isascii() and raw.isprintable() and " " not in raw:
         return raw
