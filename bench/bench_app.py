@@ -105,6 +105,15 @@ def proc_status() -> dict[str, float]:
     return out
 
 
+def cpu_mark() -> tuple[float, float, float]:
+    """CPU seconds of this thread and of the process, and the process's minor page faults so
+    far: on this VM a first touch of a page costs about 4 us of (kernel) CPU, and a burst's
+    new objects take thousands of pages."""
+    import resource
+
+    return (time.thread_time(), time.process_time(), resource.getrusage(0).ru_minflt)
+
+
 class Probe:
     """Instrumentation around one FlowviewApp: burst arrival, routing and painted rows."""
 
@@ -119,7 +128,7 @@ class Probe:
         self.painted: dict[str, float] = {}  # "burst k/n:" -> first time a row showed it
         # CPU seconds (main thread, whole process) at those moments: on a busy machine the
         # wall-clock figure mostly measures the neighbours; CPU time much less.
-        self.cpu: dict[str, tuple[float, float]] = {}
+        self.cpu: dict[str, tuple[float, float, float]] = {}
         self.spied: set[int] = set()
         self.paint_hooks: list[Callable[[Any, str], None]] = []
         # CPU seconds spent in: routing (handle_item), flushes (labels, FlowLog index), and
@@ -154,10 +163,10 @@ class Probe:
                 self.burst_seen += 1
                 if self.first is None:
                     self.first = now
-                    self.cpu["first"] = (time.thread_time(), time.process_time())
+                    self.cpu["first"] = cpu_mark()
                 if self.burst_seen == self.expect:
                     self.all_routed = now
-                    self.cpu["all_routed"] = (time.thread_time(), time.process_time())
+                    self.cpu["all_routed"] = cpu_mark()
 
         StreamPump.handle_item = handle_item  # type: ignore[method-assign]
         batched = getattr(StreamPump, "handle_batch", None)
@@ -165,7 +174,7 @@ class Probe:
             # A pump that routes runs of events (handle_batch): the run is timed, and the
             # burst's first event counts from the start of its run (a little early).
             def handle_batch(pump: StreamPump, items: Any) -> None:
-                began = (time.monotonic(), time.thread_time(), time.process_time())
+                began = (time.monotonic(), *cpu_mark())
                 start = clock()
                 batched(pump, items)
                 spent["route"] += clock() - start
@@ -181,7 +190,7 @@ class Probe:
                             self.cpu["first"] = began[1:]
                 if self.burst_seen == self.expect and self.all_routed is None:
                     self.all_routed = time.monotonic()
-                    self.cpu["all_routed"] = (time.thread_time(), time.process_time())
+                    self.cpu["all_routed"] = cpu_mark()
 
             StreamPump.handle_batch = handle_batch  # type: ignore[method-assign,assignment]
         flush = StreamPump.flush_now
@@ -193,6 +202,9 @@ class Probe:
             counts["flushes"] += 1
 
         StreamPump.flush_now = flush_updates  # type: ignore[method-assign]
+        self._time_client(clock)
+        self.renders: dict[str, list[float]] = {}
+        self._count_renders(clock)
         from textual.screen import Screen
 
         depth = [0]  # _refresh_layout calls _compositor_refresh: count the outer call only
@@ -212,6 +224,60 @@ class Probe:
                         counts["frames"] += 1
 
             setattr(Screen, name, timed)
+
+    def _time_client(self, clock: Callable[[], float]) -> None:
+        """The stream client's shares, timed per chunk (about 110 calls a burst, so the timing
+        costs little): "frame" the event-stream framing (SSEDecoder.feed_data), "decode" the
+        JSON (Connection._from_sse less the framing it does not do), "accept" typed events and
+        dedupe (Connection._accept).  What is left of the main thread's CPU is the HTTP stack
+        (httpx, httpcore, h11), the queue and the event loop.  Trees without these methods
+        (older ones) are not timed: their figures stay 0."""
+        spent = self.spent
+        for name in ("frame", "decode", "accept"):
+            spent[name] = 0.0
+        try:
+            from flowview.protocol.connection import Connection
+            from flowview.protocol.sse import SSEDecoder
+        except ImportError:
+            return
+
+        def timed(owner: Any, method: str, share: str) -> None:
+            original = getattr(owner, method, None)
+            if original is None:
+                return
+
+            def wrapper(*a: Any, **k: Any) -> Any:
+                start = clock()
+                try:
+                    return original(*a, **k)
+                finally:
+                    spent[share] += clock() - start
+
+            setattr(owner, method, wrapper)
+
+        timed(SSEDecoder, "feed_data", "frame")
+        timed(Connection, "_from_sse", "decode")
+        timed(Connection, "_accept", "accept")
+
+    def _count_renders(self, clock: Callable[[], float]) -> None:
+        """Which widgets render during the burst, and their CPU (render_lines: the
+        compositor's call per widget and frame): anything besides the shown FlowLog and its
+        scrollbar is what the flushes touched."""
+        from textual.widget import Widget
+
+        render_lines = Widget.render_lines
+        renders = self.renders
+
+        def counted(widget: Any, crop: Any) -> Any:
+            start = clock()
+            try:
+                return render_lines(widget, crop)
+            finally:
+                row = renders.setdefault(type(widget).__name__, [0, 0.0])
+                row[0] += 1
+                row[1] += clock() - start
+
+        Widget.render_lines = counted  # type: ignore[method-assign]
 
     def _gc_callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
@@ -236,7 +302,7 @@ class Probe:
                 match = BURST_RE.search(text)
                 if match is not None and match.group() not in self.painted:
                     self.painted[match.group()] = time.monotonic()
-                    self.cpu[match.group()] = (time.thread_time(), time.process_time())
+                    self.cpu[match.group()] = cpu_mark()
             for hook in self.paint_hooks:
                 hook(log, text)
             return strip
@@ -255,6 +321,7 @@ class Probe:
             self.spent[name] = 0.0
         for name in self.counts:
             self.counts[name] = 0
+        self.renders.clear()
         self.expect = expect
         self.burst_seen = 0
         self.first = None
@@ -389,6 +456,7 @@ async def child_burst(app: Any, probe: Probe, args: argparse.Namespace) -> dict[
     return {
         "cpu_main_s": cpu_end[0] - probe.cpu["first"][0],
         "cpu_process_s": cpu_end[1] - probe.cpu["first"][1],
+        "page_faults": cpu_end[2] - probe.cpu["first"][2],
         "first": probe.first,
         "all_routed": probe.all_routed,
         "shown": shown,
@@ -396,6 +464,7 @@ async def child_burst(app: Any, probe: Probe, args: argparse.Namespace) -> dict[
         "ticks": ticks,
         "spent": dict(probe.spent),
         "counts": dict(probe.counts),
+        "renders": {name: list(row) for name, row in probe.renders.items()},
     }
 
 
@@ -1185,6 +1254,7 @@ def burst_once(
         "flowview": imported,
         "cpu_main_s": result["cpu_main_s"],
         "cpu_process_s": result["cpu_process_s"],
+        "page_faults": result.get("page_faults", 0),
         "total_s": result["shown"] - result["first"],
         "route_s": result["all_routed"] - result["first"],
         "from_resume_s": result["shown"] - t_resume,
@@ -1194,6 +1264,7 @@ def burst_once(
         "stall_max_ms": lag_summary(result["ticks"], since=t_resume)["max_ms"],
         "spent_s": result["spent"],
         "counts": result["counts"],
+        "renders": result.get("renders", {}),
     }
 
 
@@ -1217,7 +1288,8 @@ def summarize_burst(label: str, rows: list[dict[str, Any]], key: str) -> dict[st
     print(
         f"    CPU from the first event to the last row painted: main thread "
         f"{summary['median_cpu_main_s']:.3f} s, whole process "
-        f"{summary['median_cpu_process_s']:.3f} s (medians)"
+        f"{summary['median_cpu_process_s']:.3f} s (medians); "
+        f"{median([r.get('page_faults', 0) for r in rows]):.0f} page faults"
     )
     spent = {k: median([r["spent_s"][k] for r in rows]) for k in rows[0]["spent_s"]}
     summary["median_spent_s"] = spent

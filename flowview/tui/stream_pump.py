@@ -41,6 +41,13 @@ ROUTE_CHUNK = 100
 BURST_EVENTS = 300
 BURST_FLUSH_SECONDS = 0.5
 BURST_QUIET_SECONDS = 0.02
+# A burst's first repaint too waits BURST_FLUSH_SECONDS, counted from the burst's first batch
+# (a run of batches after the stream was quiet), not from the last repaint, which was long
+# before: that repaint, 5-50 ms into a 10,000-event burst, cost a flush and a whole frame
+# (a tenth of the burst's CPU) only to be painted over a quarter of a second later.  So that
+# the burst is recognised by then, the first flush after routed events waits FIRST_FLUSH_SECONDS
+# (was 5 ms): a single line still shows within a frame or two.
+FIRST_FLUSH_SECONDS = BURST_QUIET_SECONDS
 # During a burst, routed events wait until it is over (the stream quiet for
 # BURST_QUIET_SECONDS at a flush) before they go to `on_events` (the archive): its writer
 # thread turns each event into a row in Python, and while it has work it takes about half of
@@ -123,6 +130,7 @@ class StreamPump:
         # Burst pacing uses real time (tests may freeze `clock`); see BURST_EVENTS.
         self._last_flush_real = 0.0
         self._last_batch_real = 0.0
+        self._run_began_real = 0.0  # the first batch after the stream was quiet
         self._routed_at_flush = 0
         self._lines_pending = 0
         self._routed_at_status = 0
@@ -137,6 +145,9 @@ class StreamPump:
             # batches() hands over everything already queued at once: route it all, then
             # let the (rate-limited) flush repaint.
             async for batch in client.batches():
+                now = time.monotonic()
+                if now - self._last_batch_real >= BURST_QUIET_SECONDS:
+                    self._run_began_real = now
                 slice_start = self.clock()
                 for start in range(0, len(batch), ROUTE_CHUNK):
                     if start and self.clock() - slice_start > ROUTE_SLICE_SECONDS:
@@ -199,7 +210,7 @@ class StreamPump:
         if done.changed:
             self._dirty |= done.changed
         if done.changed or done.ignored:
-            self._schedule()
+            self._schedule(FIRST_FLUSH_SECONDS)
         for result in done.notable:
             self._alert(result)
 
@@ -239,12 +250,18 @@ class StreamPump:
         self._dirty.update(keys)
         self._schedule()
 
-    def _schedule(self) -> None:
+    def _schedule(self, soonest: float = 0.005) -> None:
+        """A flush at most `flush_interval` after the last one, and not before `soonest`
+        (Textual timers cannot have a zero interval; 5 ms is "as soon as possible")."""
         if self._timer is not None or self.closed:
             return
-        # Textual timers cannot have a zero interval; 5 ms is "as soon as possible".
-        delay = max(0.005, self._last_flush + self.flush_interval - self.clock())
+        delay = max(soonest, self._last_flush + self.flush_interval - self.clock())
         self._timer = self.set_timer(delay, self._flush)
+
+    def _last_paint_real(self) -> float:
+        """What burst pacing counts BURST_FLUSH_SECONDS from: the last repaint, or the start
+        of the run of batches when that is later (a burst's first repaint)."""
+        return max(self._last_flush_real, self._run_began_real)
 
     def _in_burst(self) -> bool:
         if self.events_routed - self._routed_at_flush < BURST_EVENTS:
@@ -252,7 +269,7 @@ class StreamPump:
         now = time.monotonic()
         return (
             now - self._last_batch_real < BURST_QUIET_SECONDS
-            and now - self._last_flush_real < BURST_FLUSH_SECONDS
+            and now - self._last_paint_real() < BURST_FLUSH_SECONDS
         )
 
     async def _flush(self) -> None:
@@ -264,7 +281,7 @@ class StreamPump:
             now = time.monotonic()
             due = min(
                 self._last_batch_real + BURST_QUIET_SECONDS,
-                self._last_flush_real + BURST_FLUSH_SECONDS,
+                self._last_paint_real() + BURST_FLUSH_SECONDS,
             )
             self._timer = self.set_timer(max(0.005, due - now), self._flush)
             return

@@ -587,3 +587,37 @@ def test_fuzz_content_garbage_per_type(kind: str) -> None:
             ev = parse_event({"event": kind, "content": content, "thread": thread, "tags": content})
             assert type(ev) is EVENT_TYPES[kind]
             _check_all_accessors(ev)
+
+
+def test_subclasses_of_dict_and_str_parse_as_their_base_types_do() -> None:
+    """parse_event tests `type(x) is dict/str` first (the hot path) and only then
+    isinstance: a subclass (never from a JSON decoder, but a caller's mapping may be one)
+    still parses as the plain value does."""
+
+    class Obj(dict[str, Any]):
+        pass
+
+    class Text(str):
+        pass
+
+    plain = {
+        "event": "message",
+        "id": 7,
+        "flow": "f",
+        "user": "2",
+        "content": "hi",
+        "sent": 1,
+        "uuid": "u-1",
+        "thread_id": "t1",
+        "thread": {"initial_message": 7},
+    }
+    odd = Obj(plain, event=Text("message"), uuid=Text("u-1"), thread=Obj(initial_message=7))
+    a, b = parse_event(plain), parse_event(odd)
+    assert type(a) is type(b) is ev_mod.MessageEvent
+    fields = ("event", "id", "flow", "to", "user", "sent", "content", "tags", "uuid", "thread")
+    assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+    assert b.raw is odd
+    with pytest.raises(ValueError, match="not a JSON object"):
+        parse_event([("event", "message")])
+    with pytest.raises(ValueError, match="no string 'event'"):
+        parse_event(Obj(event=b"message"))

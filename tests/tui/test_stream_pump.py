@@ -20,7 +20,9 @@ from flowview.tui import stream_pump
 from flowview.tui.stream_pump import (
     AFTER_PAINT_SECONDS,
     BURST_EVENTS,
+    BURST_FLUSH_SECONDS,
     BURST_QUIET_SECONDS,
+    FIRST_FLUSH_SECONDS,
     HOLD_SECONDS,
     ROUTE_CHUNK,
     ROUTE_SLICE_SECONDS,
@@ -380,6 +382,69 @@ async def test_a_failing_on_burst_is_logged_and_the_burst_goes_on(
         "on_burst(True) failed",
         "on_burst(False) failed",
     ]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_bursts_first_repaint_waits_burst_flush_seconds_from_its_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A burst after a quiet stream: no repaint in its first BURST_FLUSH_SECONDS (the one
+    that came 5 ms in cost a whole frame, painted over right after), then at most twice a
+    second, and its last lines as soon as it is over."""
+    harness = Harness()
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    flushed_at: list[float] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        flushed_at.append(harness.loop.time())
+
+    harness.pump.on_flush = on_flush
+    await asyncio.sleep(5.0)  # long after the last repaint
+    batches = [
+        [message(mid) for mid in range(start, start + 200)] for start in range(1, 20_001, 200)
+    ]
+    client = Batches(batches, gap=0.01)
+    start = harness.loop.time()
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    end = harness.loop.time()
+    await asyncio.sleep(0.2)
+    assert harness.pump.events_routed == 20_000
+    during = [t - start for t in flushed_at if t < end]
+    assert during, "a 1 s burst repaints while it lasts"
+    assert during[0] >= BURST_FLUSH_SECONDS - 0.01
+    assert all(b - a >= BURST_FLUSH_SECONDS - 0.01 for a, b in pairwise(during))
+    assert flushed_at[-1] - end <= BURST_QUIET_SECONDS + 0.005 + 1e-6
+    harness.pump.close()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_single_line_after_a_quiet_stream_is_flushed_within_first_flush_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    harness = Harness()
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    flushed_at: list[float] = []
+
+    async def on_flush(batch: FlushBatch) -> None:
+        flushed_at.append(harness.loop.time())
+
+    harness.pump.on_flush = on_flush
+    await asyncio.sleep(5.0)  # long after the last repaint
+    client = Batches([[message(1)], [message(2)]], gap=1.0)
+    start = harness.loop.time()
+    task = asyncio.create_task(harness.pump.run(client))
+    await client.delivered.wait()
+    await asyncio.sleep(0.1)
+    assert [round(t - start, 3) for t in flushed_at] == [
+        FIRST_FLUSH_SECONDS,
+        1 + FIRST_FLUSH_SECONDS,
+    ]
+    harness.pump.close()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
