@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 
 
 class _Sink:
