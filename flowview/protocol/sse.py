@@ -15,7 +15,7 @@ from itertools import repeat
 from operator import is_
 from typing import NamedTuple
 
-from flowview.protocol.jsonstream import excerpt
+from flowview.protocol.jsonstream import excerpt, may_nest_deeply
 
 __all__ = ["SSEDecoder", "SSEEvent"]
 
@@ -96,6 +96,10 @@ class SSEDecoder:
         self._data_len = 0
         self._retry: int | None = None
         self._discard_event = False  # the block's data went over the cap
+        # After feed_data: False when no line of the chunk held more than a few hundred
+        # opening brackets (jsonstream.may_nest_deeply), so no ``bytes`` item it handed over
+        # (each one line's data) needs the per-item nesting screen of jsonstream.loads_all.
+        self.deep_possible = True
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[SSEEvent]:
         return self._feed_text(self._utf8.decode(data))
@@ -117,7 +121,9 @@ class SSEDecoder:
             or self._skip_lf
             or self._utf8.getstate() != (b"", 0)  # mid-character, or the BOM still undecided
         ):
+            self.deep_possible = True  # (only str items: loads_all does not take them)
             return [ev.data for ev in self.feed(data)]
+        self.deep_possible = may_nest_deeply(data)
         last = data.rfind(b"\n\n")
         out: list[str | bytes] = []
         # The head finishes the block in progress: afterwards the decoder is between blocks
