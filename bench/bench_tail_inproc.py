@@ -1,7 +1,7 @@
 """`flowview tail`'s whole pipeline in one process, without sockets: CPU time per event.
 
 The real `StreamClient(raw_events=True)` (httpx, its connection, decoder, accept step and
-queue) reads a body served by an `httpx.MockTransport` in 64 KiB chunks (httpcore's read size),
+queue) reads a body served by an `httpx.MockTransport` in 256 KiB chunks (the client's read size),
 and tail's own printer turns the batches into output bytes, written to a sink that keeps only
 their count and a digest. Only the socket and the kernel's pipe are missing, so the figure
 isolates what this code costs per event.
@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
 
 
 class _Sink:

@@ -426,7 +426,7 @@ class Connection:
         values = self._from_sse_items(datas[:head]) if head else []
         rest = datas[head:] if head else datas
         if rest:
-            parsed = loads_all(rest, digits_possible)
+            parsed = loads_all(rest, digits_possible, decoder.deep_possible)
             if parsed is None:
                 values += self._from_sse_items(rest, digits_possible)
             else:

@@ -60,7 +60,7 @@ def test_one_call_per_chunk_decodes_as_record_by_record(
         at += size
     fast = decode(chunks, keep)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(jsonstream, "loads_all", lambda datas, digits_possible=True: None)
+        mp.setattr(jsonstream, "loads_all", lambda datas, digits=True, deep=True: None)
         slow = decode(chunks, keep)
     assert fast == slow
 

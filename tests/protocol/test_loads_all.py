@@ -137,8 +137,10 @@ async def test_a_chunk_with_a_bad_event_goes_item_by_item_and_stays_aligned(
     calls: list[int] = []
     real = jsonstream.loads_all
 
-    def spy(datas: Any, digits_possible: bool = True) -> list[Any] | None:
-        result = real(datas, digits_possible)
+    def spy(
+        datas: Any, digits_possible: bool = True, deep_possible: bool = True
+    ) -> list[Any] | None:
+        result = real(datas, digits_possible, deep_possible)
         calls.append(-1 if result is None else len(result))
         return result
 
