@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import re
@@ -482,6 +483,7 @@ async def child_day(args: argparse.Namespace) -> None:
                         "last_complete_ms": round(
                             getattr(app.gc_policy, "last_full_seconds", 0.0) * 1000, 1
                         ),
+                        "tracked_objects": len(gc.get_objects()) + gc.get_freeze_count(),
                     },
                 }
             }
