@@ -87,6 +87,7 @@ class Harness:
         self.loop = asyncio.get_running_loop()
         self.handed: list[tuple[float, list[int]]] = []
         self.flushes = 0
+        self.flushed_at: list[float] = []  # loop times of the repaints
         self.pump = StreamPump(
             Router(me_id="1"),
             clock=self.loop.time,
@@ -106,6 +107,11 @@ class Harness:
 
     async def on_flush(self, batch: FlushBatch) -> None:
         self.flushes += 1
+        self.flushed_at.append(self.loop.time())
+
+    def burst_pacing_on_loop_clock(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Burst pacing reads real time (time.monotonic): put it on the loop's virtual clock."""
+        monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=self.loop.time))
 
     def on_events(self, events: list[Event]) -> None:
         self.handed.append((self.loop.time(), [e.id for e in events if e.id is not None]))
@@ -175,14 +181,8 @@ async def test_held_events_go_over_as_soon_as_the_burst_is_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     harness = Harness()
-    # Burst pacing reads real time (time.monotonic); put it on the loop's virtual clock.
-    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
-    flushed_at: list[float] = []
-
-    async def on_flush(batch: FlushBatch) -> None:
-        flushed_at.append(harness.loop.time())
-
-    harness.pump.on_flush = on_flush
+    harness.burst_pacing_on_loop_clock(monkeypatch)
+    flushed_at = harness.flushed_at
     client = Batches([[message(mid) for mid in range(start, start + 500)] for start in (1, 501)])
     start = harness.loop.time()
     task = asyncio.create_task(harness.pump.run(client))
@@ -206,13 +206,8 @@ async def test_a_long_burst_repaints_at_most_every_burst_flush_seconds(
     """Each repaint of a burst costs the routing time of hundreds of events: 2 s of batches
     10 ms apart repaint at most twice a second, and once more right after the end."""
     harness = Harness()
-    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
-    flushed_at: list[float] = []
-
-    async def on_flush(batch: FlushBatch) -> None:
-        flushed_at.append(harness.loop.time())
-
-    harness.pump.on_flush = on_flush
+    harness.burst_pacing_on_loop_clock(monkeypatch)
+    flushed_at = harness.flushed_at
     batches = [[message(mid) for mid in range(start, start + 50)] for start in range(1, 10_001, 50)]
     client = Batches(batches, gap=0.01)
     start = harness.loop.time()
@@ -240,7 +235,7 @@ async def test_a_hold_lasts_until_the_burst_is_over_not_until_the_next_repaint(
     """0.6 s of batches 10 ms apart: the first BURST_EVENTS go over as they come, the rest
     in one hand-over when the burst is over, none after the repaints in between."""
     harness = Harness()
-    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+    harness.burst_pacing_on_loop_clock(monkeypatch)
     batches = [[message(mid) for mid in range(start, start + 100)] for start in range(1, 6001, 100)]
     client = Batches(batches, gap=0.01)
     task = asyncio.create_task(harness.pump.run(client))
@@ -332,7 +327,7 @@ async def test_the_pump_says_when_a_burst_hold_begins_and_ends(
 
     async def run(batches: list[list[Event]], end: str, gap: float = 0.0) -> list[tuple[bool, int]]:
         harness = Harness()
-        monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
+        harness.burst_pacing_on_loop_clock(monkeypatch)
         told: list[tuple[bool, int]] = []  # (on, events handed over so far)
         harness.pump.on_burst = lambda on: told.append((on, len(harness.ids)))
         if end == "bound":  # pacing always finds a burst: only the hold's bound ends it
@@ -394,13 +389,8 @@ async def test_a_bursts_first_repaint_waits_burst_flush_seconds_from_its_start(
     that came 5 ms in cost a whole frame, painted over right after), then at most twice a
     second, and its last lines as soon as it is over."""
     harness = Harness()
-    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
-    flushed_at: list[float] = []
-
-    async def on_flush(batch: FlushBatch) -> None:
-        flushed_at.append(harness.loop.time())
-
-    harness.pump.on_flush = on_flush
+    harness.burst_pacing_on_loop_clock(monkeypatch)
+    flushed_at = harness.flushed_at
     await asyncio.sleep(5.0)  # long after the last repaint
     batches = [
         [message(mid) for mid in range(start, start + 200)] for start in range(1, 20_001, 200)
@@ -427,13 +417,8 @@ async def test_a_single_line_after_a_quiet_stream_is_flushed_within_first_flush_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     harness = Harness()
-    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=harness.loop.time))
-    flushed_at: list[float] = []
-
-    async def on_flush(batch: FlushBatch) -> None:
-        flushed_at.append(harness.loop.time())
-
-    harness.pump.on_flush = on_flush
+    harness.burst_pacing_on_loop_clock(monkeypatch)
+    flushed_at = harness.flushed_at
     await asyncio.sleep(5.0)  # long after the last repaint
     client = Batches([[message(1)], [message(2)]], gap=1.0)
     start = harness.loop.time()
