@@ -5,8 +5,10 @@ reading.py, search_driver.py and screen_host.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import pytest
 from textual.widgets import Button, Input
@@ -41,6 +43,19 @@ def router() -> Router:
 def live_server(server: ServerThread) -> ServerThread:
     """The same server as `server` (tests/conftest.py), by the name the session tests use."""
     return server
+
+
+@pytest.fixture
+def burst_pacing_on_loop_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For the stream pump's tests (`usefixtures`): its burst pacing reads real time
+    (time.monotonic); under looptime put it on the running loop's virtual clock, so that
+    no test mixes the two clocks (a loaded box then stretched a burst's real gaps)."""
+    from flowview.tui import stream_pump
+
+    def loop_time() -> float:
+        return asyncio.get_running_loop().time()
+
+    monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=loop_time))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from itertools import pairwise
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ import pytest
 from flowview.model.router import Router
 from flowview.protocol.events import Event, parse_event
 from flowview.protocol.items import Gap, Skipped
-from flowview.tui import stream_pump
 from flowview.tui.stream_pump import (
     AFTER_PAINT_SECONDS,
     BURST_EVENTS,
@@ -30,7 +28,11 @@ from flowview.tui.stream_pump import (
     StreamPump,
 )
 
-pytestmark = [pytest.mark.looptime, pytest.mark.timeout(60)]
+pytestmark = [
+    pytest.mark.looptime,
+    pytest.mark.timeout(60),
+    pytest.mark.usefixtures("burst_pacing_on_loop_clock"),
+]
 
 FLOW = "f0000000-0000-0000-0000-000000000001"
 
@@ -109,10 +111,6 @@ class Harness:
         self.flushes += 1
         self.flushed_at.append(self.loop.time())
 
-    def burst_pacing_on_loop_clock(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Burst pacing reads real time (time.monotonic): put it on the loop's virtual clock."""
-        monkeypatch.setattr(stream_pump, "time", SimpleNamespace(monotonic=self.loop.time))
-
     def on_events(self, events: list[Event]) -> None:
         self.handed.append((self.loop.time(), [e.id for e in events if e.id is not None]))
 
@@ -181,7 +179,6 @@ async def test_held_events_go_over_as_soon_as_the_burst_is_over(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     harness = Harness()
-    harness.burst_pacing_on_loop_clock(monkeypatch)
     flushed_at = harness.flushed_at
     client = Batches([[message(mid) for mid in range(start, start + 500)] for start in (1, 501)])
     start = harness.loop.time()
@@ -206,7 +203,6 @@ async def test_a_long_burst_repaints_at_most_every_burst_flush_seconds(
     """Each repaint of a burst costs the routing time of hundreds of events: 2 s of batches
     10 ms apart repaint at most twice a second, and once more right after the end."""
     harness = Harness()
-    harness.burst_pacing_on_loop_clock(monkeypatch)
     flushed_at = harness.flushed_at
     batches = [[message(mid) for mid in range(start, start + 50)] for start in range(1, 10_001, 50)]
     client = Batches(batches, gap=0.01)
@@ -235,7 +231,6 @@ async def test_a_hold_lasts_until_the_burst_is_over_not_until_the_next_repaint(
     """0.6 s of batches 10 ms apart: the first BURST_EVENTS go over as they come, the rest
     in one hand-over when the burst is over, none after the repaints in between."""
     harness = Harness()
-    harness.burst_pacing_on_loop_clock(monkeypatch)
     batches = [[message(mid) for mid in range(start, start + 100)] for start in range(1, 6001, 100)]
     client = Batches(batches, gap=0.01)
     task = asyncio.create_task(harness.pump.run(client))
@@ -327,7 +322,6 @@ async def test_the_pump_says_when_a_burst_hold_begins_and_ends(
 
     async def run(batches: list[list[Event]], end: str, gap: float = 0.0) -> list[tuple[bool, int]]:
         harness = Harness()
-        harness.burst_pacing_on_loop_clock(monkeypatch)
         told: list[tuple[bool, int]] = []  # (on, events handed over so far)
         harness.pump.on_burst = lambda on: told.append((on, len(harness.ids)))
         if end == "bound":  # pacing always finds a burst: only the hold's bound ends it
@@ -389,7 +383,6 @@ async def test_a_bursts_first_repaint_waits_burst_flush_seconds_from_its_start(
     that came 5 ms in cost a whole frame, painted over right after), then at most twice a
     second, and its last lines as soon as it is over."""
     harness = Harness()
-    harness.burst_pacing_on_loop_clock(monkeypatch)
     flushed_at = harness.flushed_at
     await asyncio.sleep(5.0)  # long after the last repaint
     batches = [
@@ -417,7 +410,6 @@ async def test_a_single_line_after_a_quiet_stream_is_flushed_within_first_flush_
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     harness = Harness()
-    harness.burst_pacing_on_loop_clock(monkeypatch)
     flushed_at = harness.flushed_at
     await asyncio.sleep(5.0)  # long after the last repaint
     client = Batches([[message(1)], [message(2)]], gap=1.0)
