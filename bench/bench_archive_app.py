@@ -232,6 +232,36 @@ def heap_details(sample: dict[str, float]) -> None:
             out.write(json.dumps({"t": sample["t"], **take()}) + "\n")
 
 
+def gc_probe() -> dict[str, Any]:
+    """BENCH_GC_PROBE=1: how long the policy's complete collection (unfreeze, collect) takes
+    at the end of the run, in CPU and wall ms, and what it found; =profile runs it under
+    cProfile first (/tmp/flowview-gc-profile.txt: Python code run inside the collection, such as
+    finalizers and callbacks) and then measures the next one."""
+    out: dict[str, Any] = {"tracked": len(gc.get_objects()) + gc.get_freeze_count()}
+    if os.environ.get("BENCH_GC_PROBE") == "profile":
+        import cProfile
+        import io
+        import pstats
+
+        gc.unfreeze()
+        profile = cProfile.Profile()
+        profile.enable()
+        gc.collect()
+        profile.disable()
+        text = io.StringIO()
+        pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(25)
+        Path("/tmp/flowview-gc-profile.txt").write_text(text.getvalue())
+    for name, step in (("unfreeze", gc.unfreeze), ("collect", gc.collect)):
+        wall, cpu = time.perf_counter(), time.process_time()
+        found = step()
+        out[name] = {
+            "wall_ms": round((time.perf_counter() - wall) * 1000, 1),
+            "cpu_ms": round((time.process_time() - cpu) * 1000, 1),
+            "found": found,
+        }
+    return out
+
+
 # ============================================================================ child side
 
 
@@ -368,6 +398,18 @@ class HeapTrace:
         ]
 
 
+def end_of_run_heap(trace: HeapTrace | None) -> None:
+    """The end-of-run heap reports asked for: BENCH_GC_PROBE, BENCH_TRACEMALLOC."""
+    if os.environ.get("BENCH_GC_PROBE"):
+        emit({"gc_probe": gc_probe()})
+    if trace is not None:
+        top = trace.report()
+        emit({"heap_top": top})
+        Path(os.environ.get("BENCH_HEAP_TOP", "/tmp/flowview-heap-top.txt")).write_text(
+            "\n".join(top) + "\n"
+        )
+
+
 async def child_day(args: argparse.Namespace) -> None:
     """The viewer with the 1M archive and the server at --rate, scrolled far up into archived
     history in flow after flow for --seconds: does its memory stay bounded?"""
@@ -447,12 +489,7 @@ async def child_day(args: argparse.Namespace) -> None:
             press("ctrl+n")
             await asyncio.sleep(0.3)
             sample()
-        if trace is not None:
-            top = trace.report()
-            emit({"heap_top": top})
-            Path(os.environ.get("BENCH_HEAP_TOP", "/tmp/flowview-heap-top.txt")).write_text(
-                "\n".join(top) + "\n"
-            )
+        end_of_run_heap(trace)
         paged = 0
         archive = app.session.archive.archive if app.session is not None else None
         if archive is not None:
