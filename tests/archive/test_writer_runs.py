@@ -37,3 +37,21 @@ def test_a_mixed_run_keeps_its_order_and_counts_what_it_skips(archive: Archive, 
     assert writer.stats.skipped == 2
     assert writer.stats.messages == 4  # the stored copy counts as written
     assert writer.stats.failed == 0
+
+
+class _NoWalk(list[Any]):
+    """A batch that fails when walked from its start (iter); slices are plain lists."""
+
+    def __iter__(self) -> Any:
+        raise AssertionError("a run walked the batch from its start")
+
+
+def test_a_run_reads_only_its_own_operations(wire: Wire) -> None:
+    """Each run of a batch reads its slice, not every operation before it: a batch of many
+    short runs (lines between edits) costs O(n) in all, not O(n) per run."""
+    from flowview.archive.writer import _LineRun
+
+    batch = _NoWalk(parse_event(wire(id=n, content=f"line {n}")) for n in range(1, 101))
+    run = _LineRun(batch, 90, 100)
+    assert [params[1] for params in run] == list(range(91, 101))
+    assert run.skipped == 0
