@@ -217,9 +217,10 @@ class GcPolicy:
         now = self.clock()
         base = self._frozen_base
         grown = base is not None and gc.get_freeze_count() - base >= self.FROZEN_GROWTH
-        if now - self.last_full < self.full_every and not grown:
+        scheduled = now - self.last_full >= self.full_every
+        if not (scheduled or grown):
             return False
-        if grown and now - self.last_full < self.full_every:
+        if not scheduled:
             self.early_collections += 1
         self.last_full = now
         started = time.perf_counter()  # a measurement (stats, benches), not a delay

@@ -48,6 +48,8 @@ BURST_QUIET_SECONDS = 0.02
 # the burst is recognised by then, the first flush after routed events waits FIRST_FLUSH_SECONDS
 # (was 5 ms): a single line still shows within a frame or two.
 FIRST_FLUSH_SECONDS = BURST_QUIET_SECONDS
+# Textual timers cannot have a zero interval: this is "as soon as possible".
+SOONEST_SECONDS = 0.005
 # During a burst, routed events wait until it is over (the stream quiet for
 # BURST_QUIET_SECONDS at a flush) before they go to `on_events` (the archive): its writer
 # thread turns each event into a row in Python, and while it has work it takes about half of
@@ -250,9 +252,8 @@ class StreamPump:
         self._dirty.update(keys)
         self._schedule()
 
-    def _schedule(self, soonest: float = 0.005) -> None:
-        """A flush at most `flush_interval` after the last one, and not before `soonest`
-        (Textual timers cannot have a zero interval; 5 ms is "as soon as possible")."""
+    def _schedule(self, soonest: float = SOONEST_SECONDS) -> None:
+        """A flush at most `flush_interval` after the last one, and not before `soonest`."""
         if self._timer is not None or self.closed:
             return
         delay = max(soonest, self._last_flush + self.flush_interval - self.clock())
@@ -283,7 +284,7 @@ class StreamPump:
                 self._last_batch_real + BURST_QUIET_SECONDS,
                 self._last_paint_real() + BURST_FLUSH_SECONDS,
             )
-            self._timer = self.set_timer(max(0.005, due - now), self._flush)
+            self._timer = self.set_timer(max(SOONEST_SECONDS, due - now), self._flush)
             return
         quiet = time.monotonic() - self._last_batch_real >= BURST_QUIET_SECONDS
         if self._hold_timer is None or not quiet:
