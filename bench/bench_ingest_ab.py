@@ -102,8 +102,22 @@ def child(tree: Path, base: Path | None, alone: int, start: int) -> dict[str, An
         merged = getattr(writer, "merged", None)
         if merged is not None:
             merged(None)
+        checkpointer = getattr(writer, "checkpointer", None)
+        checkpoints = {}
+        if checkpointer is not None:  # checkpoints in a thread of their own (after the merges)
+            c = checkpointer.stats
+            checkpoints = {
+                "checkpoints": c.checkpoints,
+                "checkpoint_cpu_s": c.cpu_seconds,
+                "checkpoint_s": c.seconds,
+                "wal_frames_max": c.wal_frames_max,
+                "checkpoint_waits": c.waits,
+                "checkpoint_wait_s": c.wait_seconds,
+                "checkpoint_truncated": c.truncated,
+            }
         archive.close()
         return {
+            **checkpoints,
             "cpu_us_per_message": cpu / alone * 1e6,
             "cpu_rate_per_s": alone / cpu,
             "wall_rate_per_s": alone / wall,

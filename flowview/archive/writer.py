@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from flowview.archive import codec, rows
+from flowview.archive.checkpointer import KEEP_BYTES, Checkpointer
 from flowview.archive.paths import ArchiveError
 from flowview.protocol.events import (
     ActionEvent,
@@ -64,6 +66,12 @@ PRUNE_EVERY: Final = 20_000  # operations between two size checks
 # after MERGE_EVERY small ones (each batch writes one segment; FTS5 merges a level once it
 # has schema.FTS_USERMERGE of them).
 MERGE_PAGES: Final = 256
+# Checkpoints run in a thread of their own (checkpointer.py).  The WAL they leave behind while
+# batches follow each other without a pause is bounded: a batch begins only once the WAL is
+# back under WAL_MAX_BYTES (the writer waits for the checkpoint of its last commit; the batch
+# then writes from the WAL's start).  After such a restart SQLite truncates the file to
+# KEEP_BYTES (`journal_size_limit`); after a burst the checkpointer truncates it.
+WAL_MAX_BYTES: Final = 128 * 1024 * 1024
 MERGE_EVERY: Final = 8
 _MERGE: Final = "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?)"
 
@@ -278,8 +286,18 @@ class ArchiveWriter:
         max_age_ms: int | None = None,
         now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         on_commit: Callable[[int], None] | None = None,
+        background_checkpoints: bool = True,
+        wal_max_bytes: int = WAL_MAX_BYTES,
+        wal_keep_bytes: int = KEEP_BYTES,
     ) -> None:
         self._connect = connect
+        self.checkpointer = (
+            Checkpointer(connect, keep_bytes=wal_keep_bytes) if background_checkpoints else None
+        )
+        self._wal_max_bytes = wal_max_bytes
+        self._wal_keep_bytes = wal_keep_bytes
+        self._wal_path = ""  # the database's -wal file, known once connected
+        self._auto_checkpoint_off = False
         self._queue: queue.Queue[Any] = _OperationQueue(maxsize=queue_max)
         self._batch_max = batch_max
         self._chunk_max = max(1, min(CHUNK_MAX, queue_max))
@@ -410,6 +428,7 @@ class ArchiveWriter:
             self._move(WriterState.CLOSED)
             return
         try:
+            self._start_checkpointer(conn)
             self._loop(conn)
         except Exception as exc:
             log.exception("archive writer failed")
@@ -422,10 +441,45 @@ class ArchiveWriter:
                 conn.close()
             except sqlite3.Error:
                 log.exception("closing the archive database failed")
+            if self.checkpointer is not None:
+                self.checkpointer.close(None)
             self._move(WriterState.CLOSED)
             self._merged.set()  # nothing more will be merged: nobody waits for it
             # Anything that slipped in after the stop (see _put) is failed, never left waiting.
             self._fail_queued(ArchiveClosed("archive writer is closed"))
+
+    def _start_checkpointer(self, conn: sqlite3.Connection) -> None:
+        """Hand checkpoints to the checkpointer's thread; SQLite's automatic checkpoint stays
+        on if it cannot run."""
+        if self.checkpointer is None or not self.checkpointer.start():
+            return
+        (file,) = [row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"]
+        self._wal_path = f"{file}-wal"
+        conn.execute(f"PRAGMA journal_size_limit={self._wal_keep_bytes}")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        self._auto_checkpoint_off = True
+
+    def _before_write(self, conn: sqlite3.Connection) -> None:
+        """Keep the WAL bounded (see WAL_MAX_BYTES) before a transaction begins."""
+        if not self._auto_checkpoint_off:
+            return
+        checkpointer = self.checkpointer
+        assert checkpointer is not None
+        if not checkpointer.running:
+            log.warning("archive checkpointer stopped: the writer checkpoints again")
+            conn.execute("PRAGMA wal_autocheckpoint=1000")
+            self._auto_checkpoint_off = False
+            return
+        try:
+            size = os.stat(self._wal_path).st_size
+        except OSError:
+            return  # no WAL file yet (or it was just removed): nothing to bound
+        if size > self._wal_max_bytes:
+            checkpointer.caught_up()
+
+    def _after_write(self) -> None:
+        if self._auto_checkpoint_off and self.checkpointer is not None:
+            self.checkpointer.request()
 
     def _loop(self, conn: sqlite3.Connection) -> None:
         stop = False
@@ -470,6 +524,7 @@ class ArchiveWriter:
 
     def _merge_step(self, conn: sqlite3.Connection) -> None:
         cpu_started = time.thread_time()
+        self._before_write(conn)
         before = conn.total_changes
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -486,6 +541,7 @@ class ArchiveWriter:
         else:
             # FTS5 rewrites only its structure record (one change) when nothing was merged.
             done = conn.total_changes - before < 2
+            self._after_write()
         self.stats.merge_steps += 1
         self.stats.merge_cpu_seconds += time.thread_time() - cpu_started
         if done:
@@ -521,6 +577,7 @@ class ArchiveWriter:
 
     def _write_batch(self, conn: sqlite3.Connection, batch: list[Any]) -> None:
         started, cpu_started = time.perf_counter(), time.thread_time()
+        self._before_write(conn)
         self._size_cache(conn, len(batch))
         futures: list[tuple[Future[Any], Any]] = []
         try:
@@ -553,6 +610,7 @@ class ArchiveWriter:
         if self._since_prune >= PRUNE_EVERY:
             self._since_prune = 0
             self._prune(conn)
+        self._after_write()
 
     def _apply(
         self,
