@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from flowview.archive import codec, rows, schema
+from flowview.archive.operations import Flows, ReadPosition, Users
 from flowview.archive.paths import (
     ArchiveError,
     archive_path,
@@ -27,14 +28,7 @@ from flowview.archive.paths import (
     ensure_private_dir,
 )
 from flowview.archive.rows import ConversationKey, conv_id, conv_key
-from flowview.archive.writer import (
-    DEFAULT_MAX_BYTES,
-    ArchiveClosed,
-    ArchiveWriter,
-    Flows,
-    ReadPosition,
-    Users,
-)
+from flowview.archive.writer import DEFAULT_MAX_BYTES, ArchiveClosed, ArchiveWriter
 from flowview.protocol.events import Event, parse_event
 
 log = logging.getLogger(__name__)

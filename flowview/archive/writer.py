@@ -18,27 +18,33 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final
 
 from flowview.archive import codec, rows
 from flowview.archive.checkpointer import KEEP_BYTES, Checkpointer
+from flowview.archive.line_runs import INSERT_SQL, LINE_CLASSES, REFRESH_SQL, LineRun, is_line
+from flowview.archive.operations import (
+    CHUNK_MAX,
+    STOP,
+    Barrier,
+    Call,
+    Chunk,
+    Flows,
+    Operation,
+    OperationQueue,
+    Prune,
+    ReadPosition,
+    Users,
+)
 from flowview.archive.paths import ArchiveError
 from flowview.protocol.events import (
-    ActionEvent,
-    ActivityEvent,
-    CommentEvent,
-    DiscussionEvent,
     EmojiReactionEvent,
     Event,
-    FileEvent,
     FlowAddEvent,
-    LineEvent,
     MessageEditEvent,
-    MessageEvent,
-    StatusEvent,
     TagChangeEvent,
     UserEditEvent,
     UserJoinEvent,
@@ -94,167 +100,11 @@ _TRANSITIONS: Final[dict[WriterState, frozenset[WriterState]]] = {
 
 
 # States in which the thread no longer takes work from the queue.
-_STOPPED: Final = frozenset({WriterState.FAILED, WriterState.CLOSED})
+STOPPED: Final = frozenset({WriterState.FAILED, WriterState.CLOSED})
 
 
 class ArchiveClosed(ArchiveError):
     """Work was submitted to a writer that is not running."""
-
-
-# --------------------------------------------------------------------------- operations
-
-
-@dataclass(frozen=True, slots=True)
-class Users:
-    users: tuple[tuple[str, str, str], ...]  # (id, nick, name)
-
-
-@dataclass(frozen=True, slots=True)
-class Flows:
-    flows: tuple[tuple[str, str, str, str], ...]  # (id, organization, parameterized_name, name)
-
-
-@dataclass(frozen=True, slots=True)
-class ReadPosition:
-    conv: str
-    message_id: int
-    updated: int
-
-
-@dataclass(frozen=True, slots=True)
-class Barrier:
-    done: Future[None]
-
-
-@dataclass(frozen=True, slots=True)
-class Prune:
-    done: Future[int]
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """An arbitrary write in the writer's transaction order (for later tables, e.g. the
-    outbox): `fn(connection)` runs inside the batch's transaction."""
-
-    fn: Callable[[sqlite3.Connection], Any]
-    done: Future[Any]
-
-
-_STOP: Final = object()
-# The classes of line events: one set lookup sends a message straight to its INSERT parameters
-# (the batch loop's isinstance chain cost ~2 us per message, measured).
-_LINE_CLASSES: Final = frozenset(
-    {
-        MessageEvent,
-        CommentEvent,
-        StatusEvent,
-        LineEvent,
-        FileEvent,
-        ActionEvent,
-        ActivityEvent,
-        DiscussionEvent,
-    }
-)
-CHUNK_MAX: Final = 512  # operations per queue item from submit_many
-
-
-def _is_line(op: Any) -> bool:
-    """A line event, or the wire dict of one: stored as a message row."""
-    kind = type(op)
-    return kind in _LINE_CLASSES or (kind is dict and op.get("event") in rows.LINE_KINDS)
-
-
-class _LineRun:
-    """The INSERT parameters of consecutive line events of a batch, made one at a time as
-    `executemany` binds them.  A list of a batch's 20,000 tuples, alive until the batch's
-    INSERT, made the writer's allocations trigger the cyclic GC every ~700 messages (~0.5 us
-    a message of collections in the writer thread, measured); made and freed one by one they
-    trigger none.  An event that makes no row (no id, no conversation, a dict that does not
-    parse) is counted in `skipped`.  Iterable again (a refresh re-reads it)."""
-
-    __slots__ = ("end", "ops", "scrub", "skipped", "start")
-
-    def __init__(self, ops: Sequence[Any], start: int, end: int) -> None:
-        self.ops = ops
-        self.start = start
-        self.end = end
-        self.scrub = False  # replace lone surrogates (see ArchiveWriter._insert_run)
-        self.skipped = 0
-
-    def __len__(self) -> int:
-        return self.end - self.start
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        self.skipped = 0
-        make = rows.message_params
-        scrub = self.scrub
-        # A slice, not islice: islice steps over the `start` operations before the run, so a
-        # batch of many short runs (lines between edits) cost O(n) per run.
-        for op in self.ops[self.start : self.end]:
-            params = make(op) if type(op) is not dict else _dict_params(op)
-            if params is None:
-                self.skipped += 1
-            elif scrub:
-                yield rows.scrubbed(params)
-            else:
-                yield params
-
-
-def _dict_params(op: dict[str, Any]) -> tuple[Any, ...] | None:
-    try:
-        event = parse_event(op)
-    except ValueError:
-        log.warning("archive skipped a value that is not an event")
-        return None
-    return rows.message_params(event)
-
-
-class _Chunk(tuple[Any, ...]):
-    """Consecutive operations from one `submit_many`, queued as one item: a queue item costs
-    ~2 us to put and ~2 us to take (lock, condition), a tenth of writing a message."""
-
-    __slots__ = ()
-
-
-class _OperationQueue(queue.Queue[Any]):
-    """A FIFO whose size (and so its bound) counts operations, a _Chunk for all it holds.  A
-    chunk is accepted whenever the queue is below its bound, so the queue holds at most
-    `maxsize + CHUNK_MAX - 1` operations."""
-
-    def _init(self, maxsize: int) -> None:
-        super()._init(maxsize)
-        self._operations = 0
-
-    def _qsize(self) -> int:
-        return self._operations
-
-    def _put(self, item: Any) -> None:
-        self.queue.append(item)
-        self._operations += len(item) if type(item) is _Chunk else 1
-
-    def _get(self) -> Any:
-        item = self.queue.popleft()
-        self._operations -= len(item) if type(item) is _Chunk else 1
-        return item
-
-
-Operation = Event | dict[str, Any] | Users | Flows | ReadPosition | Barrier | Prune | Call
-
-# Parameters as rows.message_params makes them (NULLs as NO_TEXT / NO_INT, raw as str).
-_INSERT: Final = """
-INSERT INTO messages (conv, id, kind, user, sent, text, tags, thread_id, uuid, deleted, raw)
-VALUES (?, ?, ?, nullif(?, 0), nullif(?, ''), ?, ?, nullif(?, 0), nullif(?, 0), 0,
-    CAST(? AS BLOB))
-ON CONFLICT (conv, id) DO NOTHING
-"""
-# A second copy of a stored message (REST and stream overlap, a replay) refreshes it, except
-# that an edited or deleted row wins over a copy of the original: edits only move forward.
-_REFRESH: Final = """
-UPDATE messages SET kind = ?, user = nullif(?, 0), sent = nullif(?, ''), text = ?, tags = ?,
-    thread_id = nullif(?, 0), uuid = nullif(?, 0), raw = CAST(? AS BLOB)
-WHERE conv = ? AND id = ? AND deleted = 0 AND edited = 0
-    AND (raw IS NOT CAST(? AS BLOB) OR text IS NOT ?)
-"""
 
 
 @dataclass
@@ -298,7 +148,7 @@ class ArchiveWriter:
         self._wal_keep_bytes = wal_keep_bytes
         self._wal_path = ""  # the database's -wal file, known once connected
         self._auto_checkpoint_off = False
-        self._queue: queue.Queue[Any] = _OperationQueue(maxsize=queue_max)
+        self._queue: queue.Queue[Any] = OperationQueue(maxsize=queue_max)
         self._batch_max = batch_max
         self._chunk_max = max(1, min(CHUNK_MAX, queue_max))
         self.max_bytes = max_bytes
@@ -347,7 +197,7 @@ class ArchiveWriter:
             self._move(WriterState.CLOSED)
             return True
         if self._move(WriterState.CLOSING):
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -369,7 +219,7 @@ class ArchiveWriter:
             return
         size = self._chunk_max
         for start in range(0, len(ops), size):
-            self._put(_Chunk(ops[start : start + size]))
+            self._put(Chunk(ops[start : start + size]))
 
     def _put(self, item: Any) -> None:
         if self._state is not WriterState.RUNNING:
@@ -381,7 +231,7 @@ class ArchiveWriter:
             if self.stats.blocked % 1000 == 1:  # once per stall, not once per message
                 log.warning("archive queue full: waiting for the writer")
             self._queue.put(item)
-        if self._state in _STOPPED:
+        if self._state in STOPPED:
             # The writer stopped between the check above and the put, after its last look at
             # the queue: nobody else will take this item, so fail it here (a Barrier must not
             # wait forever).  Items are taken from the queue once, so none is failed twice.
@@ -489,11 +339,11 @@ class ArchiveWriter:
             item = carry if carry else self._next(conn)
             carry = ()
             while True:
-                if type(item) is _Chunk:
+                if type(item) is Chunk:
                     room = self._batch_max - len(batch)
                     batch.extend(item[:room])
                     if len(item) > room:  # the rest starts the next batch
-                        carry = _Chunk(item[room:])
+                        carry = Chunk(item[room:])
                         break
                 else:
                     batch.append(item)
@@ -503,11 +353,11 @@ class ArchiveWriter:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch[-1] is _STOP:
+            if batch[-1] is STOP:
                 batch.pop()
                 stop = True
-            elif _STOP in batch:  # only ever last: nothing is accepted after it
-                batch.remove(_STOP)
+            elif STOP in batch:  # only ever last: nothing is accepted after it
+                batch.remove(STOP)
                 stop = True
             if batch:
                 self._write_batch(conn, batch)
@@ -561,10 +411,10 @@ class ArchiveWriter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 return
-            for op in item if type(item) is _Chunk else (item,):
+            for op in item if type(item) is Chunk else (item,):
                 if isinstance(op, Barrier | Prune | Call):
                     op.done.set_exception(exc)
-                elif op is not _STOP:
+                elif op is not STOP:
                     log.error("archive writer stopped: an operation was not written")
 
     def _size_cache(self, conn: sqlite3.Connection, operations: int) -> None:
@@ -621,21 +471,19 @@ class ArchiveWriter:
         isolate: bool,
     ) -> None:
         # Consecutive messages are inserted together, in order: one executemany over a run of
-        # line events, their parameters made one at a time as it binds them (_LineRun).
+        # line events, their parameters made one at a time as it binds them (LineRun).
         size = len(batch)
         conn.execute("BEGIN IMMEDIATE")
         try:
             i = 0
             while i < size:
                 op = batch[i]
-                if not isolate and _is_line(op):
+                if not isolate and is_line(op):
                     end = i + 1
                     # The set lookup first: a call per operation costs ~0.1 us (measured).
-                    while end < size and (
-                        type(batch[end]) in _LINE_CLASSES or _is_line(batch[end])
-                    ):
+                    while end < size and (type(batch[end]) in LINE_CLASSES or is_line(batch[end])):
                         end += 1
-                    self._insert_run(conn, _LineRun(batch, i, end))
+                    self._insert_run(conn, LineRun(batch, i, end))
                     i = end
                     continue
                 i += 1
@@ -717,7 +565,7 @@ class ArchiveWriter:
 
     def _apply_event(self, conn: sqlite3.Connection, event: Event) -> None:
         if event.event in rows.LINE_KINDS:
-            self._insert_run(conn, _LineRun((event,), 0, 1))
+            self._insert_run(conn, LineRun((event,), 0, 1))
         elif isinstance(event, MessageEditEvent | TagChangeEvent | EmojiReactionEvent):
             self._apply_change(conn, event)
         elif isinstance(event, UserEditEvent | UserJoinEvent):
@@ -794,19 +642,19 @@ class ArchiveWriter:
         except UnicodeEncodeError:  # a lone surrogate, see _insert_run
             conn.execute(sql, rows.scrubbed(params))
 
-    def _insert_run(self, conn: sqlite3.Connection, run: _LineRun) -> None:
+    def _insert_run(self, conn: sqlite3.Connection, run: LineRun) -> None:
         """Insert a run of line events.  When some were already stored, refresh those copies
         (the update trigger re-indexes them, so index the new rows first)."""
         first = conn.execute("SELECT coalesce(max(rowid), 0) + 1 FROM messages").fetchone()[0]
         before = conn.total_changes
         try:
-            conn.executemany(_INSERT, run)
+            conn.executemany(INSERT_SQL, run)
         except UnicodeEncodeError:
             # A lone surrogate (JSON "\\ud800") is not UTF-8: store U+FFFD in its place.  Rows
             # inserted before the failure are kept; the conflict clause skips them now.
             log.warning("archive: replacing lone surrogates in a run of %d", len(run))
             run.scrub = True
-            conn.executemany(_INSERT, run)
+            conn.executemany(INSERT_SQL, run)
         inserted = conn.total_changes - before
         if inserted and self._unindexed_from is None:
             self._unindexed_from = first
@@ -815,7 +663,7 @@ class ArchiveWriter:
             self._index_new_rows(conn)
             # Rows inserted just now have the same raw, so the WHERE skips them.  The run makes
             # its parameters again (this path is rare: a replay, REST and stream overlapping).
-            conn.executemany(_REFRESH, ((*p[2:], p[0], p[1], p[9], p[5]) for p in run))
+            conn.executemany(REFRESH_SQL, ((*p[2:], p[0], p[1], p[9], p[5]) for p in run))
         self.stats.messages += stored
         self.stats.skipped += run.skipped
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from flowview.archive import Archive, ArchiveClosed, ArchiveError, archive_path, schema
-from flowview.archive.writer import Flows
+from flowview.archive.operations import Flows
 from flowview.protocol.events import parse_event
 from tests.archive.samples import FLOW, OTHER_FLOW
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from flowview.archive import Archive
-from flowview.archive.writer import CHUNK_MAX, ArchiveWriter
+from flowview.archive.operations import CHUNK_MAX
+from flowview.archive.writer import ArchiveWriter
 from tests.archive.samples import FLOW
 
 Wire = Callable[..., dict[str, Any]]

@@ -49,9 +49,9 @@ class _NoWalk(list[Any]):
 def test_a_run_reads_only_its_own_operations(wire: Wire) -> None:
     """Each run of a batch reads its slice, not every operation before it: a batch of many
     short runs (lines between edits) costs O(n) in all, not O(n) per run."""
-    from flowview.archive.writer import _LineRun
+    from flowview.archive.line_runs import LineRun
 
     batch = _NoWalk(parse_event(wire(id=n, content=f"line {n}")) for n in range(1, 101))
-    run = _LineRun(batch, 90, 100)
+    run = LineRun(batch, 90, 100)
     assert [params[1] for params in run] == list(range(91, 101))
     assert run.skipped == 0
