@@ -2,7 +2,7 @@
 unhandled error ends the app with `crash_report`, a plain traceback with those tokens
 redacted, instead of Textual's rendering.  A mixin of `FlowviewApp` (like send_actions.py)
 that overrides two of Textual's private App hooks: it comes before App in FlowviewApp's
-bases, and hands on to App's `_handle_exception` through the MRO as app.py did.
+bases, and hands on to App's `_handle_exception` through the MRO (super()).
 """
 
 from __future__ import annotations
