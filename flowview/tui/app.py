@@ -1,4 +1,5 @@
-"""FlowviewApp: composes the screens, owns the bindings and the top-level actions.
+"""FlowviewApp: composes the screens, owns the bindings, the lifecycle and the session's
+start and stop; everything else is wired in from one module per job.
 
 The jobs live elsewhere, one module each:
 - `session.py`: one connected run (settings, token, router, flows, the one REST client) and
@@ -7,10 +8,19 @@ The jobs live elsewhere, one module each:
 - `loaders.py`: history pages (and the start-up seam) and flow members;
 - `gc_policy.py`: the garbage collector's schedule;
 - `model/rate.py`: the messages-per-minute counter.
-- the actions of one feature each, mixed into the App: `send_actions.py` (sending, the
-  quit question), `presence_actions.py` (presence, auto-idle), `search_actions.py` (ctrl+f,
-  jump to a hit, back to the results), `settings_actions.py` (f3, applying a change),
-  `triage_actions.py` (first unread, next mention, mark read).
+- the actions of one feature each, mixed into the App (`app_part.py` is their base):
+  `send_actions.py` (sending, the quit question), `presence_actions.py` (presence,
+  auto-idle), `search_actions.py` (ctrl+f, jump to a hit, back to the results),
+  `settings_actions.py` (f3, applying a change, the theme picked), `triage_actions.py`
+  (first unread, next mention, mark read), `flush_actions.py` (the pump's flushes applied to
+  the screen), `tab_actions.py` (a tab shown, when it counts as read, a thread requested),
+  `history_actions.py` (history pages as a log reaches its top or bottom),
+  `link_actions.py` (a link opened in the browser), `members_actions.py` (the members
+  pane, f4), `palette_actions.py` (the palette's entries, system commands, f1 help),
+  `crash_actions.py` (tokens remembered, the redacted crash report), `setup_actions.py`
+  (the setup screen, the demo server).
+  Their message handlers are found by name (`on_flow_log_reached_top`): Textual collects
+  `@on` decorators only on its own classes, so a mixin never uses `@on`.
 
 Everything that touches the network runs in named workers: "bootstrap", "stream",
 "history-<pane>" (lazy per tab, cancelled when the tab is left), "presence" (one switch at a
@@ -25,35 +35,35 @@ import contextlib
 import logging
 import os
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from rich.text import Text
 from textual import events, on, work
 from textual.app import App
-from textual.theme import Theme
 from textual.timer import Timer
-from textual.widgets import TabbedContent
 from textual.widgets._toast import Toast
 from textual.worker import Worker, WorkerState
 
-from flowview.config import Settings, save_settings
-from flowview.model.sanitize import clean_name
+from flowview.config import Settings
 from flowview.model.store import ConversationStore
-from flowview.protocol.auth import Token, redact
+from flowview.protocol.auth import Token
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import StateChange
-from flowview.tui.commands import FlowviewCommands, PaletteEntry
+from flowview.tui.commands import FlowviewCommands
+from flowview.tui.crash_actions import CrashActions
 from flowview.tui.deferred import deferred
+from flowview.tui.flush_actions import FlushActions
 from flowview.tui.gc_policy import GcPolicy, malloc_trim
+from flowview.tui.history_actions import HistoryActions
 from flowview.tui.joined_flows import JoinedFlows
+from flowview.tui.link_actions import LinkActions
 from flowview.tui.loaders import HistoryLoader, MembersLoader
+from flowview.tui.members_actions import MembersActions
 from flowview.tui.notifier import Notifier
+from flowview.tui.palette_actions import PaletteActions
 from flowview.tui.presence_actions import PresenceActions, PresenceMode
 from flowview.tui.screens.main import APP_BINDINGS, MainScreen
 from flowview.tui.search_actions import SearchActions
@@ -61,13 +71,14 @@ from flowview.tui.search_jump import SearchReturn
 from flowview.tui.send_actions import SendActions
 from flowview.tui.session import TOKEN_REJECTED, Session, describe_error, load_network
 from flowview.tui.settings_actions import SettingsActions
-from flowview.tui.stream_pump import FlushBatch, StreamPump
+from flowview.tui.setup_actions import SetupActions
+from flowview.tui.stream_pump import StreamPump
+from flowview.tui.tab_actions import TabActions
 from flowview.tui.textual_caches import release_dead_widgets
 from flowview.tui.triage import ReadState
 from flowview.tui.triage_actions import TriageActions
 from flowview.tui.warm_prelude import PRELUDE_WAIT, Prelude
 from flowview.tui.warm_start import WarmPlan, adopt, forget_warm, warm_start
-from flowview.tui.widgets.flow_log import FlowLog
 
 if TYPE_CHECKING:
     from flowview.protocol.client import StreamClient, StreamConfig
@@ -95,7 +106,20 @@ def _default_stream_factory(config: StreamConfig, rest: RestClient) -> StreamCli
 
 
 class FlowviewApp(
-    SendActions, PresenceActions, SearchActions, SettingsActions, TriageActions, App[None]
+    SendActions,
+    PresenceActions,
+    SearchActions,
+    SettingsActions,
+    TriageActions,
+    FlushActions,
+    TabActions,
+    HistoryActions,
+    LinkActions,
+    MembersActions,
+    PaletteActions,
+    CrashActions,
+    SetupActions,
+    App[None],
 ):
     """The viewer.  Without settings or a token it starts on the setup screen."""
 
@@ -214,19 +238,6 @@ class FlowviewApp(
         self.gc_policy.install()
         self.theme_changed_signal.subscribe(self, self._theme_changed)
 
-    def _theme_changed(self, theme: Theme) -> None:
-        """Remember the theme the user picked (palette or keys) in the saved settings."""
-        session = self.session
-        if session is None or session.settings.theme == theme.name:
-            return
-        session.settings = replace(session.settings, theme=theme.name)
-        self.save_theme(session.settings)
-
-    @work(group="save-theme", exclusive=True, exit_on_error=False)
-    async def save_theme(self, settings: Settings) -> None:
-        # Off the loop: saving fsyncs.  Exclusive: only the latest choice matters.
-        await asyncio.to_thread(save_settings, settings)
-
     @on(MainScreen.Ready)
     def _main_ready(self) -> None:
         """The main screen's widgets exist: connect, or ask for a setup."""
@@ -252,45 +263,13 @@ class FlowviewApp(
             await self._prelude.aclose()
         await self._stop_session()
         await self.notifier.aclose()
-        if self.demo is not None:
-            demo, self.demo = self.demo, None
-            demo.deactivate()
-            await asyncio.to_thread(demo.stop)
+        await self.stop_demo()
 
     def nothing_transient(self) -> bool:
         """True when only the main screen is up and no toast is shown (see GcPolicy)."""
         if len(self.screen_stack) > 1 or not isinstance(self.screen, MainScreen):
             return False
         return not self.screen.query(Toast)
-
-    def show_setup(self, notice: str | None = None) -> None:
-        from flowview.tui.screens.setup import DEMO, SetupResult, SetupScreen
-
-        def done(outcome: object) -> None:
-            if outcome is DEMO:
-                from flowview.tui.launch import DemoOptions
-
-                self.start_demo(DemoOptions())
-            elif isinstance(outcome, SetupResult):
-                self.start_session(outcome.settings, outcome.token)
-
-        self.main.status.set_connection("stopped", "not configured")
-        self._first_frame.set()  # nothing to hold back: the network waits for the user
-        from flowview.config import env_connection
-
-        env = env_connection() if self.initial_settings is None else None
-        self.push_screen(SetupScreen(notice, self.initial_settings, env=env), done)
-
-    @work(group="demo", exclusive=True, exit_on_error=False)
-    async def start_demo(self, options: Any) -> None:
-        """Start the bundled server (a subprocess) and connect to it; see launch.DemoSession."""
-        from flowview.tui.launch import DemoSession
-
-        self.main.status.set_connection("connecting", "starting the demo server")
-        demo = await asyncio.to_thread(DemoSession.start, options)
-        demo.activate()  # here, on the event loop's thread: the environment is process-wide
-        self.demo = demo
-        self.start_session(demo.settings, demo.token)
 
     def start_session(self, settings: Settings, token: Token) -> None:
         """Connect with `settings`: REST bootstrap first (names, me), then the stream."""
@@ -474,17 +453,6 @@ class FlowviewApp(
                 keys.append(("flow", flow.id))
         return keys
 
-    @staticmethod
-    def _wants_tab(session: Session, key: ConversationKey) -> bool:
-        """Whether events of `key` may open a tab: private conversations, and flows that are
-        chosen or that /flows did not list (a flow just joined).  A flow just unticked in
-        settings may still have events in flight: they must not bring its tab back."""
-        if key[0] != "flow":
-            return True
-        flow = session.flows_by_id.get(key[1])
-        chosen = session.settings.flows
-        return flow is None or not chosen or flow.slug in chosen or flow.id in chosen
-
     def _configure_notifier(self, settings: Settings) -> None:
         self.notifier.configure(
             bell=settings.bell,
@@ -501,299 +469,7 @@ class FlowviewApp(
         with contextlib.suppress(LookupError):
             self.main.status.notice = text
 
-    def _slug_of(self, key: ConversationKey) -> str:
-        session = self.session
-        flow = session.flows_by_id.get(key[1]) if session is not None else None
-        return flow.slug if flow is not None and key[0] == "flow" else ""
-
-    def _wants_alert(self, key: ConversationKey) -> bool:
-        try:
-            shown = self.main.active_key
-        except LookupError:
-            shown = None
-        return key != shown or not self.app_focus
-
-    def _mark_dirty(self, key: ConversationKey) -> None:
-        if self.pump is not None:
-            self.pump.mark_dirty(key)
-
-    async def _apply_flush(self, batch: FlushBatch) -> None:
-        """Apply what the pump routed since its last flush to the screen."""
-        session = self.session
-        if session is None or not self.is_running:
-            return
-        try:
-            main = self.main
-        except LookupError:  # shutting down
-            return
-        router = session.router
-        dirty = batch.dirty
-        stores = [
-            store
-            for key in sorted(dirty, key=lambda k: (k[0] != "flow", k))
-            if (store := router.stores.get(key)) is not None
-            and (main.has(key) or self._wants_tab(session, key))
-        ]
-        added = await main.apply_changes(stores, router)
-        active = main.active_key
-        if active is not None and active in added:
-            self._on_tab_shown(active)
-        if active is not None and active in dirty:
-            # Before the labels: when the shown flow is read, its label never flickers
-            # through an unread count (each label change of width re-lays out the screen).
-            self._refresh_shown(active)
-        for store in stores:
-            main.update_label(store)
-        self.refresh_members()
-        status = main.status
-        status.rate = batch.rate
-        if batch.last_event is not None:
-            status.last_event = batch.last_event.strftime("%H:%M:%S")
-        status.gaps = batch.gaps_open
-        status.problems = batch.problems
-        self.notifier.raise_alerts(batch.alerts, shown=active, slug_of=self._slug_of)
-        # Bounded memory whatever arrives (model/budget.py): conversations not shown keep
-        # their newest lines; the rest is in the archive, one scroll away.
-        session.budget.enforce(router.stores, keep=() if active is None else (active,))
-
-    async def flush_now(self) -> None:
-        """Apply pending updates immediately (tests, and before a snapshot)."""
-        if self.pump is not None:
-            await self.pump.flush_now()
-        with contextlib.suppress(LookupError):
-            self.main.flush_labels()
-
-    def refresh_rate(self) -> None:
-        pump = self.pump
-        if pump is not None:
-            with contextlib.suppress(LookupError):
-                self.main.status.rate = pump.rate.total(self.clock())
-
-    def _refresh_shown(self, key: ConversationKey) -> None:
-        """Repaint the shown conversation; it counts as read when scrolled to the bottom."""
-        main = self.main
-        log_widget = main.log_for(key)
-        session = self.session
-        if log_widget is None or session is None:
-            return
-        log_widget.refresh_from_store()
-        store = session.router.stores.get(key)
-        if (
-            store is not None
-            and log_widget.at_bottom
-            and self._is_reading(key)
-            and not store.detached  # the window's bottom is not the live end
-        ):
-            self.read_state.saw_end(store)
-
-    def _read_changed(self, store: ConversationStore) -> None:
-        with contextlib.suppress(LookupError):
-            self.main.update_label(store)
-
-    def _is_reading(self, key: ConversationKey) -> bool:
-        # `_shown_key`, not only the tabs' active key: between `show()` and the handling of
-        # its TabActivated, a flush must not count a tab as read before it opened at its
-        # first unread line (seen under load: the tab then opened at the bottom, read).
-        try:
-            main = self.main
-        except LookupError:  # shutting down
-            return False
-        return self._shown_key == key and main.active_key == key and self.screen is main
-
-    # ------------------------------------------------------------------ tabs & history
-
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, message: TabbedContent.TabActivated) -> None:
-        self._on_tab_shown(self.main.key_of(message.pane.id))
-
-    def _on_tab_shown(self, key: ConversationKey | None) -> None:
-        previous, self._shown_key = self._shown_key, key
-        session, history = self.session, self.history
-        if session is None or history is None:
-            return
-        if previous is not None and previous != key:
-            old = session.router.stores.get(previous)
-            if old is not None:
-                old.arm_marker()  # the next unread message there gets the "new" line
-            pane = self.main.pane_id(previous)
-            if pane is not None:
-                self.workers.cancel_group(self, f"history-{pane}")
-                history.busy.discard(previous)
-            old_log = self.main.log_for(previous)
-            if old_log is not None:
-                old_log.release_caches()  # memory: only the shown log keeps rendered rows
-            session.budget.shown(previous)  # on screen until now: trimmed last
-        if key is None:
-            return
-        session.budget.shown(key)
-        if self.notifier.latest_key == key:
-            self.notifier.clear()  # the user went where the alert pointed
-        store = session.router.stores.get(key)
-        if store is not None and not store.unread:
-            # Nothing unread: no "new" line now, and none for lines arriving while shown.
-            store.clear_marker()
-        self.input_tab_shown(key)  # the input line takes focus (Tab or Escape: the log)
-        log_widget = self.main.log_for(key)
-        if store is not None and log_widget is not None and previous != key:
-            self.read_state.open_at_first_unread(store, log_widget)
-        self._refresh_shown(key)
-        self.refresh_members()
-        if key not in history.loaded:
-            self.load_history(key)
-
-    @property
-    def _history_loaded(self) -> set[ConversationKey]:
-        return self.history.loaded if self.history is not None else set()
-
-    def load_history(self, key: ConversationKey, older: bool = False) -> None:
-        history = self.history
-        try:
-            pane = self.main.pane_id(key)
-        except LookupError:  # a log reached its top while the app shuts down
-            return
-        if history is None or pane is None or key in history.busy:
-            return
-        history.busy.add(key)
-
-        async def load() -> None:
-            try:
-                await history.load(key, older)
-            finally:
-                history.busy.discard(key)
-
-        self.run_worker(
-            deferred(load),
-            group=f"history-{pane}",
-            exclusive=True,
-            exit_on_error=False,
-            description=f"history {'older' if older else 'latest'}",
-        )
-
-    @on(FlowLog.ReachedTop)
-    def _reached_top(self, message: FlowLog.ReachedTop) -> None:
-        key = self._key_of_log(message)
-        if key is None:
-            return
-        store = self.stores().get(key)
-        if store is not None and not store.history_complete:
-            self.load_history(key, older=True)
-
-    @on(FlowLog.ScrolledToEnd)
-    def _scrolled_to_end(self, message: FlowLog.ScrolledToEnd) -> None:
-        key = self._key_of_log(message)
-        store = self.stores().get(key) if key is not None else None
-        if key is not None and store is not None and store.detached:
-            self._read_below(key, message.flow_log, jump=message.jump)
-            return
-        if key is not None and store is not None and self._is_reading(key):
-            self.read_state.saw_end(store)
-
-    def _read_below(self, key: ConversationKey, log_widget: FlowLog, *, jump: bool) -> None:
-        """The bottom of a detached window: the next archived page below it (End: the live
-        end at once); see HistoryLoader.load_newer / jump_to_end."""
-        history, pane = self.history, self.main.pane_id(key)
-        if history is None or pane is None or key in history.busy:
-            return
-        if not jump:
-            log_widget._following = False  # stay on the line read: the page comes below it
-        history.busy.add(key)
-
-        async def load() -> None:
-            try:
-                if jump and await history.jump_to_end(key):
-                    log_widget.scroll_to_end()  # follow the live end again
-                elif not jump:
-                    await history.load_newer(key)  # the lines come in below the one read
-            finally:
-                history.busy.discard(key)
-
-        self.run_worker(
-            deferred(load),
-            group=f"history-{pane}",
-            exit_on_error=False,
-            description="history newer",
-        )
-
-    def _key_of_log(self, message: Any) -> ConversationKey | None:
-        log_widget = getattr(message, "flow_log", None) or getattr(message, "control", None)
-        if isinstance(log_widget, FlowLog):
-            return log_widget.store.key
-        return self.main.active_key
-
-    @on(FlowLog.ThreadRequested)
-    def _thread_requested(self, message: FlowLog.ThreadRequested) -> None:
-        if self.session is not None:
-            self.open_thread(message.key, message.thread_id)
-
-    @on(FlowLog.LinkRequested)
-    def _link_requested(self, message: FlowLog.LinkRequested) -> None:
-        url = message.url
-        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
-        if scheme not in ("http", "https"):
-            # In the status bar: a toast would cover the newest lines (issue 10).
-            self.main.status.notice = f"not opening {clean_name(url)}: only http(s) links"
-            return
-        self.open_url(url)
-
-    def open_url(self, url: str, *, new_tab: bool = True) -> None:
-        """Textual's open_url drops whether a browser started: see tui/browser.py."""
-        self._open_link(url)
-
-    @work(group="open-link", exclusive=True, exit_on_error=False)
-    async def _open_link(self, url: str) -> None:
-        from flowview.tui.browser import open_in_browser
-
-        # The real address, not the message's words: the text of a message can look like anything.
-        self.main.status.notice = f"opening {clean_name(url)} …"
-        problem = await open_in_browser(url)
-        if problem is None:
-            self.main.status.notice = f"opened in your browser: {clean_name(url)}"
-            return
-        from flowview.tui.screens.link_by_hand import LinkByHandScreen
-
-        self.main.status.notice = ""
-        self.push_screen(LinkByHandScreen(url, problem))
-
-    # ------------------------------------------------------------------ members pane
-
-    @on(MainScreen.MembersToggled)
-    def _members_toggled(self) -> None:
-        self.refresh_members(force=True)
-
-    def refresh_members(self, force: bool = False) -> None:
-        """Show who is in the shown conversation, when the pane is open (f4). Cheap when
-        nothing changed: activity.user/presence events bump the router's presence_version."""
-        session, loader = self.session, self.members_loader
-        if session is None or loader is None:
-            return
-        try:
-            main = self.main
-        except LookupError:
-            return
-        pane = main.members
-        key = main.active_key
-        if not pane.display or key is None:
-            return
-        router = session.router
-        shown = (key, router.presence_version, router.users_version)
-        if not force and shown == self._members_shown:
-            return
-        self._members_shown = shown
-        store = router.stores.get(key)
-        pane.show(store.title if store is not None else "Members", router.members_for(key))
-        if loader.wants(key):
-            self.run_worker(
-                deferred(self._load_members, loader, key),
-                group="members",
-                exit_on_error=False,
-                description="flow members",
-            )
-
-    async def _load_members(self, loader: MembersLoader, key: ConversationKey) -> None:
-        if await loader.load(key):
-            self.refresh_members(force=True)
-
-    # ------------------------------------------------------------------ presence
+    # ------------------------------------------------------------------ input
 
     # What counts as the user being there (auto-idle): keys, clicks and the wheel; not a
     # mouse that merely passes over the terminal.
@@ -818,62 +494,6 @@ class FlowviewApp(
             self.note_input()
         await super().on_event(event)
 
-    # ------------------------------------------------------------------ screens & palette
-
-    def action_help(self) -> None:
-        from flowview.tui.screens.help import HelpScreen  # not needed before F1
-
-        if not isinstance(self.screen, HelpScreen):
-            keymap = dict(self.session.settings.keymap) if self.session else {}
-            self.push_screen(HelpScreen(keymap, self.settings_problems))
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Escape is bound twice on the main screen: back to the search results right after a
-        # search jump, else from the input line to the messages (the next binding in line).
-        if action == "back_to_search":
-            return self._search_return is not None
-        return super().check_action(action, parameters)
-
-    def palette_entries(self) -> list[PaletteEntry]:
-        entries: list[PaletteEntry] = []
-        main = self.main
-        stores = self.stores()
-        for key in main.keys_in_order():
-            store = stores.get(key)
-            if store is None:
-                continue
-            kind = "private conversation" if key[0] == "private" else "flow"
-            entries.append(
-                PaletteEntry(
-                    f"Go to {clean_name(store.title)}",
-                    f"Show this {kind}",
-                    lambda key=key: main.show(key),  # type: ignore[misc]
-                )
-            )
-        entries += [
-            PaletteEntry(
-                "Settings", "Flows, private messages, stream format", self.action_settings
-            ),
-            PaletteEntry(
-                "Toggle presence", "Switch between active and idle", self.action_toggle_presence
-            ),
-            PaletteEntry(
-                "Members",
-                "Show or hide who is active, idle or offline (f4)",
-                lambda: self.main.action_toggle_members(),
-            ),
-            PaletteEntry("Search", "Search the archive of every flow (ctrl+f)", self.action_search),
-            PaletteEntry("Help", "List the keys", self.action_help),
-            PaletteEntry("Quit", "Leave flowview", lambda: self.call_later(self.action_quit)),
-        ]
-        return entries
-
-    def get_system_commands(self, screen: Any) -> Iterable[Any]:
-        # Keep Textual's theme and screenshot commands, drop its own Quit (ours is above).
-        for command in super().get_system_commands(screen):
-            if command.title != "Quit":
-                yield command
-
     # ------------------------------------------------------------------ errors
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -893,32 +513,3 @@ class FlowviewApp(
         else:
             with contextlib.suppress(LookupError):  # a worker failing while the app exits
                 self.main.status.notice = f"{group}: {what}"
-
-    def remember_secret(self, token: Token) -> None:
-        """A token this app holds: no crash report and no log line ever shows it."""
-        from flowview.logs import register_secret
-
-        self._secrets.append(token)
-        register_secret(token)
-
-    def crash_report(self, error: BaseException) -> str:
-        """The traceback of `error` as plain text: no local variables, every token redacted."""
-        from flowview.logs import redact_known
-
-        text = "".join(traceback.format_exception(error))
-        return redact_known(redact(text, *self._secrets))
-
-    # Textual renders an unhandled exception with rich's Traceback(show_locals=True): a token
-    # in any frame's locals would be printed in clear.  These two private hooks (named by the
-    # canary test) replace that rendering with `crash_report`.
-    def _handle_exception(self, error: Exception) -> None:
-        self._crash = error
-        log.critical("unhandled error", exc_info=error)
-        super()._handle_exception(error)
-
-    def _fatal_error(self) -> None:
-        self.bell()
-        error = self._crash
-        report = self.crash_report(error) if error is not None else "flowview: unknown error"
-        self._exit_renderables.append(Text(report))
-        self._close_messages_no_wait()

@@ -1,6 +1,6 @@
-"""`AppPart`: the base of the App's per-feature action mixins (send, presence, search,
-settings, triage): `self._app` is the same object typed as the whole `FlowviewApp`, so a
-mixin reaches the App's other parts with the type checker's help."""
+"""`AppPart`: the base of the App's per-feature action mixins (the `*_actions` modules):
+`self._app` is the same object typed as the whole `FlowviewApp`, so a mixin reaches the App's
+other parts with the type checker's help."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Search from the viewer: ctrl+f opens the search screen, a chosen hit is shown in its
 conversation with context around it (tui/search_jump.py, loaders.window_at), and escape right
-after a jump goes back to the results.  A mixin of `FlowviewApp` (like send_actions.py).
+after a jump goes back to the results (only then: `check_action`, an override of App's).  A
+mixin of `FlowviewApp` (like send_actions.py).
 """
 
 from __future__ import annotations
@@ -90,6 +91,15 @@ class SearchActions(AppPart):
             main.status.notice = "that message is no longer in the archive"
             return
         reveal_later(log_widget, found.seq, select=True, centre=True)
+
+    # Overrides App.check_action (this mixin comes before App in FlowviewApp's bases).
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Escape is bound twice on the main screen: back to the search results right after a
+        # search jump, else from the input line to the messages (the next binding in line).
+        if action == "back_to_search":
+            return self._app._search_return is not None
+        # super() spelt out: the type checker sees only AppPart here (see crash_actions.py).
+        return super(SearchActions, self._app).check_action(action, parameters)
 
     def action_back_to_search(self) -> None:
         """Escape after a search jump: the results again, same query and position."""

@@ -1,16 +1,20 @@
 """Settings from the viewer: f3 (and the palette) opens the settings screen; a saved change
 is applied to the running session (tabs diffed against the tabs shown, the stream against what
-the client actually streams), a new token starts the session over.  A mixin of `FlowviewApp`
-(like send_actions.py).
+the client actually streams), a new token starts the session over.  A theme picked with the
+palette or the keys is saved in the settings too.  A mixin of `FlowviewApp` (like
+send_actions.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import replace
 
 from textual import work
+from textual.theme import Theme
 
-from flowview.config import Settings
+from flowview.config import Settings, save_settings
 from flowview.protocol.auth import Token
 from flowview.protocol.events import ConversationKey
 from flowview.tui.app_part import AppPart
@@ -89,3 +93,17 @@ class SettingsActions(AppPart):
             app.run_stream(app.stream_config(new, session.token))
         elif client.config.flows != tuple(new.flows) or client.config.private != new.private:
             await client.reconfigure(flows=tuple(new.flows), private=new.private)
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Remember the theme the user picked (palette or keys) in the saved settings."""
+        app = self._app
+        session = app.session
+        if session is None or session.settings.theme == theme.name:
+            return
+        session.settings = replace(session.settings, theme=theme.name)
+        app.save_theme(session.settings)
+
+    @work(group="save-theme", exclusive=True, exit_on_error=False)
+    async def save_theme(self, settings: Settings) -> None:
+        # Off the loop: saving fsyncs.  Exclusive: only the latest choice matters.
+        await asyncio.to_thread(save_settings, settings)
