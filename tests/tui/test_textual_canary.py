@@ -11,7 +11,7 @@ one, this test fails loudly here instead of the viewer misbehaving quietly:
 - ``FooterKey`` (textual.widgets._footer) and its ``key_display``/``description``/``action``
   (screens/main.py ``FlowFooter.fit_keys``): hide the least needed keys when narrow.
 - ``App._handle_exception`` / ``App._fatal_error`` / ``App._exit_renderables`` /
-  ``App._close_messages_no_wait`` (app.py): a fatal error is rendered without local
+  ``App._close_messages_no_wait`` (crash_actions.py): a fatal error is rendered without local
   variables and redacted of tokens (Textual's own rendering shows locals).
 - ``textual._styles_cache.StylesCache.get_inner_outer`` (tui/textual_caches.py): an
   ``lru_cache`` on a method, so it pins removed widgets' styles caches; emptied when an overlay
@@ -53,7 +53,7 @@ def test_app_fatal_error_hooks_exist_with_the_expected_shape() -> None:
     assert "_fatal_error" in inspect.getsource(App._handle_exception)
     assert callable(App._close_messages_no_wait)
     assert "_exit_renderables" in inspect.getsource(App.__init__)
-    # Textual's own rendering shows locals: the reason app.py overrides _fatal_error.
+    # Textual's own rendering shows locals: the reason crash_actions.py overrides _fatal_error.
     assert "show_locals=True" in inspect.getsource(App._fatal_error)
 
 
