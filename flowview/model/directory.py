@@ -2,11 +2,13 @@
 in them, and what each conversation is called (titles, mute names).
 
 `Directory` is the base of `Router`, not an object it holds: its lookups (``nick_of`` at render
-time, ``me_id`` on every routed line) stay one attribute away.  It keeps the titles and
-``me_id`` of the router's stores in step, so a ``user-edit`` rename costs O(1) per line:
-nicks are looked up when lines are rendered (``sender_of``); views watch ``users_version``.
-The directory's own events (activity, presence, user-edit) are handled here; the membership
-events, which also leave a line in a conversation, in membership.py.
+time, ``me_id`` on every routed line) cost no extra call or attribute on the hot path.  It keeps
+the titles and ``me_id`` of the router's stores in step.
+
+Nicks are looked up when lines are rendered (``sender_of``), so a ``user-edit`` rename costs
+O(1); views watch ``users_version`` to drop cached lines.  The directory's own events
+(activity, presence, user-edit) are handled here; the membership events, which may also leave
+a line in a conversation, in membership.py.
 """
 
 from __future__ import annotations
