@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flowview.model.rate import RateCounter
-from flowview.model.router import Router, RouteResult
+from flowview.model.routed import RouteResult
+from flowview.model.router import Router
 from flowview.protocol.events import ConversationKey, Event
 from flowview.protocol.items import Gap, GapClosed, GapOpened, Skipped, StateChange
 from flowview.tui.notifier import Alert

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from flowview.model.router import Router, first_link
+from flowview.model.line_builders import first_link
+from flowview.model.router import Router
 from flowview.protocol.events import parse_event
 from tests.protocol import samples as S
 

@@ -12,7 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowview.model.router import Router, RouteResult
+from flowview.model.routed import RouteResult
+from flowview.model.router import Router
 from flowview.model.store import StoredMessage
 from flowview.protocol.events import Event, parse_event
 from tests.protocol import samples as S

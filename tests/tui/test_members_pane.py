@@ -8,7 +8,7 @@ import httpx
 import pytest
 from textual.app import App, ComposeResult
 
-from flowview.model.router import UserInfo
+from flowview.model.directory import UserInfo
 from flowview.server.runner import ServerThread
 from flowview.tui.widgets.members_pane import MembersPane, members_content
 from tests.helpers import wait_until

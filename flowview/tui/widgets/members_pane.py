@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widget import Widget
 
 if TYPE_CHECKING:
-    from flowview.model.router import UserInfo
+    from flowview.model.directory import UserInfo
 
 log = logging.getLogger(__name__)
 
