@@ -16,13 +16,13 @@ from textual.widgets import Input
 from textual.widgets.tabbed_content import ContentTab
 
 from flowview.config import Settings
+from flowview.model.router import GAP_TEXT
 from flowview.protocol.client import StreamClient, StreamConfig
 from flowview.protocol.items import GapClosed, GapOpened, Skipped
 from flowview.protocol.rest import RestClient
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.screens.setup import SetupScreen
-from flowview.tui.widgets.status_bar import GAP_TEXT
 from tests.tui.app_driver import SIZE, connections, fault, make_app, post, settings_for, wait_live
 from tests.tui.apphttp import close_http
 

@@ -20,6 +20,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widget import Widget
 
+from flowview.model.router import GAP_TEXT
 from flowview.model.sanitize import clean_name
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,6 @@ SEPARATOR = ("  │  ", "$text-muted")
 
 MAX_REASON_CHARS = 80
 MAX_ALERT_CHARS = 120
-GAP_TEXT = "messages may be missing — fetching"
 
 
 class StatusBar(Widget):
