@@ -119,9 +119,11 @@ class Settings:
     scrollback: int = 10_000
     # Messages held in memory across every conversation (the archive keeps the rest): once
     # over it, conversations not shown keep only their newest lines (see model/budget.py).
-    # 20,000: the whole app costs about 2.6 KB per message held (store, view, allocator), so
-    # this keeps it near 130 MB; the shown tab's whole scrollback (10,000) still fits.
-    memory_messages: int = 20_000
+    # 15,000: the whole app costs 1.2-2.6 KB per message held (store, view, allocator); a
+    # compressed day of scrolling over a 1M archive peaked at 141 MB with it, 145-149 MB with
+    # 20,000 (bench_archive_app.py --day, 2026-12-04); the shown tab's whole scrollback
+    # (10,000) still fits.
+    memory_messages: int = 15_000
     keymap: dict[str, str] = field(default_factory=dict)  # binding id -> keys
     me_id: str | None = None
     me_nick: str | None = None
