@@ -17,7 +17,7 @@ from typing import Any, Final
 from flowview.model.directory import Directory
 from flowview.model.render import first_url, html_to_text, human_size
 from flowview.model.sanitize import clean_name, clean_text
-from flowview.model.store import MAX_REACTIONS, Kind, StoredMessage
+from flowview.model.stored_message import MAX_REACTIONS, Kind, StoredMessage
 from flowview.protocol.events import (
     ActionEvent,
     ActivityEvent,

@@ -19,7 +19,7 @@ from flowview.model.render import find_spans, format_day, format_time, single_ce
 
 if TYPE_CHECKING:
     from flowview.model.router import Router
-    from flowview.model.store import StoredMessage
+    from flowview.model.stored_message import StoredMessage
 
 log = logging.getLogger(__name__)
 

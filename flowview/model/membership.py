@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from flowview.model.routed import RouteResult
 from flowview.model.sanitize import clean_name, clean_text
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.protocol.events import (
     ConversationKey,
     Event,

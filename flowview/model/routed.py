@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.protocol.events import ConversationKey
 
 log = logging.getLogger(__name__)

@@ -19,21 +19,34 @@ Messages without a Flowdock id (system lines, gap markers) sort right after the 
 that was present when they were added, so a gap marker stays above back-filled history;
 `add_after` places one right after a given id instead ("messages after this one may be
 missing"), and `remove` takes such an entry out again.
+
+The store is built from its jobs: the stored message and its tag bounds
+(model/stored_message.py), unread counting and the read position (model/unread_state.py) and
+the sliding window over the archive (model/archive_window.py), the last two as bases of
+`ConversationStore` so the hot path pays no extra call.  Their names are re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from array import array
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
+from flowview.model.archive_window import ArchiveWindow, WindowState
+from flowview.model.stored_message import (
+    MAX_REACTIONS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    MESSAGE_FIELDS,
+    Kind,
+    StoredMessage,
+    bounded_tags,
+)
+from flowview.model.unread_state import UNREAD_KINDS
 from flowview.protocol.events import ConversationKey
 
 log = logging.getLogger(__name__)
@@ -41,125 +54,33 @@ log = logging.getLogger(__name__)
 __all__ = [
     "MAX_REACTIONS",
     "MAX_TAGS",
+    "MAX_TAG_CHARS",
+    "UNREAD_KINDS",
     "ConversationStore",
     "Kind",
     "StoredMessage",
     "ThreadStore",
+    "WindowState",
     "bounded_tags",
 ]
 
-Kind = Literal[
-    "message", "comment", "status", "line", "file", "action", "activity",
-    "discussion", "system", "unknown", "gap",
-]  # fmt: skip
-
-# Kinds that count towards a conversation's unread number when sent by someone else.
-UNREAD_KINDS: Final = frozenset({"message", "comment", "line", "file", "activity", "discussion"})
 _JOURNAL: Final = 2048
-# Per-message bounds, so that no stream of edits, reactions or tag changes can grow one
-# message without limit (a store's cap bounds the number of messages, not their size).
-MAX_REACTIONS: Final = 64  # distinct emoji on one message; more are not counted
-MAX_TAGS: Final = 64  # tags on one message; more are not kept
-MAX_TAG_CHARS: Final = 200
 _SEQ_BITS: Final = 32
 _SEQ_SPAN: Final = (1 << _SEQ_BITS) - 1
-_NO_TAGS: tuple[str, ...] = ()
 # Unconfirmed outbox lines sort after every Flowdock id, in typing order.  The base is the
 # last id slot that keeps keys in 64 bits (ids below 2**31 - 1), so sending never turns a
 # store's machine-int keys into a list of int objects (see ConversationStore._keys).
 _PENDING_BASE: Final = ((1 << 31) - 1) << _SEQ_BITS
 
-# The window over the archive (issue 11): "attached" while the store's bottom is the live end,
-# "detached" once older pages pushed its newest messages out (they stay in the archive).
-WindowState = Literal["attached", "detached"]
-_WINDOW_MOVES: Final[dict[WindowState, frozenset[WindowState]]] = {
-    "attached": frozenset({"detached"}),
-    "detached": frozenset({"detached", "attached"}),
-}
 
-
-def bounded_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    """At most MAX_TAGS tags of at most MAX_TAG_CHARS characters (longer ones dropped), as a
-    shared tuple of shared strings (see `_shared_tags`)."""
-    if (
-        isinstance(tags, tuple)
-        and len(tags) <= MAX_TAGS
-        and all(len(t) <= MAX_TAG_CHARS for t in tags)
-    ):
-        return _shared_tags(tags) if tags else _NO_TAGS  # the usual case: no copy
-    kept: list[str] = []
-    for tag in tags:
-        if len(tag) <= MAX_TAG_CHARS:
-            kept.append(tag)
-            if len(kept) == MAX_TAGS:
-                break
-    return _shared_tags(tuple(kept)) if kept else _NO_TAGS
-
-
-# Tags repeat: mentions (":user:<id>", ":unread:<id>"), a team's hashtags.  The simulator's
-# mix stores ~26 distinct tags per 1,000 tag strings; each message holding its own parsed
-# copies cost ~40 bytes a message on average.  Bounded caches hand equal tags (and equal
-# tag tuples) the same object; a stream of ever-new tags only cycles them.
-@functools.lru_cache(maxsize=8192)
-def _shared_tag(tag: str) -> str:
-    return tag
-
-
-@functools.lru_cache(maxsize=4096)
-def _shared_tags(tags: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple([_shared_tag(tag) for tag in tags])
-
-
-@dataclass(slots=True, eq=False)
-class StoredMessage:
-    """One displayable line item. Text fields are already sanitised.
-
-    ``seq`` is a local insertion counter, unique within the conversation; ``id`` is the Flowdock
-    id (None for local system lines and gap markers). ``author`` overrides the nick lookup for
-    integrations and anonymous posts. ``thread_title`` is set on replies (messages that belong to
-    a thread started by another message); ``thread_id`` on every threaded message.
-    ``mention_unread`` is True while a mention of the user has not been read.
-    """
-
-    seq: int
-    id: int | None
-    kind: Kind
-    sent: int | None
-    user_id: str | None
-    text: str
-    title: str = ""
-    author: str | None = None
-    thread_id: str | None = None
-    thread_title: str | None = None
-    edited: bool = False
-    deleted: bool = False
-    reactions: dict[str, int] | None = None
-    tags: tuple[str, ...] = _NO_TAGS
-    mention: bool = False
-    mention_unread: bool = False
-    version: int = 0
-    # Set while the line is an outbox item the server has not confirmed: what to show after it
-    # ("sending", "failed: …"); see `ConversationStore.add_pending`.
-    outbox: str | None = None
-
-    @property
-    def is_reply(self) -> bool:
-        return self.thread_title is not None
-
-
-# What a confirmed outbox line takes from the server's copy (all but its identity in views).
-_MESSAGE_FIELDS: Final = tuple(
-    name for name in StoredMessage.__slots__ if name not in ("seq", "version", "outbox")
-)
-
-
-class ConversationStore:
+class ConversationStore(ArchiveWindow):
     """Messages of one conversation, ordered, deduplicated by id and bounded to ``cap``.
 
     Read access: ``len(store)``, iteration, ``store[i]`` (position), ``get(id)``,
     ``by_seq(seq)``, ``index_of(seq)``. Counters: ``unread``, ``mentions``,
     ``first_unread_seq`` (where the "new" marker goes). See the module docstring for
-    change tracking.
+    change tracking; unread counting and the window over the archive are its bases'
+    (`UnreadState`, `ArchiveWindow`).
     """
 
     def __init__(
@@ -513,207 +434,6 @@ class ConversationStore:
         self.epoch += 1
         self.version += 1
 
-    # ------------------------------------------------------------------ the window
-    # The store is a sliding window over the archive.  Pages older than the window are merged
-    # inside `older_page()`: a full store then drops its NEWEST messages (still archived) and
-    # is "detached" from the live end.  While detached, live messages newer than the window
-    # are not stored (`hide`): they count as unread (and mentions) all the same.  Pages read
-    # back below the window (`readmit`) drop the oldest as usual, until the window reaches
-    # the live end and `reattach`es.  Memory stays bounded by `cap` whatever happens.
-
-    @property
-    def detached(self) -> bool:
-        """True while newer messages exist below the window (in the archive, not here)."""
-        return self.window == "detached"
-
-    def _set_window(self, state: WindowState) -> None:
-        if state not in _WINDOW_MOVES[self.window]:
-            raise ValueError(f"window: {self.window} -> {state} is not allowed")
-        if state != self.window:
-            log.debug("window of %s: %s -> %s", self.key[0], self.window, state)
-        self.window = state
-
-    @contextmanager
-    def older_page(self) -> Iterator[None]:
-        """Messages added inside are older than the newest ones: when the store is full, the
-        newest are dropped instead of what was just added (see `trim_newest`)."""
-        self._trim_newest = True
-        try:
-            yield
-        finally:
-            self._trim_newest = False
-
-    def trim_newest(self, count: int) -> int:
-        """Drop the `count` newest settled messages (pending outbox lines stay); the window
-        is detached from then on.  Returns how many were dropped."""
-        settled = len(self._messages) - len(self._pending)
-        count = min(count, settled)
-        if count <= 0:
-            return 0
-        start = settled - count
-        gone = self._messages[start:settled]
-        del self._messages[start:settled]
-        del self._keys[start:settled]
-        for message in gone:
-            self._note_hidden(message)
-            self._forget(message)
-        self._set_window("detached")
-        self._count_mentions()
-        self.epoch += 1  # positions changed at the end: views rebuild their index
-        self.version += 1
-        return count
-
-    def trim_oldest(self, keep: int) -> int:
-        """Keep only the newest `keep` settled messages (pending outbox lines stay): the memory
-        budget (model/budget.py) shrinks a conversation nobody is looking at.  What goes is
-        still archived and comes back by scrolling up; its unread mentions and the "new"
-        marker are kept by id, as for the window's newest end, so counts and alt+m/alt+u
-        still find them.  Returns how many were dropped."""
-        settled = len(self._messages) - len(self._pending)
-        count = settled - max(0, keep)
-        if count <= 0:
-            return 0
-        for message in self._cut_front(count):
-            if message.id is not None:
-                if message.seq in self._mention_seqs:
-                    self._hidden_mentions.append(message.id)
-                if self.first_unread_seq == message.seq:
-                    self._hidden_marker = message.id
-            self._forget(message)
-        self._count_mentions()
-        self.history_complete = False  # older lines are to be read again
-        self.version += 1
-        return count
-
-    def beyond_window(self, message_id: int) -> bool:
-        """True when a message with this id belongs below a detached window (not stored)."""
-        if not self.detached:
-            return False
-        newest = self.newest_id
-        return newest is None or message_id > newest
-
-    def hide(self, message: StoredMessage, *, unread: bool) -> None:
-        """A live message below a detached window: not stored (it is archived), but counted
-        as unread (`unread`) and as an unread mention like `count_unread` would."""
-        if message.id is None:
-            return
-        if self._hidden_newest is None or message.id > self._hidden_newest:
-            self._hidden_newest = message.id
-        if unread:
-            if self._hidden_floor is None or message.id < self._hidden_floor:
-                self._hidden_floor = message.id
-            self.unread += 1
-            self._hidden_unread += 1
-            if self._marker_armed:
-                self._marker_armed = False
-                self._hidden_marker = message.id
-            if message.mention and not message.deleted:
-                self._hidden_mentions.append(message.id)
-                self._count_mentions()
-        self.version += 1
-
-    def _note_hidden(self, message: StoredMessage) -> None:
-        """`message` leaves the window at its newest end: keep its unread state by id."""
-        if message.id is None:
-            return
-        if self._hidden_newest is None or message.id > self._hidden_newest:
-            self._hidden_newest = message.id
-        if self.read_id is not None and message.id <= self.read_id:
-            return
-        if self._counts_unread(message):
-            if self._hidden_floor is None or message.id < self._hidden_floor:
-                self._hidden_floor = message.id
-            self._hidden_unread += 1
-        if message.seq in self._mention_seqs:
-            self._hidden_mentions.append(message.id)
-        if self.first_unread_seq == message.seq:
-            self._hidden_marker = message.id
-
-    def _counts_unread(self, message: StoredMessage) -> bool:
-        return (
-            message.id is not None
-            and not message.deleted
-            and message.kind in UNREAD_KINDS
-            and (self.me_id is None or message.user_id != self.me_id)
-        )
-
-    @property
-    def hidden_newest(self) -> int | None:
-        """The newest id that left or bypassed the window while detached (None: none)."""
-        return self._hidden_newest
-
-    @property
-    def hidden_marker(self) -> int | None:
-        """Id of the first unread message when it is below a detached window (alt+u)."""
-        return self._hidden_marker
-
-    @property
-    def hidden_mentions(self) -> list[int]:
-        """Ids of unread mentions below a detached window (alt+m loads them), oldest first."""
-        return sorted(self._hidden_mentions)
-
-    def readmit(self, messages: Iterable[StoredMessage]) -> None:
-        """`messages` (just added from the archive, below the window) are back in memory:
-        what was hidden about them (unread, mention, the "new" marker) is theirs again."""
-        floor = self._hidden_floor
-        read_id = self.read_id
-        hidden = set(self._hidden_mentions)
-        back: set[int] = set()
-        for message in messages:
-            if message.id is None or self._by_seq.get(message.seq) is not message:
-                continue
-            unread = (
-                floor is not None
-                and message.id >= floor
-                and (read_id is None or message.id > read_id)
-                and self._counts_unread(message)
-            )
-            if unread and self._hidden_unread:
-                self._hidden_unread -= 1
-            if message.id in hidden and message.mention and not message.deleted:
-                back.add(message.id)
-                message.mention_unread = True
-                self._mention_seqs.add(message.seq)
-            if message.id == self._hidden_marker:
-                self._hidden_marker = None
-                self._set_marker(message.seq)
-        if back:
-            self._hidden_mentions = deque(
-                (i for i in self._hidden_mentions if i not in back), maxlen=self.cap
-            )
-        self._count_mentions()
-        self.version += 1
-
-    def drop_hidden_mention(self, message_id: int) -> bool:
-        """An unread mention below a detached window was deleted, or read elsewhere (its
-        ``:unread:`` tag removed): it no longer counts.  True when it was counted."""
-        if message_id not in self._hidden_mentions:
-            return False
-        self._hidden_mentions.remove(message_id)
-        self._count_mentions()
-        self.version += 1
-        return True
-
-    def reattach(self) -> None:
-        """The window reached the live end again: new lines are stored and followed."""
-        if not self.detached:
-            return
-        self._set_window("attached")
-        self._hidden_floor = self._hidden_newest = None
-        self._hidden_marker = None
-        self._count_mentions()
-
-    def drop_window(self) -> None:
-        """Forget every settled message but keep the counters (unread, mentions by id, the
-        read position): the window is about to be replaced (End: the newest page)."""
-        settled = len(self._messages) - len(self._pending)
-        if settled:
-            self.trim_newest(settled)
-        self._set_window("detached")  # even when empty: the new window's place is unknown
-
-    def _count_mentions(self) -> None:
-        self.mentions = len(self._mention_seqs) + len(self._hidden_mentions)
-
     # ------------------------------------------------------------------ outbox lines
 
     def add_pending(self, message: StoredMessage, uuid: str) -> None:
@@ -767,7 +487,7 @@ class ConversationStore:
         else:
             self._forget_thread(message)
             del self._pending[uuid]
-        for name in _MESSAGE_FIELDS:
+        for name in MESSAGE_FIELDS:
             setattr(message, name, getattr(real, name))
         message.outbox = None
         if not in_order:
@@ -794,108 +514,6 @@ class ConversationStore:
                 seqs.remove(message.seq)
             if not seqs:
                 del self._threads[message.thread_id]
-
-    # ------------------------------------------------------------------ unread state
-
-    def count_unread(self, message: StoredMessage) -> None:
-        """Count ``message`` (already added) as unread; called by the router for messages
-        from others. Places the "new" marker on it if the marker is armed."""
-        if message.seq not in self._by_seq:
-            return
-        self.unread += 1
-        if self._marker_armed:
-            self._marker_armed = False
-            self._set_marker(message.seq)
-        if message.mention and not message.deleted:
-            message.mention_unread = True
-            self._mention_seqs.add(message.seq)
-            self._count_mentions()
-        self.version += 1
-
-    def _set_marker(self, seq: int | None) -> None:
-        old = self.first_unread_seq
-        if old == seq:
-            return
-        self.first_unread_seq = seq
-        # both messages change height (the marker row moves), so views must re-lay them out
-        for changed in (old, seq):
-            if changed is not None:
-                self._touch_seq(changed)
-
-    def mark_read(self) -> None:
-        """Everything shown has been read: zero ``unread`` and ``mentions``. The "new" marker
-        stays where it is (it shows where reading stopped) until :meth:`clear_marker` or
-        :meth:`arm_marker`.  ``read_id`` moves up to the newest id (routed, when detached)."""
-        newest = self.newest_id
-        if self._hidden_newest is not None and (newest is None or self._hidden_newest > newest):
-            newest = self._hidden_newest
-        if newest is not None and (self.read_id is None or newest > self.read_id):
-            self.read_id = newest
-        self._hidden_unread = 0
-        if not self.unread and not self._mention_seqs:
-            return
-        self.unread = 0
-        self._hidden_mentions.clear()
-        for seq in self._mention_seqs:
-            message = self._by_seq.get(seq)
-            if message is not None:
-                message.mention_unread = False
-        self._mention_seqs.clear()
-        self.mentions = 0
-        self.version += 1
-
-    def restore_unread(self, read_id: int | None, hidden: int = 0) -> None:
-        """Unread state from a saved read position (a restart): messages after ``read_id``
-        from others count as unread, ``hidden`` more that are not in memory; the "new"
-        marker goes on the first of them."""
-        if read_id is None:
-            return
-        self.read_id = read_id
-        self._hidden_unread = max(0, hidden)
-        self.recount_unread()
-
-    def recount_unread(self) -> None:
-        """Count again what is unread after ``read_id`` (history merged after a restore:
-        messages back-filled from while the viewer was closed are unread too)."""
-        read_id = self.read_id
-        if read_id is None:
-            return
-        unread = self._hidden_unread
-        first: int | None = None
-        mentions: set[int] = set()
-        for message in reversed(self._messages):
-            if message.id is None:
-                continue
-            if message.id <= read_id:
-                break
-            if (
-                message.deleted
-                or message.kind not in UNREAD_KINDS
-                or (self.me_id is not None and message.user_id == self.me_id)
-            ):
-                continue
-            unread += 1
-            first = message.seq
-            if message.mention:
-                mentions.add(message.seq)
-                message.mention_unread = True
-        self.unread = unread
-        self._mention_seqs = mentions
-        self._count_mentions()
-        if first is not None:
-            self._marker_armed = False
-            self._set_marker(first)
-        self.version += 1
-
-    def arm_marker(self) -> None:
-        """The next unread message becomes the first-unread marker (call when the user leaves
-        the conversation). The current marker stays until then."""
-        self._marker_armed = True
-
-    def clear_marker(self) -> None:
-        """Remove the "new" marker and disarm it."""
-        self._marker_armed = False
-        self._set_marker(None)
 
     # ------------------------------------------------------------------ in-place changes
 

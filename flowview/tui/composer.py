@@ -19,7 +19,7 @@ from textual.widgets import Static
 
 from flowview.model import compose
 from flowview.model.sanitize import clean_name
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.protocol.events import ConversationKey
 from flowview.protocol.outbox_store import OutboxStoreError
 from flowview.protocol.sender import Destination, InvalidTransition, ItemState, StateChanged

@@ -18,7 +18,7 @@ from flowview.archive import Archive
 from flowview.archive.archive import ArchivedMessage
 from flowview.model.render import format_day, format_time
 from flowview.model.router import Router
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.protocol.events import ConversationKey, Event
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from helpers import deep_size
 
 from flowview.model.budget import MIN_FLOOR, MessageBudget
 from flowview.model.router import Router
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.protocol.events import ConversationKey, parse_event
 
 ME = "1"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from flowview.model.routed import RouteResult
 from flowview.model.router import Router
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.protocol.events import Event, parse_event
 from tests.protocol import samples as S
 

@@ -13,7 +13,7 @@ from helpers import wait_until
 from textual import events
 from textual.pilot import Pilot
 
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 from flowview.server.runner import ServerThread
 from flowview.tui.app import FlowviewApp
 from flowview.tui.outbox_link import private_key

@@ -16,7 +16,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from flowview.model.line_layout import Layout, fit, width_of
-from flowview.model.store import StoredMessage
+from flowview.model.stored_message import StoredMessage
 
 log = logging.getLogger(__name__)
 
