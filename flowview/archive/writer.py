@@ -72,14 +72,16 @@ PRUNE_EVERY: Final = 20_000  # operations between two size checks
 # after MERGE_EVERY small ones (each batch writes one segment; FTS5 merges a level once it
 # has schema.FTS_USERMERGE of them).
 MERGE_PAGES: Final = 256
+MERGE_EVERY: Final = 8
+_MERGE: Final = "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?)"
 # Checkpoints run in a thread of their own (checkpointer.py).  The WAL they leave behind while
 # batches follow each other without a pause is bounded: a batch begins only once the WAL is
 # back under WAL_MAX_BYTES (the writer waits for the checkpoint of its last commit; the batch
 # then writes from the WAL's start).  After such a restart SQLite truncates the file to
 # KEEP_BYTES (`journal_size_limit`); after a burst the checkpointer truncates it.
 WAL_MAX_BYTES: Final = 128 * 1024 * 1024
-MERGE_EVERY: Final = 8
-_MERGE: Final = "INSERT INTO messages_fts (messages_fts, rank) VALUES ('merge', ?)"
+# SQLite's own automatic checkpoint (pages), back on when the checkpointer cannot run.
+SQLITE_AUTOCHECKPOINT: Final = 1000
 
 
 class WriterState(enum.Enum):
@@ -100,7 +102,7 @@ _TRANSITIONS: Final[dict[WriterState, frozenset[WriterState]]] = {
 
 
 # States in which the thread no longer takes work from the queue.
-STOPPED: Final = frozenset({WriterState.FAILED, WriterState.CLOSED})
+_STOPPED: Final = frozenset({WriterState.FAILED, WriterState.CLOSED})
 
 
 class ArchiveClosed(ArchiveError):
@@ -231,7 +233,7 @@ class ArchiveWriter:
             if self.stats.blocked % 1000 == 1:  # once per stall, not once per message
                 log.warning("archive queue full: waiting for the writer")
             self._queue.put(item)
-        if self._state in STOPPED:
+        if self._state in _STOPPED:
             # The writer stopped between the check above and the put, after its last look at
             # the queue: nobody else will take this item, so fail it here (a Barrier must not
             # wait forever).  Items are taken from the queue once, so none is failed twice.
@@ -317,7 +319,7 @@ class ArchiveWriter:
         assert checkpointer is not None
         if not checkpointer.running:
             log.warning("archive checkpointer stopped: the writer checkpoints again")
-            conn.execute("PRAGMA wal_autocheckpoint=1000")
+            conn.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT}")
             self._auto_checkpoint_off = False
             return
         try:

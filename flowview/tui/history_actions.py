@@ -8,6 +8,7 @@ group, "history-<pane>", cancelled when the tab is left (tab_actions.py).  A mix
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flowview.protocol.events import ConversationKey
@@ -37,19 +38,11 @@ class HistoryActions(AppPart):
             return
         if history is None or pane is None or key in history.busy:
             return
-        history.busy.add(key)
-
-        async def load() -> None:
-            try:
-                await history.load(key, older)
-            finally:
-                history.busy.discard(key)
-
-        app.run_worker(
-            deferred(load),
-            group=f"history-{pane}",
+        self._history_worker(
+            key,
+            pane,
+            lambda: history.load(key, older),
             exclusive=True,
-            exit_on_error=False,
             description=f"history {'older' if older else 'latest'}",
         )
 
@@ -81,22 +74,42 @@ class HistoryActions(AppPart):
             return
         if not jump:
             log_widget._following = False  # stay on the line read: the page comes below it
+
+        async def below() -> None:
+            if jump and await history.jump_to_end(key):
+                log_widget.scroll_to_end()  # follow the live end again
+            elif not jump:
+                await history.load_newer(key)  # the lines come in below the one read
+
+        self._history_worker(key, pane, below, exclusive=False, description="history newer")
+
+    def _history_worker(
+        self,
+        key: ConversationKey,
+        pane: str,
+        load: Callable[[], Awaitable[Any]],
+        *,
+        exclusive: bool,
+        description: str,
+    ) -> None:
+        """Run `load` in the tab's history group with `key` marked busy until it ends (one
+        load per conversation at a time: a page that reached the top twice loads once)."""
+        history = self._app.history
+        assert history is not None
         history.busy.add(key)
 
-        async def load() -> None:
+        async def run() -> None:
             try:
-                if jump and await history.jump_to_end(key):
-                    log_widget.scroll_to_end()  # follow the live end again
-                elif not jump:
-                    await history.load_newer(key)  # the lines come in below the one read
+                await load()
             finally:
                 history.busy.discard(key)
 
-        app.run_worker(
-            deferred(load),
+        self._app.run_worker(
+            deferred(run),
             group=f"history-{pane}",
+            exclusive=exclusive,
             exit_on_error=False,
-            description="history newer",
+            description=description,
         )
 
     def _key_of_log(self, message: Any) -> ConversationKey | None:
