@@ -319,15 +319,11 @@ def test_age_cap_prunes_by_sent_time(data_dir: Path, wire: Wire) -> None:
 # --------------------------------------------------------------------------- writer
 
 
-def test_full_queue_blocks_instead_of_dropping(data_dir: Path, wire: Wire) -> None:
-    from flowview.archive.writer import ArchiveWriter
-
-    path = data_dir / "a.sqlite3"
-    Archive.open(path).close()
-    arc = Archive(path)
+def test_full_queue_blocks_instead_of_dropping(
+    writer_archive: Callable[..., Archive], wire: Wire
+) -> None:
+    arc = writer_archive(queue_max=10, batch_max=3)
     assert arc.writer is not None
-    arc.writer = ArchiveWriter(arc.writer._connect, queue_max=10, batch_max=3)
-    arc.writer.start()
     try:
         arc.ingest_many(wire(id=i) for i in range(1, 2001))
         arc.flush()

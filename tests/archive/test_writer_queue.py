@@ -5,31 +5,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from flowview.archive import Archive
 from flowview.archive.operations import CHUNK_MAX
-from flowview.archive.writer import ArchiveWriter
 from tests.archive.samples import FLOW
 
 Wire = Callable[..., dict[str, Any]]
 KEY = ("flow", FLOW)
 
 
-def _writer(path: Path, **kwargs: Any) -> Archive:
-    Archive.open(path).close()
-    arc = Archive(path)
-    assert arc.writer is not None
-    arc.writer = ArchiveWriter(arc.writer._connect, **kwargs)
-    arc.writer.start()
-    return arc
-
-
-def test_chunks_keep_their_order_across_batches(data_dir: Path, wire: Wire) -> None:
+def test_chunks_keep_their_order_across_batches(
+    writer_archive: Callable[..., Archive], wire: Wire
+) -> None:
     # Each message is followed by its edit: applied out of order, an edit finds no message
     # (it is skipped) or the original overwrites nothing: the texts show it.
-    arc = _writer(data_dir / "a.sqlite3", batch_max=7)
+    arc = writer_archive(batch_max=7)
     try:
         ops: list[dict[str, Any]] = []
         for i in range(1, 301):
@@ -46,8 +37,10 @@ def test_chunks_keep_their_order_across_batches(data_dir: Path, wire: Wire) -> N
         arc.close()
 
 
-def test_the_queue_bound_counts_operations(data_dir: Path, wire: Wire) -> None:
-    arc = _writer(data_dir / "a.sqlite3", queue_max=CHUNK_MAX * 2)
+def test_the_queue_bound_counts_operations(
+    writer_archive: Callable[..., Archive], wire: Wire
+) -> None:
+    arc = writer_archive(queue_max=CHUNK_MAX * 2)
     writer = arc.writer
     assert writer is not None
     gate, taken = threading.Event(), threading.Event()
